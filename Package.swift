@@ -1,0 +1,38 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "squeeze",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "squeeze", targets: ["squeeze"]),
+        .library(name: "SqueezeCore", targets: ["SqueezeCore"]),
+        .library(name: "Recipe", targets: ["Recipe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim header each, nothing else.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
+
+        .target(name: "SqueezeCore", dependencies: ["CBLAS"]),
+        .target(name: "Recipe", dependencies: ["SqueezeCore"]),
+        .executableTarget(
+            name: "squeeze",
+            dependencies: [
+                "Recipe", "SqueezeCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],
+                          path: "Sources/squeeze-bench"),
+
+        .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
+    ]
+)

@@ -1,0 +1,2 @@
+import SqueezeCore
+print(BLAS.summary)
