@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -21,7 +22,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
         .target(name: "SqueezeCore", dependencies: ["CBLAS"]),
-        .target(name: "Recipe", dependencies: ["SqueezeCore"]),
+        .target(name: "Recipe", dependencies: [
+            "SqueezeCore",
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
         .executableTarget(
             name: "squeeze",
             dependencies: [

@@ -1,0 +1,378 @@
+import Foundation
+import OrderedCollections
+import SqueezeCore
+
+/// Variable storage of one function call (or of the top level).
+final class Frame: @unchecked Sendable {
+    var slots: [Value]
+    let parent: Frame?
+
+    init(count: Int, parent: Frame?) {
+        slots = [Value](repeating: .unset, count: count)
+        self.parent = parent
+    }
+}
+
+/// How a statement ended.
+enum Flow {
+    case normal, breakLoop, continueLoop
+    case returned(Value)
+}
+
+/// A recipe function: compiled body plus the frame it closes over.
+public final class UserFunction: @unchecked Sendable {
+    public let name: String
+    let parameters: [String]
+    /// Default values, evaluated when the `fn` statement ran (as Python does).
+    let defaults: [Value?]
+    let slotCount: Int
+    let body: (Frame) throws -> Flow
+    let captured: Frame?
+
+    init(name: String, parameters: [String], defaults: [Value?], slotCount: Int, body: @escaping (Frame) throws -> Flow, captured: Frame?) {
+        self.name = name
+        self.parameters = parameters
+        self.defaults = defaults
+        self.slotCount = slotCount
+        self.body = body
+        self.captured = captured
+    }
+
+    /// `name(a, b, k: 3)`.
+    public var signature: String {
+        let ps = zip(parameters, defaults).map { p, d in d.map { "\(p): \(Format.inline($0))" } ?? p }
+        return "\(name)(\(ps.joined(separator: ", ")))"
+    }
+}
+
+/// Runs recipes. One interpreter is one run (or one REPL session): it owns the global variables,
+/// the random generator, the sandbox and the observer.
+public final class Interpreter: @unchecked Sendable {
+    /// Deepest chain of recipe function calls before "recursion too deep".
+    public static let maxCallDepth = 1000
+
+    public weak var observer: RunObserver?
+    /// Where `print` writes (stdout by default).
+    public var write: (String) -> Void
+    public var sandbox: Sandbox
+    public let cancellation: CancellationToken
+    /// The generator used by stochastic operations called without `seed:`.
+    public var rng: RandomGenerator
+    public private(set) var seed: UInt64
+    /// `-p name=value` overrides, applied by `param` statements.
+    public var parameterOverrides: [String: Value]
+    /// Parameters as the run resolved them.
+    public private(set) var parameters: OrderedDictionary<String, Value> = [:]
+    /// Width for tensor grids (the REPL sets the terminal width).
+    public var displayWidth = 80
+    /// The last expression-statement value (`_` in the REPL).
+    public private(set) var lastValue: Value = .none
+
+    let globals = Frame(count: 0, parent: nil)
+    var globalSlots: [String: Int] = [:]
+    var callDepth = 0
+    var statementIndex = 0
+    let started = ContinuousClock.now
+
+    /// A fresh interpreter. Without `seed`, one is drawn from the system generator and reported.
+    public init(seed: UInt64? = nil, sandbox: Sandbox, parameterOverrides: [String: Value] = [:],
+                cancellation: CancellationToken = .shared, write: @escaping (String) -> Void = { print($0, terminator: "") }) {
+        let s = seed ?? UInt64.random(in: 0..<(1 << 53))
+        self.seed = s
+        self.rng = RandomGenerator(seed: s)
+        self.sandbox = sandbox
+        self.parameterOverrides = parameterOverrides
+        self.cancellation = cancellation
+        self.write = write
+    }
+
+    /// Reseeds the run's generator (`seed(n)`).
+    public func reseed(_ s: UInt64) {
+        seed = s
+        rng = RandomGenerator(seed: s)
+        observer?.seed(s)
+    }
+
+    /// Writes text (with its newline) to the output and the observer.
+    public func emit(_ text: String) {
+        write(text)
+        observer?.output(text)
+    }
+
+    /// Names of global variables that hold a value.
+    public var globalNames: [String] {
+        globalSlots.compactMap { name, slot in
+            if case .unset = globals.slots[slot] { return nil }
+            return name
+        }.sorted()
+    }
+
+    /// The value of a global variable, if set.
+    public func global(_ name: String) -> Value? {
+        guard let i = globalSlots[name] else { return nil }
+        if case .unset = globals.slots[i] { return nil }
+        return globals.slots[i]
+    }
+
+    func globalSlot(_ name: String) -> Int {
+        if let i = globalSlots[name] { return i }
+        let i = globals.slots.count
+        globals.slots.append(.unset)
+        globalSlots[name] = i
+        return i
+    }
+
+    // MARK: - Running
+
+    /// Runs a parsed program top to bottom. Throws the first runtime error (syntax errors must be
+    /// checked by the caller, who renders all of them). `onValue` receives the value of each
+    /// top-level expression statement not ended by `;` (the REPL displays it).
+    public func run(_ program: Program, onValue: ((Value) -> Void)? = nil) throws {
+        if let first = program.diagnostics.first { throw first }
+        let statements: [(Stmt, (Frame) throws -> Flow)]
+        var compiler = Compiler(interpreter: self)
+        do {
+            statements = try compiler.compileTopLevel(program.statements, onValue: { [weak self] v in
+                self?.lastValue = v
+                onValue?(v)
+            })
+        }
+        for (stmt, exec) in statements {
+            let index = statementIndex
+            statementIndex += 1
+            observer?.statementStarted(index: index, span: stmt.span)
+            let t0 = ContinuousClock.now
+            do {
+                try cancellation.check()
+                _ = try exec(globals)
+                observer?.statementFinished(index: index, span: stmt.span, seconds: (ContinuousClock.now - t0).seconds, error: nil)
+            } catch {
+                let d = (Ops.wrap(error, stmt.span) as? Diagnostic) ?? Diagnostic(.runtime, "\(error)", at: stmt.span)
+                observer?.statementFinished(index: index, span: stmt.span, seconds: (ContinuousClock.now - t0).seconds, error: d)
+                callDepth = 0
+                throw d
+            }
+        }
+    }
+
+    /// Names the program declares with `param`, in order.
+    public static func parameterNames(_ program: Program) -> [String] {
+        program.statements.compactMap { if case let .param(name, _, _) = $0.kind { return name }; return nil }
+    }
+
+    /// Records a parameter's resolved value.
+    func declareParameter(_ name: String, _ value: Value, overridden: Bool) {
+        parameters[name] = value
+        observer?.parameter(name: name, value: value, overridden: overridden)
+    }
+
+    // MARK: - Calls
+
+    /// Calls a function value with evaluated arguments.
+    func call(_ fn: Function, positional: [Value], positionalSpans: [SourceSpan],
+              named: [(String, Value, SourceSpan)], span: SourceSpan) throws -> Value {
+        switch fn {
+        case .builtin(let op):
+            let args = try bind(op, positional, positionalSpans, named, span)
+            do {
+                return try op.body(args, self)
+            } catch {
+                throw Ops.wrap(error, span, prefix: op.name)
+            }
+        case .user(let f):
+            return try callUser(f, positional: positional, positionalSpans: positionalSpans, named: named, span: span)
+        }
+    }
+
+    func callUser(_ f: UserFunction, positional: [Value], positionalSpans: [SourceSpan],
+                  named: [(String, Value, SourceSpan)], span: SourceSpan) throws -> Value {
+        guard positional.count <= f.parameters.count else {
+            throw Diagnostic(.runtime, "\(f.name) takes \(f.parameters.count) argument\(f.parameters.count == 1 ? "" : "s"), got \(positional.count)", at: positionalSpans[f.parameters.count])
+        }
+        let frame = Frame(count: f.slotCount, parent: f.captured)
+        for (i, v) in positional.enumerated() { frame.slots[i] = v }
+        for (name, v, nspan) in named {
+            guard let i = f.parameters.firstIndex(of: name) else {
+                throw Diagnostic(.runtime, "\(f.name) has no parameter '\(name)'", at: nspan,
+                                 suggestion: Suggest.didYouMean(name, in: f.parameters) ?? "parameters: \(f.parameters.joined(separator: ", "))")
+            }
+            if i < positional.count { throw Diagnostic(.runtime, "\(f.name): '\(name)' is given both by position and by name", at: nspan) }
+            frame.slots[i] = v
+        }
+        for i in 0..<f.parameters.count {
+            if case .unset = frame.slots[i] {
+                guard let d = f.defaults[i] else {
+                    throw Diagnostic(.runtime, "\(f.name) is missing argument '\(f.parameters[i])'", at: span, notes: ["signature: \(f.signature)"])
+                }
+                frame.slots[i] = d
+            }
+        }
+        callDepth += 1
+        defer { callDepth -= 1 }
+        if callDepth > Interpreter.maxCallDepth {
+            throw Diagnostic(.runtime, "recursion too deep: more than \(Interpreter.maxCallDepth) nested calls", at: span)
+        }
+        do {
+            if case .returned(let v) = try f.body(frame) { return v }
+            return .none
+        } catch var d as Diagnostic {
+            if d.trace.count < 20 { d.trace.append((f.name, span)) }
+            throw d
+        }
+    }
+
+    /// Validates and converts arguments against an operation's specification.
+    func bind(_ op: Operation, _ positional: [Value], _ positionalSpans: [SourceSpan],
+              _ named: [(String, Value, SourceSpan)], _ span: SourceSpan) throws -> Arguments {
+        var values: [String: Value] = [:]
+        var spans: [String: SourceSpan] = [:]
+        var rest: [Value] = [], restSpans: [SourceSpan] = []
+        var extra = OrderedDictionary<String, Value>()
+        let positionalParams = op.params.filter { !$0.namedOnly }
+        for (i, v) in positional.enumerated() {
+            if i < positionalParams.count {
+                values[positionalParams[i].name] = v
+                spans[positionalParams[i].name] = positionalSpans[i]
+            } else if op.variadic {
+                rest.append(v); restSpans.append(positionalSpans[i])
+            } else {
+                throw Diagnostic(.runtime, "\(op.name) takes at most \(positionalParams.count) positional argument\(positionalParams.count == 1 ? "" : "s"), got \(positional.count)",
+                                 at: positionalSpans[i], notes: ["signature: \(op.signature)"])
+            }
+        }
+        for (name, v, nspan) in named {
+            if op.params.contains(where: { $0.name == name }) {
+                if values[name] != nil {
+                    throw Diagnostic(.runtime, "\(op.name): '\(name)' is given both by position and by name", at: nspan)
+                }
+                values[name] = v
+                spans[name] = nspan
+            } else if op.extraNamed {
+                extra[name] = v
+                spans[name] = nspan
+            } else {
+                throw Diagnostic(.runtime, "\(op.name) has no argument '\(name)'", at: nspan,
+                                 suggestion: Suggest.didYouMean(name, in: op.params.map(\.name)) ?? "signature: \(op.signature)")
+            }
+        }
+        for p in op.params {
+            guard let v = values[p.name] else {
+                switch p.defaultValue {
+                case .required:
+                    throw Diagnostic(.runtime, "\(op.name) is missing argument '\(p.name)'", at: span, notes: ["signature: \(op.signature)"])
+                case .value(let d): values[p.name] = d
+                case .none: values[p.name] = Value.none
+                }
+                continue
+            }
+            if case .none = v, case .none = p.defaultValue { continue }
+            values[p.name] = try convert(v, to: p, op: op, span: spans[p.name] ?? span)
+        }
+        return Arguments(operation: op, values: values, spans: spans, rest: rest, restSpans: restSpans, extra: extra, span: span)
+    }
+
+    func convert(_ v: Value, to p: ParamSpec, op: Operation, span: SourceSpan) throws -> Value {
+        func mismatch() -> Diagnostic {
+            Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be \(p.type == .integer ? "an" : "a") \(p.type.name), got \(v.typeDescription)", at: span)
+        }
+        var out = v
+        switch p.type {
+        case .any: break
+        case .number:
+            if case .tensor(let t) = v, t.count == 1 { out = .number(Double(t.storage[0])) }
+            guard case .number = out else { throw mismatch() }
+        case .integer:
+            if case .tensor(let t) = v, t.count == 1 { out = .number(Double(t.storage[0])) }
+            guard case .number(let x) = out else { throw mismatch() }
+            guard x == x.rounded(), abs(x) < 9e15 else {
+                throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be a whole number, got \(Format.number(x))", at: span)
+            }
+        case .bool:
+            guard case .bool = v else { throw mismatch() }
+        case .string:
+            guard case .string = v else { throw mismatch() }
+        case .choice(let options):
+            guard case .string(let s) = v else { throw mismatch() }
+            guard options.contains(s) else {
+                throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be one of \(p.type.name), got \(Format.quoted(s))", at: span,
+                                 suggestion: Suggest.didYouMean(s, in: options))
+            }
+        case .list:
+            if case .range(let r) = v { out = .list((0..<r.count).map { .number(Double(r.element($0))) }) }
+            guard case .list = out else { throw mismatch() }
+        case .tensor:
+            guard let t = Ops.toTensor(v) else {
+                if case .list = v {
+                    throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be a tensor; this list is not a rectangular array of numbers", at: span)
+                }
+                throw mismatch()
+            }
+            out = .tensor(t)
+        case .record:
+            guard case .record = v else { throw mismatch() }
+        case .function:
+            guard case .function = v else { throw mismatch() }
+        }
+        if let range = p.range, case .number(let x) = out, !range.contains(x) {
+            let bounds = range.upperBound == .infinity ? "at least \(Format.number(range.lowerBound))"
+                : "between \(Format.number(range.lowerBound)) and \(Format.number(range.upperBound))"
+            throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be \(bounds), got \(Format.number(x))", at: span)
+        }
+        return out
+    }
+
+    /// Calls a function value from an operation (e.g. a user callback).
+    public func invoke(_ fn: Function, _ args: [Value], at span: SourceSpan) throws -> Value {
+        try call(fn, positional: args, positionalSpans: args.map { _ in span }, named: [], span: span)
+    }
+
+    /// Seconds since the interpreter started.
+    public var elapsed: Double { (ContinuousClock.now - started).seconds }
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    public var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) * 1e-18
+    }
+}
+
+extension Interpreter {
+    /// Runs `body` on a thread with a 512 MiB stack and waits for it, so that deep recursion in
+    /// recipes and deeply nested source end in a diagnostic rather than a stack overflow.
+    public static func onLargeStack<T>(_ body: () -> T) -> T {
+        var result: T?
+        withoutActuallyEscaping({ result = body() }) { work in
+            let box = LargeStackBox(work)
+            var attr = pthread_attr_t()
+            pthread_attr_init(&attr)
+            pthread_attr_setstacksize(&attr, 1 << 29)
+            var tid = pthread_t()
+            let context = Unmanaged.passRetained(box).toOpaque()
+            let created = pthread_create(&tid, &attr, largeStackEntry, context)
+            pthread_attr_destroy(&attr)
+            if created == 0 {
+                pthread_join(tid, nil)
+            } else {
+                // No thread could be made (resource limits): run here, on the ordinary stack.
+                Unmanaged<LargeStackBox>.fromOpaque(context).release()
+                work()
+            }
+        }
+        return result.unsafelyUnwrapped
+    }
+}
+
+/// The work handed to the large-stack thread.
+private final class LargeStackBox {
+    let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
+}
+
+private func largeStackEntry(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let raw else { return nil }
+    let box = Unmanaged<LargeStackBox>.fromOpaque(raw).takeRetainedValue()
+    box.work()
+    return nil
+}

@@ -1,0 +1,152 @@
+import OrderedCollections
+import SqueezeCore
+
+/// A value of the recipe language.
+public enum Value: Sendable {
+    case none
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case list([Value])
+    case record(Record)
+    case range(RangeValue)
+    case tensor(Tensor)
+    case function(Function)
+    case compressed(CompressedValue)
+    /// A variable slot that has not been assigned yet; never visible to a recipe.
+    case unset
+
+    /// The type name used in messages and by `type(x)`.
+    public var typeName: String {
+        switch self {
+        case .none: return "none"
+        case .bool: return "bool"
+        case .number: return "number"
+        case .string: return "string"
+        case .list: return "list"
+        case .record: return "record"
+        case .range: return "range"
+        case .tensor: return "tensor"
+        case .function: return "function"
+        case .compressed: return "compressed"
+        case .unset: return "unset"
+        }
+    }
+
+    /// `typeName` with a short detail: "tensor 3×4", "list of 5", "string".
+    public var typeDescription: String {
+        switch self {
+        case .tensor(let t): return "tensor \(Shape.describe(t.shape))"
+        case .list(let l): return "list of \(l.count)"
+        default: return typeName
+        }
+    }
+
+    public var asNumber: Double? { if case .number(let v) = self { return v }; return nil }
+    public var asString: String? { if case .string(let s) = self { return s }; return nil }
+}
+
+/// An ordered record of named fields (`{name: "x", k: 3}`, `svd(A)` → `{U, S, Vt}`).
+public struct Record: Sendable {
+    public var fields: OrderedDictionary<String, Value>
+
+    public init(_ fields: OrderedDictionary<String, Value> = [:]) { self.fields = fields }
+
+    public init(pairs: [(String, Value)]) {
+        var d = OrderedDictionary<String, Value>()
+        for (k, v) in pairs { d[k] = v }
+        self.fields = d
+    }
+
+    public subscript(_ key: String) -> Value? { fields[key] }
+}
+
+/// `range(a, b, step)`: half-open, integer steps.
+public struct RangeValue: Sendable, Equatable {
+    public let start: Int, stop: Int, step: Int
+
+    public var count: Int {
+        if step > 0 { return stop > start ? (stop - start + step - 1) / step : 0 }
+        return start > stop ? (start - stop - step - 1) / (-step) : 0
+    }
+
+    public func element(_ i: Int) -> Int { start + i * step }
+}
+
+/// A callable: a recipe function (a closure) or a registered operation.
+public enum Function: Sendable {
+    case user(UserFunction)
+    case builtin(Operation)
+
+    public var name: String {
+        switch self {
+        case .user(let f): return f.name
+        case .builtin(let op): return op.name
+        }
+    }
+}
+
+/// A compressed form of a tensor, as every compressor returns it: the reconstruction, the exact
+/// storage cost in bits, and its named parts (codes, scales, codebook, factors, mask…).
+public struct CompressedValue: Sendable {
+    /// The method that produced it, e.g. "rtn", "lowrank".
+    public let method: String
+    /// The dense Float32 reconstruction.
+    public let recon: Tensor
+    /// Exact storage in bits, all parts at their stated precision.
+    public let bits: Double
+    /// Named parts, in the order the method documents them.
+    public let parts: OrderedDictionary<String, Value>
+
+    public init(method: String, recon: Tensor, bits: Double, parts: OrderedDictionary<String, Value>) {
+        self.method = method
+        self.recon = recon
+        self.bits = bits
+        self.parts = parts
+    }
+
+    /// Bits per element of the original tensor.
+    public var bitsPerParam: Double { recon.count == 0 ? 0 : bits / Double(recon.count) }
+
+    /// Derived fields every compressed value answers.
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "recon": return .tensor(recon)
+        case "bits": return .number(bits)
+        case "bits_per_param": return .number(bitsPerParam)
+        case "ratio": return .number(bits == 0 ? .infinity : Double(recon.count) * 32 / bits)
+        case "ratio16": return .number(bits == 0 ? .infinity : Double(recon.count) * 16 / bits)
+        case "method": return .string(method)
+        case "shape": return .list(recon.shape.map { .number(Double($0)) })
+        default: return parts[name]
+        }
+    }
+
+    public var fieldNames: [String] {
+        ["recon", "bits", "bits_per_param", "ratio", "ratio16", "method", "shape"] + parts.keys
+    }
+}
+
+extension Value {
+    /// Structural equality as `==` defines it for non-tensors (numbers by value, NaN unequal).
+    public func isEqual(to other: Value) -> Bool {
+        switch (self, other) {
+        case (.none, .none): return true
+        case let (.bool(a), .bool(b)): return a == b
+        case let (.number(a), .number(b)): return a == b
+        case let (.string(a), .string(b)): return a == b
+        case let (.list(a), .list(b)): return a.count == b.count && zip(a, b).allSatisfy { $0.isEqual(to: $1) }
+        case let (.record(a), .record(b)):
+            return a.fields.keys == b.fields.keys && zip(a.fields.values, b.fields.values).allSatisfy { $0.isEqual(to: $1) }
+        case let (.range(a), .range(b)): return a == b
+        case let (.tensor(a), .tensor(b)): return a == b
+        case let (.function(a), .function(b)):
+            switch (a, b) {
+            case let (.user(x), .user(y)): return x === y
+            case let (.builtin(x), .builtin(y)): return x.name == y.name
+            default: return false
+            }
+        default: return false
+        }
+    }
+}
