@@ -140,7 +140,7 @@ public enum Format {
             for v in [sample.min()!, sample.max()!] {
                 w = max(w, ElementFormat.render(v, scientific: scientific, decimals: decimals, integral: allIntegral).count)
             }
-            if t.storage.contains(where: { !$0.isFinite }) { w = max(w, 4) }
+            for v in t.storage where !v.isFinite { w = max(w, v.isNaN ? 3 : (v > 0 ? 3 : 4)) }
             width = w
         }
 

@@ -12,7 +12,10 @@ enum Ops {
         if error is Diagnostic { return error }
         if let e = error as? CoreError {
             if e == .cancelled { return Diagnostic(.interrupted, "interrupted", at: span) }
-            return Diagnostic(.runtime, (prefix.map { "\($0): " } ?? "") + e.description, at: span)
+            let text = e.description
+            var lead = ""
+            if let prefix, !text.hasPrefix("\(prefix):"), !text.hasPrefix("\(prefix) ") { lead = "\(prefix): " }
+            return Diagnostic(.runtime, lead + text, at: span)
         }
         return Diagnostic(.runtime, "\(error)", at: span)
     }
@@ -128,7 +131,10 @@ enum Ops {
             throw fail("unsupported operand types for '\(op)': \(a.typeDescription) and \(b.typeDescription)", span)
         }
         do {
-            if op == "@" { return .tensor(try x.matmul(y)) }
+            if op == "@" {
+                let r = try x.matmul(y)
+                return r.rank == 0 ? .number(Double(r.storage[0])) : .tensor(r)
+            }
             guard let bop = binaryOps[op] else { throw fail("unknown operator '\(op)'", span) }
             if case .number(let s) = b { return .tensor(x.elementwise(bop, scalar: Float(s))) }
             return .tensor(try x.elementwise(bop, y))

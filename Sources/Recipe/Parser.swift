@@ -92,7 +92,13 @@ public struct Parser {
         while true {
             while current.isNewline || current.isSymbol(";") { index += 1 }
             if current.isEOF { return out }
-            if untilBrace && current.isSymbol("}") { return out }
+            if current.isSymbol("}") {
+                if untilBrace { return out }
+                _ = fail("unmatched '}'")
+                index += 1
+                continue
+            }
+            let before = index
             do {
                 let stmt = try parseStatement()
                 out.append(stmt)
@@ -104,6 +110,8 @@ public struct Parser {
                 try endOfStatement()
             } catch {
                 synchronize()
+                // Always make progress, whatever the error left behind.
+                if index == before && !current.isEOF { index += 1 }
             }
         }
     }

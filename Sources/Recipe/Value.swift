@@ -8,11 +8,11 @@ public enum Value: Sendable {
     case number(Double)
     case string(String)
     case list([Value])
-    case record(Record)
-    case range(RangeValue)
+    indirect case record(Record)
+    indirect case range(RangeValue)
     case tensor(Tensor)
     case function(Function)
-    case compressed(CompressedValue)
+    indirect case compressed(CompressedValue)
     /// A variable slot that has not been assigned yet; never visible to a recipe.
     case unset
 

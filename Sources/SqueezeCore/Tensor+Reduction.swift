@@ -85,6 +85,14 @@ extension Tensor {
         }
     }
 
+    /// A reduction over all elements, returned in Float64 (no rounding to Float32).
+    public func reduceAll(_ kind: Reduction, ddof: Int = 0) throws -> Double {
+        if count == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
+            throw CoreError.invalidArgument("\(kind.rawValue) of an empty tensor is undefined")
+        }
+        return withBuffer { Tensor.reduceLine(kind, $0, base: 0, count: count, stride: 1, ddof: ddof) }
+    }
+
     /// Sum of all elements in Float64.
     public func sum() -> Double {
         withBuffer { Tensor.reduceLine(.sum, $0, base: 0, count: count, stride: 1, ddof: 0) }
@@ -198,4 +206,32 @@ extension Tensor {
 public enum NormOrder: Sendable, Equatable {
     case frobenius, nuclear
     case p(Double)
+}
+
+extension Reduction {
+    /// The same reduction over Float64 values (for plain lists of numbers).
+    public static func over(_ values: [Double], _ kind: Reduction, ddof: Int = 0) throws -> Double {
+        let n = values.count
+        if n == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
+            throw CoreError.invalidArgument("\(kind.rawValue) of an empty list is undefined")
+        }
+        switch kind {
+        case .sum: return values.reduce(0, +)
+        case .mean: return n == 0 ? .nan : values.reduce(0, +) / Double(n)
+        case .prod: return values.reduce(1, *)
+        case .variance, .std:
+            guard n - ddof > 0 else { return .nan }
+            let mu = values.reduce(0, +) / Double(n)
+            let v = values.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(n - ddof)
+            return kind == .variance ? v : v.squareRoot()
+        case .min, .max, .argmin, .argmax:
+            var best = 0
+            for i in 0..<n {
+                if values[i].isNaN { return kind == .min || kind == .max ? .nan : Double(i) }
+                let better = (kind == .min || kind == .argmin) ? values[i] < values[best] : values[i] > values[best]
+                if better { best = i }
+            }
+            return kind == .min || kind == .max ? values[best] : Double(best)
+        }
+    }
 }

@@ -21,7 +21,7 @@ extension Tensor {
         if let u = unknown.first {
             let known = shape.enumerated().filter { $0.offset != u }.reduce(1) { $0 * $1.element }
             guard known > 0, count % known == 0 else {
-                throw CoreError.shapeMismatch(op: "reshape", lhs: self.shape, rhs: newShape)
+                throw CoreError.invalidArgument("reshape: cannot reshape \(Shape.describe(self.shape)) (\(count) elements) into \(Shape.describe(newShape))")
             }
             shape[u] = count / known
         }

@@ -49,7 +49,7 @@ enum Builtins {
             return Int(x)
         }
         guard dims.count <= Tensor.maxRank else {
-            throw args.error("\(args.operation.name): at most \(Tensor.maxRank) dimensions, got \(dims.count)")
+            throw args.error("at most \(Tensor.maxRank) dimensions, got \(dims.count)")
         }
         guard let n = Shape.count(dims), n <= 1 << 34 else {
             throw args.error("the tensor \(Shape.describe(dims)) is too large")

@@ -11,26 +11,33 @@ extension Builtins {
         return Operation(name, family: "tensor", summary: summary, example: example, params: params, variadic: true) { args, _ in
             var x = args.value("x")
             if !args.rest.isEmpty { x = .list([x] + args.rest) }
-            let t: Tensor
-            switch x {
-            case .tensor(let tt): t = tt
-            case .list, .range, .number:
-                guard let tt = Ops.toTensor(x) else { throw args.error("x", "\(name) needs numbers or a tensor") }
-                t = tt
-                if case .list(let l) = x, l.contains(where: { if case .number = $0 { return false }; return true }) {
-                    throw args.error("x", "\(name) of a list needs numbers only")
-                }
-            case .compressed(let c): t = c.recon
-            default: throw args.error("x", "\(name) needs a tensor or numbers, got \(x.typeDescription)")
-            }
             let axis = try args.optionalInt("axis")
-            let r = try t.reduce(kind, axis: axis, ddof: ddof ? try args.int("ddof") : 0)
-            if axis == nil || r.rank == 0 {
-                // Float64 sums for plain lists of numbers keep their precision.
-                if case .list(let l) = x, kind == .sum { return .number(l.reduce(0.0) { $0 + ($1.asNumber ?? 0) }) }
-                return .number(Double(r.storage[0]))
+            let dof = ddof ? try args.int("ddof") : 0
+            switch x {
+            case .tensor(let t):
+                if axis == nil { return .number(try t.reduceAll(kind, ddof: dof)) }
+                return .tensor(try t.reduce(kind, axis: axis, ddof: dof))
+            case .compressed(let c):
+                if axis == nil { return .number(try c.recon.reduceAll(kind, ddof: dof)) }
+                return .tensor(try c.recon.reduce(kind, axis: axis, ddof: dof))
+            case .list, .range, .number:
+                // Plain numbers reduce in Float64 (no detour through Float32).
+                var values: [Double] = []
+                switch x {
+                case .number(let v): values = [v]
+                case .range(let r): values = (0..<r.count).map { Double(r.element($0)) }
+                case .list(let l):
+                    values = try l.map { v in
+                        guard case .number(let n) = v else { throw args.error("x", "\(name) of a list needs numbers only, found \(v.typeDescription)") }
+                        return n
+                    }
+                default: break
+                }
+                if axis != nil { throw args.error("axis", "axis applies to tensors; this is a list of numbers") }
+                return .number(try Reduction.over(values, kind, ddof: dof))
+            default:
+                throw args.error("x", "\(name) needs a tensor or numbers, got \(x.typeDescription)")
             }
-            return .tensor(r)
         }
     }
 
