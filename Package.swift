@@ -22,8 +22,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
         .target(name: "SqueezeCore", dependencies: ["CBLAS"]),
+        .target(name: "Datasets", dependencies: ["SqueezeCore"]),
         .target(name: "Recipe", dependencies: [
-            "SqueezeCore",
+            "SqueezeCore", "Datasets",
             .product(name: "OrderedCollections", package: "swift-collections"),
         ], swiftSettings: [
             // The interpreter's frames are class-held arrays; dynamic exclusivity checks on every
@@ -42,5 +43,6 @@ let package = Package(
         .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -38,11 +38,14 @@ public struct Sandbox: Sendable {
         }
     }
 
-    /// The absolute path to read for `path`.
+    /// The absolute path to read for `path`: relative paths resolve against the recipe's directory,
+    /// or, when nothing is there, the output directory (so a recipe can read back what it wrote).
     public func resolveRead(_ path: String) -> URL {
-        let expanded = path
-        if expanded.hasPrefix("/") { return URL(fileURLWithPath: expanded).standardizedFileURL }
-        return baseDirectory.appendingPathComponent(expanded).standardizedFileURL
+        if path.hasPrefix("/") { return URL(fileURLWithPath: path).standardizedFileURL }
+        let inBase = baseDirectory.appendingPathComponent(path).standardizedFileURL
+        let inOut = outputDirectory.appendingPathComponent(path).standardizedFileURL
+        if !FileManager.default.fileExists(atPath: inBase.path) && FileManager.default.fileExists(atPath: inOut.path) { return inOut }
+        return inBase
     }
 
     /// The absolute path to write for `path`, or a refusal. Symbolic links in the existing part of
