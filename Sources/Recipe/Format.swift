@@ -124,14 +124,14 @@ public enum Format {
             let minNonZero = absVals.filter { $0 > 0 }.min() ?? 0
             allIntegral = finite.allSatisfy { $0 == $0.rounded() } && maxAbs < 1e8
             scientific = !allIntegral && (maxAbs >= 1e8 || (minNonZero > 0 && minNonZero < 1e-4) || (minNonZero > 0 && maxAbs / minNonZero > 1e3 && maxAbs >= 1e3))
-            // The fewest decimals (up to 4) that show every sampled value as rounding to 4 places would.
+            // The fewest decimals (up to 4) that show every sampled value as "%.4f" would.
             var d = 0
             if !allIntegral && !scientific {
                 for v in finite.prefix(4096) {
-                    var k = 0
-                    var x = (Double(v) * 1e4).rounded() / 1e4
-                    while k < 4 && x != x.rounded() { x *= 10; k += 1 }
-                    d = max(d, k)
+                    let text = String(format: "%.4f", Double(v))
+                    let frac = text.split(separator: ".").last ?? ""
+                    d = max(d, frac.count - frac.reversed().prefix { $0 == "0" }.count)
+                    if d == 4 { break }
                 }
             }
             decimals = d

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+
+/// The `squeeze` executable as a user runs it: exit codes, diagnostics on stderr, parameters.
+enum CLI {
+    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: URL {
+        let candidates = [".build/debug/squeeze", ".build/x86_64-unknown-linux-gnu/debug/squeeze"]
+        return candidates.map { package.appendingPathComponent($0) }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+            ?? package.appendingPathComponent(candidates[0])
+    }
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ args: [String], recipe: String? = nil) throws -> Result {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var arguments = args
+        if let recipe {
+            let file = dir.appendingPathComponent("r.recipe")
+            try recipe.write(to: file, atomically: true, encoding: .utf8)
+            arguments = arguments.map { $0 == "RECIPE" ? file.path : $0 }
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        p.currentDirectoryURL = dir
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self).replacingOccurrences(of: dir.path + "/", with: ""))
+    }
+}
+
+@Suite struct CommandLineTests {
+    @Test func runsARecipeAndExitsZero() throws {
+        let r = try CLI.run(["run", "RECIPE"], recipe: "print(1 + 1)\n")
+        #expect(r.status == 0 && r.stdout == "2\n" && r.stderr == "")
+    }
+
+    @Test func syntaxErrorsAreAllReportedWithExit65() throws {
+        let r = try CLI.run(["run", "RECIPE"], recipe: "x = 1 +* 2\ny = 2\nz = [1,, 2]\nprint(\"never\")\n")
+        #expect(r.status == 65)
+        #expect(r.stdout == "")
+        #expect(r.stderr.contains("r.recipe:1:8: syntax error: expected an expression, found '*'"))
+        #expect(r.stderr.contains("r.recipe:3:8: syntax error: expected an expression, found ','"))
+        #expect(r.stderr.hasSuffix("2 syntax errors; nothing was run\n"))
+    }
+
+    @Test func runtimeErrorRendersSourceLineCaretAndExit70() throws {
+        let r = try CLI.run(["run", "RECIPE"], recipe: "A = ones(2, 3)\nB = A @ ones(2, 3)\n")
+        #expect(r.status == 70)
+        #expect(r.stderr == """
+            r.recipe:2:5: error: shape mismatch in matrix product '@': 2×3 and 2×3
+             2 | B = A @ ones(2, 3)
+               |     ^~~~~~~~~~~~~~
+              help: the inner dimensions must agree; transpose one side with .T?
+
+            """)
+    }
+
+    @Test func didYouMeanAndCallTrace() throws {
+        let r = try CLI.run(["run", "RECIPE"], recipe: "fn f(x) { return x + undefined_nme }\nundefined_name = 1\nf(2)\n")
+        #expect(r.status == 70)
+        #expect(r.stderr.contains("error: unknown name 'undefined_nme'"))
+        #expect(r.stderr.contains("help: did you mean 'undefined_name'?"))
+        #expect(r.stderr.contains("in f called at r.recipe:3:1"))
+    }
+
+    @Test func parametersOverrideDefaults() throws {
+        let recipe = "param k = 5\nparam method = \"kmeans\"\nprint(k * 2, method)\n"
+        #expect(try CLI.run(["run", "RECIPE"], recipe: recipe).stdout == "10 kmeans\n")
+        #expect(try CLI.run(["run", "RECIPE", "-p", "k=8", "-p", "method=mlc"], recipe: recipe).stdout == "16 mlc\n")
+        #expect(try CLI.run(["run", "RECIPE", "-p", "k=-1"], recipe: recipe).stdout == "-2 kmeans\n")
+        let unknown = try CLI.run(["run", "RECIPE", "-p", "kk=3"], recipe: recipe)
+        #expect(unknown.status == 64 && unknown.stderr.contains("no parameter 'kk'; did you mean 'k'?"))
+        let wrongType = try CLI.run(["run", "RECIPE", "-p", "k=abc"], recipe: recipe)
+        #expect(wrongType.status == 70 && wrongType.stderr.contains("parameter 'k' has a number default (5), but -p k= gives a string"))
+        let malformed = try CLI.run(["run", "RECIPE", "-p", "k"], recipe: recipe)
+        #expect(malformed.status == 64)
+    }
+
+    @Test func seedMakesRunsReproducible() throws {
+        let recipe = "print(sum(randn(3, 3)))\n"
+        let a = try CLI.run(["run", "RECIPE", "--seed", "7"], recipe: recipe).stdout
+        let b = try CLI.run(["run", "RECIPE", "--seed", "7"], recipe: recipe).stdout
+        let c = try CLI.run(["run", "RECIPE", "--seed", "8"], recipe: recipe).stdout
+        #expect(a == b && a != c && !a.isEmpty)
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try CLI.run(["run", "/nonexistent/x.recipe"]).status == 64)
+        #expect(try CLI.run(["frobnicate"]).status == 64)
+        #expect(try CLI.run(["help", "svdd"]).stderr.contains("did you mean 'svd'?"))
+    }
+
+    @Test func versionAndHelpComeFromTheRegistry() throws {
+        let v = try CLI.run(["--version"])
+        #expect(v.status == 0 && v.stdout.contains("squeeze 0.1.0") && v.stdout.contains("OpenBLAS") && v.stdout.contains("Swift 6"))
+        let h = try CLI.run(["help"])
+        #expect(h.stdout.contains("linear algebra:") && h.stdout.contains("  svd "))
+        let svd = try CLI.run(["help", "svd"])
+        #expect(svd.stdout.hasPrefix("svd(A, rank: none)") && svd.stdout.contains("Eckart–Young"))
+    }
+
+    @Test func outputGoesUnderOut() throws {
+        let outDir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-out-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: outDir) }
+        let r = try CLI.run(["run", "RECIPE", "--out", outDir.path], recipe: "save(eye(2), \"I.npy\")\n")
+        #expect(r.status == 0)
+        #expect(FileManager.default.fileExists(atPath: outDir.appendingPathComponent("I.npy").path))
+    }
+}
