@@ -330,13 +330,6 @@ public final class Interpreter: @unchecked Sendable {
     public var elapsed: Double { (ContinuousClock.now - started).seconds }
 }
 
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) * 1e-18
-    }
-}
 
 extension Interpreter {
     /// Runs `body` on a thread with a 512 MiB stack and waits for it, so that deep recursion in

@@ -1,0 +1,98 @@
+"""Runs squeeze and its peer side by side: a warm-up, then five counted rounds alternating
+A B A B, and prints medians, min–max and the ratio peer/squeeze (> 1: squeeze is faster)."""
+import os, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SQUEEZE = os.path.join(ROOT, ".build", "release", "squeeze")
+BENCH = os.path.join(ROOT, ".build", "release", "squeeze-bench")
+PY = sys.executable
+PEER = os.path.join(ROOT, "Scripts", "benchmarks", "peer.py")
+ROUNDS = 5
+
+def inner(cmd):
+    """Time reported by the program itself (first field of its last line)."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1].split()
+    return float(out[0]), (out[1] if len(out) > 1 else "")
+
+def wall(cmd):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    t = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{cmd} failed: {r.stderr}")
+    return t, r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+
+def pair(a, b):
+    a(); b()                       # warm-up
+    ta, tb = [], []
+    qa = qb = ""
+    for _ in range(ROUNDS):
+        t, qa = a(); ta.append(t)
+        t, qb = b(); tb.append(t)
+    return ta, tb, qa, qb
+
+def report(title, ta, tb, qa, qb, unit="s", peer="numpy", invert=False):
+    ma, mb = statistics.median(ta), statistics.median(tb)
+    ratio = mb / ma
+    print(f"{title}")
+    fmt = lambda x: f"{x * 1000:.1f} ms" if unit == "s" else f"{x:.1f} {unit}"
+    print(f"  squeeze {fmt(ma):>12}  (min {fmt(min(ta))}, max {fmt(max(ta))})  quality {qa}")
+    print(f"  {peer:<7} {fmt(mb):>12}  (min {fmt(min(tb))}, max {fmt(max(tb))})  quality {qb}")
+    print(f"  ratio {peer}/squeeze = {ratio:.2f}{'  (> 1: squeeze faster)' if not invert else ''}")
+    return ratio
+
+def sgemm():
+    n = 2048
+    flops = 2 * n ** 3
+    ta, tb, qa, qb = pair(lambda: inner([BENCH, "sgemm", str(n)]), lambda: inner([PY, PEER, "sgemm", str(n)]))
+    ga, gb = [flops / t / 1e9 for t in ta], [flops / t / 1e9 for t in tb]
+    ma, mb = statistics.median(ga), statistics.median(gb)
+    print(f"sgemm {n}×{n} (float32, best of 3 per round)")
+    print(f"  squeeze {ma:8.1f} GFLOPS (min {min(ga):.1f}, max {max(ga):.1f})  mean(C) {qa}")
+    print(f"  numpy   {mb:8.1f} GFLOPS (min {min(gb):.1f}, max {max(gb):.1f})  mean(C) {qb}")
+    print(f"  ratio squeeze/numpy GFLOPS = {ma / mb:.2f}  (target ≥ 0.95)")
+
+def svd():
+    ta, tb, qa, qb = pair(lambda: inner([BENCH, "svd", "1000"]), lambda: inner([PY, PEER, "svd", "1000"]))
+    r = statistics.median(ta) / statistics.median(tb)
+    report("SVD 1000×1000 float32 (U, S, Vt; best of 3 per round)", ta, tb, "σ₁ " + qa, "σ₁ " + qb)
+    print(f"  time ratio squeeze/numpy = {r:.2f}  (target ≤ 1.05)")
+
+def startup():
+    d = tempfile.mkdtemp()
+    empty = os.path.join(d, "empty.recipe"); open(empty, "w").close()
+    ta, tb, _, _ = pair(lambda: wall([SQUEEZE, "run", empty]), lambda: wall([PY, "-c", "pass"]))
+    _, tc, _, _ = pair(lambda: wall([SQUEEZE, "run", empty]), lambda: wall([PY, "-c", "import numpy"]))
+    print("start-up: `squeeze run` of an empty recipe (target < 30 ms)")
+    print(f"  squeeze               {statistics.median(ta) * 1000:6.1f} ms (min {min(ta) * 1000:.1f}, max {max(ta) * 1000:.1f})")
+    print(f"  python3 -c pass       {statistics.median(tb) * 1000:6.1f} ms   ratio {statistics.median(tb) / statistics.median(ta):.2f}")
+    print(f"  python3 -c 'import numpy' {statistics.median(tc) * 1000:6.1f} ms   ratio {statistics.median(tc) / statistics.median(ta):.2f}")
+
+def loop():
+    d = tempfile.mkdtemp()
+    r = os.path.join(d, "loop.recipe"); p = os.path.join(d, "loop.py")
+    open(r, "w").write("s = 0\nfor i in range(1000000) { s = s + i * 0.5 }\nprint(s)\n")
+    open(p, "w").write("s = 0\nfor i in range(1000000):\n    s = s + i * 0.5\nprint(s)\n")
+    ta, tb, qa, qb = pair(lambda: wall([SQUEEZE, "run", r]), lambda: wall([PY, p]))
+    report("interpreter: 10⁶ iterations of s = s + i * 0.5 (whole process)", ta, tb, qa, qb, peer="CPython")
+
+def core_share():
+    d = tempfile.mkdtemp()
+    r = os.path.join(d, "gemm.recipe")
+    open(r, "w").write("A = randn(1024, 1024, seed: 1)\nB = randn(1024, 1024, seed: 2)\nt0 = clock()\n"
+                       "for i in range(20) { C = A @ B }\nprint(clock() - t0)\n")
+    ta, tb = [], []
+    for _ in range(ROUNDS):
+        ta.append(inner([SQUEEZE, "run", r])[0]); tb.append(inner([BENCH, "gemm-loop", "1024"])[0])
+    share = statistics.median(tb) / statistics.median(ta)
+    print("tensor-heavy recipe: 20 products of 1024² matrices in a recipe loop vs the same calls in Swift")
+    print(f"  recipe {statistics.median(ta) * 1000:.1f} ms, core alone {statistics.median(tb) * 1000:.1f} ms: "
+          f"{share * 100:.1f}% of the recipe's time is in the core (target > 95%)")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share}
+names = sys.argv[1:] or list(ALL)
+for nm in names:
+    if nm not in ALL:
+        raise SystemExit(f"unknown benchmark {nm}; choose from {', '.join(ALL)}")
+    ALL[nm]()
+    print()
