@@ -40,6 +40,9 @@ let package = Package(
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],
                           path: "Sources/squeeze-bench"),
 
+        // libFuzzer harness (Scripts/fuzz builds it with -sanitize=fuzzer); a normal build replays a corpus.
+        .executableTarget(name: "squeeze-fuzz", dependencies: ["Recipe", "SqueezeCore"]),
+
         .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),

@@ -249,6 +249,18 @@ public enum Registry {
         return .record(Record(r))
     }
 
+    /// The README's operation table (Markdown), generated so it is never written twice.
+    public static func markdownTable() -> String {
+        var out = "| family | operation | summary |\n|---|---|---|\n"
+        for fam in families {
+            for op in operations where op.family == fam {
+                let summary = op.summary.replacingOccurrences(of: "|", with: "\\|")
+                out += "| \(fam) | `\(op.signature.replacingOccurrences(of: "|", with: "\\|"))` | \(summary) |\n"
+            }
+        }
+        return out
+    }
+
     /// `squeeze help`: the operations grouped by family.
     public static func overview() -> String {
         var out = ""

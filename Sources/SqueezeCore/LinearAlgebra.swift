@@ -16,6 +16,7 @@ extension Tensor {
                                           lhs: transA ? a.shape.reversed() : a.shape,
                                           rhs: transB ? b.shape.reversed() : b.shape)
         }
+        try Memory.check(shape: [m, n], "the matrix product")
         if m == 0 || n == 0 { return Tensor.zeros([m, n]) }
         if k == 0 { return Tensor.zeros([m, n]) }
         return Tensor(shape: [m, n]) { c in

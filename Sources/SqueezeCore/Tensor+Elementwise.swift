@@ -91,6 +91,7 @@ extension Tensor {
         guard let outShape = Shape.broadcast(shape, other.shape) else {
             throw CoreError.shapeMismatch(op: "'\(op.rawValue)'", lhs: shape, rhs: other.shape)
         }
+        try Memory.check(shape: outShape, "the broadcast result")
         return Tensor.broadcasting(op, self, other, outShape)
     }
 

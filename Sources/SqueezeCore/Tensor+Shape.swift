@@ -211,6 +211,7 @@ extension Tensor {
         switch rank {
         case 1:
             let n = count
+            try Memory.check(shape: [n, n], "the diagonal matrix")
             var t = Tensor.zeros([n, n])
             for i in 0..<n { t.storage[i * n + i] = storage[i] }
             return t

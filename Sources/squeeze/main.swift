@@ -31,6 +31,10 @@ func helpCommand(_ args: [String]) -> Int32 {
         print(op.help, terminator: "")
         return 0
     }
+    if name == "--markdown" {
+        print(Registry.markdownTable(), terminator: "")
+        return 0
+    }
     if name == "run" {
         print(Run.helpMessage())
         return 0

@@ -28,3 +28,12 @@ import Testing
         #expect(Suggest.closest(to: "zzzzzz", in: ["svd"]) == nil)
     }
 }
+
+@Suite struct DocumentationTests {
+    @Test func readmeOperationTableMatchesTheRegistry() throws {
+        let readme = try String(contentsOf: CLI.package.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains(Registry.markdownTable()), "README's table is stale: paste `squeeze help --markdown`")
+        #expect(readme.hasPrefix("# squeeze"))
+        #expect(readme.contains("```sh\nScripts/squeeze run Examples/quickstart.recipe\nScripts/test\n```"))
+    }
+}

@@ -51,9 +51,7 @@ enum Builtins {
         guard dims.count <= Tensor.maxRank else {
             throw args.error("at most \(Tensor.maxRank) dimensions, got \(dims.count)")
         }
-        guard let n = Shape.count(dims), n <= 1 << 34 else {
-            throw args.error("the tensor \(Shape.describe(dims)) is too large")
-        }
+        try Memory.check(shape: dims, "a tensor")
         return dims
     }
 

@@ -19,18 +19,20 @@ extension Builtins {
         },
         Operation("full", family: "data", summary: "A tensor filled with `value`.", example: "full([2, 2], 7)",
                   params: [ParamSpec("shape", .any), ParamSpec("value", .number)]) { args, _ in
-            .tensor(Tensor.full(try dims(args), Float(try args.number("value"))))
+            guard case .list = args.value("shape") else { throw args.error("shape", "full takes its shape as a list, e.g. full([2, 3], 7)") }
+            return .tensor(Tensor.full(try dims(args), Float(try args.number("value"))))
         },
         Operation("eye", family: "data", summary: "The n×m identity matrix (m defaults to n).", example: "eye(3)",
                   params: [ParamSpec("n", .integer, range: 0...1e6), ParamSpec("m", .integer, .none, range: 0...1e6)]) { args, _ in
             let n = try args.int("n"), m = try args.optionalInt("m") ?? n
-            guard n * m <= 1 << 32 else { throw args.error("the identity \(n)×\(m) is too large") }
+            try Memory.check(shape: [n, m], "the identity")
             return .tensor(Tensor.eye(n, m))
         },
         Operation("linspace", family: "data", summary: "`n` evenly spaced values from `start` to `stop`, both included (NumPy's default n = 50).",
                   example: "linspace(0, 1, 5)",
                   params: [ParamSpec("start", .number), ParamSpec("stop", .number), ParamSpec("n", .integer, .value(.number(50)), range: 0...1e9)]) { args, _ in
-            .tensor(Tensor.linspace(try args.number("start"), try args.number("stop"), count: try args.int("n")))
+            try Memory.check(elements: try args.int("n"), "linspace")
+            return .tensor(Tensor.linspace(try args.number("start"), try args.number("stop"), count: try args.int("n")))
         },
         Operation("arange", family: "data", summary: "Values start, start+step, … below stop, as a tensor (NumPy's arange).",
                   example: "arange(0, 1, 0.25)",
@@ -39,7 +41,8 @@ extension Builtins {
             if let s = try args.optionalNumber("stop") { b = s } else { b = a; a = 0 }
             let step = try args.number("step")
             guard step != 0 else { throw args.error("step", "step cannot be zero") }
-            guard abs((b - a) / step) < 1e9 else { throw args.error("the range has too many elements") }
+            let n = (b - a) / step
+            try Memory.check(elements: n.isFinite && n > 0 ? Int(min(n, 1e15)) : 0, "arange")
             return .tensor(try Tensor.arange(a, b, step: step))
         },
         Operation("randn", family: "data", summary: "Standard normal samples (Box–Muller on PCG64), times `std`, plus `mean`.",
@@ -74,6 +77,7 @@ extension Builtins {
                   example: "p = permutation(5, seed: 4)",
                   params: [ParamSpec("n", .integer, range: 0...1e9), seedParam]) { args, interp in
             let n = try args.int("n")
+            try Memory.check(elements: n, copies: 3, "permutation")
             return .tensor(try withGenerator(args, interp) { Tensor($0.permutation(n).map(Float.init)) })
         },
         Operation("choice", family: "data", summary: "`k` distinct indices from 0…n−1 (sampling without replacement), as a tensor.",
@@ -81,6 +85,7 @@ extension Builtins {
                   params: [ParamSpec("n", .integer, range: 0...1e9), ParamSpec("k", .integer, range: 0...1e9), seedParam]) { args, interp in
             let n = try args.int("n"), k = try args.int("k")
             guard k <= n else { throw args.error("k", "cannot choose \(k) distinct values from \(n)") }
+            try Memory.check(elements: n, copies: 2, "choice")
             return .tensor(try withGenerator(args, interp) { Tensor($0.choice(n, count: k).map(Float.init)) })
         },
     ]

@@ -1,0 +1,38 @@
+import Foundation
+import Synchronization
+
+/// The memory budget for user-sized results: an operation that would allocate more fails at once
+/// with a clear error instead of the process being killed. Default: 80% of physical memory.
+public enum Memory {
+    private static let limitBytes = Atomic<Int>(Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.8))
+
+    /// Bytes one result may take.
+    public static var limit: Int {
+        get { limitBytes.load(ordering: .relaxed) }
+        set { limitBytes.store(max(0, newValue), ordering: .relaxed) }
+    }
+
+    /// Throws unless `elements` Float32 values (times `copies`) fit the budget.
+    public static func check(elements: Int, copies: Int = 1, _ what: @autoclosure () -> String) throws {
+        let (bytes, o1) = elements.multipliedReportingOverflow(by: 4 * copies)
+        if o1 || bytes > limit {
+            throw CoreError.invalidArgument("\(what()) needs \(o1 ? "more than 2^63 bytes" : describe(bytes)), above the memory budget of \(describe(limit))")
+        }
+    }
+
+    /// Throws unless a tensor of `shape` fits the budget.
+    public static func check(shape: [Int], _ what: @autoclosure () -> String) throws {
+        guard let n = Shape.count(shape) else {
+            throw CoreError.invalidArgument("\(what()) of shape \(Shape.describe(shape)) has more elements than can be counted")
+        }
+        try check(elements: n, "\(what()) of shape \(Shape.describe(shape))")
+    }
+
+    /// "1.5 GiB".
+    public static func describe(_ bytes: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(bytes), i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(bytes) bytes" : String(format: "%.1f %@", v, units[i])
+    }
+}

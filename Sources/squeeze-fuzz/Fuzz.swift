@@ -1,0 +1,44 @@
+import Dispatch
+import Foundation
+import Recipe
+import SqueezeCore
+
+/// Runs one input through the lexer, parser and interpreter. Any Swift trap is a bug; diagnostics
+/// are the expected outcome for malformed input. Each run gets 200 ms (loops poll the token) and
+/// a 64 MiB memory budget.
+func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    let file = SourceFile(name: "fuzz.recipe", text: text)
+    let program = Parser.parse(file)
+    for d in program.diagnostics { _ = d.render() }
+    guard program.diagnostics.isEmpty else { return }
+    Memory.limit = 64 << 20
+    let token = CancellationToken()
+    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(200)) { token.cancel() }
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-fuzz-out")
+    let interp = Interpreter(seed: 1, sandbox: Sandbox(baseDirectory: out, outputDirectory: out),
+                             cancellation: token) { _ in }
+    do { try interp.run(program) } catch let d as Diagnostic { _ = d.render() } catch {}
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    // Run on the interpreter's large-stack thread, as `squeeze run` does.
+    Interpreter.onLargeStack { fuzzOne(UnsafeRawBufferPointer(start: data, count: size)) }
+    return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
+                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// SwiftPM links an executable's entry point under this name; hand control to libFuzzer's driver.
+@_cdecl("squeeze_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var c = argc
+    var v = argv
+    return runFuzzerDriver(&c, &v, fuzzerTestOneInput)
+}
+#endif
