@@ -38,7 +38,8 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
         if let span {
             let (line, column) = span.file.location(of: span.start)
             let text = span.file.line(line)
-            out += "\(span.file.name):\(line):\(column): \(kind.rawValue): \(message)\n"
+            let what = kind == .interrupted && message == "interrupted" ? kind.rawValue : "\(kind.rawValue): \(message)"
+            out += "\(span.file.name):\(line):\(column): \(what)\n"
             let (endLine, endColumn) = span.file.location(of: max(span.start, span.end - 1))
             let width = endLine == line ? max(1, endColumn - column + 1) : max(1, text.count - column + 1)
             let gutter = String(line)

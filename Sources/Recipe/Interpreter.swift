@@ -207,6 +207,8 @@ public final class Interpreter: @unchecked Sendable {
                 frame.slots[i] = d
             }
         }
+        // Recursion without loops (fib(90)) must still notice Ctrl-C.
+        if cancellation.isCancelled { throw Diagnostic(.interrupted, "interrupted", at: span) }
         callDepth += 1
         defer { callDepth -= 1 }
         if callDepth > Interpreter.maxCallDepth {

@@ -30,6 +30,9 @@ public struct Parser {
     var cells: [CellMarker] = []
     var functionDepth = 0
     var loopDepth = 0
+    /// Nesting of expressions and blocks; bounded so that no input can exhaust the stack.
+    var nesting = 0
+    static let maxNesting = 1000
 
     public init(file: SourceFile) {
         self.file = file
@@ -149,6 +152,9 @@ public struct Parser {
     }
 
     mutating func parseStatement() throws -> Stmt {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > Parser.maxNesting { throw fail("blocks nested too deeply (more than \(Parser.maxNesting) levels)") }
         let start = current
         if case .keyword(let k) = current.kind {
             switch k {
@@ -282,7 +288,13 @@ public struct Parser {
 
     mutating func parseExpression(_ minimum: Precedence = .lowest) throws -> Expr {
         var left = try parsePrefix()
+        // Each operator applied deepens the tree by one: count it against the nesting bound.
+        var added = 0
+        defer { nesting -= added }
         while true {
+            if added > 0 && nesting > Parser.maxNesting {
+                throw fail("expression nested too deeply (more than \(Parser.maxNesting) levels)")
+            }
             guard case .symbol(let op) = current.kind, let (prec, right) = Parser.infix[op], prec > minimum else {
                 if (current.isKeyword(.and) && Precedence.and > minimum) || (current.isKeyword(.or) && Precedence.or > minimum) {
                     let isAnd = current.isKeyword(.and)
@@ -290,11 +302,15 @@ public struct Parser {
                     skipNewlines()
                     let rhs = try parseExpression(isAnd ? .and : .or)
                     left = Expr(kind: isAnd ? .and(left, rhs) : .or(left, rhs), span: left.span.to(rhs.span))
+                    nesting += 1
+                    added += 1
                     continue
                 }
                 return left
             }
             let opToken = advance()
+            nesting += 1
+            added += 1
             switch op {
             case "(": left = try parseCall(left)
             case "[": left = try parseIndex(left)
@@ -387,6 +403,9 @@ public struct Parser {
     }
 
     mutating func parsePrefix() throws -> Expr {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > Parser.maxNesting { throw fail("expression nested too deeply (more than \(Parser.maxNesting) levels)") }
         let t = current
         switch t.kind {
         case .number(let v):

@@ -118,3 +118,28 @@ enum CLI {
         #expect(FileManager.default.fileExists(atPath: outDir.appendingPathComponent("I.npy").path))
     }
 }
+
+@Suite struct InterruptTests {
+    @Test func ctrlCStopsARunWithExit130() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-int-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("spin.recipe")
+        try "print(\"started\")\nfn f(n) { return f(n) }\nwhile true { x = 1 }\n".write(to: file, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["run", file.path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Wait until the recipe is running, then interrupt it.
+        _ = out.fileHandleForReading.availableData
+        usleep(200_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130)
+        #expect(e.contains("interrupted"))
+    }
+}
