@@ -31,10 +31,11 @@ let package = Package(
             // variable access cost ~30% of a scalar loop. Accesses are single-threaded by design.
             .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
+        .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "CReadline"]),
         .executableTarget(
             name: "squeeze",
             dependencies: [
-                "Recipe", "SqueezeCore",
+                "Recipe", "SqueezeCore", "REPL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
+        .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -38,6 +38,8 @@ public final class UserFunction: @unchecked Sendable {
         self.captured = captured
     }
 
+    public var parameterNames: [String] { parameters }
+
     /// `name(a, b, k: 3)`.
     public var signature: String {
         let ps = zip(parameters, defaults).map { p, d in d.map { "\(p): \(Format.inline($0))" } ?? p }
@@ -112,6 +114,18 @@ public final class Interpreter: @unchecked Sendable {
         guard let i = globalSlots[name] else { return nil }
         if case .unset = globals.slots[i] { return nil }
         return globals.slots[i]
+    }
+
+    /// Sets a global variable (the REPL's `_`).
+    public func setGlobal(_ name: String, _ value: Value) {
+        globals.slots[globalSlot(name)] = value
+    }
+
+    /// Forgets every variable and parameter (the REPL's `:reset`).
+    public func reset() {
+        for i in globals.slots.indices { globals.slots[i] = .unset }
+        parameters = [:]
+        lastValue = .none
     }
 
     func globalSlot(_ name: String) -> Int {

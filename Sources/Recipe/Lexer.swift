@@ -91,8 +91,8 @@ public struct Lexer {
 
     @inline(__always) func peek(_ k: Int = 0) -> UInt8? { pos + k < end ? bytes[pos + k] : nil }
 
-    static func isIdentStart(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c >= 0x80 }
-    static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+    public static func isIdentStart(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c >= 0x80 }
+    public static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
 
     mutating func next() -> Token {
         while let c = peek() {

@@ -17,7 +17,8 @@ struct Squeeze: ParsableCommand {
         abstract: "A notebook-style scripting environment for compression research.",
         discussion: "Run with no arguments for the REPL. `squeeze help` lists the operations; `squeeze help NAME` documents one.",
         version: Version.full,
-        subcommands: [Run.self])
+        subcommands: [Run.self, Repl.self],
+        defaultSubcommand: Repl.self)
 }
 
 /// `squeeze help [OP]` comes from the registry; ArgumentParser keeps `--help` for the commands.

@@ -1,0 +1,200 @@
+import Foundation
+import Recipe
+import SqueezeCore
+
+/// The `:` commands; a leading colon never clashes with recipe names.
+enum REPLCommand {
+    static let names = ["vars", "time", "history", "run", "save", "reset", "quit", "help"]
+}
+
+/// An interactive session: one interpreter whose variables persist across inputs.
+public final class REPL {
+    public struct Options {
+        public var seed: UInt64?
+        public var color: String = "auto"
+        public var historyFile: String?
+        public init() {}
+    }
+
+    let session: Interpreter
+    let style: Style
+    let cancellation = CancellationToken.shared
+    /// Inputs that ran without error, for `:save`.
+    var successful: [String] = []
+    var reader: LineReader?
+    let initialSeed: UInt64
+
+    public init(options: Options) {
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        session = Interpreter(seed: options.seed, sandbox: Sandbox(baseDirectory: cwd)) { text in
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        initialSeed = session.seed
+        style = Style(on: Terminal.colorEnabled(options.color))
+        session.displayWidth = Terminal.width
+    }
+
+    /// Runs the session until `:quit` or Ctrl-D; returns the exit status.
+    public func run(options: Options) -> Int32 {
+        if isatty(0) == 0 { return runPiped() }
+        let env = ProcessInfo.processInfo.environment
+        let histfile = options.historyFile ?? env["SQUEEZE_HISTFILE"] ?? (NSHomeDirectory() + "/.squeeze_history")
+        let reader = LineReader(historyFile: histfile, session: session)
+        self.reader = reader
+        print(style.dim("squeeze — type ?name for help on an operation, ? for the list, :quit to leave"))
+        var buffer = ""
+        while true {
+            let prompt = buffer.isEmpty ? "squeeze> " : "   ...> "
+            switch reader.read(prompt: style.prompt(prompt), cancellation: cancellation) {
+            case .end:
+                if buffer.isEmpty { print(""); return 0 }
+                buffer = ""
+                print("")
+            case .interrupted:
+                buffer = ""
+            case .line(let line):
+                buffer += (buffer.isEmpty ? "" : "\n") + line
+                let trimmed = buffer.trimmingCharacters(in: .whitespaces)
+                if buffer == line, let quit = command(trimmed) {
+                    reader.remember(line)
+                    buffer = ""
+                    if quit { return 0 }
+                    continue
+                }
+                let program = Parser.parse(SourceFile(name: "<repl>", text: buffer))
+                if program.isIncomplete && !line.isEmpty { continue }
+                reader.remember(buffer)
+                let input = buffer
+                buffer = ""
+                execute(program, source: input)
+            }
+        }
+    }
+
+    /// Without a terminal: the whole of stdin is a recipe, with the recipe exit codes.
+    func runPiped() -> Int32 {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        let program = Parser.parse(SourceFile(name: "<stdin>", text: String(decoding: data, as: UTF8.self)))
+        if !program.diagnostics.isEmpty {
+            for d in program.diagnostics { FileHandle.standardError.write(Data(d.render().utf8)) }
+            return 65
+        }
+        let result: Result<Void, Error> = Interpreter.onLargeStack { Result { try session.run(program) } }
+        switch result {
+        case .success: return 0
+        case .failure(let d as Diagnostic):
+            FileHandle.standardError.write(Data(d.render().utf8))
+            return d.kind == .interrupted ? 130 : 70
+        case .failure: return 70
+        }
+    }
+
+    /// Parses and runs one input, displaying expression values.
+    func execute(_ program: Program, source: String) {
+        if !program.diagnostics.isEmpty {
+            for d in program.diagnostics { printError(d.render()) }
+            return
+        }
+        cancellation.reset()
+        session.displayWidth = Terminal.width
+        let outcome: Diagnostic? = Interpreter.onLargeStack {
+            do {
+                try session.run(program) { [self] value in
+                    session.setGlobal("_", value)
+                    if case .none = value { return }
+                    print(display(value))
+                }
+                return nil
+            } catch let d as Diagnostic {
+                return d
+            } catch {
+                return Diagnostic(.runtime, "\(error)", at: nil)
+            }
+        }
+        cancellation.reset()
+        if let d = outcome {
+            printError(d.render())
+        } else {
+            successful.append(source)
+        }
+    }
+
+    func display(_ v: Value) -> String {
+        let text = Format.describe(v, width: session.displayWidth)
+        if case .tensor = v, let nl = text.firstIndex(of: "\n") {
+            return style.header(String(text[..<nl])) + String(text[nl...])
+        }
+        return text
+    }
+
+    func printError(_ s: String) {
+        FileHandle.standardError.write(Data(style.error(s).utf8))
+    }
+
+    /// Handles `?`, `?name` and `:commands`. Returns nil when the input is not one, else whether to quit.
+    func command(_ input: String) -> Bool? {
+        if input == "?" {
+            print(Registry.overview(), terminator: "")
+            return false
+        }
+        if input.hasPrefix("?") {
+            let name = input.dropFirst().trimmingCharacters(in: .whitespaces)
+            if let op = Registry.byName[name] {
+                print(op.help, terminator: "")
+            } else if case .function(.user(let f))? = session.global(name) {
+                print("\(f.signature)\n  a function defined in this session")
+            } else {
+                printError("no operation named '\(name)'" + (Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "") + "\n")
+            }
+            return false
+        }
+        guard input.hasPrefix(":") else { return nil }
+        let parts = input.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
+        let name = parts.first ?? ""
+        let arg = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+        switch name {
+        case "quit", "q", "exit":
+            return true
+        case "vars":
+            for v in session.globalNames where v != "_" {
+                guard let value = session.global(v) else { continue }
+                var bytes = ""
+                if case .tensor(let t) = value { bytes = "  " + Memory.describe(t.count * 4) }
+                print("\(v)  \(value.typeDescription)\(bytes)")
+            }
+        case "time":
+            let program = Parser.parse(SourceFile(name: "<repl>", text: arg))
+            let t0 = ContinuousClock.now
+            execute(program, source: arg)
+            print(style.dim(String(format: "%.3f s", (ContinuousClock.now - t0).seconds)))
+        case "history":
+            let n = Int(arg) ?? 20
+            for (i, line) in (reader?.recent(n) ?? []).enumerated() { print("\(i + 1)  \(line)") }
+        case "run":
+            guard let text = try? String(contentsOfFile: arg, encoding: .utf8) else {
+                printError("cannot read '\(arg)'\n")
+                return false
+            }
+            execute(Parser.parse(SourceFile(name: arg, text: text)), source: text)
+        case "save":
+            guard !arg.isEmpty else { printError(":save needs a file name, e.g. :save explore.recipe\n"); return false }
+            let header = "# saved from a squeeze REPL session\nseed(\(initialSeed))\n\n"
+            let body = successful.filter { !$0.hasPrefix(":") && !$0.hasPrefix("?") }.joined(separator: "\n")
+            do {
+                try (header + body + "\n").write(toFile: arg, atomically: true, encoding: .utf8)
+                print("saved \(successful.count) input\(successful.count == 1 ? "" : "s") to \(arg)")
+            } catch {
+                printError("cannot write '\(arg)': \(error.localizedDescription)\n")
+            }
+        case "reset":
+            session.reset()
+            successful = []
+            print("session reset")
+        case "help":
+            print(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
+        default:
+            printError("unknown command ':\(name)'" + (Suggest.didYouMean(name, in: REPLCommand.names).map { "; \($0)" } ?? "") + " (:help lists them)\n")
+        }
+        return false
+    }
+}
