@@ -28,7 +28,10 @@ final class LineReader {
     func read(prompt: String, cancellation: CancellationToken) -> Input {
         pendingInput = nil
         rl_callback_handler_install(prompt, lineHandler)
-        defer { rl_callback_handler_remove() }
+        // The line handler removes itself (so readline does not redraw the prompt after Enter);
+        // remove it here only when leaving for another reason.
+        var isInterrupted = false
+        defer { if pendingInput == nil || isInterrupted { rl_callback_handler_remove() } }
         while pendingInput == nil {
             var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
             let r = poll(&fds, 1, -1)
@@ -37,6 +40,7 @@ final class LineReader {
                     cancellation.reset()
                     rl_replace_line("", 0)
                     rl_crlf()
+                    isInterrupted = true
                     return .interrupted
                 }
                 continue
@@ -76,6 +80,7 @@ nonisolated(unsafe) private var completionMatches: [String] = []
 nonisolated(unsafe) private var completionIndex = 0
 
 private func lineHandler(_ line: UnsafeMutablePointer<CChar>?) {
+    rl_callback_handler_remove()
     if let line {
         pendingInput = .line(String(cString: line))
         free(line)

@@ -41,15 +41,15 @@ public final class REPL {
         let histfile = options.historyFile ?? env["SQUEEZE_HISTFILE"] ?? (NSHomeDirectory() + "/.squeeze_history")
         let reader = LineReader(historyFile: histfile, session: session)
         self.reader = reader
-        print(style.dim("squeeze — type ?name for help on an operation, ? for the list, :quit to leave"))
+        say(style.dim("squeeze — type ?name for help on an operation, ? for the list, :quit to leave"))
         var buffer = ""
         while true {
             let prompt = buffer.isEmpty ? "squeeze> " : "   ...> "
             switch reader.read(prompt: style.prompt(prompt), cancellation: cancellation) {
             case .end:
-                if buffer.isEmpty { print(""); return 0 }
+                if buffer.isEmpty { say(""); return 0 }
                 buffer = ""
-                print("")
+                say("")
             case .interrupted:
                 buffer = ""
             case .line(let line):
@@ -102,7 +102,7 @@ public final class REPL {
                 try session.run(program) { [self] value in
                     session.setGlobal("_", value)
                     if case .none = value { return }
-                    print(display(value))
+                    say(display(value))
                 }
                 return nil
             } catch let d as Diagnostic {
@@ -127,6 +127,11 @@ public final class REPL {
         return text
     }
 
+    /// Writes a line straight to stdout (unbuffered, so it never lands after readline's prompt).
+    func say(_ items: String, terminator: String = "\n") {
+        FileHandle.standardOutput.write(Data((items + terminator).utf8))
+    }
+
     func printError(_ s: String) {
         FileHandle.standardError.write(Data(style.error(s).utf8))
     }
@@ -134,15 +139,15 @@ public final class REPL {
     /// Handles `?`, `?name` and `:commands`. Returns nil when the input is not one, else whether to quit.
     func command(_ input: String) -> Bool? {
         if input == "?" {
-            print(Registry.overview(), terminator: "")
+            say(Registry.overview(), terminator: "")
             return false
         }
         if input.hasPrefix("?") {
             let name = input.dropFirst().trimmingCharacters(in: .whitespaces)
             if let op = Registry.byName[name] {
-                print(op.help, terminator: "")
+                say(op.help, terminator: "")
             } else if case .function(.user(let f))? = session.global(name) {
-                print("\(f.signature)\n  a function defined in this session")
+                say("\(f.signature)\n  a function defined in this session")
             } else {
                 printError("no operation named '\(name)'" + (Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "") + "\n")
             }
@@ -160,16 +165,16 @@ public final class REPL {
                 guard let value = session.global(v) else { continue }
                 var bytes = ""
                 if case .tensor(let t) = value { bytes = "  " + Memory.describe(t.count * 4) }
-                print("\(v)  \(value.typeDescription)\(bytes)")
+                say("\(v)  \(value.typeDescription)\(bytes)")
             }
         case "time":
             let program = Parser.parse(SourceFile(name: "<repl>", text: arg))
             let t0 = ContinuousClock.now
             execute(program, source: arg)
-            print(style.dim(String(format: "%.3f s", (ContinuousClock.now - t0).seconds)))
+            say(style.dim(String(format: "%.3f s", (ContinuousClock.now - t0).seconds)))
         case "history":
             let n = Int(arg) ?? 20
-            for (i, line) in (reader?.recent(n) ?? []).enumerated() { print("\(i + 1)  \(line)") }
+            for (i, line) in (reader?.recent(n) ?? []).enumerated() { say("\(i + 1)  \(line)") }
         case "run":
             guard let text = try? String(contentsOfFile: arg, encoding: .utf8) else {
                 printError("cannot read '\(arg)'\n")
@@ -182,16 +187,16 @@ public final class REPL {
             let body = successful.filter { !$0.hasPrefix(":") && !$0.hasPrefix("?") }.joined(separator: "\n")
             do {
                 try (header + body + "\n").write(toFile: arg, atomically: true, encoding: .utf8)
-                print("saved \(successful.count) input\(successful.count == 1 ? "" : "s") to \(arg)")
+                say("saved \(successful.count) input\(successful.count == 1 ? "" : "s") to \(arg)")
             } catch {
                 printError("cannot write '\(arg)': \(error.localizedDescription)\n")
             }
         case "reset":
             session.reset()
             successful = []
-            print("session reset")
+            say("session reset")
         case "help":
-            print(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
+            say(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
         default:
             printError("unknown command ':\(name)'" + (Suggest.didYouMean(name, in: REPLCommand.names).map { "; \($0)" } ?? "") + " (:help lists them)\n")
         }

@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+
+/// Drives `squeeze` (the REPL) through a pseudo-terminal, as a person at a keyboard would.
+final class TerminalSession {
+    let master: Int32
+    let pid: pid_t
+    var screen = ""
+
+    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var binary: String {
+        [".build/debug/squeeze", ".build/x86_64-unknown-linux-gnu/debug/squeeze"].map { package.appendingPathComponent($0).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? ".build/debug/squeeze"
+    }
+
+    init(histfile: String, cwd: String) throws {
+        var fd: Int32 = 0
+        var size = winsize(ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0)
+        let args = [TerminalSession.binary, "--color", "never"]
+        let env = ["SQUEEZE_HISTFILE=\(histfile)", "TERM=xterm", "HOME=\(cwd)", "PATH=/usr/bin:/bin"]
+        // Build argv/envp before forking: only async-signal-safe calls may follow fork.
+        let cargs = args.map { strdup($0) } + [nil]
+        let cenv = env.map { strdup($0) } + [nil]
+        let pid = forkpty(&fd, nil, nil, &size)
+        if pid == 0 {
+            chdir(cwd)
+            execve(cargs[0]!, cargs, cenv)
+            _exit(127)
+        }
+        guard pid > 0 else { throw POSIXError(.EAGAIN) }
+        self.pid = pid
+        master = fd
+        _ = try expect("squeeze> ")
+    }
+
+    func send(_ s: String) {
+        _ = s.utf8CString.withUnsafeBufferPointer { write(master, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// Reads until `text` appears in the output since the last match (or fails after `seconds`).
+    @discardableResult
+    func expect(_ text: String, seconds: Double = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            if let r = screen.range(of: text) {
+                let before = String(screen[..<r.upperBound])
+                screen = String(screen[r.upperBound...])
+                return before
+            }
+            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 100) > 0 {
+                let n = read(master, &buf, buf.count)
+                if n <= 0 { break }
+                screen += String(decoding: buf[0..<n], as: UTF8.self)
+            }
+        }
+        throw ExpectationFailure(wanted: text, screen: screen)
+    }
+
+    struct ExpectationFailure: Error, CustomStringConvertible {
+        let wanted: String
+        let screen: String
+        var description: String { "did not see \(wanted.debugDescription) in \(screen.debugDescription)" }
+    }
+
+    func finish() -> Int32 {
+        var status: Int32 = 0
+        for _ in 0..<50 {
+            if waitpid(pid, &status, WNOHANG) == pid { close(master); return (status >> 8) & 0xFF }
+            usleep(100_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+        close(master)
+        return -1
+    }
+}
+
+@Suite(.serialized) struct TerminalSessionTests {
+    let dir: URL
+    let hist: String
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-pty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        hist = dir.appendingPathComponent("history").path
+    }
+
+    @Test func completionContinuationHelpAndInterrupt() throws {
+        let t = try TerminalSession(histfile: hist, cwd: dir.path)
+        t.send("x = 41\n")
+        try t.expect("squeeze> ")
+        // An operation name.
+        t.send("trac\t(eye(3))\n")
+        try t.expect("\r3\r\n")
+        // A record field after the dot.
+        t.send("r = svd(eye(3))\n")
+        try t.expect("squeeze> ")
+        t.send("shape(r.V\t)\n")
+        try t.expect("[3, 3]")
+        // A named argument inside a call.
+        t.send("topk(tensor([3, 1, 2]), 1, lar\tfalse).values[0]\n")
+        try t.expect("largest: false")
+        try t.expect("\r1\r\n")
+        // Continuation of a multi-line fn.
+        t.send("fn f(a) {\n")
+        try t.expect("...> ")
+        t.send("return a * 2\n}\n")
+        t.send("f(21)\n")
+        try t.expect("42")
+        // Help from the registry.
+        t.send("?svd\n")
+        try t.expect("Eckart–Young")
+        // Ctrl-C during a long computation returns to a working prompt, state intact.
+        t.send("while true { y = 1 }\n")
+        usleep(500_000)
+        t.send("\u{03}")
+        try t.expect("interrupted")
+        t.send("x + 1\n")
+        try t.expect("42")
+        t.send(":quit\n")
+        #expect(t.finish() == 0)
+    }
+
+    @Test func historySurvivesARestartAndSaveMakesARecipe() throws {
+        let first = try TerminalSession(histfile: hist, cwd: dir.path)
+        first.send("a = 6\n")
+        try first.expect("squeeze> ")
+        first.send("print(\"answer\", a * 7)\n")
+        try first.expect("answer 42")
+        first.send(":save session.recipe\n")
+        try first.expect("saved 2 inputs")
+        try first.expect("squeeze> ")
+        first.send("\u{04}")   // Ctrl-D
+        #expect(first.finish() == 0)
+
+        let second = try TerminalSession(histfile: hist, cwd: dir.path)
+        second.send("\u{1B}[A\u{1B}[A\n")   // Up twice: the print line from the last session
+        try second.expect("answer")
+        second.send(":quit\n")
+        _ = second.finish()
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+        p.arguments = ["run", dir.appendingPathComponent("session.recipe").path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "answer 42\n")
+    }
+
+    @Test func pipedStdinRunsAsARecipe() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+        let input = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = input
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        input.fileHandleForWriting.write(Data("print(1 + 1)\nx = undefined_name\n".utf8))
+        try input.fileHandleForWriting.close()
+        p.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "2\n")
+        #expect(p.terminationStatus == 70)
+        #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix("<stdin>:2:5: error: unknown name"))
+    }
+}
