@@ -89,7 +89,32 @@ def core_share():
     print(f"  recipe {statistics.median(ta) * 1000:.1f} ms, core alone {statistics.median(tb) * 1000:.1f} ms: "
           f"{share * 100:.1f}% of the recipe's time is in the core (target > 95%)")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share}
+def prompt_time(cmd, prompt):
+    """Seconds from spawning `cmd` on a pseudo-terminal until `prompt` appears."""
+    import pty, select, signal
+    env = dict(os.environ, SQUEEZE_HISTFILE=os.path.join(tempfile.mkdtemp(), "hist"), TERM="xterm")
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(cmd[0], cmd, env)
+    buf = b""
+    while prompt not in buf:
+        r, _, _ = select.select([fd], [], [], 5)
+        if not r:
+            break
+        try:
+            buf += os.read(fd, 4096)
+        except OSError:
+            break
+    t = time.perf_counter() - t0
+    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0); os.close(fd)
+    return t, ""
+
+def repl():
+    ta, tb, _, _ = pair(lambda: prompt_time([SQUEEZE], b"squeeze> "), lambda: prompt_time([PY, "-i", "-q"], b">>> "))
+    report("REPL: start to prompt on a pseudo-terminal (target < 50 ms)", ta, tb, "", "", peer="python3 -i")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl}
 names = sys.argv[1:] or list(ALL)
 for nm in names:
     if nm not in ALL:

@@ -11,6 +11,14 @@ public enum Format {
         return "\(v)"
     }
 
+    /// A Float32 in its own shortest round-trip form (`3.1629205`, not its Float64 expansion).
+    public static func float(_ v: Float) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+        if v == v.rounded() && abs(v) < 1e7 { return String(Int64(v)) }
+        return "\(v)"
+    }
+
     /// A value as `print` writes it: strings bare at the top level, quoted inside containers.
     public static func display(_ value: Value, width: Int = 80) -> String {
         switch value {
@@ -31,8 +39,8 @@ public enum Format {
         case .record(let r): return "{" + r.fields.map { "\($0.key): \(inline($0.value))" }.joined(separator: ", ") + "}"
         case .range(let r): return r.step == 1 ? "range(\(r.start), \(r.stop))" : "range(\(r.start), \(r.stop), \(r.step))"
         case .tensor(let t):
-            if t.rank == 0 { return number(Double(t.storage[0])) }
-            if t.count <= 6 && t.rank == 1 { return "tensor([" + t.storage.map { number(Double($0)) }.joined(separator: ", ") + "])" }
+            if t.rank == 0 { return float(t.storage[0]) }
+            if t.count <= 6 && t.rank == 1 { return "tensor([" + t.storage.map(float).joined(separator: ", ") + "])" }
             return "<Tensor \(Shape.describe(t.shape)) f32>"
         case .function(let f):
             switch f {
@@ -105,7 +113,8 @@ public enum Format {
         if t.rank == 0 { return "\(header)\n\(number(Double(t.storage[0])))" }
         if t.count == 0 { return "\(header)\n[]" }
         let summarize = t.count > 1000
-        let fmt = ElementFormat(t, summarize: summarize)
+        // As NumPy: when summarizing, the format is chosen from the elements shown.
+        let fmt = ElementFormat(summarize ? Tensor(shownElements(t)) : t, summarize: summarize)
         var lines: [String] = []
         grid(t, fmt: fmt, summarize: summarize, width: width, prefix: [], indent: 0, into: &lines)
         return header + "\n" + lines.joined(separator: "\n")
@@ -156,6 +165,19 @@ public enum Format {
             let s = ElementFormat.render(v, scientific: scientific, decimals: decimals, integral: allIntegral)
             return String(repeating: " ", count: max(0, width - s.count)) + s
         }
+    }
+
+    /// The elements a summarized grid shows: the first and last 3 along every axis.
+    static func shownElements(_ t: Tensor) -> [Float] {
+        let strides = Shape.strides(t.shape)
+        func indices(_ n: Int) -> [Int] { n > 6 ? Array(0..<3) + Array((n - 3)..<n) : Array(0..<n) }
+        var out: [Float] = []
+        func visit(_ axis: Int, _ offset: Int) {
+            if axis == t.rank { out.append(t.storage[offset]); return }
+            for i in indices(t.shape[axis]) { visit(axis + 1, offset + i * strides[axis]) }
+        }
+        visit(0, 0)
+        return out
     }
 
     static func grid(_ t: Tensor, fmt: ElementFormat, summarize: Bool, width: Int, prefix: [Int], indent: Int, into lines: inout [String]) {
