@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -21,7 +22,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
 
-        .target(name: "SqueezeCore", dependencies: ["CBLAS"]),
+        .target(name: "SqueezeCore", dependencies: [
+            "CBLAS",
+            .product(name: "RealModule", package: "swift-numerics"),
+        ]),
         .target(name: "Datasets", dependencies: ["SqueezeCore"]),
         .target(name: "Recipe", dependencies: [
             "SqueezeCore", "Datasets",

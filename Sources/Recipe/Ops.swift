@@ -65,16 +65,8 @@ enum Ops {
         case let (.number(x), .number(y)):
             return try numeric(op, x, y, span)
         case let (.string(x), .string(y)):
-            switch op {
-            case "+": return .string(x + y)
-            case "==": return .bool(x == y)
-            case "!=": return .bool(x != y)
-            case "<": return .bool(x < y)
-            case "<=": return .bool(x <= y)
-            case ">": return .bool(x > y)
-            case ">=": return .bool(x >= y)
-            default: break
-            }
+            if op == "+" { return .string(x + y) }
+            if let c = compare(op, x, y) { return .bool(c) }
         case let (.list(x), .list(y)) where op == "+":
             return .list(x + y)
         case let (.string(s), .number(n)) where op == "*" && n == n.rounded() && n >= 0 && n < 1e6:
@@ -110,14 +102,23 @@ enum Ops {
             let r = fmod(x, y)
             return .number(r != 0 && (r < 0) != (y < 0) ? r + y : r)
         case "**": return .number(pow(x, y))
-        case "==": return .bool(x == y)
-        case "!=": return .bool(x != y)
-        case "<": return .bool(x < y)
-        case "<=": return .bool(x <= y)
-        case ">": return .bool(x > y)
-        case ">=": return .bool(x >= y)
         case "@": throw fail("'@' needs tensors, got two numbers (use '*')", span)
-        default: throw fail("unknown operator '\(op)'", span)
+        default:
+            if let c = compare(op, x, y) { return .bool(c) }
+            throw fail("unknown operator '\(op)'", span)
+        }
+    }
+
+    /// The comparison operators on any ordered type; nil for other operators.
+    static func compare<T: Comparable>(_ op: String, _ x: T, _ y: T) -> Bool? {
+        switch op {
+        case "==": return x == y
+        case "!=": return x != y
+        case "<": return x < y
+        case "<=": return x <= y
+        case ">": return x > y
+        case ">=": return x >= y
+        default: return nil
         }
     }
 

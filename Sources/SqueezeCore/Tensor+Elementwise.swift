@@ -1,4 +1,5 @@
 import Foundation
+import RealModule
 
 /// Binary elementwise operations with NumPy broadcasting.
 public enum BinaryOp: String, Sendable, CaseIterable {
@@ -34,23 +35,24 @@ public enum BinaryOp: String, Sendable, CaseIterable {
 public enum UnaryOp: String, Sendable, CaseIterable {
     case neg, abs, sqrt, exp, log, sign, sin, cos, tanh, floor, ceil, round, square, sigmoid, relu
 
+    /// The function on any real type (Float for tensors, Double for plain numbers).
     @inlinable
-    public func apply(_ x: Float) -> Float {
+    public func apply<T: Real>(_ x: T) -> T {
         switch self {
         case .neg: return -x
         case .abs: return Swift.abs(x)
         case .sqrt: return x.squareRoot()
-        case .exp: return Foundation.exp(x)
-        case .log: return Foundation.log(x)
+        case .exp: return T.exp(x)
+        case .log: return T.log(x)
         case .sign: return x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? .nan : 0))
-        case .sin: return Foundation.sin(x)
-        case .cos: return Foundation.cos(x)
-        case .tanh: return Foundation.tanh(x)
+        case .sin: return T.sin(x)
+        case .cos: return T.cos(x)
+        case .tanh: return T.tanh(x)
         case .floor: return x.rounded(.down)
         case .ceil: return x.rounded(.up)
         case .round: return x.rounded(.toNearestOrEven)   // NumPy rounds half to even
         case .square: return x * x
-        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        case .sigmoid: return 1 / (1 + T.exp(-x))
         case .relu: return x > 0 ? x : (x.isNaN ? x : 0)
         }
     }

@@ -8,30 +8,9 @@ enum Builtins {
     /// Number in → number out, tensor in → tensor out, for elementwise math.
     static func elementwise(_ v: Value, _ f: UnaryOp) -> Value {
         switch v {
-        case .number(let x): return .number(scalarMath(x, f))
+        case .number(let x): return .number(f.apply(x))
         case .tensor(let t): return .tensor(t.map(f))
         default: return v
-        }
-    }
-
-    /// The Float64 version of a unary op for plain numbers.
-    static func scalarMath(_ x: Double, _ f: UnaryOp) -> Double {
-        switch f {
-        case .neg: return -x
-        case .abs: return Swift.abs(x)
-        case .sqrt: return x.squareRoot()
-        case .exp: return Foundation.exp(x)
-        case .log: return Foundation.log(x)
-        case .sign: return x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? .nan : 0))
-        case .sin: return Foundation.sin(x)
-        case .cos: return Foundation.cos(x)
-        case .tanh: return Foundation.tanh(x)
-        case .floor: return x.rounded(.down)
-        case .ceil: return x.rounded(.up)
-        case .round: return x.rounded(.toNearestOrEven)
-        case .square: return x * x
-        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
-        case .relu: return x > 0 ? x : (x.isNaN ? x : 0)
         }
     }
 

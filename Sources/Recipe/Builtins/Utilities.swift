@@ -41,6 +41,16 @@ extension Builtins {
         }
     }
 
+    /// A list argument whose items must all convert to tensors.
+    static func tensors(_ args: Arguments, _ name: String) throws -> [Tensor] {
+        try args.list(name).map { v in
+            guard let t = Ops.toTensor(v) else {
+                throw args.error(name, "\(args.operation.name) needs a list of tensors, found \(v.typeDescription)")
+            }
+            return t
+        }
+    }
+
     static func unaryMath(_ name: String, _ op: UnaryOp, _ summary: String, _ example: String) -> Operation {
         Operation(name, family: "tensor", summary: summary, example: example, params: [ParamSpec("x", .any)]) { args, _ in
             switch args.value("x") {
@@ -72,19 +82,13 @@ extension Builtins {
         Operation("concat", family: "tensor", summary: "Join tensors along an existing axis; other extents must agree.",
                   example: "concat([ones(2, 2), zeros(1, 2)], axis: 0)",
                   params: [ParamSpec("tensors", .list), ParamSpec("axis", .integer, .value(.number(0)))]) { args, _ in
-            let parts = try args.list("tensors").map { v -> Tensor in
-                guard let t = Ops.toTensor(v) else { throw args.error("tensors", "concat needs a list of tensors, found \(v.typeDescription)") }
-                return t
-            }
+            let parts = try tensors(args, "tensors")
             return .tensor(try Tensor.concat(parts, axis: try args.int("axis")))
         },
         Operation("stack", family: "tensor", summary: "Stack equal-shaped tensors along a new axis.",
                   example: "stack([ones(3), zeros(3)])",
                   params: [ParamSpec("tensors", .list), ParamSpec("axis", .integer, .value(.number(0)))]) { args, _ in
-            let parts = try args.list("tensors").map { v -> Tensor in
-                guard let t = Ops.toTensor(v) else { throw args.error("tensors", "stack needs a list of tensors, found \(v.typeDescription)") }
-                return t
-            }
+            let parts = try tensors(args, "tensors")
             return .tensor(try Tensor.stack(parts, axis: try args.int("axis")))
         },
         reduction("sum", .sum, summary: "Sum (Float64 accumulation) of all elements or along an axis.", example: "sum(ones(3, 4), axis: 0)"),
