@@ -64,10 +64,9 @@ public enum Npy {
             return rest
         }
         guard let d = value("descr") else { throw DataError(name, at: offset, "the header has no 'descr'") }
-        guard d.first == "'" || d.first == "\"" else {
+        guard let quote = d.first, quote == "'" || quote == "\"" else {
             throw DataError(name, at: offset, "structured dtypes are not supported (descr is \(d.prefix(30))…)")
         }
-        let quote = d.first!
         let descr = String(d.dropFirst().prefix { $0 != quote })
         guard let f = value("fortran_order") else { throw DataError(name, at: offset, "the header has no 'fortran_order'") }
         let fortran = f.hasPrefix("True")

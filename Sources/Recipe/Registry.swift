@@ -235,7 +235,9 @@ public enum Registry {
     }
 
     /// Top-level names: plain operations, and namespaces (`plot` for `plot.line`).
-    public static let globalNames: Set<String> = Set(operations.map { String($0.name.split(separator: ".").first!) })
+    public static let globalNames: Set<String> = Set(operations.map { op in
+        op.name.split(separator: ".").first.map(String.init) ?? op.name
+    })
 
     /// The value a bare name resolves to when no variable has it: an operation, or a record of
     /// the operations in a namespace.

@@ -33,7 +33,11 @@ extension Tensor {
 
     /// The matrix transpose (rank ≤ 1 is returned unchanged), cache-blocked.
     public var transposed: Tensor {
-        guard rank == 2 else { return rank < 2 ? self : (try! permuted(Array((0..<rank).reversed()))) }
+        guard rank == 2 else {
+            if rank < 2 { return self }
+            let s = Shape.strides(shape)
+            return gather(shape: shape.reversed(), offset: 0, strides: s.reversed())
+        }
         let m = shape[0], n = shape[1]
         return Tensor(shape: [n, m]) { out in
             withBuffer { a in

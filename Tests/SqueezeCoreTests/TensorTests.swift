@@ -111,3 +111,11 @@ import Testing
         #expect(z[0, 0] == 0 && w[0, 0] == 99)
     }
 }
+
+@Suite struct TransposeTests {
+    @Test func transposeOfRank3ReversesAxes() throws {
+        let y = Fixture.core["permute"]["Y"].tensor
+        #expect(y.transposed == (try y.permuted([2, 1, 0])))
+        #expect(y.transposed.shape == [4, 3, 2])
+    }
+}
