@@ -114,7 +114,7 @@ public enum Format {
         if t.count == 0 { return "\(header)\n[]" }
         let summarize = t.count > 1000
         // As NumPy: when summarizing, the format is chosen from the elements shown.
-        let fmt = ElementFormat(summarize ? Tensor(shownElements(t)) : t, summarize: summarize)
+        let fmt = ElementFormat(summarize ? Tensor(shownElements(t)) : t)
         var lines: [String] = []
         grid(t, fmt: fmt, summarize: summarize, width: width, prefix: [], indent: 0, into: &lines)
         return header + "\n" + lines.joined(separator: "\n")
@@ -126,7 +126,7 @@ public enum Format {
         let allIntegral: Bool
         let width: Int
 
-        init(_ t: Tensor, summarize: Bool) {
+        init(_ t: Tensor) {
             let finite = t.storage.filter { $0.isFinite }
             let absVals = finite.map { abs(Double($0)) }
             let maxAbs = absVals.max() ?? 0

@@ -143,14 +143,11 @@ public final class Interpreter: @unchecked Sendable {
     /// top-level expression statement not ended by `;` (the REPL displays it).
     public func run(_ program: Program, onValue: ((Value) -> Void)? = nil) throws {
         if let first = program.diagnostics.first { throw first }
-        let statements: [(Stmt, (Frame) throws -> Flow)]
         var compiler = Compiler(interpreter: self)
-        do {
-            statements = try compiler.compileTopLevel(program.statements, onValue: { [weak self] v in
-                self?.lastValue = v
-                onValue?(v)
-            })
-        }
+        let statements = try compiler.compileTopLevel(program.statements, onValue: { [weak self] v in
+            self?.lastValue = v
+            onValue?(v)
+        })
         for (stmt, exec) in statements {
             let index = statementIndex
             statementIndex += 1

@@ -60,7 +60,6 @@ public struct Lexer {
     public private(set) var diagnostics: [Diagnostic] = []
     public private(set) var cells: [CellMarker] = []
 
-    static let symbols3: Set<String> = []
     static let symbols2: Set<String> = ["**", "|>", "==", "!=", "<=", ">="]
     static let symbols1: Set<UInt8> = Set("()[]{},:;.+-*/%@<>=".utf8)
 

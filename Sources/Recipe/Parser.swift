@@ -215,7 +215,7 @@ public struct Parser {
                 targets.append(try parseExpression())
             }
             guard current.isSymbol("=") else { throw fail("expected '=' after the names to assign, found \(current.describe)") }
-            let eq = advance()
+            _ = advance()   // =
             var names: [(String, SourceSpan)] = []
             for t in targets {
                 guard case .name(let n) = t.kind else {
@@ -225,7 +225,6 @@ public struct Parser {
             }
             skipNewlines()
             if current.isEOF { throw fail("expected a value after '='", at: current) }
-            _ = eq
             let value = try parseExpression()
             return Stmt(kind: .assign(targets: names.map { ($0.0, $0.1) }, value: value), span: first.span.to(value.span))
         }
@@ -515,7 +514,7 @@ public struct Parser {
                 if let e, sub.current.isEOF, sub.diagnostics.isEmpty { return .expr(e) }
                 diagnostics.append(contentsOf: sub.diagnostics.map { var d = $0; d.isIncomplete = false; return d })
                 if sub.diagnostics.isEmpty {
-                    throw fail("expected one expression inside \\( … )", at: e == nil ? sub.current : sub.current)
+                    throw fail("expected one expression inside \\( … )", at: sub.current)
                 }
                 throw Failure()
             }

@@ -24,9 +24,7 @@ extension Tensor {
         } else {
             outer = 1; n = count; inner = 1; outShape = []
         }
-        if n == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
-            throw CoreError.invalidArgument("\(kind.rawValue) of an empty tensor is undefined")
-        }
+        try Tensor.requireElements(kind, n)
         var result = [Double](repeating: 0, count: outer * inner)
         withBuffer { a in
             for o in 0..<outer {
@@ -36,6 +34,13 @@ extension Tensor {
             }
         }
         return Tensor(shape: outShape, storage: result.map { Float($0) })
+    }
+
+    /// min, max, argmin and argmax have no value over nothing.
+    static func requireElements(_ kind: Reduction, _ n: Int, what: String = "tensor") throws {
+        if n == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
+            throw CoreError.invalidArgument("\(kind.rawValue) of an empty \(what) is undefined")
+        }
     }
 
     /// One reduction over `count` elements `a[base + k*stride]`.
@@ -87,9 +92,7 @@ extension Tensor {
 
     /// A reduction over all elements, returned in Float64 (no rounding to Float32).
     public func reduceAll(_ kind: Reduction, ddof: Int = 0) throws -> Double {
-        if count == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
-            throw CoreError.invalidArgument("\(kind.rawValue) of an empty tensor is undefined")
-        }
+        try Tensor.requireElements(kind, count)
         return withBuffer { Tensor.reduceLine(kind, $0, base: 0, count: count, stride: 1, ddof: ddof) }
     }
 
@@ -212,9 +215,7 @@ extension Reduction {
     /// The same reduction over Float64 values (for plain lists of numbers).
     public static func over(_ values: [Double], _ kind: Reduction, ddof: Int = 0) throws -> Double {
         let n = values.count
-        if n == 0 && [.min, .max, .argmin, .argmax].contains(kind) {
-            throw CoreError.invalidArgument("\(kind.rawValue) of an empty list is undefined")
-        }
+        try Tensor.requireElements(kind, n, what: "list")
         switch kind {
         case .sum: return values.reduce(0, +)
         case .mean: return n == 0 ? .nan : values.reduce(0, +) / Double(n)

@@ -27,7 +27,6 @@ enum Golden {
             for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 if line.trimmingCharacters(in: .whitespaces) == "# ---" {
                     out.append(GoldenCase(file: rel, firstLine: start, text: lines.joined(separator: "\n")))
-                    lines = []
                     start = i + 2
                     // Keep line numbers: pad the next case with empty lines.
                     lines = Array(repeating: "", count: i + 1)
