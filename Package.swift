@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "SqueezeCore", dependencies: [
             "CBLAS",
@@ -35,11 +36,12 @@ let package = Package(
             // variable access cost ~30% of a scalar loop. Accesses are single-threaded by design.
             .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
-        .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "CReadline"]),
+        .target(name: "History", dependencies: ["Recipe", "SqueezeCore", "CSQLite", "CCrypto"]),
+        .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "History", "CReadline"]),
         .executableTarget(
             name: "squeeze",
             dependencies: [
-                "Recipe", "SqueezeCore", "REPL",
+                "Recipe", "SqueezeCore", "REPL", "History",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],
@@ -52,6 +54,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
+        .testTarget(name: "HistoryTests", dependencies: ["History", "Recipe", "SqueezeCore"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )

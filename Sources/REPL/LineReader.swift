@@ -56,7 +56,7 @@ final class LineReader {
         guard !trimmed.isEmpty else { return }
         add_history(trimmed)
         if !FileManager.default.fileExists(atPath: historyFile) {
-            FileManager.default.createFile(atPath: historyFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: historyFile, contents: nil)
         }
         append_history(1, historyFile)
         history_truncate_file(historyFile, LineReader.historyLimit)

@@ -1,4 +1,5 @@
 import Foundation
+import History
 import Recipe
 import SqueezeCore
 
@@ -13,6 +14,10 @@ public final class REPL {
         public var seed: UInt64?
         public var color: String = "auto"
         public var historyFile: String?
+        /// Where the session is recorded (nil: not recorded).
+        public var history: HistoryStore?
+        /// What the session runs on, for the record.
+        public var environment: RunEnvironment?
         public init() {}
     }
 
@@ -23,6 +28,10 @@ public final class REPL {
     var successful: [String] = []
     var reader: LineReader?
     let initialSeed: UInt64
+    let history: HistoryStore?
+    let environment: RunEnvironment
+    /// The session's run in the history, started by its first input (and again after `:reset`).
+    var recorder: RunRecorder?
 
     public init(options: Options) {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
@@ -30,6 +39,8 @@ public final class REPL {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         initialSeed = session.seed
+        history = options.history
+        environment = options.environment ?? RunEnvironment(squeezeVersion: "?")
         style = Style(on: Terminal.colorEnabled(options.color))
         session.displayWidth = Terminal.width
     }
@@ -47,7 +58,7 @@ public final class REPL {
             let prompt = buffer.isEmpty ? "squeeze> " : "   ...> "
             switch reader.read(prompt: style.prompt(prompt), cancellation: cancellation) {
             case .end:
-                if buffer.isEmpty { say(""); return 0 }
+                if buffer.isEmpty { say(""); endRecording(); return 0 }
                 buffer = ""
                 say("")
             case .interrupted:
@@ -58,7 +69,7 @@ public final class REPL {
                 if buffer == line, let quit = command(trimmed) {
                     reader.remember(line)
                     buffer = ""
-                    if quit { return 0 }
+                    if quit { endRecording(); return 0 }
                     continue
                 }
                 let program = Parser.parse(SourceFile(name: "<repl>", text: buffer))
@@ -74,19 +85,51 @@ public final class REPL {
     /// Without a terminal: the whole of stdin is a recipe, with the recipe exit codes.
     func runPiped() -> Int32 {
         let data = FileHandle.standardInput.readDataToEndOfFile()
-        let program = Parser.parse(SourceFile(name: "<stdin>", text: String(decoding: data, as: UTF8.self)))
+        let text = String(decoding: data, as: UTF8.self)
+        let program = Parser.parse(SourceFile(name: "<stdin>", text: text))
+        let recorder = startRecording(kind: .script, source: text, cellLines: program.cells.map(\.line))
         if !program.diagnostics.isEmpty {
-            for d in program.diagnostics { FileHandle.standardError.write(Data(d.render().utf8)) }
+            let rendered = program.diagnostics.map { $0.render() }.joined()
+            FileHandle.standardError.write(Data(rendered.utf8))
+            recorder?.finish(status: .failed, error: rendered)
             return 65
         }
         let result: Result<Void, Error> = Interpreter.onLargeStack { Result { try session.run(program) } }
         switch result {
-        case .success: return 0
+        case .success:
+            recorder?.finish(status: .completed)
+            return 0
         case .failure(let d as Diagnostic):
             FileHandle.standardError.write(Data(d.render().utf8))
+            recorder?.finish(status: d.kind == .interrupted ? .interrupted : .failed, error: d.render())
             return d.kind == .interrupted ? 130 : 70
-        case .failure: return 70
+        case .failure(let e):
+            recorder?.finish(status: .failed, error: "\(e)")
+            return 70
         }
+    }
+
+    /// Starts recording the session into the history (a failure is reported and recording skipped).
+    func startRecording(kind: RunStart.Kind, source: String, cellLines: [Int] = []) -> RunRecorder? {
+        guard let history else { return nil }
+        let start = RunStart(kind: kind, recipe: nil, source: source, seed: session.seed, environment: environment,
+                             outDirectory: session.sandbox.outputDirectory.path)
+        do {
+            let r = try RunRecorder(store: history, start: start, cellLines: cellLines)
+            recorder = r
+            session.observer = r
+            return r
+        } catch {
+            printError("squeeze: could not record the session in '\(history.path)' (\(error)); continuing without recording\n")
+            return nil
+        }
+    }
+
+    /// Marks the session's run completed (at :quit, Ctrl-D and :reset).
+    func endRecording() {
+        recorder?.finish(status: .completed)
+        recorder = nil
+        session.observer = nil
     }
 
     /// Parses and runs one input, displaying expression values.
@@ -97,6 +140,8 @@ public final class REPL {
         }
         cancellation.reset()
         session.displayWidth = Terminal.width
+        if recorder == nil, history != nil { _ = startRecording(kind: .repl, source: "") }
+        recorder?.beginInput(source)
         let outcome: Diagnostic? = Interpreter.onLargeStack {
             do {
                 try session.run(program) { [self] value in
@@ -192,9 +237,11 @@ public final class REPL {
                 printError("cannot write '\(arg)': \(error.localizedDescription)\n")
             }
         case "reset":
+            endRecording()
             session.reset()
+            session.reseed(initialSeed)
             successful = []
-            say("session reset")
+            say("session reset (variables forgotten, generator restarted from seed \(initialSeed))")
         case "help":
             say(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
         default:

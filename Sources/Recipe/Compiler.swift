@@ -186,7 +186,7 @@ struct Compiler {
                     overridden = true
                 }
                 interp.globals.slots[slot] = v
-                interp.declareParameter(name, v, overridden: overridden)
+                interp.declareParameter(name, v, defaultValue: def, overridden: overridden)
                 return .normal
             }
         }

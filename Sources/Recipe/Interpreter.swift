@@ -172,9 +172,15 @@ public final class Interpreter: @unchecked Sendable {
     }
 
     /// Records a parameter's resolved value.
-    func declareParameter(_ name: String, _ value: Value, overridden: Bool) {
+    func declareParameter(_ name: String, _ value: Value, defaultValue: Value, overridden: Bool) {
         parameters[name] = value
-        observer?.parameter(name: name, value: value, overridden: overridden)
+        observer?.parameter(name: name, value: value, defaultValue: defaultValue, overridden: overridden)
+    }
+
+    /// Records a value an operation chooses to report (k-means inertia, a quantizer's error) as a
+    /// metric of the run, beside those the recipe logs.
+    public func report(_ name: String, _ value: Double, step: Int? = nil) {
+        observer?.metric(name: name, value: value, step: step)
     }
 
     // MARK: - Calls

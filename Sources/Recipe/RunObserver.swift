@@ -8,10 +8,10 @@ public protocol RunObserver: AnyObject {
     /// It finished (`error` is nil on success).
     func statementFinished(index: Int, span: SourceSpan, seconds: Double, error: Diagnostic?)
     /// `param name = …` resolved, to its default or a `-p` override.
-    func parameter(name: String, value: Value, overridden: Bool)
+    func parameter(name: String, value: Value, defaultValue: Value, overridden: Bool)
     /// The run's seed: from `--seed`, drawn once at start, or set by `seed(n)`.
     func seed(_ seed: UInt64)
-    /// `log(name: value, …)`.
+    /// `log(name: value, …)`, or a value an operation reports (`Interpreter.report`).
     func metric(name: String, value: Double, step: Int?)
     /// `note("…")`.
     func note(_ text: String)
@@ -24,7 +24,7 @@ public protocol RunObserver: AnyObject {
 extension RunObserver {
     public func statementStarted(index: Int, span: SourceSpan) {}
     public func statementFinished(index: Int, span: SourceSpan, seconds: Double, error: Diagnostic?) {}
-    public func parameter(name: String, value: Value, overridden: Bool) {}
+    public func parameter(name: String, value: Value, defaultValue: Value, overridden: Bool) {}
     public func seed(_ seed: UInt64) {}
     public func metric(name: String, value: Double, step: Int?) {}
     public func note(_ text: String) {}

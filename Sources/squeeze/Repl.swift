@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import History
 import REPL
 
 struct Repl: ParsableCommand {
@@ -13,10 +15,20 @@ struct Repl: ParsableCommand {
     @Option(help: "Colour prompts, errors and headers: auto, always or never (NO_COLOR and TERM=dumb also turn it off).")
     var color: String = "auto"
 
+    @OptionGroup var history: HistoryOptions
+
+    @Flag(name: .customLong("no-history"), help: "Do not record the session.")
+    var noHistory = false
+
     func run() throws {
         var options = REPL.Options()
-        options.seed = seed
+        options.seed = seed ?? RecipeRunner.drawSeed()
         options.color = color
+        if !noHistory {
+            options.history = try history.open()
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            options.environment = .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
+        }
         let status = REPL(options: options).run(options: options)
         if status != 0 { throw ExitCode(status) }
     }

@@ -1,15 +1,34 @@
 import ArgumentParser
 import Foundation
+import History
 import Recipe
 import SqueezeCore
 
+/// `--history PATH`, shared by every command that reads or writes the history.
+struct HistoryOptions: ParsableArguments {
+    @Option(name: .customLong("history"), help: ArgumentHelp("The history database (default: $SQUEEZE_HISTORY, else .squeeze/history.db under the working directory).", valueName: "path"))
+    var path: String?
+
+    var resolvedPath: String { HistoryStore.defaultPath(explicit: path) }
+
+    /// Opens the history, or exits with a message (74) when it cannot be used.
+    func open(create: Bool = true) throws -> HistoryStore {
+        do {
+            return try HistoryStore(path: resolvedPath, create: create, warn: { RecipeRunner.stderr($0 + "\n") })
+        } catch {
+            RecipeRunner.stderr("squeeze: \(error)\n")
+            throw ExitCode(Exit.history)
+        }
+    }
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a recipe top to bottom in a fresh interpreter.",
+        abstract: "Run a recipe top to bottom in a fresh interpreter, recording it in the history.",
         discussion: """
         Relative paths in the recipe are read against the recipe's directory; files are written only \
         under --out (default: the recipe's directory) and --allow-write directories.
-        Exit codes: 0 success, 64 usage, 65 recipe (syntax) error, 70 runtime error, 130 interrupted.
+        Exit codes: 0 success, 64 usage, 65 recipe (syntax) error, 70 runtime error, 74 history unusable, 130 interrupted.
         """)
 
     @Argument(help: "The recipe file (.recipe).")
@@ -27,79 +46,155 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("allow-write"), help: "Also allow writes under this directory (repeatable).")
     var allowWrite: [String] = []
 
+    @OptionGroup var history: HistoryOptions
+
+    @Flag(name: .customLong("no-history"), help: "Do not record this run.")
+    var noHistory = false
+
     func run() throws {
-        let url = URL(fileURLWithPath: file)
+        let url = URL(fileURLWithPath: file).standardizedFileURL
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            FileHandle.standardError.write(Data("squeeze: cannot read '\(file)': no such file or not readable\n".utf8))
+            RecipeRunner.stderr("squeeze: cannot read '\(file)': no such file or not readable\n")
             throw ExitCode(Exit.usage)
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            FileHandle.standardError.write(Data("squeeze: '\(file)' is not UTF-8 text\n".utf8))
+            RecipeRunner.stderr("squeeze: '\(file)' is not UTF-8 text\n")
             throw ExitCode(Exit.usage)
         }
         var overrides: [String: Value] = [:]
         for p in parameters {
             guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
-                FileHandle.standardError.write(Data("squeeze: -p expects name=value, got '\(p)'\n".utf8))
+                RecipeRunner.stderr("squeeze: -p expects name=value, got '\(p)'\n")
                 throw ExitCode(Exit.usage)
             }
             let name = String(p[..<eq]).trimmingCharacters(in: .whitespaces)
             overrides[name] = Literal.parse(String(p[p.index(after: eq)...]), name: name)
         }
-        let outDir = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent()
+        let outDir = (out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent()).standardizedFileURL
         if out != nil {
             do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
-                FileHandle.standardError.write(Data("squeeze: cannot create --out directory '\(outDir.path)': \(error.localizedDescription)\n".utf8))
+                RecipeRunner.stderr("squeeze: cannot create --out directory '\(outDir.path)': \(error.localizedDescription)\n")
                 throw ExitCode(Exit.usage)
             }
         }
         let sandbox = Sandbox(baseDirectory: url.deletingLastPathComponent(), outputDirectory: outDir,
                               allowedWriteDirectories: allowWrite.map { URL(fileURLWithPath: $0) })
+        let seed = self.seed ?? RecipeRunner.drawSeed()
+        var recording: RecipeRunner.Recording?
+        if !noHistory {
+            let start = RunStart(kind: .script, recipe: url.path, source: text, seed: seed,
+                                 environment: .current(squeezeVersion: Version.squeeze, recipeDirectory: url.deletingLastPathComponent()),
+                                 outDirectory: outDir.path)
+            recording = .init(store: try history.open(), start: start)
+        }
         let source = SourceFile(name: file, text: text)
-        let status = RecipeRunner.run(source: source, seed: seed, overrides: overrides, sandbox: sandbox)
-        if status != 0 { throw ExitCode(status) }
+        let result = RecipeRunner.run(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
+        if result.status != 0 { throw ExitCode(result.status) }
     }
 }
 
 /// Parses and runs one recipe on a thread with a large stack (deeply nested recipes and recursion
-/// then fail with a diagnostic, never a stack overflow), rendering every diagnostic to stderr.
+/// then fail with a diagnostic, never a stack overflow), rendering every diagnostic to stderr and
+/// recording the run when given a history.
 enum RecipeRunner {
-    static func run(source: SourceFile, seed: UInt64?, overrides: [String: Value], sandbox: Sandbox,
-                    observer: RunObserver? = nil) -> Int32 {
+    struct Recording {
+        let store: HistoryStore
+        let start: RunStart
+    }
+
+    struct Result {
+        var status: Int32
+        var runID: Int?
+    }
+
+    /// A seed for a run that was given none: 53 bits, so it survives JSON and spreadsheets exactly.
+    static func drawSeed() -> UInt64 { UInt64.random(in: 0..<(1 << 53)) }
+
+    static func run(source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
+                    recording: Recording?) -> Result {
         Interpreter.onLargeStack {
-            runHere(source: source, seed: seed, overrides: overrides, sandbox: sandbox, observer: observer)
+            runHere(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
         }
     }
 
-    static func runHere(source: SourceFile, seed: UInt64?, overrides: [String: Value], sandbox: Sandbox,
-                        observer: RunObserver?) -> Int32 {
+    static func startRecorder(_ recording: Recording?, _ program: Program) -> RunRecorder? {
+        guard let recording else { return nil }
+        do {
+            return try RunRecorder(store: recording.store, start: recording.start, cellLines: program.cells.map(\.line))
+        } catch {
+            stderr("squeeze: could not record the run in '\(recording.store.path)' (\(error)); running without recording\n")
+            return nil
+        }
+    }
+
+    static func runHere(source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
+                        recording: Recording?) -> Result {
         let program = Parser.parse(source)
         if !program.diagnostics.isEmpty {
-            for d in program.diagnostics { stderr(d.render()) }
+            let text = program.diagnostics.map { $0.render() }.joined()
+            stderr(text)
             let n = program.diagnostics.count
             stderr("\(n) syntax error\(n == 1 ? "" : "s"); nothing was run\n")
-            return Exit.recipe
+            let recorder = startRecorder(recording, program)
+            recorder?.finish(status: .failed, error: text)
+            return Result(status: Exit.recipe, runID: recorder?.runID)
         }
         let declared = Interpreter.parameterNames(program)
-        for name in overrides.keys where !declared.contains(name) {
+        for name in overrides.keys.sorted() where !declared.contains(name) {
             let hint = Suggest.didYouMean(name, in: declared).map { "; \($0)" } ?? (declared.isEmpty ? "; the recipe declares no parameters" : "; parameters: \(declared.joined(separator: ", "))")
             stderr("squeeze: -p \(name): the recipe has no parameter '\(name)'\(hint)\n")
-            return Exit.usage
+            return Result(status: Exit.usage)
         }
+        let recorder = startRecorder(recording, program)
         let interp = Interpreter(seed: seed, sandbox: sandbox, parameterOverrides: overrides) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        interp.observer = observer
-        observer?.seed(interp.seed)
+        interp.observer = recorder
         do {
             try interp.run(program)
-            return 0
+            recorder?.finish(status: .completed)
+            return Result(status: 0, runID: recorder?.runID)
         } catch let d as Diagnostic {
             stderr(d.render())
-            return d.kind == .interrupted ? Exit.interrupted : Exit.runtime
+            let interrupted = d.kind == .interrupted
+            recorder?.finish(status: interrupted ? .interrupted : .failed, error: d.render())
+            return Result(status: interrupted ? Exit.interrupted : Exit.runtime, runID: recorder?.runID)
         } catch {
             stderr("error: \(error)\n")
-            return Exit.runtime
+            recorder?.finish(status: .failed, error: "\(error)")
+            return Result(status: Exit.runtime, runID: recorder?.runID)
+        }
+    }
+
+    /// A REPL session's inputs, replayed cell by cell in one interpreter as the REPL ran them: an
+    /// input that fails does not stop the ones after it.
+    static func runCells(_ cells: [String], seed: UInt64, sandbox: Sandbox, recording: Recording) -> Result {
+        Interpreter.onLargeStack {
+            var start = recording.start
+            start.source = ""   // grows cell by cell, as the session's did
+            guard let recorder = startRecorder(Recording(store: recording.store, start: start), Parser.parse(SourceFile(name: "<repl>", text: ""))) else {
+                return Result(status: Exit.history)
+            }
+            let interp = Interpreter(seed: seed, sandbox: sandbox) { FileHandle.standardOutput.write(Data($0.utf8)) }
+            interp.observer = recorder
+            var status: Int32 = 0
+            for cell in cells {
+                let program = Parser.parse(SourceFile(name: "<repl>", text: cell))
+                guard program.diagnostics.isEmpty else { continue }
+                recorder.beginInput(cell)
+                do { try interp.run(program) } catch let d as Diagnostic {
+                    stderr(d.render())
+                    if d.kind == .interrupted {
+                        recorder.finish(status: .interrupted, error: d.render())
+                        return Result(status: Exit.interrupted, runID: recorder.runID)
+                    }
+                    status = Exit.runtime
+                } catch {
+                    status = Exit.runtime
+                }
+            }
+            recorder.finish(status: .completed)
+            return Result(status: status, runID: recorder.runID)
         }
     }
 

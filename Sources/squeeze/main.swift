@@ -8,6 +8,7 @@ enum Exit {
     static let usage: Int32 = 64
     static let recipe: Int32 = 65
     static let runtime: Int32 = 70
+    static let history: Int32 = 74
     static let interrupted: Int32 = 130
 }
 
@@ -17,7 +18,7 @@ struct Squeeze: ParsableCommand {
         abstract: "A notebook-style scripting environment for compression research.",
         discussion: "Run with no arguments for the REPL. `squeeze help` lists the operations; `squeeze help NAME` documents one.",
         version: Version.full,
-        subcommands: [Run.self, Repl.self],
+        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self],
         defaultSubcommand: Repl.self)
 }
 

@@ -1,10 +1,10 @@
-import Recipe
+
 
 /// Values given on the command line (`-p k=8`, `-p method=kmeans`, `-p sizes=[1, 2]`).
-enum Literal {
+public enum Literal {
     /// A number, string, bool, none, or list of those written as in a recipe; anything that is not
     /// a literal is taken as a bare string, so `-p method=kmeans` needs no quotes.
-    static func parse(_ text: String, name: String) -> Value {
+    public static func parse(_ text: String, name: String) -> Value {
         let file = SourceFile(name: "-p \(name)", text: text)
         guard let e = Parser.parseLiteralExpression(file), let v = evaluate(e) else { return .string(text) }
         return v

@@ -1,0 +1,281 @@
+import CSQLite
+import Foundation
+
+/// Why the history could not be opened.
+public enum HistoryError: Error, CustomStringConvertible {
+    case newerSchema(path: String, found: Int, supported: Int)
+    case cannotOpen(path: String, reason: String)
+    case noSuchRun(String)
+    case database(SQLiteError)
+
+    public var description: String {
+        switch self {
+        case let .newerSchema(path, found, supported):
+            return "the history '\(path)' was written by a newer squeeze (schema version \(found); this squeeze reads up to \(supported)): upgrade squeeze, or use --history to record elsewhere"
+        case let .cannotOpen(path, reason):
+            return "cannot open the history '\(path)': \(reason)"
+        case .noSuchRun(let id):
+            return "no run '\(id)' in the history (`squeeze runs` lists them)"
+        case .database(let e):
+            return "history database error: \(e)"
+        }
+    }
+}
+
+/// The history database: one SQLite file in WAL mode. Every write is its own short transaction, so
+/// a crash loses at most the statement that was running, and readers never block the writer.
+public final class HistoryStore {
+    public let path: String
+    let db: Database
+    /// Where messages about repairs (a corrupt file moved aside, crashed runs) go.
+    let warn: (String) -> Void
+
+    /// The default location: `SQUEEZE_HISTORY`, else `.squeeze/history.db` under the working directory.
+    public static func defaultPath(explicit: String? = nil) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let env = ProcessInfo.processInfo.environment["SQUEEZE_HISTORY"], !env.isEmpty { return env }
+        return FileManager.default.currentDirectoryPath + "/.squeeze/history.db"
+    }
+
+    /// Opens (creating when `create`) and migrates the history. A corrupt file is moved aside with a
+    /// message and a new one started; a file from a newer squeeze is refused.
+    public init(path: String, create: Bool = true, warn: @escaping (String) -> Void = { _ in }) throws {
+        self.path = path
+        self.warn = warn
+        let fm = FileManager.default
+        if !create && !fm.fileExists(atPath: path) {
+            throw HistoryError.cannotOpen(path: path, reason: "no such file (no run has been recorded here yet)")
+        }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw HistoryError.cannotOpen(path: path, reason: "cannot create '\(dir.path)': \(error.localizedDescription)")
+        }
+        do {
+            db = try HistoryStore.openAndMigrate(path)
+        } catch let e as SQLiteError where e.isCorruption {
+            let aside = path + ".corrupt-" + HistoryStore.stamp()
+            for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
+                try? fm.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            warn("squeeze: the history '\(path)' is damaged (\(e.message)); moved it to '\(aside)' and started a new one")
+            do { db = try HistoryStore.openAndMigrate(path) } catch let e as SQLiteError {
+                throw HistoryError.cannotOpen(path: path, reason: e.description)
+            }
+        } catch let e as SQLiteError {
+            throw HistoryError.cannotOpen(path: path, reason: e.description)
+        }
+        try markCrashedRuns()
+    }
+
+    static func stamp() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        return f.string(from: Date())
+    }
+
+    static func openAndMigrate(_ path: String) throws -> Database {
+        let db = try Database(path: path)
+        sqlite3_busy_timeout(db.handle, 10_000)
+        // A damaged file fails here (SQLITE_NOTADB / SQLITE_CORRUPT), before anything is written.
+        _ = try db.rows("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
+        try db.transaction {
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            let found = try db.rows("SELECT max(version) FROM schema_version").first?[0].int ?? 0
+            if found > Schema.version {
+                throw HistoryError.newerSchema(path: path, found: found, supported: Schema.version)
+            }
+            for v in found..<Schema.version {
+                try db.execute(Schema.migrations[v])
+                try db.run("INSERT INTO schema_version (version) VALUES (?)", [.int(Int64(v + 1))])
+            }
+        }
+        return db
+    }
+
+    // MARK: - Crash detection
+
+    /// This process's identity: pid and its start time in clock ticks since boot (so a reused pid
+    /// is not mistaken for the run's process).
+    static func processIdentity(_ pid: Int32 = getpid()) -> (pid: Int, start: Int)? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let start = Int(fields[19]) else { return nil }
+        return (Int(pid), start)
+    }
+
+    /// Runs left `running` by a process of this host that no longer exists become `crashed`.
+    func markCrashedRuns() throws {
+        let host = ProcessInfo.processInfo.hostName
+        let rows = try db.rows("SELECT id, pid, pid_start, host FROM runs WHERE status = 'running'")
+        for r in rows {
+            guard let id = r[0].int, r[3].string == host, let pid = r[1].int else { continue }
+            if let alive = HistoryStore.processIdentity(Int32(pid)), alive.start == r[2].int { continue }
+            // The last thing known of it: its start plus the time its recorded statements took.
+            try db.run("""
+                UPDATE runs SET status = 'crashed',
+                    finished = started + (SELECT coalesce(sum(seconds), 0) FROM statements WHERE run = runs.id),
+                    error = 'the process ended without finishing the run (killed or crashed)'
+                WHERE id = ? AND status = 'running'
+                """, [.int(Int64(id))])
+            warn("squeeze: run \(id) did not finish (its process died); recorded it as crashed")
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Records a new run as `running` and returns its id.
+    public func beginRun(_ start: RunStart) throws -> Int {
+        let env = start.environment
+        let me = HistoryStore.processIdentity()
+        return try db.transaction {
+            try db.run("""
+                INSERT INTO runs (kind, recipe, source, source_sha256, seed, started, status, squeeze_version,
+                    git_commit, git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, pid, pid_start)
+                VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.text(start.kind.rawValue), SQLValue(start.recipe), .text(start.source), .text(SHA256.hex(start.source)),
+                      .int(Int64(bitPattern: start.seed)), .real(Date().timeIntervalSince1970), .text(env.squeezeVersion),
+                      SQLValue(env.gitCommit), SQLValue(env.gitDirty.map { $0 ? 1 : 0 }), SQLValue(env.blas), SQLValue(env.blasThreads),
+                      SQLValue(env.cores), SQLValue(env.host), SQLValue(env.cpu), SQLValue(env.os), SQLValue(start.outDirectory),
+                      SQLValue(start.replayOf), SQLValue(me?.pid), SQLValue(me?.start)])
+            return Int(db.lastInsertID)
+        }
+    }
+
+    /// Everything one finished statement produced, written in one transaction.
+    struct StatementBatch {
+        var statement: StatementRecord
+        var metrics: [MetricRecord] = []
+        var artifacts: [ArtifactRecord] = []
+        var notes: [String] = []
+        var parameters: [(position: Int, ParameterRecord)] = []
+        var seed: UInt64?
+    }
+
+    func record(run: Int, _ b: StatementBatch) throws {
+        let r = SQLValue.int(Int64(run))
+        try db.transaction {
+            let s = b.statement
+            try db.run("INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
+                        .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
+                        SQLValue(s.error), .text(s.output)])
+            for m in b.metrics {
+                try db.run("INSERT INTO metrics (run, seq, statement, name, value, step) VALUES (?, ?, ?, ?, ?, ?)",
+                           [r, .int(Int64(m.seq)), SQLValue(m.statement), .text(m.name), m.value.isNaN ? .null : .real(m.value), SQLValue(m.step)])
+            }
+            for a in b.artifacts {
+                try db.run("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                           [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
+            }
+            for n in b.notes {
+                try db.run("INSERT INTO notes (run, statement, text) VALUES (?, ?, ?)", [r, .int(Int64(s.index)), .text(n)])
+            }
+            for (pos, p) in b.parameters {
+                try db.run("INSERT OR REPLACE INTO params (run, position, name, value, default_value, overridden) VALUES (?, ?, ?, ?, ?, ?)",
+                           [r, .int(Int64(pos)), .text(p.name), .text(p.value), .text(p.defaultValue), .int(p.overridden ? 1 : 0)])
+            }
+        }
+    }
+
+    /// A REPL session's source grows with each input.
+    func updateSource(run: Int, source: String) throws {
+        try db.run("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?",
+                   [.text(source), .text(SHA256.hex(source)), .int(Int64(run))])
+    }
+
+    public func finishRun(_ run: Int, status: RunStatus, error: String? = nil) throws {
+        try db.run("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
+                   [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
+    }
+
+    // MARK: - Reading
+
+    static let runColumns = """
+        id, kind, recipe, source, source_sha256, seed, started, finished, status, error, squeeze_version, git_commit,
+        git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of
+        """
+
+    static func runRecord(_ r: Row) -> RunRecord {
+        RunRecord(
+            id: r[0].int ?? 0, kind: r[1].string ?? "script", recipe: r[2].string, source: r[3].string ?? "",
+            sourceSHA256: r[4].string ?? "", seed: r[5].int.map { UInt64(bitPattern: Int64($0)) },
+            started: Date(timeIntervalSince1970: r[6].double ?? 0), finished: r[7].double.map { Date(timeIntervalSince1970: $0) },
+            status: RunStatus(rawValue: r[8].string ?? "") ?? .crashed, error: r[9].string,
+            environment: RunEnvironment(squeezeVersion: r[10].string ?? "?", gitCommit: r[11].string, gitDirty: r[12].int.map { $0 != 0 },
+                                        blas: r[13].string, blasThreads: r[14].int, cores: r[15].int, host: r[16].string,
+                                        cpu: r[17].string, os: r[18].string),
+            outDirectory: r[19].string, replayOf: r[20].int)
+    }
+
+    /// Runs, newest last, with parameters and metrics (not statements) loaded.
+    public func runs() throws -> [RunRecord] {
+        var runs = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs ORDER BY id").map(HistoryStore.runRecord)
+        var index: [Int: Int] = [:]
+        for (i, r) in runs.enumerated() { index[r.id] = i }
+        for p in try db.rows("SELECT run, name, value, default_value, overridden FROM params ORDER BY run, position") {
+            guard let i = p[0].int.flatMap({ index[$0] }) else { continue }
+            runs[i].parameters.append(ParameterRecord(name: p[1].string ?? "", value: p[2].string ?? "", defaultValue: p[3].string ?? "", overridden: p[4].int == 1))
+        }
+        for m in try db.rows("SELECT run, seq, statement, name, value, step FROM metrics ORDER BY run, seq") {
+            guard let i = m[0].int.flatMap({ index[$0] }) else { continue }
+            runs[i].metrics.append(HistoryStore.metric(m, offset: 1))
+        }
+        return runs
+    }
+
+    static func metric(_ m: Row, offset: Int) -> MetricRecord {
+        MetricRecord(seq: m[offset].int ?? 0, statement: m[offset + 1].int, name: m[offset + 2].string ?? "",
+                     value: m[offset + 3].double ?? .nan, step: m[offset + 4].int)
+    }
+
+    /// The id of the newest run.
+    public func lastRunID() throws -> Int? {
+        try db.rows("SELECT max(id) FROM runs").first?[0].int
+    }
+
+    /// Resolves `ID`, `last`, or `-N` (N-th newest) to a run id.
+    public func resolve(_ reference: String) throws -> Int {
+        let ref = reference.trimmingCharacters(in: .whitespaces)
+        if ref == "last" || ref == "-1" {
+            guard let id = try lastRunID() else { throw HistoryError.noSuchRun(reference) }
+            return id
+        }
+        if ref.hasPrefix("-"), let n = Int(ref.dropFirst()), n > 0 {
+            let ids = try db.rows("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", [.int(Int64(n - 1))])
+            guard let id = ids.first?[0].int else { throw HistoryError.noSuchRun(reference) }
+            return id
+        }
+        guard let id = Int(ref), try !db.rows("SELECT id FROM runs WHERE id = ?", [.int(Int64(id))]).isEmpty else {
+            throw HistoryError.noSuchRun(reference)
+        }
+        return id
+    }
+
+    /// One run with everything recorded under it.
+    public func run(_ id: Int) throws -> RunRecord {
+        let key = SQLValue.int(Int64(id))
+        guard let row = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs WHERE id = ?", [key]).first else {
+            throw HistoryError.noSuchRun(String(id))
+        }
+        var run = HistoryStore.runRecord(row)
+        run.parameters = try db.rows("SELECT name, value, default_value, overridden FROM params WHERE run = ? ORDER BY position", [key]).map {
+            ParameterRecord(name: $0[0].string ?? "", value: $0[1].string ?? "", defaultValue: $0[2].string ?? "", overridden: $0[3].int == 1)
+        }
+        run.metrics = try db.rows("SELECT seq, statement, name, value, step FROM metrics WHERE run = ? ORDER BY seq", [key]).map {
+            HistoryStore.metric($0, offset: 0)
+        }
+        run.artifacts = try db.rows("SELECT statement, path, kind, bytes, sha256 FROM artifacts WHERE run = ? ORDER BY rowid", [key]).map {
+            ArtifactRecord(statement: $0[0].int, path: $0[1].string ?? "", kind: $0[2].string ?? "", bytes: $0[3].int ?? 0, sha256: $0[4].string ?? "")
+        }
+        run.statements = try db.rows("SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output FROM statements WHERE run = ? ORDER BY idx", [key]).map {
+            StatementRecord(index: $0[0].int ?? 0, cell: $0[1].int ?? 0, line: $0[2].int ?? 0, column: $0[3].int ?? 0,
+                            endLine: $0[4].int ?? 0, endColumn: $0[5].int ?? 0, text: $0[6].string ?? "", seconds: $0[7].double ?? 0,
+                            status: $0[8].string ?? "", error: $0[9].string, output: $0[10].string ?? "")
+        }
+        run.notes = try db.rows("SELECT text FROM notes WHERE run = ? ORDER BY rowid", [key]).compactMap { $0[0].string }
+        return run
+    }
+}
