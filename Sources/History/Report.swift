@@ -235,8 +235,12 @@ extension String {
 /// A unified diff (`diff -u` style, three lines of context) from the standard library's Myers diff.
 public enum UnifiedDiff {
     public static func render(_ a: String, _ b: String, from: String, to: String, context: Int = 3) -> String {
-        let x = a.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let y = b.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func lines(_ s: String) -> [String] {
+            var l = s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if s.hasSuffix("\n") { l.removeLast() }   // the final newline ends a line; it does not start one
+            return l
+        }
+        let x = lines(a), y = lines(b)
         let change = y.difference(from: x)
         var removed = Set<Int>(), inserted = Set<Int>()
         for c in change {
@@ -270,7 +274,11 @@ public enum UnifiedDiff {
                 if ops[k].0 != "-" { newStart += 1 }
             }
             let oldCount = ops[h].filter { $0.0 != "+" }.count, newCount = ops[h].filter { $0.0 != "-" }.count
-            out += "@@ -\(oldCount == 0 ? oldStart - 1 : oldStart),\(oldCount) +\(newCount == 0 ? newStart - 1 : newStart),\(newCount) @@\n"
+            // GNU's form: a count of one is left out; an empty range names the line before it.
+            func range(_ start: Int, _ count: Int) -> String {
+                count == 1 ? "\(start)" : "\(count == 0 ? start - 1 : start),\(count)"
+            }
+            out += "@@ -\(range(oldStart, oldCount)) +\(range(newStart, newCount)) @@\n"
             for k in h { out += String(ops[k].0) + ops[k].1 + "\n" }
         }
         return out

@@ -150,8 +150,8 @@ public struct RunTable {
         if x.isNaN { return "nan" }
         if x.isInfinite { return x > 0 ? "inf" : "-inf" }
         if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        let s = String(format: "%.\(digits)g", x)
-        return s
+        // Full precision is the shortest text that reads back as the same Double.
+        return digits >= 17 ? "\(x)" : String(format: "%.\(digits)g", x)
     }
 
     static func cell(_ run: RunRecord, _ key: RunKey) -> Cell {

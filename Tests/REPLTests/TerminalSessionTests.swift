@@ -144,6 +144,7 @@ final class TerminalSession {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
         p.arguments = ["run", dir.appendingPathComponent("session.recipe").path]
+        p.currentDirectoryURL = dir
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -151,9 +152,44 @@ final class TerminalSession {
         #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "answer 42\n")
     }
 
+    /// A REPL session is a run of kind `repl`, one cell per input, and replays exactly.
+    @Test func sessionsAreRecordedAndReplay() throws {
+        let t = try TerminalSession(histfile: hist, cwd: dir.path)
+        t.send("a = randn([4])\n")
+        try t.expect("squeeze> ")
+        t.send("log(total: sum(a))\n")
+        try t.expect("total = ")
+        t.send("b = missing_name\n")
+        try t.expect("unknown name")
+        t.send(":quit\n")
+        _ = t.finish()
+        func squeeze(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+            p.arguments = args
+            p.currentDirectoryURL = dir
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let (_, json) = try squeeze(["export", "last", "--format", "json"])
+        let run = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(run?["kind"] as? String == "repl" && run?["status"] as? String == "completed")
+        #expect(run?["source"] as? String == "# %% In [1]\na = randn([4])\n# %% In [2]\nlog(total: sum(a))\n# %% In [3]\nb = missing_name\n")
+        #expect((run?["statements"] as? [[String: Any]])?.map { $0["status"] as? String } == ["completed", "completed", "failed"])
+        let (status, replay) = try squeeze(["replay", "last"])
+        #expect(status == 0 && replay.contains("reproduced: 1/1 metric, 0/0 artifacts"), "\(replay)")
+    }
+
     @Test func pipedStdinRunsAsARecipe() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+        p.currentDirectoryURL = FileManager.default.temporaryDirectory
+        p.arguments = ["--no-history"]
         let input = Pipe(), out = Pipe(), err = Pipe()
         p.standardInput = input
         p.standardOutput = out

@@ -129,6 +129,7 @@ enum CLI {
         let p = Process()
         p.executableURL = CLI.binary
         p.arguments = ["run", file.path]
+        p.currentDirectoryURL = dir
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -141,5 +142,17 @@ enum CLI {
         let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(p.terminationStatus == 130)
         #expect(e.contains("interrupted"))
+        // The history records the run as interrupted, with the statement that was running.
+        let q = Process()
+        q.executableURL = CLI.binary
+        q.arguments = ["export", "last", "--format", "json"]
+        q.currentDirectoryURL = dir
+        let qout = Pipe()
+        q.standardOutput = qout
+        try q.run()
+        let run = try JSONSerialization.jsonObject(with: qout.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
+        q.waitUntilExit()
+        #expect(run?["status"] as? String == "interrupted")
+        #expect((run?["statements"] as? [[String: Any]])?.map { $0["status"] as? String } == ["completed", "completed", "interrupted"])
     }
 }

@@ -138,20 +138,22 @@ extension Builtins {
                 }
             }
             guard !args.extra.isEmpty else { throw args.error("log needs a value, log(x), or named metrics, log(loss: 0.1)") }
+            // `step:` applies to every metric of the call, wherever it is written.
             var step: Int?
+            if let v = args.extra["step"] {
+                guard case .number(let x) = v, x == x.rounded(), abs(x) < 1e15 else {
+                    throw Diagnostic(.runtime, "log: step must be a whole number, got \(Format.inline(v))", at: args.spanOf("step"))
+                }
+                step = Int(x)
+            }
             var printed: [String] = []
-            for (name, v) in args.extra {
+            for (name, v) in args.extra where name != "step" {
                 let x: Double
                 switch v {
                 case .number(let n): x = n
                 case .bool(let b): x = b ? 1 : 0
                 case .tensor(let t) where t.count == 1: x = Double(t.storage[0])
                 default: throw Diagnostic(.runtime, "log: metric '\(name)' must be a number, got \(v.typeDescription)", at: args.spanOf(name))
-                }
-                if name == "step" {
-                    guard x == x.rounded() else { throw Diagnostic(.runtime, "log: step must be a whole number", at: args.spanOf(name)) }
-                    step = Int(x)
-                    continue
                 }
                 printed.append("\(name) = \(Format.number(x))")
                 interp.observer?.metric(name: name, value: x, step: step)

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+@testable import History
+import Recipe
+
+/// A fresh directory per test, removed afterwards.
+final class Scratch {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-history-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    var db: String { url.appendingPathComponent("h.db").path }
+}
+
+let testEnvironment = RunEnvironment(squeezeVersion: "test", blasThreads: 2, host: ProcessInfo.processInfo.hostName)
+
+/// Runs `text` as a recorded script and returns the stored run.
+func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: [String: Value] = [:], out: URL? = nil) throws -> RunRecord {
+    let program = Parser.parse(SourceFile(name: "t.recipe", text: text))
+    let recorder = try RunRecorder(store: store, start: RunStart(kind: .script, recipe: "/x/t.recipe", source: text, seed: seed,
+                                                                environment: testEnvironment, outDirectory: out?.path),
+                                   cellLines: program.cells.map(\.line))
+    let base = out ?? FileManager.default.temporaryDirectory
+    let interp = Interpreter(seed: seed, sandbox: Sandbox(baseDirectory: base, outputDirectory: base), parameterOverrides: overrides, write: { _ in })
+    interp.observer = recorder
+    do {
+        try interp.run(program)
+        recorder.finish(status: .completed)
+    } catch let d as Diagnostic {
+        recorder.finish(status: d.kind == .interrupted ? .interrupted : .failed, error: d.render())
+    }
+    return try store.run(recorder.runID)
+}
+
+@Suite struct StoreTests {
+    @Test func createsTheSchemaAndRecordsARun() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let run = try record(store, """
+            # %% one
+            param k = 4
+            param name = "a"
+            print("k", k)
+            # %% two
+            for i in range(3) { log(loss: 1 / (i + 1), step: i) }
+            log(acc: 0.5)
+            note("hello")
+            """, seed: 42, overrides: ["k": .number(8)])
+        #expect(run.status == .completed)
+        #expect(run.seed == 42)
+        #expect(run.kind == "script")
+        #expect(run.parameters == [ParameterRecord(name: "k", value: "8", defaultValue: "4", overridden: true),
+                                   ParameterRecord(name: "name", value: "\"a\"", defaultValue: "\"a\"", overridden: false)])
+        #expect(run.metrics.map(\.name) == ["loss", "loss", "loss", "acc"])
+        #expect(run.metrics.map(\.step) == [0, 1, 2, nil])
+        #expect(run.metrics[2].value == 1.0 / 3.0)
+        #expect(run.lastMetrics.map(\.name) == ["loss", "acc"])
+        #expect(run.notes == ["hello"])
+        #expect(run.statements.count == 6)
+        #expect(run.statements.map(\.cell) == [1, 1, 1, 2, 2, 2])
+        #expect(run.statements[2].output == "k 8\n")
+        #expect(run.statements[2].line == 4 && run.statements[2].column == 1)
+        #expect(run.statements[2].text == "print(\"k\", k)")
+        // SHA-256 of the source, checked against Python's hashlib for the same bytes.
+        #expect(run.sourceSHA256 == SHA256.hex(run.source))
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
+    @Test func failedAndInterruptedStatementsAreRecorded() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let run = try record(store, "x = 1\ny = x + nothing\nz = 3\n")
+        #expect(run.status == .failed)
+        #expect(run.statements.map(\.status) == ["completed", "failed"])
+        #expect(run.statements[1].error?.contains("unknown name 'nothing'") == true)
+        #expect(run.error?.contains("t.recipe:2:9") == true)
+    }
+
+    @Test func artifactsAreHashedAndRelativeToTheOutputDirectory() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let run = try record(store, "save(ones([2, 2]), \"w.npy\")\n", out: s.url)
+        #expect(run.artifacts.count == 1)
+        let a = try #require(run.artifacts.first)
+        #expect(a.path == "w.npy" && a.kind == "npy" && a.statement == 0)
+        let data = try Data(contentsOf: s.url.appendingPathComponent("w.npy"))
+        #expect(a.bytes == data.count)
+        #expect(a.sha256 == data.withUnsafeBytes { SHA256.hex($0) })
+        #expect(SHA256.file(s.url.appendingPathComponent("w.npy").path)?.hex == a.sha256)
+    }
+
+    @Test func schemaVersionIsRecordedAndReopeningKeepsRuns() throws {
+        let s = try Scratch()
+        do {
+            let store = try HistoryStore(path: s.db)
+            _ = try record(store, "log(a: 1)\n")
+        }
+        let again = try HistoryStore(path: s.db)
+        #expect(try again.runs().count == 1)
+        #expect(try again.db.rows("SELECT max(version) FROM schema_version").first?[0].int == Schema.version)
+        #expect(try again.db.rows("PRAGMA journal_mode").first?[0].string == "wal")
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let s = try Scratch()
+        do {
+            let store = try HistoryStore(path: s.db)
+            try store.db.run("INSERT INTO schema_version (version) VALUES (99)")
+        }
+        do {
+            _ = try HistoryStore(path: s.db)
+            Issue.record("a newer schema was accepted")
+        } catch let e as HistoryError {
+            #expect("\(e)".contains("newer squeeze (schema version 99; this squeeze reads up to \(Schema.version))"))
+        }
+    }
+
+    @Test func aCorruptFileIsMovedAsideAndANewOneStarted() throws {
+        let s = try Scratch()
+        try Data(repeating: 0x5a, count: 8192).write(to: URL(fileURLWithPath: s.db))
+        var messages: [String] = []
+        let store = try HistoryStore(path: s.db, warn: { messages.append($0) })
+        #expect(try store.runs().isEmpty)
+        #expect(messages.count == 1 && messages[0].contains("is damaged") && messages[0].contains("moved it to"))
+        let aside = try FileManager.default.contentsOfDirectory(atPath: s.url.path).filter { $0.hasPrefix("h.db.corrupt-") }
+        #expect(aside.count == 1)
+    }
+
+    @Test func runsOfDeadProcessesAreMarkedCrashed() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let id = try store.beginRun(RunStart(kind: .script, recipe: nil, source: "x = 1", seed: 1, environment: testEnvironment))
+        // Pretend the run belongs to a process that has gone: pid 1's start time never matches.
+        try store.db.run("UPDATE runs SET pid = 1, pid_start = -5 WHERE id = ?", [.int(Int64(id))])
+        let live = try store.beginRun(RunStart(kind: .script, recipe: nil, source: "y = 1", seed: 1, environment: testEnvironment))
+        var messages: [String] = []
+        let reopened = try HistoryStore(path: s.db, warn: { messages.append($0) })
+        #expect(try reopened.run(id).status == .crashed)
+        #expect(try reopened.run(live).status == .running)   // this process is alive
+        #expect(messages == ["squeeze: run \(id) did not finish (its process died); recorded it as crashed"])
+    }
+
+    @Test func resolvesLastAndNegativeReferences() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        for i in 0..<3 { _ = try record(store, "log(i: \(i))\n") }
+        #expect(try store.resolve("last") == 3)
+        #expect(try store.resolve("-2") == 2)
+        #expect(try store.resolve("1") == 1)
+        #expect(throws: HistoryError.self) { try store.resolve("9") }
+        #expect(throws: HistoryError.self) { try store.resolve("abc") }
+    }
+
+    @Test func openingAMissingHistoryForReadingIsAClearError() throws {
+        let s = try Scratch()
+        do {
+            _ = try HistoryStore(path: s.db, create: false)
+            Issue.record("opened a missing file")
+        } catch let e as HistoryError {
+            #expect("\(e)".contains("no such file"))
+        }
+    }
+}
