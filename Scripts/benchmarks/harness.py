@@ -61,19 +61,21 @@ def svd():
 def startup():
     d = tempfile.mkdtemp()
     empty = os.path.join(d, "empty.recipe"); open(empty, "w").close()
-    ta, tb, _, _ = pair(lambda: wall([SQUEEZE, "run", empty]), lambda: wall([PY, "-c", "pass"]))
-    _, tc, _, _ = pair(lambda: wall([SQUEEZE, "run", empty]), lambda: wall([PY, "-c", "import numpy"]))
+    ta, tb, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--no-history"]), lambda: wall([PY, "-c", "pass"]))
+    _, tc, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--no-history"]), lambda: wall([PY, "-c", "import numpy"]))
+    th, _, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--history", os.path.join(d, "h.db")]), lambda: (0, ""))
     print("start-up: `squeeze run` of an empty recipe (target < 30 ms)")
     print(f"  squeeze               {statistics.median(ta) * 1000:6.1f} ms (min {min(ta) * 1000:.1f}, max {max(ta) * 1000:.1f})")
     print(f"  python3 -c pass       {statistics.median(tb) * 1000:6.1f} ms   ratio {statistics.median(tb) / statistics.median(ta):.2f}")
     print(f"  python3 -c 'import numpy' {statistics.median(tc) * 1000:6.1f} ms   ratio {statistics.median(tc) / statistics.median(ta):.2f}")
+    print(f"  squeeze, recorded in the history {statistics.median(th) * 1000:6.1f} ms")
 
 def loop():
     d = tempfile.mkdtemp()
     r = os.path.join(d, "loop.recipe"); p = os.path.join(d, "loop.py")
     open(r, "w").write("s = 0\nfor i in range(1000000) { s = s + i * 0.5 }\nprint(s)\n")
     open(p, "w").write("s = 0\nfor i in range(1000000):\n    s = s + i * 0.5\nprint(s)\n")
-    ta, tb, qa, qb = pair(lambda: wall([SQUEEZE, "run", r]), lambda: wall([PY, p]))
+    ta, tb, qa, qb = pair(lambda: wall([SQUEEZE, "run", r, "--no-history"]), lambda: wall([PY, p]))
     report("interpreter: 10⁶ iterations of s = s + i * 0.5 (whole process)", ta, tb, qa, qb, peer="CPython")
 
 def core_share():
@@ -83,7 +85,7 @@ def core_share():
                        "for i in range(20) { C = A @ B }\nprint(clock() - t0)\n")
     ta, tb = [], []
     for _ in range(ROUNDS):
-        ta.append(inner([SQUEEZE, "run", r])[0]); tb.append(inner([BENCH, "gemm-loop", "1024"])[0])
+        ta.append(inner([SQUEEZE, "run", r, "--no-history"])[0]); tb.append(inner([BENCH, "gemm-loop", "1024"])[0])
     share = statistics.median(tb) / statistics.median(ta)
     print("tensor-heavy recipe: 20 products of 1024² matrices in a recipe loop vs the same calls in Swift")
     print(f"  recipe {statistics.median(ta) * 1000:.1f} ms, core alone {statistics.median(tb) * 1000:.1f} ms: "
@@ -114,7 +116,40 @@ def repl():
     ta, tb, _, _ = pair(lambda: prompt_time([SQUEEZE], b"squeeze> "), lambda: prompt_time([PY, "-i", "-q"], b">>> "))
     report("REPL: start to prompt on a pseudo-terminal (target < 50 ms)", ta, tb, "", "", peer="python3 -i")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl}
+def history():
+    """The cost of recording: the same 1,000-statement recipe with and without the history. The
+    recipe times its own statements (clock()); the whole process is timed too, which adds the fixed
+    cost of opening the database and its last commit."""
+    d = tempfile.mkdtemp()
+    for label, size in (("small-tensor statements (96×96 products, reductions, log)", 96),
+                        ("scalar statements (x = i * 2 + 1)", 0)):
+        lines = ["t0 = clock()"]
+        if size:
+            lines.append(f"x = randn([{size}, {size}], seed: 1) * 0.1")
+            kinds = ["y = x @ x", "s = mean(y * y)", "log(energy: s, step: {i})", "x = x * 0.99 + y * 0.01"]
+        else:
+            kinds = ["x{i} = {i} * 2 + 1"]
+        i = 0
+        while len(lines) < 1001:
+            lines.append(kinds[i % len(kinds)].format(i=i // len(kinds) if size else i % 10)); i += 1
+        lines.append("print(clock() - t0)")
+        r = os.path.join(d, f"h{size}.recipe"); open(r, "w").write("\n".join(lines) + "\n")
+        db = os.path.join(d, f"h{size}.db")
+        ia, ib, wa, wb = [], [], [], []
+        for k in range(ROUNDS + 1):
+            for cmd, inn, wal in (([SQUEEZE, "run", r, "--no-history"], ia, wa), ([SQUEEZE, "run", r, "--history", db], ib, wb)):
+                t0 = time.perf_counter()
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                if k:
+                    wal.append(time.perf_counter() - t0); inn.append(float(out))
+        m = statistics.median
+        print(f"history: 1,000 {label}")
+        print(f"  recipe's own time   {m(ia) * 1000:6.1f} ms without, {m(ib) * 1000:6.1f} ms recorded: "
+              f"+{(m(ib) / m(ia) - 1) * 100:.1f}% (target < 5%)")
+        print(f"  whole process       {m(wa) * 1000:6.1f} ms without, {m(wb) * 1000:6.1f} ms recorded: "
+              f"+{(m(wb) - m(wa)) * 1000:.1f} ms, +{(m(wb) / m(wa) - 1) * 100:.1f}%")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history}
 names = sys.argv[1:] or list(ALL)
 for nm in names:
     if nm not in ALL:

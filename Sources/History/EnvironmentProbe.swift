@@ -8,9 +8,9 @@ extension RunEnvironment {
         env.blas = BLAS.config
         env.blasThreads = BLAS.threads
         env.cores = Parallel.cores
-        env.host = ProcessInfo.processInfo.hostName
+        env.host = hostName
         env.cpu = cpuModel()
-        env.os = ProcessInfo.processInfo.operatingSystemVersionString
+        env.os = operatingSystem()
         if let dir = recipeDirectory, let root = gitRoot(dir) {
             env.gitCommit = git(["-C", root.path, "rev-parse", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines)
             if env.gitCommit != nil, let status = git(["-C", root.path, "status", "--porcelain", "--untracked-files=no"]) {
@@ -20,8 +20,33 @@ extension RunEnvironment {
         return env
     }
 
+    /// gethostname(2): the machine's name without a resolver lookup.
+    public static var hostName: String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// PRETTY_NAME from /etc/os-release and the kernel release.
+    static func operatingSystem() -> String {
+        var name = "Linux"
+        if let text = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("PRETTY_NAME=") {
+                name = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return "\(name), kernel \(release)"
+    }
+
     static func cpuModel() -> String? {
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        // The first processor's block is enough (the file grows with the core count).
+        guard let handle = FileHandle(forReadingAtPath: "/proc/cpuinfo"),
+              let data = try? handle.read(upToCount: 8192) else { return nil }
+        try? handle.close()
+        let info = String(decoding: data, as: UTF8.self)
         for line in info.split(separator: "\n") where line.hasPrefix("model name") {
             if let colon = line.firstIndex(of: ":") {
                 return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)

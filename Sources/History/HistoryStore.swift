@@ -24,7 +24,9 @@ public enum HistoryError: Error, CustomStringConvertible {
 
 /// The history database: one SQLite file in WAL mode. Every write is its own short transaction, so
 /// a crash loses at most the statement that was running, and readers never block the writer.
-public final class HistoryStore {
+/// One connection is used by one thread at a time: while a run records, only its recorder's writer
+/// thread touches it (hence `@unchecked Sendable`).
+public final class HistoryStore: @unchecked Sendable {
     public let path: String
     let db: Database
     /// Where messages about repairs (a corrupt file moved aside, crashed runs) go.
@@ -77,9 +79,13 @@ public final class HistoryStore {
     static func openAndMigrate(_ path: String) throws -> Database {
         let db = try Database(path: path)
         sqlite3_busy_timeout(db.handle, 10_000)
+
         // A damaged file fails here (SQLITE_NOTADB / SQLITE_CORRUPT), before anything is written.
         _ = try db.rows("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
+        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=128")
+        // The common case, a current schema, needs no write transaction.
+        let current = try? db.rows("SELECT max(version) FROM schema_version").first?[0].int
+        if current == Schema.version { return db }
         try db.transaction {
             try db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             let found = try db.rows("SELECT max(version) FROM schema_version").first?[0].int ?? 0
@@ -108,7 +114,7 @@ public final class HistoryStore {
 
     /// Runs left `running` by a process of this host that no longer exists become `crashed`.
     func markCrashedRuns() throws {
-        let host = ProcessInfo.processInfo.hostName
+        let host = RunEnvironment.hostName
         let rows = try db.rows("SELECT id, pid, pid_start, host FROM runs WHERE status = 'running'")
         for r in rows {
             guard let id = r[0].int, r[3].string == host, let pid = r[1].int else { continue }
@@ -131,7 +137,7 @@ public final class HistoryStore {
         let env = start.environment
         let me = HistoryStore.processIdentity()
         return try db.transaction {
-            try db.run("""
+            try db.write("""
                 INSERT INTO runs (kind, recipe, source, source_sha256, seed, started, status, squeeze_version,
                     git_commit, git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, pid, pid_start)
                 VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -151,43 +157,45 @@ public final class HistoryStore {
         var artifacts: [ArtifactRecord] = []
         var notes: [String] = []
         var parameters: [(position: Int, ParameterRecord)] = []
-        var seed: UInt64?
     }
 
-    func record(run: Int, _ b: StatementBatch) throws {
+    /// Statements' records, in one transaction.
+    func record(run: Int, _ batches: [StatementBatch]) throws {
         let r = SQLValue.int(Int64(run))
         try db.transaction {
-            let s = b.statement
-            try db.run("INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
-                        .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
-                        SQLValue(s.error), .text(s.output)])
-            for m in b.metrics {
-                try db.run("INSERT INTO metrics (run, seq, statement, name, value, step) VALUES (?, ?, ?, ?, ?, ?)",
-                           [r, .int(Int64(m.seq)), SQLValue(m.statement), .text(m.name), m.value.isNaN ? .null : .real(m.value), SQLValue(m.step)])
-            }
-            for a in b.artifacts {
-                try db.run("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                           [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
-            }
-            for n in b.notes {
-                try db.run("INSERT INTO notes (run, statement, text) VALUES (?, ?, ?)", [r, .int(Int64(s.index)), .text(n)])
-            }
-            for (pos, p) in b.parameters {
-                try db.run("INSERT OR REPLACE INTO params (run, position, name, value, default_value, overridden) VALUES (?, ?, ?, ?, ?, ?)",
-                           [r, .int(Int64(pos)), .text(p.name), .text(p.value), .text(p.defaultValue), .int(p.overridden ? 1 : 0)])
+            for b in batches {
+                let s = b.statement
+                try db.write("INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
+                            .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
+                            SQLValue(s.error), .text(s.output)])
+                for m in b.metrics {
+                    try db.write("INSERT INTO metrics (run, seq, statement, name, value, step) VALUES (?, ?, ?, ?, ?, ?)",
+                               [r, .int(Int64(m.seq)), SQLValue(m.statement), .text(m.name), m.value.isNaN ? .null : .real(m.value), SQLValue(m.step)])
+                }
+                for a in b.artifacts {
+                    try db.write("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                               [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
+                }
+                for n in b.notes {
+                    try db.write("INSERT INTO notes (run, statement, text) VALUES (?, ?, ?)", [r, .int(Int64(s.index)), .text(n)])
+                }
+                for (pos, p) in b.parameters {
+                    try db.write("INSERT OR REPLACE INTO params (run, position, name, value, default_value, overridden) VALUES (?, ?, ?, ?, ?, ?)",
+                               [r, .int(Int64(pos)), .text(p.name), .text(p.value), .text(p.defaultValue), .int(p.overridden ? 1 : 0)])
+                }
             }
         }
     }
 
     /// A REPL session's source grows with each input.
     func updateSource(run: Int, source: String) throws {
-        try db.run("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?",
+        try db.write("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?",
                    [.text(source), .text(SHA256.hex(source)), .int(Int64(run))])
     }
 
     public func finishRun(_ run: Int, status: RunStatus, error: String? = nil) throws {
-        try db.run("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
+        try db.write("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
                    [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
     }
 

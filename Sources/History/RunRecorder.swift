@@ -3,16 +3,45 @@ import Recipe
 
 /// Records one run into the history as the interpreter reports it: each top-level statement, with
 /// the output, metrics, notes, parameters and artifacts it produced, is committed when it finishes.
+///
+/// Commits happen on a writer thread (group commit): a finished statement is handed over and the
+/// writer commits everything waiting in one transaction, at once when idle. So a fast recipe is not
+/// slowed by one SQLite commit per statement, and a crash loses only what the writer had not yet
+/// committed — at most the last few microseconds' statements. `finish` waits for the writer.
 /// A failure to write the history never stops the recipe: it is reported once and recording stops.
-public final class RunRecorder: RunObserver {
+public final class RunRecorder: RunObserver, @unchecked Sendable {
     public let store: HistoryStore
-    public let runID: Int
+    /// Set on `writer` once the run's row exists.
+    var id: Int?
     /// Lines of the `# %%` markers of the source (a statement's cell is the number of markers above it).
-    var cellLines: [Int]
+    let cellLines: [Int]
     /// Relative artifact paths are recorded relative to this directory.
     let outDirectory: URL?
     let warn: (String) -> Void
+    /// Touched only on `writer`.
     var broken = false
+    let writer = DispatchQueue(label: "squeeze.history.writer")
+    let lock = NSLock()
+    /// Finished statements not yet committed (guarded by `lock`).
+    var pending: [Finished] = []
+
+    /// A finished statement as the interpreter reported it; turned into rows on the writer, so the
+    /// recipe's thread only appends to a list.
+    struct Finished {
+        let index: Int
+        let span: SourceSpan
+        let seconds: Double
+        let status: String
+        let error: String?
+        let cell: Int?
+        let lineOffset: Int
+        let output: String
+        let metrics: [MetricRecord]
+        let artifacts: [ArtifactRecord]
+        let notes: [String]
+        let parameters: [(position: Int, ParameterRecord)]
+    }
+    var flushScheduled = false
 
     // What the running statement has produced so far.
     var output = ""
@@ -30,16 +59,26 @@ public final class RunRecorder: RunObserver {
     var inputCell: Int?
     var inputs = 0
 
-    public init(store: HistoryStore, start: RunStart, cellLines: [Int] = [],
-                warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+    /// Starts recording. The run's row is written on the writer thread, so the recipe starts at
+    /// once; `environment`, when given, is also gathered there (it reads /proc and may run git).
+    public init(store: HistoryStore, start: RunStart, cellLines: [Int] = [], environment: (@Sendable () -> RunEnvironment)? = nil,
+                warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.store = store
-        self.runID = try store.beginRun(start)
         self.cellLines = cellLines
         self.outDirectory = start.outDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL }
         self.warn = warn
         self.source = start.source
+        writer.async { [self] in
+            var start = start
+            if let environment { start.environment = environment() }
+            attempt { id = try store.beginRun(start) }
+        }
     }
 
+    /// The run's id in the history (nil if it could not be recorded). Waits for the writer.
+    public var runID: Int? { writer.sync { id } }
+
+    /// Runs on `writer`.
     func attempt(_ body: () throws -> Void) {
         guard !broken else { return }
         do { try body() } catch {
@@ -56,11 +95,46 @@ public final class RunRecorder: RunObserver {
         lineOffset = source.reduce(0) { $1 == "\n" ? $0 + 1 : $0 } + 1
         source += header + text + (text.hasSuffix("\n") ? "" : "\n")
         inputCell = inputs
-        attempt { try store.updateSource(run: runID, source: source) }
+        let text = source
+        writer.async { [self] in
+            flush()
+            guard let id else { return }
+            attempt { try store.updateSource(run: id, source: text) }
+        }
     }
 
+    /// Commits what is pending and records how the run ended; returns when it is on disk.
     public func finish(status: RunStatus, error: String? = nil) {
-        attempt { try store.finishRun(runID, status: status, error: error) }
+        writer.sync {
+            flush()
+            guard let id else { return }
+            attempt { try store.finishRun(id, status: status, error: error) }
+        }
+    }
+
+    /// Waits until every finished statement is committed.
+    public func sync() {
+        writer.sync { flush() }
+    }
+
+    func enqueue(_ batch: Finished) {
+        lock.lock()
+        pending.append(batch)
+        let schedule = !flushScheduled
+        flushScheduled = true
+        lock.unlock()
+        if schedule { writer.async { [self] in flush() } }
+    }
+
+    /// On `writer`: commits everything pending in one transaction.
+    func flush() {
+        lock.lock()
+        let batches = pending
+        pending = []
+        flushScheduled = false
+        lock.unlock()
+        guard !batches.isEmpty, let id else { return }
+        attempt { try store.record(run: id, batches.map(batch)) }
     }
 
     // MARK: - RunObserver
@@ -75,18 +149,25 @@ public final class RunRecorder: RunObserver {
     }
 
     public func statementFinished(index: Int, span: SourceSpan, seconds: Double, error: Diagnostic?) {
-        let (line, column) = span.file.location(of: span.start)
-        let (endLine, endColumn) = span.file.location(of: span.end)
-        let text = String(decoding: span.file.bytes[span.start..<min(span.end, span.file.bytes.count)], as: UTF8.self)
-        let cell = inputCell ?? cellLines.reduce(0) { $1 <= line ? $0 + 1 : $0 }
         let status = error.map { $0.kind == .interrupted ? "interrupted" : "failed" } ?? "completed"
-        let record = StatementRecord(index: index, cell: cell, line: line + lineOffset, column: column,
-                                     endLine: endLine + lineOffset, endColumn: endColumn, text: text, seconds: seconds,
-                                     status: status, error: error?.render(), output: output)
-        let batch = HistoryStore.StatementBatch(statement: record, metrics: metrics, artifacts: artifacts,
-                                                notes: notes, parameters: parameters)
-        attempt { try store.record(run: runID, batch) }
+        enqueue(Finished(index: index, span: span, seconds: seconds, status: status, error: error?.render(), cell: inputCell,
+                         lineOffset: lineOffset, output: output, metrics: metrics, artifacts: artifacts, notes: notes,
+                         parameters: parameters))
         currentStatement = nil
+    }
+
+    /// On `writer`: the rows of a finished statement.
+    func batch(_ f: Finished) -> HistoryStore.StatementBatch {
+        let file = f.span.file
+        let (line, column) = file.location(of: f.span.start)
+        let (endLine, endColumn) = file.location(of: f.span.end)
+        let text = String(decoding: file.bytes[f.span.start..<min(f.span.end, file.bytes.count)], as: UTF8.self)
+        let cell = f.cell ?? cellLines.reduce(0) { $1 <= line ? $0 + 1 : $0 }
+        let record = StatementRecord(index: f.index, cell: cell, line: line + f.lineOffset, column: column,
+                                     endLine: endLine + f.lineOffset, endColumn: endColumn, text: text, seconds: f.seconds,
+                                     status: f.status, error: f.error, output: f.output)
+        return HistoryStore.StatementBatch(statement: record, metrics: f.metrics, artifacts: f.artifacts,
+                                           notes: f.notes, parameters: f.parameters)
     }
 
     public func parameter(name: String, value: Value, defaultValue: Value, overridden: Bool) {

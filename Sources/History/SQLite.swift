@@ -23,6 +23,8 @@ public struct SQLiteError: Error, CustomStringConvertible {
 final class Database {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
+    /// Statements written as literals, cached by the literal's address (no hashing of the text).
+    private var literals: [UnsafeRawPointer: Statement] = [:]
 
     init(path: String, readOnly: Bool = false) throws {
         var db: OpaquePointer?
@@ -39,6 +41,7 @@ final class Database {
 
     deinit {
         cache.removeAll()
+        literals.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -61,6 +64,25 @@ final class Database {
         let s = try Statement(self, sql)
         cache[sql] = s
         return s
+    }
+
+    /// A prepared statement for a string literal: the hot path of recording.
+    func prepare(_ sql: StaticString) throws -> Statement {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let s = literals[key] {
+            s.reset()
+            return s
+        }
+        let s = try Statement(self, sql.description)
+        literals[key] = s
+        return s
+    }
+
+    /// Runs a literal statement with `values` bound in order.
+    func write(_ sql: StaticString, _ values: [SQLValue]) throws {
+        let s = try prepare(sql)
+        try s.bind(values)
+        while try s.step() {}
     }
 
     /// Runs `sql` with `values` bound in order.
@@ -168,7 +190,14 @@ final class Statement {
             case .null: rc = sqlite3_bind_null(pointer, k)
             case .int(let x): rc = sqlite3_bind_int64(pointer, k, x)
             case .real(let x): rc = sqlite3_bind_double(pointer, k, x)
-            case .text(let s): rc = sqlite3_bind_text(pointer, k, s, -1, squeeze_sqlite_transient())
+            case .text(let s):
+                var s = s
+                rc = s.withUTF8 { b -> Int32 in
+                    guard let base = b.baseAddress, b.count > 0 else { return sqlite3_bind_text(pointer, k, "", 0, squeeze_sqlite_static()) }
+                    return base.withMemoryRebound(to: CChar.self, capacity: b.count) {
+                        sqlite3_bind_text(pointer, k, $0, Int32(b.count), squeeze_sqlite_transient())
+                    }
+                }
             }
             if rc != SQLITE_OK { throw db.error(rc, sql) }
         }

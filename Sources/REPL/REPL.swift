@@ -114,15 +114,10 @@ public final class REPL {
         guard let history else { return nil }
         let start = RunStart(kind: kind, recipe: nil, source: source, seed: session.seed, environment: environment,
                              outDirectory: session.sandbox.outputDirectory.path)
-        do {
-            let r = try RunRecorder(store: history, start: start, cellLines: cellLines)
-            recorder = r
-            session.observer = r
-            return r
-        } catch {
-            printError("squeeze: could not record the session in '\(history.path)' (\(error)); continuing without recording\n")
-            return nil
-        }
+        let r = RunRecorder(store: history, start: start, cellLines: cellLines)
+        recorder = r
+        session.observer = r
+        return r
     }
 
     /// Marks the session's run completed (at :quit, Ctrl-D and :reset).

@@ -100,6 +100,13 @@ public enum BLAS {
     public static var threads: Int { Int(openblas_get_num_threads()) }
     /// Sets OpenBLAS's thread count (see `Parallel` for the policy).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// Makes idle BLAS worker threads sleep after 2^`log2Cycles` cycles of spinning instead of
+    /// OpenBLAS's 2^28 (~0.1 s), unless OPENBLAS_THREAD_TIMEOUT is set. Call once, first thing in
+    /// `main`, before any BLAS call: the pool is restarted.
+    public static func limitIdleSpinning(log2Cycles: Int = 20) {
+        squeeze_blas_set_thread_timeout(Int32(min(30, max(4, log2Cycles))))
+    }
     /// One line for `--version` and the history.
     public static var summary: String { "\(config); core \(coreName); \(threads) threads" }
 }

@@ -83,9 +83,11 @@ struct Run: ParsableCommand {
         var recording: RecipeRunner.Recording?
         if !noHistory {
             let start = RunStart(kind: .script, recipe: url.path, source: text, seed: seed,
-                                 environment: .current(squeezeVersion: Version.squeeze, recipeDirectory: url.deletingLastPathComponent()),
-                                 outDirectory: outDir.path)
-            recording = .init(store: try history.open(), start: start)
+                                 environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path)
+            let directory = url.deletingLastPathComponent()
+            recording = .init(store: try history.open(), start: start, environment: {
+                .current(squeezeVersion: Version.squeeze, recipeDirectory: directory)
+            })
         }
         let source = SourceFile(name: file, text: text)
         let result = RecipeRunner.run(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
@@ -100,6 +102,8 @@ enum RecipeRunner {
     struct Recording {
         let store: HistoryStore
         let start: RunStart
+        /// Gathered on the history's writer thread while the recipe runs.
+        var environment: (@Sendable () -> RunEnvironment)?
     }
 
     struct Result {
@@ -118,12 +122,8 @@ enum RecipeRunner {
     }
 
     static func startRecorder(_ recording: Recording?, _ program: Program) -> RunRecorder? {
-        guard let recording else { return nil }
-        do {
-            return try RunRecorder(store: recording.store, start: recording.start, cellLines: program.cells.map(\.line))
-        } catch {
-            stderr("squeeze: could not record the run in '\(recording.store.path)' (\(error)); running without recording\n")
-            return nil
+        recording.map {
+            RunRecorder(store: $0.store, start: $0.start, cellLines: program.cells.map(\.line), environment: $0.environment)
         }
     }
 
@@ -172,9 +172,7 @@ enum RecipeRunner {
         Interpreter.onLargeStack {
             var start = recording.start
             start.source = ""   // grows cell by cell, as the session's did
-            guard let recorder = startRecorder(Recording(store: recording.store, start: start), Parser.parse(SourceFile(name: "<repl>", text: ""))) else {
-                return Result(status: Exit.history)
-            }
+            let recorder = RunRecorder(store: recording.store, start: start, environment: recording.environment)
             let interp = Interpreter(seed: seed, sandbox: sandbox) { FileHandle.standardOutput.write(Data($0.utf8)) }
             interp.observer = recorder
             var status: Int32 = 0

@@ -45,6 +45,7 @@ func helpCommand(_ args: [String]) -> Int32 {
     return Exit.usage
 }
 
+BLAS.limitIdleSpinning()
 installInterruptHandler()
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "help" {

@@ -14,12 +14,12 @@ final class Scratch {
     var db: String { url.appendingPathComponent("h.db").path }
 }
 
-let testEnvironment = RunEnvironment(squeezeVersion: "test", blasThreads: 2, host: ProcessInfo.processInfo.hostName)
+let testEnvironment = RunEnvironment(squeezeVersion: "test", blasThreads: 2, host: RunEnvironment.hostName)
 
 /// Runs `text` as a recorded script and returns the stored run.
 func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: [String: Value] = [:], out: URL? = nil) throws -> RunRecord {
     let program = Parser.parse(SourceFile(name: "t.recipe", text: text))
-    let recorder = try RunRecorder(store: store, start: RunStart(kind: .script, recipe: "/x/t.recipe", source: text, seed: seed,
+    let recorder = RunRecorder(store: store, start: RunStart(kind: .script, recipe: "/x/t.recipe", source: text, seed: seed,
                                                                 environment: testEnvironment, outDirectory: out?.path),
                                    cellLines: program.cells.map(\.line))
     let base = out ?? FileManager.default.temporaryDirectory
@@ -31,7 +31,7 @@ func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: 
     } catch let d as Diagnostic {
         recorder.finish(status: d.kind == .interrupted ? .interrupted : .failed, error: d.render())
     }
-    return try store.run(recorder.runID)
+    return try store.run(try #require(recorder.runID))
 }
 
 @Suite struct StoreTests {
