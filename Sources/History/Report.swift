@@ -20,8 +20,8 @@ public enum Report {
         if let e = run.error { out += "\nerror:\n" + indent(e) }
         if !run.parameters.isEmpty {
             out += "\nparameters:\n"
-            out += TextTable.render(header: ["name", "value", "default", ""], rows: run.parameters.map {
-                [$0.name, $0.value, $0.defaultValue, $0.overridden ? "(-p)" : ""]
+            out += TextTable.render(header: ["name", "value", "default", "from"], rows: run.parameters.map {
+                [$0.name, $0.value, $0.defaultValue, $0.overridden ? "-p" : "default"]
             }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
         }
         if !run.metrics.isEmpty {

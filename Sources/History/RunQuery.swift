@@ -226,15 +226,16 @@ public struct RunTable {
         return Array(order.prefix(8))
     }
 
-    /// Header and rows of the plain listing.
-    public func listing(_ runs: [RunRecord]) throws -> (header: [String], rows: [[String]], keys: [RunKey]) {
+    /// Header and rows of the plain listing. `exact` (for CSV) writes numbers in full precision and
+    /// durations in seconds, for pandas rather than for eyes.
+    public func listing(_ runs: [RunRecord], exact: Bool = false) throws -> (header: [String], rows: [[String]], keys: [RunKey]) {
         var keys: [RunKey] = ["id", "when", "recipe", "status", "duration"].map { .field($0) }
         keys += RunTable.varyingParameters(runs).map { .parameter($0) }
         keys += try metricColumns(runs).map { .metric($0) }
         let rows = runs.map { r in keys.map { k -> String in
             let c = RunTable.cell(r, k)
-            if k == .field("duration"), let d = c.number { return RunTable.duration(d) }
-            return c.display()
+            if k == .field("duration"), let d = c.number { return exact ? "\(d)" : RunTable.duration(d) }
+            return c.display(digits: exact ? 17 : 6)
         } }
         return (keys.map(\.name), rows, keys)
     }

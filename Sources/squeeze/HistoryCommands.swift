@@ -95,7 +95,7 @@ struct Runs: ParsableCommand {
                 let l = try table.listing(runs)
                 print(TextTable.render(header: l.header, rows: l.rows), terminator: "")
             case .csv:
-                let l = try table.listing(runs)
+                let l = try table.listing(runs, exact: true)
                 print(TextTable.csv(header: l.header, rows: l.rows), terminator: "")
             case .json:
                 print(TextTable.json(runs.map { Report.json($0) }), terminator: "")

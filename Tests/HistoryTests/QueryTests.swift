@@ -158,7 +158,7 @@ func sampleStore(_ s: Scratch) throws -> HistoryStore {
         let run = try sampleStore(s).run(4)
         let text = Report.show(run)
         #expect(text.contains("run 4 · script · /x/t.recipe · completed"))
-        #expect(text.contains("k       8      4         (-p)"))
+        #expect(text.contains("k       8      4         -p\n  method  \"mlc\"  \"kmeans\"  -p\n"))
         #expect(text.contains("accuracy  0.95"))
         #expect(text.contains("\n  1  param k = 4\n  2  param method"))
         #expect(text.contains("host"))
