@@ -29,7 +29,7 @@ let package = Package(
         ]),
         .target(name: "Datasets", dependencies: ["SqueezeCore"]),
         .target(name: "Recipe", dependencies: [
-            "SqueezeCore", "Datasets",
+            "SqueezeCore", "Datasets", "Plot",
             .product(name: "OrderedCollections", package: "swift-collections"),
         ], swiftSettings: [
             // The interpreter's frames are class-held arrays; dynamic exclusivity checks on every
@@ -37,6 +37,7 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
         .target(name: "History", dependencies: ["Recipe", "SqueezeCore", "CSQLite", "CCrypto"]),
+        .target(name: "Plot", dependencies: ["CPNG"], exclude: ["LICENSE-DejaVu.txt"]),
         .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "History", "CReadline"]),
         .executableTarget(
             name: "squeeze",
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Recipe", "SqueezeCore"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -88,6 +88,23 @@ public final class Interpreter: @unchecked Sendable {
         self.write = write
     }
 
+    /// Where warnings go (stderr by default); each is also attached to the run as a note.
+    public var warnWrite: (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    var counters: [String: Int] = [:]
+
+    /// A warning the run continues past (NaN points skipped in a plot, say).
+    public func warn(_ text: String) {
+        warnWrite("warning: \(text)\n")
+        observer?.note("warning: \(text)")
+    }
+
+    /// 1, 2, 3, … per `name` over the run (default file names of plots).
+    public func nextCount(_ name: String) -> Int {
+        let n = (counters[name] ?? 0) + 1
+        counters[name] = n
+        return n
+    }
+
     /// Reseeds the run's generator (`seed(n)`).
     public func reseed(_ s: UInt64) {
         seed = s

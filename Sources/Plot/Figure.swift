@@ -1,0 +1,433 @@
+import Foundation
+
+/// What an axes shows.
+public enum Series {
+    /// A polyline through (x, y); NaN points break the line.
+    case line(x: [Double], y: [Double], color: Color, label: String?, width: Double, dashed: Bool, markers: Bool, right: Bool)
+    /// Points, each with its own colour.
+    case scatter(x: [Double], y: [Double], colors: [Color], radius: Double)
+    /// Rectangles from `base` to `top` over [left, right).
+    case bars(left: [Double], right: [Double], top: [Double], base: Double, color: Color, label: String?)
+    /// A matrix of values mapped through viridis over [lo, hi], row 0 at the top; cell (i, j) covers
+    /// x ∈ [j − ½, j + ½], y ∈ [i − ½, i + ½].
+    case heat(values: [Double], rows: Int, cols: Int, lo: Double, hi: Double)
+}
+
+/// One axis: its label, scale and limits (computed from the data when nil).
+public struct Axis {
+    public var label: String?
+    public var log = false
+    public var limits: (Double, Double)?
+    /// Category names at 0, 1, 2, … (bar charts) instead of numeric ticks.
+    public var categories: [String]?
+    /// Rows count downwards (heatmaps, like matplotlib's imshow).
+    public var inverted = false
+    /// Only whole-number ticks (cell indices).
+    public var integer = false
+    public init() {}
+}
+
+/// A legend entry: a line sample, a marker or a patch.
+public struct LegendEntry {
+    public enum Kind { case line, marker, patch }
+    public let label: String
+    public let color: Color
+    public let kind: Kind
+    public let dashed: Bool
+    public init(_ label: String, _ color: Color, _ kind: Kind, dashed: Bool = false) {
+        self.label = label; self.color = color; self.kind = kind; self.dashed = dashed
+    }
+}
+
+/// A single-axes figure laid out the way matplotlib lays out its defaults (640×480 at 100 dpi).
+public struct Figure {
+    public var width = 640
+    public var height = 480
+    public var title: String?
+    public var x = Axis()
+    public var y = Axis()
+    /// A second y axis on the right (the spectrum's cumulative energy), for series with `right: true`.
+    public var y2: Axis?
+    public var grid = false
+    public var series: [Series] = []
+    public var legend: [LegendEntry] = []
+    /// A colour bar for viridis-coloured values over [lo, hi].
+    public var colorbar: (lo: Double, hi: Double, label: String?)?
+
+    public init() {}
+
+    // MARK: - Layout
+
+    struct Frame {
+        var left, top, right, bottom: Double   // the axes box in pixels
+        var w: Double { right - left }
+        var h: Double { bottom - top }
+    }
+
+    struct Scale {
+        let lo: Double, hi: Double, log: Bool
+        let p0: Double, p1: Double   // pixel positions of lo and hi
+        func map(_ v: Double) -> Double {
+            if log {
+                guard v > 0 else { return .nan }
+                return p0 + (log10(v) - log10(lo)) / (log10(hi) - log10(lo)) * (p1 - p0)
+            }
+            return p0 + (v - lo) / (hi - lo) * (p1 - p0)
+        }
+    }
+
+    struct TickSet {
+        var major: [Double] = []
+        var labels: [String] = []
+        var minor: [Double] = []
+    }
+
+    /// Data limits of the series along x (`axis` 0) or y (1), finite values only.
+    func dataRange(_ axis: Int, log: Bool, right: Bool = false) -> (Double, Double)? {
+        var lo = Double.infinity, hi = -Double.infinity
+        func take(_ v: Double) {
+            guard v.isFinite, !log || v > 0 else { return }
+            lo = min(lo, v); hi = max(hi, v)
+        }
+        for s in series {
+            switch s {
+            case let .line(x, y, _, _, _, _, _, r):
+                if axis == 0 { x.forEach(take) } else if r == right { y.forEach(take) }
+            case let .scatter(x, y, _, _):
+                guard !right else { continue }
+                (axis == 0 ? x : y).forEach(take)
+            case let .bars(l, r, t, base, _, _):
+                guard !right else { continue }
+                if axis == 0 { l.forEach(take); r.forEach(take) } else { t.forEach(take); take(base) }
+            case let .heat(_, rows, cols, _, _):
+                guard !right else { continue }
+                if axis == 0 { take(-0.5); take(Double(cols) - 0.5) } else { take(-0.5); take(Double(rows) - 0.5) }
+            }
+        }
+        return lo <= hi ? (lo, hi) : nil
+    }
+
+    var hasHeat: Bool { series.contains { if case .heat = $0 { return true }; return false } }
+    var hasBars: Bool { series.contains { if case .bars = $0 { return true }; return false } }
+
+    /// Limits with matplotlib's 5% margins (none for heatmaps; bars keep their base at the edge).
+    func limits(_ axisIndex: Int, _ axis: Axis, right: Bool = false) -> (Double, Double) {
+        if let l = axis.limits { return l }
+        guard let range = dataRange(axisIndex, log: axis.log, right: right) else { return axis.log ? (1, 10) : (0, 1) }
+        var lo = range.0
+        let hi = range.1
+        if hasHeat && !right { return (lo, hi) }
+        if lo == hi {
+            if axis.log { return (lo / 10, hi * 10) }
+            let d = lo == 0 ? 1 : abs(lo) * 0.05
+            return (lo - d, hi + d)
+        }
+        if axis.log {
+            let a = log10(lo), b = log10(hi), m = (b - a) * 0.05
+            return (pow(10, a - m), pow(10, b + m))
+        }
+        let m = (hi - lo) * 0.05
+        let barsOnY = hasBars && axisIndex == 1
+        if barsOnY && lo >= 0 { lo = 0; return (0, hi + m) }
+        return (lo - m, hi + m)
+    }
+
+    func ticks(_ lo: Double, _ hi: Double, axis: Axis, maxCount: Int) -> TickSet {
+        if let cats = axis.categories {
+            var t = TickSet()
+            for (i, c) in cats.enumerated() where Double(i) >= lo && Double(i) <= hi {
+                t.major.append(Double(i)); t.labels.append(c)
+            }
+            return t
+        }
+        if axis.log {
+            let l = Ticks.log(lo, hi, maxCount: maxCount)
+            return TickSet(major: l.major, labels: l.labels, minor: l.minor)
+        }
+        var step = Ticks.niceStep(hi - lo, maxCount: maxCount)
+        if axis.integer { step = max(1, step.rounded(.up)) }
+        let major = Ticks.linear(lo, hi, step: step)
+        return TickSet(major: major, labels: Ticks.labels(major, step: step))
+    }
+
+    /// X ticks whose labels do not overlap: fewer ticks until they fit (every k-th label for categories).
+    func xTicks(_ lo: Double, _ hi: Double, scale: Scale, font: Font) -> TickSet {
+        var count = max(2, Int(scale.p1 - scale.p0) / 60)
+        while true {
+            var t = ticks(lo, hi, axis: x, maxCount: count)
+            if x.categories != nil {
+                // Thin category labels to every k-th when they collide.
+                let widest = t.labels.map { font.width($0) }.max() ?? 0
+                let spacing = t.major.count > 1 ? abs(scale.map(1) - scale.map(0)) : .infinity
+                let k = max(1, Int(((widest + 8) / spacing).rounded(.up)))
+                if k > 1 {
+                    t.labels = t.labels.enumerated().map { $0.offset % k == 0 ? $0.element : "" }
+                }
+                return t
+            }
+            var lastRight = -Double.infinity
+            var overlap = false
+            for (v, s) in zip(t.major, t.labels) {
+                let c = scale.map(v), w = font.width(s)
+                if c - w / 2 < lastRight + 8 { overlap = true; break }
+                lastRight = c + w / 2
+            }
+            if !overlap || count <= 2 { return t }
+            count -= 1
+        }
+    }
+
+    func yTicks(_ lo: Double, _ hi: Double, axis: Axis, length: Double, font: Font) -> TickSet {
+        let count = max(2, Int(length / (Double(font.lineHeight) * 2.2)))
+        return ticks(lo, hi, axis: axis, maxCount: min(count, 10))
+    }
+
+    // MARK: - Rendering
+
+    /// Draws the figure.
+    public func render() -> Canvas {
+        let canvas = Canvas(width: width, height: height)
+        let font = Font.normal, small = Font.small
+        let W = Double(width), H = Double(height)
+        let (xlo, xhi) = limits(0, x)
+        var (ylo, yhi) = limits(1, y)
+        if y.inverted { swap(&ylo, &yhi) }
+
+        // First pass: y tick labels decide the left margin; colour bar and right axis the right one.
+        let roughH = H * 0.77
+        let yt0 = yTicks(min(ylo, yhi), max(ylo, yhi), axis: y, length: roughH, font: font)
+        let yLabelW = yt0.labels.map { font.width($0) }.max() ?? 0
+        var left = max(W * 0.125, yLabelW + 5 + 4 + 6 + (y.label != nil ? Double(font.lineHeight) + 6 : 0))
+        var right = W * 0.1
+        var y2Range: (Double, Double)?
+        if let a2 = y2 {
+            let r = limits(1, a2, right: true)
+            y2Range = r
+            let t2 = yTicks(r.0, r.1, axis: a2, length: roughH, font: font)
+            let w2 = t2.labels.map { font.width($0) }.max() ?? 0
+            right = max(right, w2 + 5 + 4 + 6 + (a2.label != nil ? Double(font.lineHeight) + 6 : 0))
+        }
+        if let cb = colorbar {
+            let t = ticks(cb.lo, cb.hi, axis: Axis(), maxCount: 6)
+            let w = t.labels.map { small.width($0) }.max() ?? 0
+            right = max(right, 14 + 16 + 4 + 4 + w + 10 + (cb.label != nil ? Double(small.lineHeight) + 6 : 0))
+        }
+        let top = max(H * 0.08, title != nil ? Double(Font.title.lineHeight) + 16 : 12)
+        let bottom = max(H * 0.11, 5 + 4 + Double(font.lineHeight) + (x.label != nil ? Double(font.lineHeight) + 8 : 0) + 8)
+        left = left.rounded()
+        let frame = Frame(left: left, top: top.rounded(), right: (W - right).rounded(), bottom: (H - bottom).rounded())
+        guard frame.w > 10, frame.h > 10 else { return canvas }
+
+        let xs = Scale(lo: xlo, hi: xhi, log: x.log, p0: frame.left, p1: frame.right)
+        let ys = Scale(lo: ylo, hi: yhi, log: y.log, p0: frame.bottom, p1: frame.top)
+        let xt = xTicks(xlo, xhi, scale: xs, font: font)
+        let yt = yTicks(min(ylo, yhi), max(ylo, yhi), axis: y, length: frame.h, font: font)
+
+        // Grid behind the data.
+        if grid {
+            for v in xt.major { let p = xs.map(v).rounded(.down); canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) }
+            for v in yt.major { let p = ys.map(v).rounded(.down); canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) }
+        }
+
+        // Data, clipped to the axes box.
+        canvas.clip = (Int(frame.left), Int(frame.top), Int(frame.right), Int(frame.bottom))
+        var y2s: Scale?
+        if let r = y2Range, let a2 = y2 { y2s = Scale(lo: r.0, hi: r.1, log: a2.log, p0: frame.bottom, p1: frame.top) }
+        for s in series { draw(s, canvas, xs, ys, y2s) }
+        canvas.clip = nil
+
+        // Spines, ticks and tick labels.
+        let ink = Color.ink
+        canvas.fillRect(frame.left - 0.5, frame.top - 0.5, frame.right + 0.5, frame.top + 0.5, ink)
+        canvas.fillRect(frame.left - 0.5, frame.bottom - 0.5, frame.right + 0.5, frame.bottom + 0.5, ink)
+        canvas.fillRect(frame.left - 0.5, frame.top - 0.5, frame.left + 0.5, frame.bottom + 0.5, ink)
+        canvas.fillRect(frame.right - 0.5, frame.top - 0.5, frame.right + 0.5, frame.bottom + 0.5, ink)
+        for (v, s) in zip(xt.major, xt.labels) {
+            let p = xs.map(v)
+            guard p.isFinite, p >= frame.left - 0.5, p <= frame.right + 0.5 else { continue }
+            canvas.fillRect(p - 0.5, frame.bottom, p + 0.5, frame.bottom + 5, ink)
+            font.draw(s, x: p, top: frame.bottom + 5 + 3, anchor: .center, color: ink, on: canvas)
+        }
+        for v in xt.minor {
+            let p = xs.map(v)
+            if p.isFinite && p > frame.left && p < frame.right { canvas.fillRect(p - 0.5, frame.bottom, p + 0.5, frame.bottom + 3, ink) }
+        }
+        for (v, s) in zip(yt.major, yt.labels) {
+            let p = ys.map(v)
+            guard p.isFinite, p >= frame.top - 0.5, p <= frame.bottom + 0.5 else { continue }
+            canvas.fillRect(frame.left - 5, p - 0.5, frame.left, p + 0.5, ink)
+            font.draw(s, x: frame.left - 5 - 4, top: p - Double(font.lineHeight) / 2, anchor: .end, color: ink, on: canvas)
+        }
+        for v in yt.minor {
+            let p = ys.map(v)
+            if p.isFinite && p > frame.top && p < frame.bottom { canvas.fillRect(frame.left - 3, p - 0.5, frame.left, p + 0.5, ink) }
+        }
+        if let y2s, let a2 = y2 {
+            let t2 = yTicks(y2s.lo, y2s.hi, axis: a2, length: frame.h, font: font)
+            var widest = 0.0
+            for (v, s) in zip(t2.major, t2.labels) {
+                let p = y2s.map(v)
+                canvas.fillRect(frame.right, p - 0.5, frame.right + 5, p + 0.5, ink)
+                font.draw(s, x: frame.right + 5 + 4, top: p - Double(font.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
+                widest = max(widest, font.width(s))
+            }
+            if let l = a2.label {
+                font.drawVertical(l, x: frame.right + 5 + 4 + widest + 6, centerY: (frame.top + frame.bottom) / 2, color: ink, on: canvas)
+            }
+        }
+
+        // Title and axis labels.
+        if let t = title {
+            Font.title.draw(t, x: (frame.left + frame.right) / 2, top: frame.top - 8 - Double(Font.title.lineHeight), anchor: .center, color: ink, on: canvas)
+        }
+        if let l = x.label {
+            font.draw(l, x: (frame.left + frame.right) / 2, top: frame.bottom + 5 + 3 + Double(font.lineHeight) + 4, anchor: .center, color: ink, on: canvas)
+        }
+        if let l = y.label {
+            let widest = yt.labels.map { font.width($0) }.max() ?? 0
+            font.drawVertical(l, x: max(2, frame.left - 5 - 4 - widest - 6 - Double(font.lineHeight)), centerY: (frame.top + frame.bottom) / 2, color: ink, on: canvas)
+        }
+        if let cb = colorbar { drawColorbar(cb, canvas, frame) }
+        if !legend.isEmpty { drawLegend(canvas, frame, xs, ys, y2s) }
+        return canvas
+    }
+
+    func draw(_ s: Series, _ canvas: Canvas, _ xs: Scale, _ ys: Scale, _ y2s: Scale?) {
+        switch s {
+        case let .line(x, y, color, _, width, dashed, markers, right):
+            let scale = right ? (y2s ?? ys) : ys
+            var run: [(Double, Double)] = []
+            func flush() {
+                canvas.polyline(run, width: width, color, dashed: dashed)
+                if markers { for p in run { canvas.disc(p.0, p.1, radius: 3, color) } }
+                run = []
+            }
+            for (a, b) in zip(x, y) {
+                let px = xs.map(a), py = scale.map(b)
+                if px.isFinite && py.isFinite { run.append((px, py)) } else if !run.isEmpty { flush() }
+            }
+            if !run.isEmpty { flush() }
+        case let .scatter(x, y, colors, radius):
+            for i in 0..<min(x.count, y.count) {
+                let px = xs.map(x[i]), py = ys.map(y[i])
+                if px.isFinite && py.isFinite { canvas.disc(px, py, radius: radius, colors[i % max(1, colors.count)]) }
+            }
+        case let .bars(l, r, t, base, color, _):
+            for i in 0..<min(l.count, r.count, t.count) {
+                let x0 = xs.map(l[i]), x1 = xs.map(r[i])
+                let b = ys.log && base <= 0 ? ys.p0 : ys.map(base)
+                let y1 = ys.map(t[i])
+                guard x0.isFinite, x1.isFinite, y1.isFinite, b.isFinite else { continue }
+                canvas.fillRect(x0, min(b, y1), x1, max(b, y1), color)
+            }
+        case let .heat(values, rows, cols, lo, hi):
+            // Each cell is an exact pixel rectangle (edges rounded), filled without blending.
+            let span = hi > lo ? hi - lo : 1
+            for i in 0..<rows {
+                let ya = ys.map(Double(i) - 0.5).rounded(), yb = ys.map(Double(i) + 0.5).rounded()
+                for j in 0..<cols {
+                    let xa = xs.map(Double(j) - 0.5).rounded(), xb = xs.map(Double(j) + 0.5).rounded()
+                    let v = values[i * cols + j]
+                    let (r, g, b) = v.isNaN ? (255, 255, 255) : Palette.viridisBytes((v - lo) / span)
+                    for py in Int(min(ya, yb))..<Int(max(ya, yb)) {
+                        for px in Int(min(xa, xb))..<Int(max(xa, xb)) where canvas.inClip(px, py) { canvas.set(px, py, r, g, b) }
+                    }
+                }
+            }
+        }
+    }
+
+    func drawColorbar(_ cb: (lo: Double, hi: Double, label: String?), _ canvas: Canvas, _ frame: Frame) {
+        let small = Font.small
+        let x0 = frame.right + 14, x1 = x0 + 16
+        let top = frame.top, bottom = frame.bottom
+        for py in Int(top)..<Int(bottom) {
+            let t = (bottom - Double(py) - 0.5) / (bottom - top)
+            let (r, g, b) = Palette.viridisBytes(t)
+            for px in Int(x0)..<Int(x1) { canvas.set(px, py, r, g, b) }
+        }
+        let ink = Color.ink
+        canvas.fillRect(x0 - 0.5, top - 0.5, x1 + 0.5, top + 0.5, ink)
+        canvas.fillRect(x0 - 0.5, bottom - 0.5, x1 + 0.5, bottom + 0.5, ink)
+        canvas.fillRect(x0 - 0.5, top - 0.5, x0 + 0.5, bottom + 0.5, ink)
+        canvas.fillRect(x1 - 0.5, top - 0.5, x1 + 0.5, bottom + 0.5, ink)
+        let span = cb.hi > cb.lo ? cb.hi - cb.lo : 1
+        let t = ticks(cb.lo, cb.hi, axis: Axis(), maxCount: 6)
+        var widest = 0.0
+        for (v, s) in zip(t.major, t.labels) {
+            let p = bottom - (v - cb.lo) / span * (bottom - top)
+            canvas.fillRect(x1, p - 0.5, x1 + 4, p + 0.5, ink)
+            small.draw(s, x: x1 + 4 + 3, top: p - Double(small.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
+            widest = max(widest, small.width(s))
+        }
+        if let l = cb.label {
+            small.drawVertical(l, x: x1 + 4 + 3 + widest + 6, centerY: (top + bottom) / 2, color: ink, on: canvas)
+        }
+    }
+
+    /// The legend goes where it covers the fewest data points: the four corners first (upper right
+    /// on ties), then the middles of the edges, as matplotlib's "best" does.
+    func drawLegend(_ canvas: Canvas, _ frame: Frame, _ xs: Scale, _ ys: Scale, _ y2s: Scale?) {
+        let font = Font.normal
+        let rowH = Double(font.lineHeight) + 4
+        let sample = 28.0
+        let w = (legend.map { font.width($0.label) }.max() ?? 0) + sample + 8 + 8 + 6
+        let h = rowH * Double(legend.count) + 8
+        let pad = 8.0
+        let corners: [(Double, Double)] = [
+            (frame.right - pad - w, frame.top + pad), (frame.left + pad, frame.top + pad),
+            (frame.left + pad, frame.bottom - pad - h), (frame.right - pad - w, frame.bottom - pad - h),
+            ((frame.left + frame.right - w) / 2, frame.top + pad), ((frame.left + frame.right - w) / 2, frame.bottom - pad - h),
+            (frame.right - pad - w, (frame.top + frame.bottom - h) / 2), (frame.left + pad, (frame.top + frame.bottom - h) / 2),
+        ]
+        var points: [(Double, Double)] = []
+        for s in series {
+            switch s {
+            case let .line(x, y, _, _, _, _, _, right):
+                let scale = right ? (y2s ?? ys) : ys
+                // Sample along each segment too, so a line crossing a corner counts.
+                for i in 0..<min(x.count, y.count) {
+                    let a = (xs.map(x[i]), scale.map(y[i]))
+                    points.append(a)
+                    if i + 1 < min(x.count, y.count) {
+                        let b = (xs.map(x[i + 1]), scale.map(y[i + 1]))
+                        for k in 1..<8 { let t = Double(k) / 8; points.append((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))) }
+                    }
+                }
+            case let .scatter(x, y, _, _):
+                let stride = max(1, x.count / 2000)
+                for i in Swift.stride(from: 0, to: min(x.count, y.count), by: stride) { points.append((xs.map(x[i]), ys.map(y[i]))) }
+            case let .bars(l, r, t, _, _, _):
+                for i in 0..<min(l.count, t.count) {
+                    let cx = (xs.map(l[i]) + xs.map(r[i])) / 2
+                    let top = ys.map(t[i])
+                    // A bar covers everything below its top.
+                    for k in 0..<5 { points.append((cx, top + (frame.bottom - top) * Double(k) / 4)) }
+                }
+            case .heat: break
+            }
+        }
+        var best = 0, bestCount = Int.max
+        for (k, c) in corners.enumerated() {
+            let n = points.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + w + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + h + 4 }.count
+            if n < bestCount { best = k; bestCount = n }
+        }
+        let (lx, ly) = corners[best]
+        canvas.fillRect(lx, ly, lx + w, ly + h, Color.white.with(alpha: 0.8))
+        let edge = Color(hex: 0xcccccc)
+        canvas.fillRect(lx, ly, lx + w, ly + 1, edge)
+        canvas.fillRect(lx, ly + h - 1, lx + w, ly + h, edge)
+        canvas.fillRect(lx, ly, lx + 1, ly + h, edge)
+        canvas.fillRect(lx + w - 1, ly, lx + w, ly + h, edge)
+        for (i, e) in legend.enumerated() {
+            let cy = ly + 4 + rowH * Double(i) + rowH / 2
+            let sx = lx + 8
+            switch e.kind {
+            case .line: canvas.polyline([(sx, cy), (sx + sample, cy)], width: 2, e.color, dashed: e.dashed)
+            case .marker: canvas.disc(sx + sample / 2, cy, radius: 4, e.color)
+            case .patch: canvas.fillRect(sx + 4, cy - 5, sx + sample - 4, cy + 5, e.color)
+            }
+            font.draw(e.label, x: sx + sample + 8, top: cy - Double(font.lineHeight) / 2, anchor: .start, color: .ink, on: canvas)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import CPNG
+import Foundation
+
+/// PNG through libpng's simplified API (errors come back as return values, never as longjmp).
+public enum PNG {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// An 8-bit RGB PNG of the canvas. libpng writes no time stamp, so equal canvases give equal bytes.
+    public static func encode(_ canvas: Canvas) throws -> Data {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(canvas.width)
+        image.height = UInt32(canvas.height)
+        image.format = UInt32(PNG_FORMAT_RGB)
+        var size: Int = 0
+        let stride = Int32(canvas.width * 3)
+        return try canvas.pixels.withUnsafeBytes { px -> Data in
+            guard png_image_write_to_memory(&image, nil, &size, 0, px.baseAddress, stride, nil) != 0 else {
+                throw Failure(description: message(&image, "cannot size the PNG"))
+            }
+            var out = Data(count: size)
+            let ok = out.withUnsafeMutableBytes { buf in
+                png_image_write_to_memory(&image, buf.baseAddress, &size, 0, px.baseAddress, stride, nil)
+            }
+            guard ok != 0 else { throw Failure(description: message(&image, "cannot encode the PNG")) }
+            return out.prefix(size)
+        }
+    }
+
+    static func message(_ image: inout png_image, _ fallback: String) -> String {
+        let text = withUnsafeBytes(of: &image.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        png_image_free(&image)
+        return text.isEmpty ? fallback : text
+    }
+
+    /// A decoded image: `channels` values per pixel in [0, 1] (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
+    public struct Image {
+        public let width: Int
+        public let height: Int
+        public let channels: Int
+        public let values: [Float]
+    }
+
+    /// Reads grey, grey + alpha, RGB, RGBA and palette PNGs at 8 or 16 bits. 16-bit files are read
+    /// exactly (libpng treats them as linear unless they say otherwise); a palette becomes RGB, or
+    /// RGBA when it has transparency.
+    public static func decode(_ data: Data, name: String) throws -> Image {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard begun != 0 else { throw Failure(description: "\(name): not a readable PNG (\(message(&image, "bad header")))") }
+        let source = image.format
+        let hasColor = source & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
+        let hasAlpha = source & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+        let sixteen = source & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
+        let channels = (hasColor ? 3 : 1) + (hasAlpha ? 1 : 0)
+        var format = (hasColor ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (hasAlpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+        if sixteen { format |= UInt32(PNG_FORMAT_FLAG_LINEAR) }
+        image.format = format
+        let w = Int(image.width), h = Int(image.height)
+        guard w > 0, h > 0, w * h <= 1 << 28 else {
+            png_image_free(&image)
+            throw Failure(description: "\(name): a PNG of \(w)×\(h) pixels is not supported")
+        }
+        let count = w * h * channels
+        var values = [Float](repeating: 0, count: count)
+        if sixteen {
+            var buf = [UInt16](repeating: 0, count: count)
+            let ok = data.withUnsafeBytes { _ in buf.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) } }
+            guard ok != 0 else { throw Failure(description: "\(name): \(message(&image, "cannot decode"))") }
+            for i in 0..<count { values[i] = Float(buf[i]) / 65535 }
+            if hasAlpha {
+                // Linear output carries premultiplied colour: divide it back out.
+                for p in 0..<(w * h) {
+                    let a = values[p * channels + channels - 1]
+                    if a > 0 { for c in 0..<(channels - 1) { values[p * channels + c] = min(1, values[p * channels + c] / a) } }
+                }
+            }
+        } else {
+            var buf = [UInt8](repeating: 0, count: count)
+            let ok = buf.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+            guard ok != 0 else { throw Failure(description: "\(name): \(message(&image, "cannot decode"))") }
+            for i in 0..<count { values[i] = Float(buf[i]) / 255 }
+        }
+        return Image(width: w, height: h, channels: channels, values: values)
+    }
+}
