@@ -225,8 +225,8 @@ public struct Figure {
 
         // Grid behind the data.
         if grid {
-            for v in xt.major { let p = xs.map(v).rounded(.down); canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) }
-            for v in yt.major { let p = ys.map(v).rounded(.down); canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) }
+            for v in xt.major { let p = xs.map(v).rounded(.down); if p.isFinite { canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) } }
+            for v in yt.major { let p = ys.map(v).rounded(.down); if p.isFinite { canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) } }
         }
 
         // Data, clipped to the axes box.
@@ -238,36 +238,41 @@ public struct Figure {
 
         // Spines, ticks and tick labels.
         let ink = Color.ink
-        canvas.fillRect(frame.left - 0.5, frame.top - 0.5, frame.right + 0.5, frame.top + 0.5, ink)
-        canvas.fillRect(frame.left - 0.5, frame.bottom - 0.5, frame.right + 0.5, frame.bottom + 0.5, ink)
-        canvas.fillRect(frame.left - 0.5, frame.top - 0.5, frame.left + 0.5, frame.bottom + 0.5, ink)
-        canvas.fillRect(frame.right - 0.5, frame.top - 0.5, frame.right + 0.5, frame.bottom + 0.5, ink)
+        // Spines and ticks are whole pixels (crisp): the spine rows/columns are the box edges, a tick
+        // is the pixel column (row) that contains its position.
+        canvas.fillRect(frame.left, frame.top, frame.right + 1, frame.top + 1, ink)
+        canvas.fillRect(frame.left, frame.bottom, frame.right + 1, frame.bottom + 1, ink)
+        canvas.fillRect(frame.left, frame.top, frame.left + 1, frame.bottom + 1, ink)
+        canvas.fillRect(frame.right, frame.top, frame.right + 1, frame.bottom + 1, ink)
         for (v, s) in zip(xt.major, xt.labels) {
             let p = xs.map(v)
             guard p.isFinite, p >= frame.left - 0.5, p <= frame.right + 0.5 else { continue }
-            canvas.fillRect(p - 0.5, frame.bottom, p + 0.5, frame.bottom + 5, ink)
+            let col = min(frame.right, p.rounded(.down))
+            canvas.fillRect(col, frame.bottom + 1, col + 1, frame.bottom + 6, ink)
             font.draw(s, x: p, top: frame.bottom + 5 + 3, anchor: .center, color: ink, on: canvas)
         }
         for v in xt.minor {
             let p = xs.map(v)
-            if p.isFinite && p > frame.left && p < frame.right { canvas.fillRect(p - 0.5, frame.bottom, p + 0.5, frame.bottom + 3, ink) }
+            if p.isFinite && p > frame.left && p < frame.right { canvas.fillRect(p.rounded(.down), frame.bottom + 1, p.rounded(.down) + 1, frame.bottom + 4, ink) }
         }
         for (v, s) in zip(yt.major, yt.labels) {
             let p = ys.map(v)
             guard p.isFinite, p >= frame.top - 0.5, p <= frame.bottom + 0.5 else { continue }
-            canvas.fillRect(frame.left - 5, p - 0.5, frame.left, p + 0.5, ink)
+            let row = min(frame.bottom, p.rounded(.down))
+            canvas.fillRect(frame.left - 5, row, frame.left, row + 1, ink)
             font.draw(s, x: frame.left - 5 - 4, top: p - Double(font.lineHeight) / 2, anchor: .end, color: ink, on: canvas)
         }
         for v in yt.minor {
             let p = ys.map(v)
-            if p.isFinite && p > frame.top && p < frame.bottom { canvas.fillRect(frame.left - 3, p - 0.5, frame.left, p + 0.5, ink) }
+            if p.isFinite && p > frame.top && p < frame.bottom { canvas.fillRect(frame.left - 3, p.rounded(.down), frame.left, p.rounded(.down) + 1, ink) }
         }
         if let y2s, let a2 = y2 {
             let t2 = yTicks(y2s.lo, y2s.hi, axis: a2, length: frame.h, font: font)
             var widest = 0.0
             for (v, s) in zip(t2.major, t2.labels) {
                 let p = y2s.map(v)
-                canvas.fillRect(frame.right, p - 0.5, frame.right + 5, p + 0.5, ink)
+                let row = min(frame.bottom, p.rounded(.down))
+                canvas.fillRect(frame.right + 1, row, frame.right + 6, row + 1, ink)
                 font.draw(s, x: frame.right + 5 + 4, top: p - Double(font.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
                 widest = max(widest, font.width(s))
             }
@@ -347,16 +352,16 @@ public struct Figure {
             for px in Int(x0)..<Int(x1) { canvas.set(px, py, r, g, b) }
         }
         let ink = Color.ink
-        canvas.fillRect(x0 - 0.5, top - 0.5, x1 + 0.5, top + 0.5, ink)
-        canvas.fillRect(x0 - 0.5, bottom - 0.5, x1 + 0.5, bottom + 0.5, ink)
-        canvas.fillRect(x0 - 0.5, top - 0.5, x0 + 0.5, bottom + 0.5, ink)
-        canvas.fillRect(x1 - 0.5, top - 0.5, x1 + 0.5, bottom + 0.5, ink)
+        canvas.fillRect(x0, top, x1 + 1, top + 1, ink)
+        canvas.fillRect(x0, bottom, x1 + 1, bottom + 1, ink)
+        canvas.fillRect(x0, top, x0 + 1, bottom + 1, ink)
+        canvas.fillRect(x1, top, x1 + 1, bottom + 1, ink)
         let span = cb.hi > cb.lo ? cb.hi - cb.lo : 1
         let t = ticks(cb.lo, cb.hi, axis: Axis(), maxCount: 6)
         var widest = 0.0
         for (v, s) in zip(t.major, t.labels) {
             let p = bottom - (v - cb.lo) / span * (bottom - top)
-            canvas.fillRect(x1, p - 0.5, x1 + 4, p + 0.5, ink)
+            canvas.fillRect(x1 + 1, p.rounded(.down), x1 + 5, p.rounded(.down) + 1, ink)
             small.draw(s, x: x1 + 4 + 3, top: p - Double(small.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
             widest = max(widest, small.width(s))
         }

@@ -48,11 +48,11 @@ public enum PNG {
     /// Reads grey, grey + alpha, RGB, RGBA and palette PNGs at 8 or 16 bits. 16-bit files are read
     /// exactly (libpng treats them as linear unless they say otherwise); a palette becomes RGB, or
     /// RGBA when it has transparency.
-    public static func decode(_ data: Data, name: String) throws -> Image {
+    public static func decode(_ data: Data) throws -> Image {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard begun != 0 else { throw Failure(description: "\(name): not a readable PNG (\(message(&image, "bad header")))") }
+        guard begun != 0 else { throw Failure(description: "not a readable PNG (\(message(&image, "bad header")))") }
         let source = image.format
         let hasColor = source & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
         let hasAlpha = source & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
@@ -64,14 +64,14 @@ public enum PNG {
         let w = Int(image.width), h = Int(image.height)
         guard w > 0, h > 0, w * h <= 1 << 28 else {
             png_image_free(&image)
-            throw Failure(description: "\(name): a PNG of \(w)×\(h) pixels is not supported")
+            throw Failure(description: "a PNG of \(w)×\(h) pixels is not supported")
         }
         let count = w * h * channels
         var values = [Float](repeating: 0, count: count)
         if sixteen {
             var buf = [UInt16](repeating: 0, count: count)
             let ok = data.withUnsafeBytes { _ in buf.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) } }
-            guard ok != 0 else { throw Failure(description: "\(name): \(message(&image, "cannot decode"))") }
+            guard ok != 0 else { throw Failure(description: message(&image, "cannot decode the PNG")) }
             for i in 0..<count { values[i] = Float(buf[i]) / 65535 }
             if hasAlpha {
                 // Linear output carries premultiplied colour: divide it back out.
@@ -83,7 +83,7 @@ public enum PNG {
         } else {
             var buf = [UInt8](repeating: 0, count: count)
             let ok = buf.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-            guard ok != 0 else { throw Failure(description: "\(name): \(message(&image, "cannot decode"))") }
+            guard ok != 0 else { throw Failure(description: message(&image, "cannot decode the PNG")) }
             for i in 0..<count { values[i] = Float(buf[i]) / 255 }
         }
         return Image(width: w, height: h, channels: channels, values: values)

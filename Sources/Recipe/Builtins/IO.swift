@@ -1,12 +1,13 @@
 import Datasets
 import Foundation
+import Plot
 import SqueezeCore
 
 extension Builtins {
     static let io: [Operation] = [
-        Operation("load", family: "data", summary: "Read a tensor from a .npy or .csv file (relative paths: the recipe's directory).",
+        Operation("load", family: "data", summary: "Read a tensor from a .npy, .csv or .png file (relative paths: the recipe's directory).",
                   doc: """
-                  .npy (versions 1–3): dtypes f2/f4/f8, i1–i8, u1–u8, b1, either byte order, C or Fortran order, rank ≤ 4, converted to Float32; object and structured arrays are refused (nothing is unpickled). .csv: numeric fields, an optional header row; with label: "last" (or "first") the label column is split off and a record {X, y} is returned.
+                  .png: grey, grey+alpha, RGB, RGBA or palette, 1–16 bits, as values in [0, 1] of shape h×w (grey) or h×w×c; 16-bit samples are read exactly. .npy (versions 1–3): dtypes f2/f4/f8, i1–i8, u1–u8, b1, either byte order, C or Fortran order, rank ≤ 4, converted to Float32; object and structured arrays are refused (nothing is unpickled). .csv: numeric fields, an optional header row; with label: "last" (or "first") the label column is split off and a record {X, y} is returned.
                   """,
                   example: "save(eye(2), \"I.npy\")\nI = load(\"I.npy\")",
                   params: [ParamSpec("path", .string), ParamSpec("label", .choice(["none", "first", "last"]), .value(.string("none")), namedOnly: true)]) { args, interp in
@@ -19,6 +20,11 @@ extension Builtins {
                 switch url.pathExtension.lowercased() {
                 case "npy":
                     return .tensor(try Npy.read(Array(data), name: path))
+                case "png":
+                    let img: PNG.Image
+                    do { img = try PNG.decode(data) } catch let f as PNG.Failure { throw DataError(path, f.description) }
+                    let shape = img.channels == 1 ? [img.height, img.width] : [img.height, img.width, img.channels]
+                    return .tensor(Tensor(shape: shape, storage: img.values))
                 case "csv":
                     guard let text = String(data: data, encoding: .utf8) else { throw DataError(path, "not UTF-8 text") }
                     let table = try CSV.read(text, name: path)
@@ -32,7 +38,7 @@ extension Builtins {
                                                : try x.slice([.all, .range(start: 1, stop: nil, step: 1)])
                     return record([("X", .tensor(rest)), ("y", .tensor(y))])
                 default:
-                    throw args.error("path", "unknown file type '.\(url.pathExtension)' (load reads .npy and .csv)")
+                    throw args.error("path", "unknown file type '.\(url.pathExtension)' (load reads .npy, .csv and .png)")
                 }
             } catch let e as DataError {
                 throw args.error("path", e.description)
