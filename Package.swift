@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Recipe", "SqueezeCore"]),
-        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"], exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )

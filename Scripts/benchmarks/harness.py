@@ -149,7 +149,21 @@ def history():
         print(f"  whole process       {m(wa) * 1000:6.1f} ms without, {m(wb) * 1000:6.1f} ms recorded: "
               f"+{(m(wb) - m(wa)) * 1000:.1f} ms, +{(m(wb) / m(wa) - 1) * 100:.1f}%")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history}
+def scatter():
+    """plot.scatter of 100,000 points to PNG, timed inside the recipe, against matplotlib's
+    scatter + savefig (Agg, 640×480 at 100 dpi) timed inside Python."""
+    d = tempfile.mkdtemp()
+    r = os.path.join(d, "scatter.recipe"); p = os.path.join(d, "scatter.py")
+    open(r, "w").write("X = randn(100000, 2, seed: 1)\nc = randint(0, 10, 100000, seed: 2)\nt0 = clock()\n"
+                       "plot.scatter(X, color: c, to: \"s.png\")\nprint(clock() - t0)\n")
+    open(p, "w").write("import time, numpy as np, matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                       "X = np.random.default_rng(1).standard_normal((100000, 2)); c = np.random.default_rng(2).integers(0, 10, 100000)\n"
+                       "t0 = time.perf_counter()\nfig, ax = plt.subplots()\nax.scatter(X[:, 0], X[:, 1], c=c, cmap='tab10', s=4)\n"
+                       f"fig.savefig({os.path.join(d, 'm.png')!r})\nprint(time.perf_counter() - t0)\n")
+    ta, tb, _, _ = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, p]))
+    report("plot.scatter of 100,000 points to PNG (target < 0.3 s)", ta, tb, "", "", peer="matplotlib")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter}
 names = sys.argv[1:] or list(ALL)
 for nm in names:
     if nm not in ALL:

@@ -158,6 +158,26 @@ save(X, "x.npy")
         #expect(try ws.run("replay", "last").status == 0)
     }
 
+    /// The acceptance case: randomness, k-means and a plot, replayed exactly (metrics and PNG bytes).
+    @Test func replayOfKMeansAndAPlotIsExact() throws {
+        let ws = try Workspace()
+        try ws.write("cluster.recipe", """
+            param k = 3
+            X = concat([randn(100, 2), randn(100, 2) + 5, randn(100, 2) - 5])
+            r = kmeans(X, k: k, n_init: 3)
+            log(inertia: r.inertia, iterations: r.iterations)
+            plot.scatter(X, color: r.labels, title: "k-means", to: "clusters.png")
+            save(r.centroids, "centroids.npy")
+            """)
+        #expect(try ws.run("run", "cluster.recipe").status == 0)
+        let r = try ws.run("replay", "last")
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("reproduced: 2/2 metrics, 2/2 artifacts"), "\(r.stdout)")
+        // The export embeds the plot.
+        let nb = try ws.run("export", "1", "--format", "ipynb")
+        #expect(nb.stdout.contains("\"image/png\" : \"iVBORw0KGgo"))
+    }
+
     @Test func aKilledRunIsRecordedAsCrashedWithItsFinishedStatements() throws {
         let ws = try Workspace()
         try ws.write("long.recipe", "x = 1\nlog(a: 1)\nprint(\"started\")\nwhile true { x = x + 1 }\n")

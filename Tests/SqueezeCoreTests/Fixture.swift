@@ -15,6 +15,16 @@ struct Fixture: @unchecked Sendable {
         return Fixture(value: json)
     }()
 
+    /// `Fixtures/kmeans.json` from `make_kmeans_fixtures.py` (scikit-learn's KMeans).
+    static let kmeans: Fixture = {
+        guard let url = Bundle.module.url(forResource: "kmeans", withExtension: "json", subdirectory: "Fixtures"),
+              let data = try? Data(contentsOf: url),
+              let json = try? JSONSerialization.jsonObject(with: data) else {
+            fatalError("Fixtures/kmeans.json is missing: run Fixtures/make_kmeans_fixtures.py")
+        }
+        return Fixture(value: json)
+    }()
+
     subscript(_ key: String) -> Fixture {
         Fixture(value: (value as? [String: Any])?[key] as Any)
     }

@@ -1,0 +1,241 @@
+import CBLAS
+import Foundation
+
+/// k-means as scikit-learn runs it (ALGORITHMS.md §A5): greedy k-means++ seeding, Lloyd iterations
+/// with squared distances from one GEMM per block (‖x‖² + ‖c‖² − 2 x·c), tolerance scaled by the mean
+/// feature variance, empty clusters moved to the points farthest from their centres, and a final
+/// assignment so labels match the returned centroids.
+public enum KMeans {
+    public struct Result: Sendable {
+        public let centroids: Tensor
+        public let labels: [Int]
+        /// Σ‖x − c(x)‖² (Float64).
+        public let inertia: Double
+        public let iterations: Int
+    }
+
+    public enum Init: Sendable {
+        case kmeansPlusPlus
+        case random
+        case given(Tensor)
+    }
+
+    /// Nearest centroid of every row of X, and the squared distance to it. Rows are processed in
+    /// blocks whose distance tile stays under ~32 MB, so 10⁵ codes never need an n×k matrix.
+    public static func assign(_ X: Tensor, _ C: Tensor, cancellation: CancellationToken? = nil) throws -> (labels: [Int], distances: [Float]) {
+        guard X.rank == 2, C.rank == 2, X.shape[1] == C.shape[1] else {
+            throw CoreError.invalidArgument("assign: expected X (n×d) and C (k×d) with the same d, got \(Shape.describe(X.shape)) and \(Shape.describe(C.shape))")
+        }
+        let n = X.shape[0], d = X.shape[1], k = C.shape[0]
+        guard k > 0 else { throw CoreError.invalidArgument("assign: the codebook is empty") }
+        var labels = [Int](repeating: 0, count: n)
+        var dist = [Float](repeating: 0, count: n)
+        guard n > 0 else { return (labels, dist) }
+        let cNorm = rowNorms(C)
+        let xNorm = rowNorms(X)
+        let block = max(16, min(4096, (8 << 20) / max(1, k)))
+        var tile = [Float](repeating: 0, count: block * k)
+        try X.withBuffer { px in try C.withBuffer { pc in
+            var start = 0
+            while start < n {
+                if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
+                let rows = min(block, n - start)
+                tile.withUnsafeMutableBufferPointer { t in
+                    if d > 0 {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(k), Int32(d), -2,
+                                    px.baseAddress! + start * d, Int32(d), pc.baseAddress, Int32(d), 0, t.baseAddress, Int32(k))
+                    } else {
+                        for i in 0..<(rows * k) { t[i] = 0 }
+                    }
+                    cNorm.withUnsafeBufferPointer { cn in
+                        for r in 0..<rows {
+                            let row = t.baseAddress! + r * k
+                            var best = 0
+                            var bestValue = row[0] + cn[0]
+                            for j in 1..<k {
+                                let v = row[j] + cn[j]
+                                if v < bestValue { bestValue = v; best = j }
+                            }
+                            labels[start + r] = best
+                            dist[start + r] = max(0, bestValue + xNorm[start + r])
+                        }
+                    }
+                }
+                start += rows
+            }
+        } }
+        return (labels, dist)
+    }
+
+    static func rowNorms(_ A: Tensor) -> [Float] {
+        let n = A.shape[0], d = A.shape[1]
+        return A.withBuffer { p in
+            (0..<n).map { i in
+                var s: Float = 0
+                let row = p.baseAddress! + i * d
+                for j in 0..<d { s += row[j] * row[j] }
+                return s
+            }
+        }
+    }
+
+    /// Runs k-means `nInit` times (different seeds drawn from `rng`) and keeps the lowest inertia.
+    public static func fit(_ X: Tensor, k: Int, initialization: Init = .kmeansPlusPlus, maxIter: Int = 300, tol: Double = 1e-4,
+                           nInit: Int = 1, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
+        guard X.rank == 2 else { throw CoreError.invalidArgument("kmeans: expected a matrix of samples (n×d), got shape \(Shape.describe(X.shape))") }
+        let n = X.shape[0]
+        guard k >= 1 else { throw CoreError.invalidArgument("kmeans: k must be at least 1") }
+        guard n >= k else { throw CoreError.invalidArgument("kmeans: k = \(k) clusters need at least \(k) samples, got \(n)") }
+        guard X.storage.allSatisfy(\.isFinite) else { throw CoreError.invalidArgument("kmeans: X contains NaN or infinite values") }
+        if case .given(let c) = initialization, c.shape != [k, X.shape[1]] {
+            throw CoreError.invalidArgument("kmeans: initial centroids must be \(k)×\(X.shape[1]), got \(Shape.describe(c.shape))")
+        }
+        var best: Result?
+        for _ in 0..<max(1, nInit) {
+            let r = try single(X, k: k, initialization: initialization, maxIter: maxIter, tol: tol, rng: &rng, cancellation: cancellation)
+            if best == nil || r.inertia < best!.inertia { best = r }
+            if case .given = initialization { break }   // a given start is deterministic: one run
+        }
+        return best!
+    }
+
+    /// sklearn's `_tolerance`: tol × mean over features of the variance of X.
+    static func scaledTolerance(_ X: Tensor, _ tol: Double) -> Double {
+        let n = X.shape[0], d = X.shape[1]
+        guard n > 0, d > 0 else { return 0 }
+        var total = 0.0
+        X.withBuffer { p in
+            for j in 0..<d {
+                var mean = 0.0
+                for i in 0..<n { mean += Double(p[i * d + j]) }
+                mean /= Double(n)
+                var v = 0.0
+                for i in 0..<n { let e = Double(p[i * d + j]) - mean; v += e * e }
+                total += v / Double(n)
+            }
+        }
+        return tol * total / Double(d)
+    }
+
+    static func single(_ X: Tensor, k: Int, initialization: Init, maxIter: Int, tol: Double,
+                       rng: inout RandomGenerator, cancellation: CancellationToken?) throws -> Result {
+        let n = X.shape[0], d = X.shape[1]
+        var C: Tensor
+        switch initialization {
+        case .given(let c): C = c
+        case .random:
+            let idx = rng.choice(n, count: k)
+            C = Tensor(shape: [k, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+        case .kmeansPlusPlus:
+            C = try plusPlus(X, k: k, rng: &rng)
+        }
+        let tolerance = scaledTolerance(X, tol)
+        var labels = [Int](repeating: -1, count: n)
+        var iterations = 0
+        for it in 0..<max(1, maxIter) {
+            if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
+            let (newLabels, dist) = try assign(X, C, cancellation: cancellation)
+            let newC = update(X, labels: newLabels, distances: dist, k: k, previous: C)
+            iterations = it + 1
+            let strict = newLabels == labels
+            labels = newLabels
+            var shift = 0.0
+            C.withBuffer { a in newC.withBuffer { b in for i in 0..<(k * d) { let e = Double(a[i]) - Double(b[i]); shift += e * e } } }
+            C = newC
+            if strict || shift <= tolerance { break }
+        }
+        // Labels and inertia for the centroids returned.
+        let (finalLabels, dist) = try assign(X, C, cancellation: cancellation)
+        let inertia = dist.reduce(0.0) { $0 + Double($1) }
+        return Result(centroids: C, labels: finalLabels, inertia: inertia, iterations: iterations)
+    }
+
+    /// Means of the assigned points (Float64 sums); an empty cluster takes the point farthest from
+    /// its centre that is not already used, as scikit-learn relocates them.
+    static func update(_ X: Tensor, labels: [Int], distances: [Float], k: Int, previous: Tensor) -> Tensor {
+        let n = X.shape[0], d = X.shape[1]
+        var sums = [Double](repeating: 0, count: k * d)
+        var counts = [Int](repeating: 0, count: k)
+        X.withBuffer { p in
+            for i in 0..<n {
+                let c = labels[i]
+                counts[c] += 1
+                let row = p.baseAddress! + i * d
+                for j in 0..<d { sums[c * d + j] += Double(row[j]) }
+            }
+        }
+        let empty = (0..<k).filter { counts[$0] == 0 }
+        var far: [Int] = []
+        if !empty.isEmpty {
+            far = Array((0..<n).sorted { distances[$0] > distances[$1] || (distances[$0] == distances[$1] && $0 < $1) }.prefix(empty.count))
+        }
+        return Tensor(shape: [k, d]) { out in
+            X.withBuffer { p in
+                for c in 0..<k where counts[c] > 0 {
+                    for j in 0..<d { out[c * d + j] = Float(sums[c * d + j] / Double(counts[c])) }
+                }
+                for (e, c) in empty.enumerated() {
+                    let i = far[min(e, far.count - 1)]
+                    for j in 0..<d { out[c * d + j] = p[i * d + j] }
+                }
+            }
+        }
+    }
+
+    /// Greedy k-means++: each step draws 2 + ⌊ln k⌋ candidates by D² sampling and keeps the one that
+    /// lowers the potential Σ D² the most (scikit-learn's `_kmeans_plusplus`).
+    static func plusPlus(_ X: Tensor, k: Int, rng: inout RandomGenerator) throws -> Tensor {
+        let n = X.shape[0], d = X.shape[1]
+        let trials = 2 + Int(log(Double(k)))
+        var centers = [Int]()
+        centers.append(rng.integer(below: n))
+        let xNorm = KMeans.rowNorms(X)
+        func distancesTo(_ idx: [Int]) throws -> Tensor {
+            // n × |idx| squared distances, by one GEMM.
+            let cand = Tensor(shape: [idx.count, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+            let g = try Tensor.gemm(X, cand, transB: true, alpha: -2)
+            return Tensor(shape: [n, idx.count]) { out in
+                g.withBuffer { pg in
+                    for i in 0..<n { for (r, c) in idx.enumerated() { out[i * idx.count + r] = max(0, pg[i * idx.count + r] + xNorm[i] + xNorm[c]) } }
+                }
+            }
+        }
+        var closest = try distancesTo([centers[0]]).storage.map(Double.init)
+        var potential = closest.reduce(0, +)
+        for _ in 1..<k {
+            // D² sampling by inverse CDF over the running sums (as numpy's searchsorted on the cumsum).
+            var cumulative = [Double](repeating: 0, count: n)
+            var acc = 0.0
+            for i in 0..<n { acc += closest[i]; cumulative[i] = acc }
+            var candidates: [Int] = []
+            for _ in 0..<trials {
+                let u = rng.uniform() * potential
+                var lo = 0, hi = n - 1
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if cumulative[mid] < u { lo = mid + 1 } else { hi = mid }
+                }
+                candidates.append(min(lo, n - 1))
+            }
+            let D = try distancesTo(candidates)
+            var bestIndex = 0, bestPotential = Double.infinity
+            var bestClosest: [Double] = []
+            D.withBuffer { pd in
+                for (r, _) in candidates.enumerated() {
+                    var pot = 0.0
+                    var cl = closest
+                    for i in 0..<n {
+                        let v = min(closest[i], Double(pd[i * candidates.count + r]))
+                        cl[i] = v
+                        pot += v
+                    }
+                    if pot < bestPotential { bestPotential = pot; bestIndex = r; bestClosest = cl }
+                }
+            }
+            centers.append(candidates[bestIndex])
+            closest = bestClosest
+            potential = bestPotential
+        }
+        return Tensor(shape: [k, d]) { out in X.withBuffer { p in for (r, i) in centers.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+    }
+}
