@@ -81,7 +81,18 @@ public final class HistoryStore: @unchecked Sendable {
         sqlite3_busy_timeout(db.handle, 10_000)
 
         // A damaged file fails here (SQLITE_NOTADB / SQLITE_CORRUPT), before anything is written.
-        _ = try db.rows("PRAGMA journal_mode=WAL")
+        // WAL is a property of the file, set once. Switching to it does not wait on the busy
+        // handler, so when another process is creating the same new file it is retried here.
+        var attempts = 0
+        while try db.rows("PRAGMA journal_mode").first?[0].string?.lowercased() != "wal" {
+            do {
+                _ = try db.rows("PRAGMA journal_mode=WAL")
+            } catch let e as SQLiteError where e.code & 0xff == SQLITE_BUSY || e.code & 0xff == SQLITE_LOCKED {
+                attempts += 1
+                if attempts > 1000 { throw e }   // ten seconds
+                usleep(10_000)
+            }
+        }
         try db.execute("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=128")
         // The common case, a current schema, needs no write transaction.
         let current = try? db.rows("SELECT max(version) FROM schema_version").first?[0].int

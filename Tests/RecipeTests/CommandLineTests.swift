@@ -74,6 +74,13 @@ enum CLI {
         #expect(r.stderr.contains("in f called at r.recipe:3:1"))
     }
 
+    @Test func plotsSkipNaNPointsWithAWarningAndRecordTheFile() throws {
+        let r = try CLI.run(["run", "RECIPE"], recipe: "nan = 0 * ones(1) / 0\np = plot.line([1, 2, 3], concat([ones(1), nan, ones(1)]), to: \"n.png\")\nprint(p)\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "n.png\n")
+        #expect(r.stderr == "warning: plot.line: skipped 1 NaN or infinite value\n")
+    }
+
     @Test func parametersOverrideDefaults() throws {
         let recipe = "param k = 5\nparam method = \"kmeans\"\nprint(k * 2, method)\n"
         #expect(try CLI.run(["run", "RECIPE"], recipe: recipe).stdout == "10 kmeans\n")

@@ -206,7 +206,8 @@ save(X, "x.npy")
         #expect(try ws.runsJSON().map { $0["status"] as? String } == ["crashed", "completed"])
     }
 
-    @Test func twoProcessesWritingAtOnceAreBothRecorded() throws {
+    /// Four rounds, each on a new database, so the race on creating the file is exercised too.
+    @Test(arguments: 1...4) func twoProcessesWritingAtOnceAreBothRecorded(round: Int) throws {
         let ws = try Workspace()
         // 300 statements each, so the two processes' commits interleave.
         try ws.write("busy.recipe", "param tag = 0\n" + (0..<300).map { "log(v: \($0) + tag, step: \($0))\n" }.joined())
