@@ -6,24 +6,18 @@ import Testing
 struct Fixture: @unchecked Sendable {
     let value: Any
 
-    static let core: Fixture = {
-        guard let url = Bundle.module.url(forResource: "core", withExtension: "json", subdirectory: "Fixtures"),
-              let data = try? Data(contentsOf: url),
-              let json = try? JSONSerialization.jsonObject(with: data) else {
-            fatalError("Fixtures/core.json is missing: run Fixtures/make_fixtures.py")
-        }
-        return Fixture(value: json)
-    }()
+    static let core = load("core", script: "make_fixtures.py")
+    /// scikit-learn's KMeans (`make_kmeans_fixtures.py`).
+    static let kmeans = load("kmeans", script: "make_kmeans_fixtures.py")
 
-    /// `Fixtures/kmeans.json` from `make_kmeans_fixtures.py` (scikit-learn's KMeans).
-    static let kmeans: Fixture = {
-        guard let url = Bundle.module.url(forResource: "kmeans", withExtension: "json", subdirectory: "Fixtures"),
+    static func load(_ name: String, script: String) -> Fixture {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
               let data = try? Data(contentsOf: url),
               let json = try? JSONSerialization.jsonObject(with: data) else {
-            fatalError("Fixtures/kmeans.json is missing: run Fixtures/make_kmeans_fixtures.py")
+            fatalError("Fixtures/\(name).json is missing: run Fixtures/\(script)")
         }
         return Fixture(value: json)
-    }()
+    }
 
     subscript(_ key: String) -> Fixture {
         Fixture(value: (value as? [String: Any])?[key] as Any)
