@@ -22,12 +22,13 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "SqueezeCore", dependencies: [
             "CBLAS",
             .product(name: "RealModule", package: "swift-numerics"),
         ]),
-        .target(name: "Datasets", dependencies: ["SqueezeCore"]),
+        .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib"]),
         .target(name: "Recipe", dependencies: [
             "SqueezeCore", "Datasets", "Plot",
             .product(name: "OrderedCollections", package: "swift-collections"),

@@ -29,6 +29,27 @@ public enum PNG {
         }
     }
 
+    /// An 8-bit PNG of grey (1), grey + alpha (2), RGB (3) or RGBA (4) bytes, row-major.
+    public static func encode(bytes: [UInt8], width: Int, height: Int, channels: Int) throws -> Data {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        let alpha = UInt32(PNG_FORMAT_FLAG_ALPHA), color = UInt32(PNG_FORMAT_FLAG_COLOR)
+        image.format = [0, alpha, color, color | alpha][max(0, min(3, channels - 1))]
+        var size = 0
+        let stride = Int32(width * channels)
+        return try bytes.withUnsafeBytes { px -> Data in
+            guard png_image_write_to_memory(&image, nil, &size, 0, px.baseAddress, stride, nil) != 0 else {
+                throw Failure(description: message(&image, "cannot size the PNG"))
+            }
+            var out = Data(count: size)
+            let ok = out.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, px.baseAddress, stride, nil) }
+            guard ok != 0 else { throw Failure(description: message(&image, "cannot encode the PNG")) }
+            return out.prefix(size)
+        }
+    }
+
     static func message(_ image: inout png_image, _ fallback: String) -> String {
         let text = withUnsafeBytes(of: &image.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
