@@ -50,7 +50,7 @@ let package = Package(
                           path: "Sources/squeeze-bench"),
 
         // libFuzzer harness (Scripts/fuzz builds it with -sanitize=fuzzer); a normal build replays a corpus.
-        .executableTarget(name: "squeeze-fuzz", dependencies: ["Recipe", "SqueezeCore"]),
+        .executableTarget(name: "squeeze-fuzz", dependencies: ["Recipe", "SqueezeCore", "Datasets", "Plot"]),
 
         .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
                     resources: [.copy("Fixtures")]),

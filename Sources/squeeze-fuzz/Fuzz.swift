@@ -1,7 +1,28 @@
+import Datasets
 import Dispatch
 import Foundation
+import Plot
 import Recipe
 import SqueezeCore
+
+/// What is fuzzed: the recipe pipeline (default) or one file reader (`SQUEEZE_FUZZ_TARGET` or
+/// `--target NAME`): npy, npz, safetensors, idx, csv, png.
+nonisolated(unsafe) var fuzzTarget = ProcessInfo.processInfo.environment["SQUEEZE_FUZZ_TARGET"] ?? "recipe"
+let fuzzTargets = ["recipe", "npy", "npz", "safetensors", "idx", "csv", "png"]
+
+/// Runs one input through the chosen target; a diagnostic is fine, a trap is a bug.
+func fuzzInput(_ bytes: UnsafeRawBufferPointer) {
+    Memory.limit = 64 << 20
+    switch fuzzTarget {
+    case "npy": _ = try? Npy.read(Array(bytes), name: "fuzz.npy")
+    case "npz": _ = try? Npz.read(Data(bytes), name: "fuzz.npz")
+    case "safetensors": _ = try? Safetensors.read(Data(bytes), name: "fuzz.safetensors")
+    case "idx": _ = try? IDX.read(Data(bytes), name: "fuzz.idx")
+    case "csv": _ = try? CSV.read(String(decoding: bytes, as: UTF8.self), name: "fuzz.csv")
+    case "png": _ = try? PNG.decode(Data(bytes))
+    default: fuzzOne(bytes)
+    }
+}
 
 /// Runs one input through the lexer, parser and interpreter. Any Swift trap is a bug; diagnostics
 /// are the expected outcome for malformed input. Each run gets 200 ms (loops poll the token) and
@@ -25,7 +46,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Run on the interpreter's large-stack thread, as `squeeze run` does.
-    Interpreter.onLargeStack { fuzzOne(UnsafeRawBufferPointer(start: data, count: size)) }
+    Interpreter.onLargeStack { fuzzInput(UnsafeRawBufferPointer(start: data, count: size)) }
     return 0
 }
 

@@ -8,7 +8,16 @@ import Recipe
 struct Replay {
     static func main() {
         var count = 0
-        for arg in CommandLine.arguments.dropFirst() {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "--target", args.count >= 2 {
+            guard fuzzTargets.contains(args[1]) else {
+                print("unknown target \(args[1]); one of \(fuzzTargets.joined(separator: ", "))")
+                exit(64)
+            }
+            fuzzTarget = args[1]
+            args.removeFirst(2)
+        }
+        for arg in args {
             var files: [URL] = []
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: arg, isDirectory: &isDir), isDir.boolValue {
@@ -18,11 +27,11 @@ struct Replay {
             }
             for f in files.sorted(by: { $0.path < $1.path }) {
                 guard let data = FileManager.default.contents(atPath: f.path) else { continue }
-                Interpreter.onLargeStack { data.withUnsafeBytes { fuzzOne($0) } }
+                Interpreter.onLargeStack { data.withUnsafeBytes { fuzzInput($0) } }
                 count += 1
             }
         }
-        print("replayed \(count) inputs without a crash")
+        print("replayed \(count) \(fuzzTarget) inputs without a crash")
     }
 }
 #endif
