@@ -6,9 +6,9 @@ import Recipe
 import SqueezeCore
 
 /// What is fuzzed: the recipe pipeline (default) or one file reader (`SQUEEZE_FUZZ_TARGET` or
-/// `--target NAME`): npy, npz, safetensors, idx, csv, png.
+/// `--target NAME`): npy, npz, safetensors, gguf, idx, csv, png.
 nonisolated(unsafe) var fuzzTarget = ProcessInfo.processInfo.environment["SQUEEZE_FUZZ_TARGET"] ?? "recipe"
-let fuzzTargets = ["recipe", "npy", "npz", "safetensors", "idx", "csv", "png"]
+let fuzzTargets = ["recipe", "npy", "npz", "safetensors", "gguf", "idx", "csv", "png"]
 
 /// Runs one input through the chosen target; a diagnostic is fine, a trap is a bug.
 func fuzzInput(_ bytes: UnsafeRawBufferPointer) {
@@ -17,6 +17,7 @@ func fuzzInput(_ bytes: UnsafeRawBufferPointer) {
     case "npy": _ = try? Npy.read(Array(bytes), name: "fuzz.npy")
     case "npz": _ = try? Npz.read(Data(bytes), name: "fuzz.npz")
     case "safetensors": _ = try? Safetensors.read(Data(bytes), name: "fuzz.safetensors")
+    case "gguf": _ = try? GGUF.read(Data(bytes), name: "fuzz.gguf")
     case "idx": _ = try? IDX.read(Data(bytes), name: "fuzz.idx")
     case "csv": _ = try? CSV.read(String(decoding: bytes, as: UTF8.self), name: "fuzz.csv")
     case "png": _ = try? PNG.decode(Data(bytes))

@@ -51,6 +51,26 @@ import Testing
         #expect(same(try IDX.read(try FormatTests.data("float-idx2.idx"), name: "f"), FormatTests.expected["idx.f32"]))
     }
 
+    /// GGUF written by hand; values from the gguf package's reference dequantizer.
+    @Test func readsGGUFAndDequantizesLikeGGML() throws {
+        let f = try GGUF.read(path: FormatTests.dir.appendingPathComponent("model.gguf").path)
+        #expect(f.version == 3)
+        let meta = Dictionary(f.metadata.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        #expect(meta["general.architecture"] == .string("toy"))
+        #expect(meta["toy.block_count"] == .uint(2))
+        #expect(meta["toy.flag"] == .bool(true) && meta["toy.i8"] == .int(-3) && meta["toy.u64"] == .uint(1 << 40) && meta["toy.f64"] == .float(0.25))
+        #expect(meta["toy.tokens"] == .array([.string("a"), .string("b"), .string("<eos>")]))
+        let json = try JSONSerialization.jsonObject(with: try FormatTests.data("gguf.json")) as? [String: [String: Any]] ?? [:]
+        #expect(f.tensors.map(\.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"])
+        for t in f.tensors {
+            let e = try #require(json[t.name])
+            #expect(t.type == e["type"] as? String)
+            #expect(t.tensor.shape == (e["shape"] as? [NSNumber] ?? []).map(\.intValue), "\(t.name)")
+            let want = (e["data"] as? [NSNumber] ?? []).map { Float($0.doubleValue) }
+            #expect(t.tensor.storage == want, "\(t.name)")
+        }
+    }
+
     @Test func writersRoundTrip() throws {
         var g = RandomGenerator(seed: 4)
         let a = Tensor.randn([3, 4], using: &g), b = Tensor(shape: [], storage: [7])
@@ -70,12 +90,15 @@ import Testing
         ("npz_bad_crc.npz", "fails its CRC-32 check"),
         ("npz_truncated.npz", "not a zip archive"),
         ("truncated-idx3.idx", "need 24 bytes; 19 follow the header"),
+        ("gguf_truncated.gguf", "lies outside the file"),
+        ("gguf_bad_magic.gguf", "not a GGUF file"),
     ])
     func damagedFilesAreDiagnosed(file: String, message: String) throws {
         do {
             let d = try FormatTests.data(file)
             if file.hasSuffix(".safetensors") { _ = try Safetensors.read(d, name: file) }
             else if file.hasSuffix(".npz") { _ = try Npz.read(d, name: file) }
+            else if file.hasSuffix(".gguf") { _ = try GGUF.read(d, name: file) }
             else { _ = try IDX.read(d, name: file) }
             Issue.record("\(file) was accepted")
         } catch let e as DataError {
@@ -89,6 +112,7 @@ import Testing
         #expect(throws: DataError.self) { try Npz.read(junk, name: "j") }
         #expect(throws: DataError.self) { try Safetensors.read(junk, name: "j") }
         #expect(throws: DataError.self) { try IDX.read(junk, name: "j") }
+        #expect(throws: DataError.self) { try GGUF.read(junk, name: "j") }
         #expect(throws: DataError.self) { try IDX.read(Data([0x1f, 0x8b, 1, 2, 3]), name: "j.gz") }
         #expect(throws: DataError.self) { try Safetensors.read(Data(), name: "j") }
     }

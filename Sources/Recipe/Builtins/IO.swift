@@ -5,9 +5,9 @@ import SqueezeCore
 
 extension Builtins {
     static let io: [Operation] = [
-        Operation("load", family: "data", summary: "Read a file (.npy, .npz, .safetensors, .csv, .png, IDX) or a named data set.",
+        Operation("load", family: "data", summary: "Read a file (.npy, .npz, .safetensors, .gguf, .csv, .png, IDX) or a named data set.",
                   doc: """
-                  .npy (versions 1–3): dtypes f2/f4/f8, i1–i8, u1–u8, b1, either byte order, C or Fortran order, rank ≤ 4, converted to Float32; object and structured arrays are refused (nothing is unpickled). .npz (numpy.savez, stored or deflated): a record of its arrays. .safetensors: a record of its tensors (F64/F32/F16/BF16/F8/I*/U*/BOOL → Float32), memory-mapped, header and offsets validated. .csv: numeric fields, an optional header row; with label: "last" (or "first") the label column is split off and a record {X, y} is returned. .png: grey, grey+alpha, RGB, RGBA or palette, 1–16 bits, as values in [0, 1] of shape h×w (grey) or h×w×c; 16-bit samples are read exactly. IDX (MNIST's format; names containing "-idx" or ending .idx, optionally .gz). A name without an extension loads a data set: "digits", "fashion-mnist", "mnist-5k", "minilm", "camera" (squeeze help datasets).
+                  .npy (versions 1–3): dtypes f2/f4/f8, i1–i8, u1–u8, b1, either byte order, C or Fortran order, rank ≤ 4, converted to Float32; object and structured arrays are refused (nothing is unpickled). .npz (numpy.savez, stored or deflated): a record of its arrays. .safetensors: a record of its tensors (F64/F32/F16/BF16/F8/I*/U*/BOOL → Float32), memory-mapped, header and offsets validated. .csv: numeric fields, an optional header row; with label: "last" (or "first") the label column is split off and a record {X, y} is returned. .png: grey, grey+alpha, RGB, RGBA or palette, 1–16 bits, as values in [0, 1] of shape h×w (grey) or h×w×c; 16-bit samples are read exactly. IDX (MNIST's format; names containing "-idx" or ending .idx, optionally .gz). .gguf (llama.cpp, v2/v3): {version, metadata, tensors, types} with F32/F16/BF16/Q8_0/Q4_0/Q4_1 dequantized as ggml does, row-major shapes. A name without an extension loads a data set: "digits", "fashion-mnist", "mnist-5k", "minilm", "camera" (squeeze help datasets).
                   """,
                   example: "save(eye(2), \"I.npy\")\nI = load(\"I.npy\")",
                   params: [ParamSpec("path", .string), ParamSpec("label", .choice(["none", "first", "last"]), .value(.string("none")), namedOnly: true),
@@ -25,6 +25,23 @@ extension Builtins {
             }
             do {
                 let lower = url.lastPathComponent.lowercased()
+                if lower.hasSuffix(".gguf") {
+                    let file = try GGUF.read(path: url.path)
+                    func meta(_ v: GGUF.MetaValue) -> Value {
+                        switch v {
+                        case .int(let i): return .number(Double(i))
+                        case .uint(let u): return .number(Double(u))
+                        case .float(let f): return .number(f)
+                        case .bool(let b): return .bool(b)
+                        case .string(let s): return .string(s)
+                        case .array(let a): return .list(a.map(meta))
+                        }
+                    }
+                    return record([("version", .number(Double(file.version))),
+                                   ("metadata", record(file.metadata.map { ($0.0, meta($0.1)) })),
+                                   ("tensors", record(file.tensors.map { ($0.name, .tensor($0.tensor)) })),
+                                   ("types", record(file.tensors.map { ($0.name, .string($0.type)) }))])
+                }
                 if lower.hasSuffix(".safetensors") {
                     let file = try Safetensors.read(path: url.path)
                     return record(file.tensors.map { ($0.name, .tensor($0.tensor)) })
@@ -58,7 +75,7 @@ extension Builtins {
                                                : try x.slice([.all, .range(start: 1, stop: nil, step: 1)])
                     return record([("X", .tensor(rest)), ("y", .tensor(y))])
                 default:
-                    throw args.error("path", "unknown file type '.\(url.pathExtension)' (load reads .npy, .npz, .safetensors, .csv, .png and IDX)")
+                    throw args.error("path", "unknown file type '.\(url.pathExtension)' (load reads .npy, .npz, .safetensors, .gguf, .csv, .png and IDX)")
                 }
             } catch let e as DataError {
                 throw args.error("path", e.description)
