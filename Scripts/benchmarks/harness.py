@@ -163,7 +163,20 @@ def scatter():
     ta, tb, _, _ = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, p]))
     report("plot.scatter of 100,000 points to PNG (target < 0.3 s)", ta, tb, "", "", peer="matplotlib")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter}
+def fashion():
+    """load("fashion-mnist"): the 60,000 training images and labels from Debian's gzipped IDX files,
+    against numpy (gzip + frombuffer + float32), both timed inside their programs."""
+    d = tempfile.mkdtemp()
+    r = os.path.join(d, "f.recipe"); p = os.path.join(d, "f.py")
+    open(r, "w").write("t0 = clock()\nf = load(\"fashion-mnist\")\nprint(clock() - t0, shape(f.images))\n")
+    open(p, "w").write("import gzip, time, numpy as np\nt = time.perf_counter()\nroot = '/usr/share/datasets/fashion-mnist/'\n"
+                       "with gzip.open(root + 'train-images-idx3-ubyte.gz') as f: X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(60000, 28, 28).astype(np.float32)\n"
+                       "with gzip.open(root + 'train-labels-idx1-ubyte.gz') as f: y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.float32)\n"
+                       "print(time.perf_counter() - t, X.shape)\n")
+    ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, p]))
+    report("Fashion-MNIST: 60,000 training images from gzipped IDX (target < 0.5 s)", ta, tb, qa, qb)
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion}
 names = sys.argv[1:] or list(ALL)
 for nm in names:
     if nm not in ALL:
