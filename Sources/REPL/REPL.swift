@@ -16,8 +16,9 @@ public final class REPL {
         public var historyFile: String?
         /// Where the session is recorded (nil: not recorded).
         public var history: HistoryStore?
-        /// What the session runs on, for the record.
-        public var environment: RunEnvironment?
+        /// What the session runs on, for the record: gathered on the history's writer thread (it
+        /// reads /proc and may run git), so the prompt does not wait for it.
+        public var environment: (@Sendable () -> RunEnvironment)?
         public init() {}
     }
 
@@ -29,7 +30,7 @@ public final class REPL {
     var reader: LineReader?
     let initialSeed: UInt64
     let history: HistoryStore?
-    let environment: RunEnvironment
+    let environment: (@Sendable () -> RunEnvironment)?
     /// The session's run in the history, started by its first input (and again after `:reset`).
     var recorder: RunRecorder?
 
@@ -40,7 +41,7 @@ public final class REPL {
         }
         initialSeed = session.seed
         history = options.history
-        environment = options.environment ?? RunEnvironment(squeezeVersion: "?")
+        environment = options.environment
         style = Style(on: Terminal.colorEnabled(options.color))
         session.displayWidth = Terminal.width
     }
@@ -112,9 +113,9 @@ public final class REPL {
     /// Starts recording the session into the history (a failure is reported and recording skipped).
     func startRecording(kind: RunStart.Kind, source: String, cellLines: [Int] = []) -> RunRecorder? {
         guard let history else { return nil }
-        let start = RunStart(kind: kind, recipe: nil, source: source, seed: session.seed, environment: environment,
+        let start = RunStart(kind: kind, recipe: nil, source: source, seed: session.seed, environment: RunEnvironment(squeezeVersion: "?"),
                              outDirectory: session.sandbox.outputDirectory.path)
-        let r = RunRecorder(store: history, start: start, cellLines: cellLines)
+        let r = RunRecorder(store: history, start: start, cellLines: cellLines, environment: environment)
         recorder = r
         session.observer = r
         return r

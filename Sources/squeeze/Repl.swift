@@ -27,7 +27,7 @@ struct Repl: ParsableCommand {
         if !noHistory {
             options.history = try history.open()
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            options.environment = .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
+            options.environment = { .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd) }
         }
         let status = REPL(options: options).run(options: options)
         if status != 0 { throw ExitCode(status) }
