@@ -176,7 +176,32 @@ def fashion():
     ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, p]))
     report("Fashion-MNIST: 60,000 training images from gzipped IDX (target < 0.5 s)", ta, tb, qa, qb)
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion}
+def kmeans():
+    """20 Lloyd iterations on 100,000×64 float32 from the same initial centroids (the first k rows):
+    squeeze's kmeans against scikit-learn's KMeans (lloyd, tol=0) and faiss's Kmeans, each timed
+    inside its program; inertia printed as the quality check."""
+    d = tempfile.mkdtemp()
+    data = os.path.join(d, "X.npy")
+    subprocess.run([PY, "-c", f"import numpy as np; np.save({data!r}, np.random.default_rng(0).standard_normal((100000, 64)).astype(np.float32))"], check=True)
+    for k in (256, 1024):
+        r = os.path.join(d, f"k{k}.recipe")
+        open(r, "w").write(f"X = load({data!r})\nC0 = X[0:{k}]\nt0 = clock()\nm = kmeans(X, k: {k}, init: C0, iters: 20, tol: 0)\n"
+                           "print(clock() - t0, round(m.inertia))\n")
+        sk = os.path.join(d, f"sk{k}.py")
+        open(sk, "w").write(f"import time, numpy as np\nfrom sklearn.cluster import KMeans\nX = np.load({data!r})\n"
+                            f"t = time.perf_counter()\nm = KMeans({k}, init=X[:{k}], n_init=1, max_iter=20, tol=0, algorithm='lloyd').fit(X)\n"
+                            "print(time.perf_counter() - t, round(m.inertia_))\n")
+        fa = os.path.join(d, f"fa{k}.py")
+        open(fa, "w").write(f"import time, numpy as np, faiss\nX = np.load({data!r})\n"
+                            f"t = time.perf_counter()\nkm = faiss.Kmeans(64, {k}, niter=20, max_points_per_centroid=10**9)\n"
+                            f"km.train(X, init_centroids=X[:{k}].copy())\nD, _ = km.index.search(X, 1)\n"
+                            "print(time.perf_counter() - t, round(float(D.sum())))\n")
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, sk]))
+        report(f"kmeans 100,000×64, k = {k}, 20 Lloyd iterations (inertia as quality)", ta, tb, qa, qb, peer="sklearn")
+        _, tc, _, qc = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, fa]))
+        print(f"  faiss   {statistics.median(tc) * 1000:9.1f} ms  quality {qc}  ratio faiss/squeeze = {statistics.median(tc) / statistics.median(ta):.2f}")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans}
 names = sys.argv[1:] or list(ALL)
 for nm in names:
     if nm not in ALL:
