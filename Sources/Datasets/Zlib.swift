@@ -1,4 +1,5 @@
 import CZlib
+import SqueezeCore
 import Foundation
 
 /// zlib's inflate and deflate over whole buffers.
@@ -12,17 +13,25 @@ public enum Zlib {
         var windowBits: Int32 { self == .raw ? -15 : 15 + 16 }
     }
 
-    /// Inflates `input`; `expectedSize` (when known) sizes the output and is checked.
+    /// Inflates `input`; `expectedSize` (when known) sizes the output and is checked. The output may
+    /// not exceed the expected size, deflate's 1032:1 limit, or the memory budget (zip bombs).
     public static func inflate(_ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, name: String) throws -> [UInt8] {
+        let ceiling = min(expectedSize ?? Int.max, input.count.multipliedReportingOverflow(by: 1032).partialValue + 1024, Memory.limit)
+        if let e = expectedSize, e > ceiling {
+            throw DataError(name, "claims \(e) bytes once decompressed, more than \(input.count) compressed bytes can hold or memory allows")
+        }
         var stream = z_stream()
         guard squeeze_inflate_init(&stream, format.windowBits) == Z_OK else { throw DataError(name, "zlib could not start") }
         defer { inflateEnd(&stream) }
-        var out = [UInt8](repeating: 0, count: max(64, expectedSize ?? input.count * 4))
+        var out = [UInt8](repeating: 0, count: max(64, min(ceiling, expectedSize ?? input.count * 4)))
         var produced = 0
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
         stream.avail_in = UInt32(input.count)
         while true {
-            if produced == out.count { out += [UInt8](repeating: 0, count: out.count) }
+            if produced == out.count {
+                guard out.count < ceiling else { throw DataError(name, "decompresses to more than \(ceiling) bytes") }
+                out += [UInt8](repeating: 0, count: min(out.count, ceiling - out.count))
+            }
             let rc: Int32 = out.withUnsafeMutableBufferPointer { buf in
                 stream.next_out = buf.baseAddress! + produced
                 stream.avail_out = UInt32(buf.count - produced)
