@@ -1,0 +1,254 @@
+import Foundation
+import OrderedCollections
+import SqueezeCore
+
+/// Quantization, pruning, low rank, entropy coding and the metrics that score them. Every
+/// compressor returns a compressed value that knows its reconstruction and its exact storage.
+///
+/// Storage accounting (`.bits`): codes at `bits` each; one scale per group at `scale_bits` (16 by
+/// default, and the reconstruction uses the fp16-rounded scale, so what is counted is what is used)
+/// plus, for asymmetric grids, one zero point at `bits`; NF4 adds a 32-bit absmax per block; pruned
+/// weights keep their values at 32 bits plus the mask (1 bit per weight, or log₂ C(M, N) bits per
+/// N:M group); low-rank factors count r·(m + n) values at 32 bits.
+extension Builtins {
+    static func compressed(_ method: String, _ recon: Tensor, bits: Double, _ parts: [(String, Value)]) -> Value {
+        .compressed(CompressedValue(method: method, recon: recon, bits: bits, parts: OrderedDictionary(uniqueKeysWithValues: parts)))
+    }
+
+    static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
+        if let i = t.storage.firstIndex(where: { !$0.isFinite }) {
+            throw args.error(name, "'\(name)' contains NaN or infinite values (first at flat index \(i))")
+        }
+    }
+
+    static let compression: [Operation] = [
+        Operation("quantize", family: "compression", summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
+                  doc: """
+                  RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                  """,
+                  example: "W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), round(error(W, q), digits: 4))",
+                  params: [ParamSpec("W", .tensor),
+                           ParamSpec("bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true, doc: "Bits per code."),
+                           ParamSpec("group", .integer, .none, range: 1...1_000_000_000, namedOnly: true, doc: "Weights per grid (default: the whole row; 64 for nf4)."),
+                           ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true),
+                           ParamSpec("axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true),
+                           ParamSpec("clip", .choice(["minmax", "mse"]), .value(.string("minmax")), namedOnly: true),
+                           ParamSpec("method", .choice(["rtn", "nf4", "gptq"]), .value(.string("rtn")), namedOnly: true),
+                           ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in) for gptq."),
+                           ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true, doc: "Precision of the stored scales.")]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            guard W.rank == 2 || W.rank == 1 else { throw args.error("W", "expected a weight matrix [out, in] or a vector, got shape \(Shape.describe(W.shape))") }
+            let bits = try args.int("bits")
+            let method = try args.string("method")
+            let scaleBits = Int(try args.string("scale_bits")) ?? 16
+            if method == "nf4" {
+                guard bits == 4 else { throw args.error("bits", "NF4 has 16 levels: bits must be 4") }
+                let block = try args.optionalInt("group") ?? 64
+                do {
+                    let r = try Quantizer.nf4(W, block: block)
+                    return compressed("nf4", r.recon, bits: Double(4 * W.count + 32 * r.absmax.count),
+                                      [("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))), ("absmax", .tensor(Tensor(r.absmax)))])
+                } catch let e as CoreError { throw args.error("group", e.description) }
+            }
+            let symmetric = try args.bool("symmetric")
+            let group = try args.optionalInt("group")
+            let result: Quantizer.Result
+            if method == "gptq" {
+                guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"gptq\" needs calibration activations X (tokens × in)") }
+                try checkFinite(X, args, "X")
+                guard W.rank == 2 else { throw args.error("W", "gptq quantizes a weight matrix [out, in]") }
+                guard try args.string("axis") == "row" else { throw args.error("axis", "gptq groups along rows (axis: \"row\")") }
+                do { result = try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits) } catch let e as CoreError {
+                    throw args.error(e.description.contains("group") ? "group" : "X", e.description)
+                }
+            } else {
+                let axis = Quantizer.Axis(rawValue: try args.string("axis")) ?? .row
+                let clip = Quantizer.Clip(rawValue: try args.string("clip")) ?? .minmax
+                do { result = try Quantizer.rtn(W, bits: bits, group: group, symmetric: symmetric, axis: axis, clip: clip, scaleBits: scaleBits) } catch let e as CoreError {
+                    throw args.error("group", e.description)
+                }
+            }
+            let side = Double(result.grids.count * (scaleBits + (symmetric ? 0 : bits)))
+            return compressed(method, result.recon, bits: Double(bits * W.count) + side, [
+                ("codes", .tensor(Tensor(shape: W.shape, storage: result.codes.map(Float.init)))),
+                ("scales", .tensor(Tensor(result.grids.map(\.scale)))),
+                ("zeros", .tensor(Tensor(result.grids.map(\.zero)))),
+            ])
+        },
+
+        Operation("prune", family: "compression", summary: "Prune weights: magnitude (unstructured), N:M patterns, or Wanda's |W|·‖X‖ per output row.",
+                  doc: "sparsity: s removes the weights with |w| ≤ the ⌊s·n⌋-th smallest |w| (the Wanda repository's magnitude baseline). pattern: \"2:4\" keeps the N largest of every M consecutive weights in each row (with method: \"wanda\", by Wanda's score). method: \"wanda\" with X (tokens × in) scores |W_ij|·‖X_j‖₂ and removes ⌊s·in⌋ per output row (Sun et al. 2023). The mask is a part of the value and counted in .bits.",
+                  example: "W = randn(4, 8, seed: 2)\np = prune(W, pattern: \"2:4\")\nprint(sum(p.mask), p.bits_per_param)",
+                  params: [ParamSpec("W", .tensor),
+                           ParamSpec("sparsity", .number, .none, range: 0...1, namedOnly: true, doc: "Fraction of weights removed."),
+                           ParamSpec("pattern", .string, .none, namedOnly: true, doc: "\"N:M\": keep N of every M along rows."),
+                           ParamSpec("method", .choice(["magnitude", "wanda"]), .value(.string("magnitude")), namedOnly: true),
+                           ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in) for wanda.")]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            let method = try args.string("method")
+            var scores: [Float]?
+            if method == "wanda" {
+                guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"wanda\" needs calibration activations X (tokens × in)") }
+                do { scores = try Pruning.wandaScores(W, X: X) } catch let e as CoreError { throw args.error("X", e.description) }
+            }
+            let recon: Tensor, mask: [Bool], maskBits: Double
+            if !args.isNone("pattern") {
+                let p = try args.string("pattern").split(separator: ":").compactMap { Int($0) }
+                guard p.count == 2 else { throw args.error("pattern", "pattern must be \"N:M\", like \"2:4\"") }
+                guard p[0] >= 0, p[1] >= 1, p[0] <= p[1] else { throw args.error("pattern", "N:M needs 0 ≤ N ≤ M, got \(p[0]):\(p[1])") }
+                do { (recon, mask) = try Pruning.nm(W, n: p[0], m: p[1], scores: scores) } catch let e as CoreError { throw args.error("pattern", e.description) }
+                var comb = 1.0
+                for i in 0..<p[0] { comb = comb * Double(p[1] - i) / Double(i + 1) }
+                maskBits = Double(W.count / p[1]) * log2(comb)
+            } else {
+                guard let s = try args.optionalNumber("sparsity") else { throw args.error("give sparsity: s or pattern: \"N:M\"") }
+                if method == "wanda" {
+                    guard W.rank == 2, let X = try args.optionalTensor("X") else { throw args.error("W", "wanda prunes a weight matrix [out, in]") }
+                    (recon, mask) = try Pruning.wanda(W, X: X, sparsity: s)
+                } else {
+                    (recon, mask) = Pruning.magnitude(W, sparsity: s)
+                }
+                maskBits = Double(W.count)
+            }
+            let kept = mask.filter { $0 }.count
+            return compressed(method == "wanda" ? "wanda" : (args.isNone("pattern") ? "magnitude" : "nm"), recon, bits: Double(32 * kept) + maskBits, [
+                ("mask", .tensor(Tensor(shape: W.shape, storage: mask.map { $0 ? 1 : 0 }))),
+                ("sparsity", .number(1 - Double(kept) / Double(max(1, W.count)))),
+            ])
+        },
+
+        Operation("lowrank", family: "compression", summary: "Truncated SVD W ≈ B·A (Eckart–Young optimal) at a rank or a kept energy.",
+                  doc: "B = U_r Σ_r (m × r), A = V_rᵀ (r × n), from sgesdd. rank: r, or energy: e keeps the smallest r with Σ_{i≤r} σᵢ² ≥ e·Σσᵢ². The relative error is √(Σ_{i>r} σᵢ²)/‖W‖. Storage r·(m + n) values at 32 bits; the break-even rank is mn/(m + n) (LoRD).",
+                  example: "W = randn(64, 32, seed: 3)\nc = lowrank(W, rank: 8)\nprint(shape(c.B), shape(c.A), round(c.ratio, digits: 3))",
+                  params: [ParamSpec("W", .tensor), ParamSpec("rank", .integer, .none, range: 1...1_000_000, namedOnly: true),
+                           ParamSpec("energy", .number, .none, range: 0...1, namedOnly: true)]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            guard W.rank == 2 else { throw args.error("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
+            if let r = try args.optionalInt("rank"), r > min(W.shape[0], W.shape[1]) {
+                throw args.error("rank", "rank \(r) is larger than min(m, n) = \(min(W.shape[0], W.shape[1]))")
+            }
+            let f = try LowRank.truncated(W, rank: try args.optionalInt("rank"), energy: try args.optionalNumber("energy"))
+            let recon = try Tensor.gemm(f.B, f.A)
+            return compressed("lowrank", recon, bits: Double(32 * f.rank * (W.shape[0] + W.shape[1])),
+                              [("B", .tensor(f.B)), ("A", .tensor(f.A)), ("rank", int(f.rank)), ("S", .tensor(f.S))])
+        },
+
+        Operation("rsvd", family: "compression", summary: "Randomized truncated SVD (Halko et al. 2011): Gaussian sketch, power iterations, small SVD.",
+                  doc: "Sketch with rank + oversample Gaussian columns, `iters` power iterations re-orthonormalised by QR, then the SVD of QᵀW. Returns the same compressed value as lowrank (B = U_r Σ_r, A = V_rᵀ).",
+                  example: "W = randn(200, 100, seed: 4)\nc = rsvd(W, rank: 10, seed: 1)\nprint(shape(c.B))",
+                  params: [ParamSpec("W", .tensor), ParamSpec("rank", .integer, range: 1...1_000_000, namedOnly: true),
+                           ParamSpec("oversample", .integer, .value(.number(10)), range: 0...10_000, namedOnly: true),
+                           ParamSpec("iters", .integer, .value(.number(4)), range: 0...100, namedOnly: true), seedParam]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            guard W.rank == 2 else { throw args.error("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
+            let r = try args.int("rank")
+            guard r <= min(W.shape[0], W.shape[1]) else { throw args.error("rank", "rank \(r) is larger than min(m, n) = \(min(W.shape[0], W.shape[1]))") }
+            let (os, it) = (try args.int("oversample"), try args.int("iters"))
+            let f = try withGenerator(args, interp) { try LowRank.randomized(W, rank: r, oversample: os, iters: it, rng: &$0) }
+            return compressed("rsvd", try Tensor.gemm(f.B, f.A), bits: Double(32 * r * (W.shape[0] + W.shape[1])),
+                              [("B", .tensor(f.B)), ("A", .tensor(f.A)), ("rank", int(r))])
+        },
+
+        Operation("entropy", family: "compression", summary: "Empirical (order-0) entropy of integer codes, in bits per symbol.",
+                  doc: "−Σ pₖ log₂ pₖ over the codes' frequencies: the ideal static cost per symbol, not counting the model (encode gives a real coder's cost).",
+                  example: "print(entropy([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3]))",
+                  params: [ParamSpec("codes", .any)]) { args, interp in
+            return .number(Entropy.empirical(try codeList(args)))
+        },
+
+        Operation("encode", family: "compression", summary: "Entropy-code integer codes with a static rANS coder; returns the stream and its full cost.",
+                  doc: "rANS with a 32-bit state, byte renormalisation (L = 2^23) and frequencies quantized to 2^12 (ryg_rans). bits counts the payload bytes, the 4-byte state flush and the frequency table (32 + 12 bits per symbol value, 64 bits of header). decode(stream) returns the codes exactly.",
+                  example: "s = encode([0, 1, 1, 2, 2, 2, 2, 2])\nprint(decode(s), s.bits > 0)",
+                  params: [ParamSpec("codes", .any)]) { args, interp in
+            let codes = try codeList(args)
+            let s = Entropy.encode(codes)
+            return record([("bytes", .tensor(Tensor(s.bytes.map(Float.init)))), ("alphabet", .tensor(Tensor(s.alphabet.map(Float.init)))),
+                           ("frequencies", .tensor(Tensor(s.frequencies.map { Float($0) }))), ("count", int(s.count)),
+                           ("bits", int(s.totalBits)), ("bits_per_symbol", .number(s.count == 0 ? 0 : Double(s.totalBits) / Double(s.count))),
+                           ("payload_bits", int(8 * s.bytes.count))])
+        },
+
+        Operation("decode", family: "compression", summary: "Decode a stream made by encode back to its codes.",
+                  example: "print(decode(encode([3, 1, 3])))",
+                  params: [ParamSpec("stream", .record)]) { args, interp in
+            guard case .record(let r) = args.value("stream"),
+                  case .tensor(let bytes)? = r.fields["bytes"], case .tensor(let alphabet)? = r.fields["alphabet"],
+                  case .tensor(let freq)? = r.fields["frequencies"], case .number(let count)? = r.fields["count"] else {
+                throw args.error("stream", "expected the record encode returns ({bytes, alphabet, frequencies, count, …})")
+            }
+            let s = Entropy.Stream(bytes: bytes.storage.map { UInt8(max(0, min(255, $0))) }, alphabet: alphabet.storage.map { Int($0) },
+                                   frequencies: freq.storage.map { UInt32(max(0, $0)) }, count: Int(count))
+            do { return .tensor(Tensor(try Entropy.decode(s).map(Float.init))) } catch let e as CoreError { throw args.error("stream", e.description) }
+        },
+
+        Operation("error", family: "metrics", summary: "Relative Frobenius error ‖A − B‖ / ‖A‖ (B may be a compressed value).",
+                  example: "print(error(tensor([3, 4]), tensor([3, 3])))",
+                  params: [ParamSpec("A", .tensor), ParamSpec("B", .tensor)]) { args, interp in
+            .number(try metric(args) { try Metrics.relativeError($0, $1) })
+        },
+        Operation("mse", family: "metrics", summary: "Mean squared error between A and B.",
+                  example: "print(mse(tensor([1, 2]), tensor([1, 4])))",
+                  params: [ParamSpec("A", .tensor), ParamSpec("B", .tensor)]) { args, interp in
+            .number(try metric(args) { try Metrics.mse($0, $1) })
+        },
+        Operation("psnr", family: "metrics", summary: "Peak signal-to-noise ratio 10·log₁₀(peak²/MSE) in dB (peak default: max |A|).",
+                  example: "print(round(psnr(tensor([0, 1]), tensor([0, 0.9]), peak: 1), digits: 3))",
+                  params: [ParamSpec("A", .tensor), ParamSpec("B", .tensor), ParamSpec("peak", .number, .none, namedOnly: true)]) { args, interp in
+            let A = try args.tensor("A")
+            let peak = try args.optionalNumber("peak") ?? Double(A.storage.map { abs($0) }.max() ?? 1)
+            return .number(try metric(args) { try Metrics.psnr($0, $1, peak: peak) })
+        },
+        Operation("snr", family: "metrics", summary: "Signal-to-noise ratio 10·log₁₀(‖A‖²/‖A − B‖²) in dB.",
+                  example: "print(round(snr(tensor([1, 1]), tensor([1, 0.9])), digits: 3))",
+                  params: [ParamSpec("A", .tensor), ParamSpec("B", .tensor)]) { args, interp in
+            .number(try metric(args) { try Metrics.snr($0, $1) })
+        },
+        Operation("output_error", family: "metrics", summary: "Layer-output error ‖X Wᵀ − X Cᵀ‖ / ‖X Wᵀ‖ for calibration activations X.",
+                  example: "W = randn(4, 6, seed: 1)\nX = randn(20, 6, seed: 2)\nprint(output_error(W, W, X))",
+                  params: [ParamSpec("W", .tensor), ParamSpec("C", .tensor), ParamSpec("X", .tensor)]) { args, interp in
+            let W = try args.tensor("W"), C = try args.tensor("C"), X = try args.tensor("X")
+            guard W.rank == 2, C.shape == W.shape else { throw args.error("C", "C must have W's shape \(Shape.describe(W.shape)), got \(Shape.describe(C.shape))") }
+            guard X.rank == 2, X.shape[1] == W.shape[1] else { throw args.error("X", "X must be tokens × \(W.shape[1]), got \(Shape.describe(X.shape))") }
+            return .number(try Metrics.outputError(W, C, X))
+        },
+        Operation("eval", family: "metrics", summary: "Every metric that applies, as a record: error, mse, snr, psnr, bits_per_param (for compressed values), output_error (with X).",
+                  example: "W = randn(8, 16, seed: 5)\nr = eval(W, quantize(W, bits: 3))\nprint(keys(r))",
+                  params: [ParamSpec("A", .tensor), ParamSpec("C", .any), ParamSpec("X", .tensor, .none)]) { args, interp in
+            let A = try args.tensor("A")
+            guard let C = Ops.toTensor(args.value("C")) else { throw args.error("C", "expected a tensor or a compressed value, got \(args.value("C").typeDescription)") }
+            guard C.shape == A.shape else { throw args.error("C", "shape \(Shape.describe(C.shape)) differs from A's \(Shape.describe(A.shape))") }
+            var pairs: [(String, Value)] = [("error", .number(try Metrics.relativeError(A, C))), ("mse", .number(try Metrics.mse(A, C))),
+                                            ("snr", .number(try Metrics.snr(A, C))),
+                                            ("psnr", .number(try Metrics.psnr(A, C, peak: Double(A.storage.map { abs($0) }.max() ?? 1))))]
+            if case .compressed(let c) = args.value("C") {
+                pairs += [("bits", .number(c.bits)), ("bits_per_param", .number(c.bitsPerParam)), ("ratio", c.field("ratio") ?? .none)]
+            }
+            if let X = try args.optionalTensor("X") {
+                guard A.rank == 2, X.rank == 2, X.shape[1] == A.shape[1] else { throw args.error("X", "X must be tokens × \(A.shape.last ?? 0)") }
+                pairs.append(("output_error", .number(try Metrics.outputError(A, C, X))))
+            }
+            return record(pairs)
+        },
+    ]
+
+    static func metric(_ args: Arguments, _ f: (Tensor, Tensor) throws -> Double) throws -> Double {
+        let a = try args.tensor("A"), b = try args.tensor("B")
+        guard a.shape == b.shape else { throw args.error("B", "shape \(Shape.describe(b.shape)) differs from A's \(Shape.describe(a.shape))") }
+        return try f(a, b)
+    }
+
+    /// Integer codes from a tensor, a list or a compressed value's codes.
+    static func codeList(_ args: Arguments) throws -> [Int] {
+        var v = args.value("codes")
+        if case .compressed(let c) = v, let codes = c.parts["codes"] { v = codes }
+        guard let t = Ops.toTensor(v) else { throw args.error("codes", "expected integer codes (a tensor or list), got \(v.typeDescription)") }
+        return try t.storage.map { x in
+            guard x.isFinite, x == x.rounded(), abs(x) < 2_147_483_648 else { throw args.error("codes", "codes must be whole numbers, got \(x)") }
+            return Int(x)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// Pruning as the Wanda repository runs it (ALGORITHMS.md §B8): magnitude over the whole matrix,
+/// N:M within each row, and Wanda's |W|·‖X_col‖ per output row. Ties go to the lower index (a
+/// stable sort), so masks are reproducible.
+public enum Pruning {
+    /// Magnitude: threshold = sorted(|W|)[⌊sparsity · count⌋]; weights with |w| ≤ threshold are removed
+    /// (the reference's rule, which removes ties with the threshold too).
+    public static func magnitude(_ W: Tensor, sparsity: Double) -> (recon: Tensor, mask: [Bool]) {
+        let n = W.count
+        guard n > 0, sparsity > 0 else { return (W, [Bool](repeating: true, count: n)) }
+        let scores = W.storage.map { abs($0) }
+        let k = min(n - 1, Int((sparsity * Double(n)).rounded(.down)))
+        let threshold = scores.sorted()[k]
+        let mask = scores.map { $0 > threshold }
+        return (apply(W, mask), mask)
+    }
+
+    /// Removes the `count` lowest scores of each row (stable ascending order).
+    static func perRow(_ W: Tensor, scores: [Float], remove count: Int) -> [Bool] {
+        let rows = W.shape[0], cols = W.shape[1]
+        var mask = [Bool](repeating: true, count: rows * cols)
+        for r in 0..<rows {
+            let order = (0..<cols).sorted { a, b in
+                let sa = scores[r * cols + a], sb = scores[r * cols + b]
+                return sa < sb || (sa == sb && a < b)
+            }
+            for j in order.prefix(count) { mask[r * cols + j] = false }
+        }
+        return mask
+    }
+
+    /// N:M: in each row, every group of M consecutive weights keeps its N largest scores.
+    public static func nm(_ W: Tensor, n: Int, m: Int, scores: [Float]? = nil) throws -> (recon: Tensor, mask: [Bool]) {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("prune: N:M needs a matrix, got shape \(Shape.describe(W.shape))") }
+        guard n >= 0, m >= 1, n <= m else { throw CoreError.invalidArgument("prune: pattern N:M needs 0 ≤ N ≤ M, got \(n):\(m)") }
+        let rows = W.shape[0], cols = W.shape[1]
+        guard cols % m == 0 else { throw CoreError.invalidArgument("prune: M = \(m) does not divide the \(cols) columns") }
+        let s = scores ?? W.storage.map { abs($0) }
+        var mask = [Bool](repeating: true, count: rows * cols)
+        for r in 0..<rows {
+            for g in stride(from: 0, to: cols, by: m) {
+                let order = (g..<(g + m)).sorted { a, b in
+                    let sa = s[r * cols + a], sb = s[r * cols + b]
+                    return sa < sb || (sa == sb && a < b)
+                }
+                for j in order.prefix(m - n) { mask[r * cols + j] = false }
+            }
+        }
+        return (apply(W, mask), mask)
+    }
+
+    /// Wanda's score |W_ij| · ‖X_j‖₂ (X: calibration rows × inputs).
+    public static func wandaScores(_ W: Tensor, X: Tensor) throws -> [Float] {
+        guard W.rank == 2, X.rank == 2, X.shape[1] == W.shape[1] else {
+            throw CoreError.invalidArgument("prune: wanda needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
+        }
+        let cols = W.shape[1], n = X.shape[0]
+        var norms = [Double](repeating: 0, count: cols)
+        X.withBuffer { p in for t in 0..<n { for j in 0..<cols { let v = Double(p[t * cols + j]); norms[j] += v * v } } }
+        let root = norms.map { Float($0.squareRoot()) }
+        return W.storage.enumerated().map { abs($0.element) * root[$0.offset % cols] }
+    }
+
+    /// Wanda: remove the lowest ⌊sparsity · in⌋ scores of each output row.
+    public static func wanda(_ W: Tensor, X: Tensor, sparsity: Double) throws -> (recon: Tensor, mask: [Bool]) {
+        let scores = try wandaScores(W, X: X)
+        let mask = perRow(W, scores: scores, remove: Int((sparsity * Double(W.shape[1])).rounded(.down)))
+        return (apply(W, mask), mask)
+    }
+
+    static func apply(_ W: Tensor, _ mask: [Bool]) -> Tensor {
+        Tensor(shape: W.shape, storage: zip(W.storage, mask).map { $1 ? $0 : 0 })
+    }
+}
+
+/// Low-rank approximations (ALGORITHMS.md §B6).
+public enum LowRank {
+    /// Truncated SVD (Eckart–Young optimal): factors B = U_r Σ_r (m × r) and A = V_rᵀ (r × n).
+    public static func truncated(_ W: Tensor, rank: Int?, energy: Double?) throws -> (B: Tensor, A: Tensor, rank: Int, S: Tensor) {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("lowrank: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        let (m, n) = (W.shape[0], W.shape[1])
+        guard m > 0, n > 0 else { throw CoreError.invalidArgument("lowrank: the matrix is empty") }
+        let f = try W.svd()
+        var r: Int
+        if let rank {
+            guard rank >= 1, rank <= min(m, n) else { throw CoreError.invalidArgument("lowrank: rank \(rank) must be between 1 and min(m, n) = \(min(m, n))") }
+            r = rank
+        } else {
+            let e = energy ?? 0.9
+            guard e > 0, e <= 1 else { throw CoreError.invalidArgument("lowrank: energy must be in (0, 1], got \(e)") }
+            let sq = f.S.storage.map { Double($0) * Double($0) }
+            let total = sq.reduce(0, +)
+            var acc = 0.0
+            r = sq.count
+            for (i, v) in sq.enumerated() {
+                acc += v
+                if total == 0 || acc >= e * total - 1e-12 * total { r = i + 1; break }
+            }
+        }
+        let k = f.S.count
+        let B = Tensor(shape: [m, r]) { out in for i in 0..<m { for j in 0..<r { out[i * r + j] = f.U.storage[i * f.U.shape[1] + j] * f.S.storage[j] } } }
+        let A = Tensor(shape: [r, n]) { out in for i in 0..<r { for j in 0..<n { out[i * n + j] = f.Vt.storage[i * n + j] } } }
+        _ = k
+        return (B, A, r, f.S)
+    }
+
+    /// Randomized SVD (Halko, Martinsson & Tropp 2011): a Gaussian sketch of rank + oversample
+    /// columns, `iters` power iterations re-orthonormalised by QR, then the SVD of the small QᵀW.
+    public static func randomized(_ W: Tensor, rank: Int, oversample: Int, iters: Int, rng: inout RandomGenerator) throws -> (B: Tensor, A: Tensor) {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("rsvd: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        let (m, n) = (W.shape[0], W.shape[1])
+        guard rank >= 1, rank <= min(m, n) else { throw CoreError.invalidArgument("rsvd: rank \(rank) must be between 1 and min(m, n) = \(min(m, n))") }
+        let l = min(n, min(m, rank + max(0, oversample)))
+        let omega = Tensor.randn([n, l], using: &rng)
+        var Q = try Tensor.gemm(W, omega).qr().Q
+        for _ in 0..<max(0, iters) {
+            let Z = try Tensor.gemm(W, Q, transA: true).qr().Q
+            Q = try Tensor.gemm(W, Z).qr().Q
+        }
+        let small = try Tensor.gemm(Q, W, transA: true)          // l × n
+        let f = try small.svd()
+        let Ur = try Tensor.gemm(Q, f.U)                         // m × l
+        let B = Tensor(shape: [m, rank]) { out in for i in 0..<m { for j in 0..<rank { out[i * rank + j] = Ur.storage[i * Ur.shape[1] + j] * f.S.storage[j] } } }
+        let A = Tensor(shape: [rank, n]) { out in for i in 0..<rank { for j in 0..<n { out[i * n + j] = f.Vt.storage[i * n + j] } } }
+        return (B, A)
+    }
+}
