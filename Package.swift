@@ -52,7 +52,7 @@ let package = Package(
         // libFuzzer harness (Scripts/fuzz builds it with -sanitize=fuzzer); a normal build replays a corpus.
         .executableTarget(name: "squeeze-fuzz", dependencies: ["Recipe", "SqueezeCore", "Datasets", "Plot"]),
 
-        .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore"],
+        .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore", "Datasets"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),

@@ -1,0 +1,175 @@
+import Datasets
+import Foundation
+import SqueezeCore
+import Testing
+
+/// Quantization, pruning, low rank, entropy coding and metrics against independent numpy
+/// implementations (Fixtures/make_compression_fixtures.py), the check values of ALGORITHMS.md and
+/// properties that must hold.
+@Suite struct CompressionTests {
+    static let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+    nonisolated(unsafe) static let json: [String: Any] = {
+        (try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("compression.json")))) as? [String: Any] ?? [:]
+    }()
+    static let arrays: [String: Tensor] = {
+        guard let d = try? Data(contentsOf: dir.appendingPathComponent("compression.npz")), let a = try? Npz.read(d, name: "compression.npz") else { return [:] }
+        return Dictionary(uniqueKeysWithValues: a)
+    }()
+
+    /// The array a JSON path names.
+    func array(_ path: String...) -> Tensor {
+        var v: Any? = CompressionTests.json
+        for p in path { v = (v as? [String: Any])?[p] }
+        return CompressionTests.arrays[v as? String ?? ""] ?? Tensor.zeros([0])
+    }
+    func number(_ path: String...) -> Double {
+        var v: Any? = CompressionTests.json
+        for p in path { v = (v as? [String: Any])?[p] }
+        return (v as? NSNumber)?.doubleValue ?? .nan
+    }
+
+    @Test func rtnCheckValuesFromTheSpec() throws {
+        let w = Tensor(shape: [1, 4], storage: [-1.0, -0.2, 0.3, 0.9])
+        let a = try Quantizer.rtn(w, bits: 2, group: nil, symmetric: false, axis: .row, clip: .minmax)
+        #expect(abs(a.grids[0].scale - 0.633333) < 1e-5 && a.grids[0].zero == 2)
+        expectClose(a.recon, Tensor(shape: [1, 4], storage: [-1.266667, 0, 0, 0.633333]), rtol: 1e-5, atol: 1e-5)
+        let s = try Quantizer.rtn(w, bits: 2, group: nil, symmetric: true, axis: .row, clip: .minmax)
+        #expect(abs(s.grids[0].scale - 0.666667) < 1e-5 && s.grids[0].zero == 2)
+        expectClose(s.recon, Tensor(shape: [1, 4], storage: [-1.333333, 0, 0, 0.666667]), rtol: 1e-5, atol: 1e-5)
+    }
+
+    @Test(arguments: [(4, 64, false), (3, 128, true), (2, 256, false)])
+    func rtnMatchesNumpyBitForBit(bits: Int, group: Int, symmetric: Bool) throws {
+        let W = array("W")
+        let r = try Quantizer.rtn(W, bits: bits, group: group, symmetric: symmetric, axis: .row, clip: .minmax)
+        let key = "rtn_\(bits)_\(group)_\(symmetric ? 1 : 0)"
+        #expect(r.recon == array(key, "recon"))
+        #expect(r.codes.map(Float.init) == array(key, "codes").storage)
+    }
+
+    @Test func mseClippingMatchesNumpy() throws {
+        let W = array("W")
+        let row = Tensor(shape: [1, 256], storage: Array(W.storage[0..<256]))
+        let r = try Quantizer.rtn(row, bits: 3, group: nil, symmetric: false, axis: .row, clip: .mse)
+        #expect(r.recon.storage == array("rtn_mse_3").storage)
+        let plain = try Quantizer.rtn(row, bits: 3, group: nil, symmetric: false, axis: .row, clip: .minmax)
+        #expect(try Metrics.mse(row, r.recon) <= Metrics.mse(row, plain.recon))
+    }
+
+    @Test func axesAndGroupsAreValidated() throws {
+        let W = array("W")
+        let col = try Quantizer.rtn(W, bits: 4, group: nil, symmetric: false, axis: .col, clip: .minmax)
+        let viaT = try Quantizer.rtn(W.transposed, bits: 4, group: nil, symmetric: false, axis: .row, clip: .minmax)
+        #expect(col.recon == viaT.recon.transposed)
+        #expect(try Quantizer.rtn(W, bits: 4, group: nil, symmetric: false, axis: .tensor, clip: .minmax).grids.count == 1)
+        #expect(throws: CoreError.self) { try Quantizer.rtn(W, bits: 4, group: 100, symmetric: false, axis: .row, clip: .minmax) }
+        // An all-zero group uses [−1, 1] and reconstructs zeros exactly.
+        let z = try Quantizer.rtn(Tensor.zeros([2, 8]), bits: 3, group: 4, symmetric: false, axis: .row, clip: .minmax)
+        #expect(z.recon.storage.allSatisfy { $0 == 0 })
+    }
+
+    @Test(arguments: [2, 3, 4])
+    func gptqMatchesTheNumpyPortAndBeatsRTN(bits: Int) throws {
+        let W = array("gptq_W"), X = array("gptq_X")
+        let g = try GPTQ.quantize(W, X: X, bits: bits, group: 128, symmetric: false)
+        let ours = try Metrics.outputError(W, g.recon, X)
+        // Float64 error propagation on both sides; a rounding tie may flip a rare code.
+        expectClose(ours, number("gptq_\(bits)", "output_error"), rtol: 1e-3)
+        let mismatched = zip(g.recon.storage, array("gptq_\(bits)", "recon").storage).filter { abs($0 - $1) > 1e-5 }.count
+        #expect(mismatched <= W.count / 1000)
+        #expect(ours < number("gptq_\(bits)", "rtn_output_error"))
+    }
+
+    @Test func gptqWithADiagonalHessianIsRTN() throws {
+        let W = array("W")
+        // X = a scaled identity block: H = 2/N·XᵀX is diagonal, so no error is propagated.
+        let X = Tensor(shape: [256, 256]) { out in for i in 0..<256 { out[i * 256 + i] = Float(1 + i % 5) } }
+        let g = try GPTQ.quantize(W, X: X, bits: 3, group: 64, symmetric: false)
+        let r = try Quantizer.rtn(W, bits: 3, group: 64, symmetric: false, axis: .row, clip: .minmax)
+        #expect(g.recon == r.recon)
+        #expect(g.codes == r.codes)
+    }
+
+    @Test func nf4MatchesNumpy() throws {
+        let r = try Quantizer.nf4(array("W"), block: 64)
+        expectClose(r.recon, array("nf4"), rtol: 1e-6, atol: 1e-7)
+        #expect(r.absmax.count == 16 * 256 / 64)
+    }
+
+    @Test func pruningMatchesNumpy() throws {
+        let W = array("W")
+        #expect(Pruning.magnitude(W, sparsity: 0.3).recon == array("magnitude_0.3"))
+        let nm = try Pruning.nm(W, n: 2, m: 4)
+        #expect(nm.recon == array("nm_2_4"))
+        // Exactly N non-zeros in every group of M.
+        for g in stride(from: 0, to: W.count, by: 4) { #expect(nm.mask[g..<(g + 4)].filter { $0 }.count == 2) }
+        let X = array("wanda_X")
+        #expect(try Pruning.wanda(W, X: X, sparsity: 0.5).recon == array("wanda_0.5"))
+        #expect(try Pruning.nm(W, n: 2, m: 4, scores: Pruning.wandaScores(W, X: X)).recon == array("wanda_2_4"))
+        #expect(throws: CoreError.self) { try Pruning.nm(W, n: 5, m: 4) }
+        #expect(throws: CoreError.self) { try Pruning.nm(W, n: 2, m: 3) }
+    }
+
+    @Test(arguments: [1, 4, 8, 15])
+    func lowRankErrorIsTheTailOfTheSpectrum(rank: Int) throws {
+        let W = array("W")
+        let f = try LowRank.truncated(W, rank: rank, energy: nil)
+        let err = try Metrics.relativeError(W, try Tensor.gemm(f.B, f.A))
+        expectClose(err, number("lowrank_error", String(rank)), rtol: 1e-4)
+    }
+
+    @Test func energyPicksTheSmallestSufficientRank() throws {
+        let W = Tensor(shape: [3, 3], storage: [3, 0, 0, 0, 2, 0, 0, 0, 1])   // σ² = 9, 4, 1 of 14
+        #expect(try LowRank.truncated(W, rank: nil, energy: 0.6).rank == 1)
+        #expect(try LowRank.truncated(W, rank: nil, energy: 0.65).rank == 2)
+        #expect(try LowRank.truncated(W, rank: nil, energy: 1).rank == 3)
+        #expect(throws: CoreError.self) { try LowRank.truncated(W, rank: 4, energy: nil) }
+    }
+
+    @Test func randomizedSVDIsNearOptimal() throws {
+        // A matrix with a decaying spectrum: σᵢ = 0.8^i.
+        var g = RandomGenerator(seed: 3)
+        let U = try Tensor.randn([120, 60], using: &g).qr().Q, V = try Tensor.randn([80, 60], using: &g).qr().Q
+        let S = (0..<60).map { Float(pow(0.8, Double($0))) }
+        let W = try Tensor.gemm(Tensor(shape: [120, 60]) { o in for i in 0..<120 { for j in 0..<60 { o[i * 60 + j] = U.storage[i * 60 + j] * S[j] } } }, V, transB: true)
+        var rng = RandomGenerator(seed: 1)
+        let r = try LowRank.randomized(W, rank: 10, oversample: 10, iters: 4, rng: &rng)
+        let opt = try LowRank.truncated(W, rank: 10, energy: nil)
+        let eR = try Metrics.relativeError(W, try Tensor.gemm(r.B, r.A)), eO = try Metrics.relativeError(W, try Tensor.gemm(opt.B, opt.A))
+        #expect(eR <= eO * 1.01)
+    }
+
+    @Test func entropyCheckValues() {
+        #expect(Entropy.empirical([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 3, 2, 3]) == 1.75)
+        #expect(Entropy.empirical([]) == 0 && Entropy.empirical([5, 5, 5]) == 0)
+    }
+
+    @Test func ransIsWithinOnePercentOfTheEntropyBoundAndRoundTrips() throws {
+        // 10⁵ i.i.d. draws from (½, ¼, ⅛, ⅛).
+        var g = RandomGenerator(seed: 0)
+        let symbols = (0..<100_000).map { _ -> Int in
+            let u = g.uniform()
+            return u < 0.5 ? 0 : u < 0.75 ? 1 : u < 0.875 ? 2 : 3
+        }
+        let s = Entropy.encode(symbols)
+        let bound = Entropy.empirical(symbols) * Double(symbols.count)
+        #expect(Double(8 * s.bytes.count) >= bound)
+        #expect(Double(s.totalBits) <= bound * 1.01)
+        #expect(try Entropy.decode(s) == symbols)
+        // Edge cases: one symbol, empty, large alphabets.
+        #expect(try Entropy.decode(Entropy.encode([7, 7, 7])) == [7, 7, 7])
+        #expect(try Entropy.decode(Entropy.encode([])) == [])
+        let wide = (0..<5000).map { ($0 * 7919) % 3000 - 1500 }
+        #expect(try Entropy.decode(Entropy.encode(wide)) == wide)
+    }
+
+    @Test func metricsMatchNumpy() throws {
+        let A = array("W"), B = array("metrics", "B")
+        expectClose(try Metrics.relativeError(A, B), number("metrics", "error"), rtol: 1e-6)
+        expectClose(try Metrics.mse(A, B), number("metrics", "mse"), rtol: 1e-6)
+        expectClose(try Metrics.snr(A, B), number("metrics", "snr"), rtol: 1e-6)
+        expectClose(try Metrics.psnr(A, B, peak: 2), number("metrics", "psnr_peak2"), rtol: 1e-6)
+        #expect(try Metrics.psnr(A, A, peak: 1) == .infinity)
+        #expect(throws: CoreError.self) { try Metrics.mse(A, Tensor.zeros([2])) }
+    }
+}
