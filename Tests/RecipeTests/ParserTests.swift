@@ -43,6 +43,11 @@ import Testing
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-ex-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: out) }
+            // Every example must parse; the quick ones also run here (in a debug build). Scripts/test
+            // runs all of them through the release binary, as a user would.
+            let program = Parser.parse(SourceFile(name: f, text: text))
+            #expect(program.diagnostics.isEmpty, "\(f): \(program.diagnostics.first?.render() ?? "")")
+            guard ["quickstart.recipe", "sweep.recipe"].contains(f) else { continue }
             let (output, error) = Golden.run(text, name: f, outDir: out)
             #expect(error == nil, "\(f): \(error?.render() ?? "")")
             #expect(!output.isEmpty)

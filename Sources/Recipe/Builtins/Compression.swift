@@ -15,6 +15,13 @@ extension Builtins {
         .compressed(CompressedValue(method: method, recon: recon, bits: bits, parts: OrderedDictionary(uniqueKeysWithValues: parts)))
     }
 
+    /// A core error's text without its own "name: " prefix (the binding adds the operation's).
+    static func bare(_ e: CoreError) -> String {
+        let d = e.description
+        if let colon = d.firstIndex(of: ":"), !d[..<colon].contains(" ") { return String(d[d.index(after: colon)...]).trimmingCharacters(in: .whitespaces) }
+        return d
+    }
+
     static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
         if let i = t.storage.firstIndex(where: { !$0.isFinite }) {
             throw args.error(name, "'\(name)' contains NaN or infinite values (first at flat index \(i))")
@@ -49,7 +56,7 @@ extension Builtins {
                     let r = try Quantizer.nf4(W, block: block)
                     return compressed("nf4", r.recon, bits: Double(4 * W.count + 32 * r.absmax.count),
                                       [("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))), ("absmax", .tensor(Tensor(r.absmax)))])
-                } catch let e as CoreError { throw args.error("group", e.description) }
+                } catch let e as CoreError { throw args.error("group", bare(e)) }
             }
             let symmetric = try args.bool("symmetric")
             let group = try args.optionalInt("group")
@@ -60,13 +67,13 @@ extension Builtins {
                 guard W.rank == 2 else { throw args.error("W", "gptq quantizes a weight matrix [out, in]") }
                 guard try args.string("axis") == "row" else { throw args.error("axis", "gptq groups along rows (axis: \"row\")") }
                 do { result = try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits) } catch let e as CoreError {
-                    throw args.error(e.description.contains("group") ? "group" : "X", e.description)
+                    throw args.error(e.description.contains("group") ? "group" : "X", bare(e))
                 }
             } else {
                 let axis = Quantizer.Axis(rawValue: try args.string("axis")) ?? .row
                 let clip = Quantizer.Clip(rawValue: try args.string("clip")) ?? .minmax
                 do { result = try Quantizer.rtn(W, bits: bits, group: group, symmetric: symmetric, axis: axis, clip: clip, scaleBits: scaleBits) } catch let e as CoreError {
-                    throw args.error("group", e.description)
+                    throw args.error("group", bare(e))
                 }
             }
             let side = Double(result.grids.count * (scaleBits + (symmetric ? 0 : bits)))
@@ -91,14 +98,14 @@ extension Builtins {
             var scores: [Float]?
             if method == "wanda" {
                 guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"wanda\" needs calibration activations X (tokens × in)") }
-                do { scores = try Pruning.wandaScores(W, X: X) } catch let e as CoreError { throw args.error("X", e.description) }
+                do { scores = try Pruning.wandaScores(W, X: X) } catch let e as CoreError { throw args.error("X", bare(e)) }
             }
             let recon: Tensor, mask: [Bool], maskBits: Double
             if !args.isNone("pattern") {
                 let p = try args.string("pattern").split(separator: ":").compactMap { Int($0) }
                 guard p.count == 2 else { throw args.error("pattern", "pattern must be \"N:M\", like \"2:4\"") }
                 guard p[0] >= 0, p[1] >= 1, p[0] <= p[1] else { throw args.error("pattern", "N:M needs 0 ≤ N ≤ M, got \(p[0]):\(p[1])") }
-                do { (recon, mask) = try Pruning.nm(W, n: p[0], m: p[1], scores: scores) } catch let e as CoreError { throw args.error("pattern", e.description) }
+                do { (recon, mask) = try Pruning.nm(W, n: p[0], m: p[1], scores: scores) } catch let e as CoreError { throw args.error("pattern", bare(e)) }
                 var comb = 1.0
                 for i in 0..<p[0] { comb = comb * Double(p[1] - i) / Double(i + 1) }
                 maskBits = Double(W.count / p[1]) * log2(comb)
@@ -182,7 +189,7 @@ extension Builtins {
             }
             let s = Entropy.Stream(bytes: bytes.storage.map { UInt8(max(0, min(255, $0))) }, alphabet: alphabet.storage.map { Int($0) },
                                    frequencies: freq.storage.map { UInt32(max(0, $0)) }, count: Int(count))
-            do { return .tensor(Tensor(try Entropy.decode(s).map(Float.init))) } catch let e as CoreError { throw args.error("stream", e.description) }
+            do { return .tensor(Tensor(try Entropy.decode(s).map(Float.init))) } catch let e as CoreError { throw args.error("stream", bare(e)) }
         },
 
         Operation("error", family: "metrics", summary: "Relative Frobenius error ‖A − B‖ / ‖A‖ (B may be a compressed value).",
