@@ -174,4 +174,55 @@ import Testing
         #expect(try Metrics.psnr(A, A, peak: 1) == .infinity)
         #expect(throws: CoreError.self) { try Metrics.mse(A, Tensor.zeros([2])) }
     }
+
+    @Test func eoraIsNeverWorseThanPlainSVDCompensation() throws {
+        var g = RandomGenerator(seed: 0)
+        let W = Tensor.randn([64, 96], using: &g)
+        let mix = Tensor.randn([96, 96], using: &g)
+        let X = try Tensor.gemm(Tensor.randn([2048, 96], using: &g), mix)   // correlated activations
+        let q = try Quantizer.rtn(W, bits: 2, group: nil, symmetric: false, axis: .row, clip: .minmax).recon
+        let dW = Tensor(shape: W.shape, storage: zip(W.storage, q.storage).map { $0 - $1 })
+        for r in [1, 4, 8] {
+            let e = try LowRank.eora(W, q, X: X, rank: r)
+            let plain = try LowRank.truncated(dW, rank: r, energy: nil)
+            let withE = Tensor(shape: W.shape, storage: zip(q.storage, try Tensor.gemm(e.B, e.A).storage).map { $0 + $1 })
+            let withS = Tensor(shape: W.shape, storage: zip(q.storage, try Tensor.gemm(plain.B, plain.A).storage).map { $0 + $1 })
+            #expect(try Metrics.outputError(W, withE, X) <= Metrics.outputError(W, withS, X) * (1 + 1e-3))
+        }
+    }
+
+    @Test func eoraEqualsPlainSVDWhenTheCovarianceIsIsotropic() throws {
+        var g = RandomGenerator(seed: 1)
+        let W = Tensor.randn([20, 16], using: &g), C = Tensor.randn([20, 16], using: &g)
+        var xs = [Float](repeating: 0, count: 16 * 16)
+        for i in 0..<16 { xs[i * 16 + i] = 2 }
+        let e = try LowRank.eora(W, C, X: Tensor(shape: [16, 16], storage: xs), rank: 3)
+        let dW = Tensor(shape: W.shape, storage: zip(W.storage, C.storage).map { $0 - $1 })
+        let p = try LowRank.truncated(dW, rank: 3, energy: nil)
+        expectClose(try Tensor.gemm(e.B, e.A), try Tensor.gemm(p.B, p.A), rtol: 2e-3, atol: 2e-3)
+    }
+
+    @Test func bitstackResidualsNeverGrow() throws {
+        var g = RandomGenerator(seed: 0)
+        let W = Tensor.randn([64, 96], using: &g)
+        let b = try LowRank.bitstack(W, blocks: 8, rank: 4)
+        #expect(b.residualNorms.count == 9)
+        for (a, c) in zip(b.residualNorms, b.residualNorms.dropFirst()) { #expect(c <= a) }
+        // The spec's check, same shape and rank (different draw): the first block roughly halves ‖R‖.
+        #expect(b.residualNorms[1] / b.residualNorms[0] < 0.6)
+    }
+
+    @Test func vectorQuantizersImproveWithStagesAndCodes() throws {
+        var g = RandomGenerator(seed: 2)
+        let W = Tensor.randn([64, 32], using: &g)
+        var r1 = RandomGenerator(seed: 1), r2 = RandomGenerator(seed: 1), r3 = RandomGenerator(seed: 1)
+        let one = try VectorQuantization.residual(W, dim: 4, codes: 16, stages: 1, iters: 25, rng: &r1)
+        let three = try VectorQuantization.residual(W, dim: 4, codes: 16, stages: 3, iters: 25, rng: &r2)
+        #expect(try Metrics.relativeError(W, three.recon) < Metrics.relativeError(W, one.recon))
+        #expect(one.codes.count == 1 && one.codes[0].count == 64 * 32 / 4 && three.codebooks.count == 3)
+        // PQ with one centroid per row reproduces W exactly.
+        let exact = try VectorQuantization.product(W, dim: 8, codes: 64, iters: 25, rng: &r3)
+        expectClose(exact.recon, W, rtol: 1e-6, atol: 1e-6)
+        #expect(throws: CoreError.self) { try VectorQuantization.product(W, dim: 5, codes: 4, iters: 5, rng: &r3) }
+    }
 }

@@ -31,7 +31,7 @@ extension Builtins {
     static let compression: [Operation] = [
         Operation("quantize", family: "compression", summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
                   doc: """
-                  RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                  method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
                   """,
                   example: "W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), round(error(W, q), digits: 4))",
                   params: [ParamSpec("W", .tensor),
@@ -40,7 +40,12 @@ extension Builtins {
                            ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true),
                            ParamSpec("axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true),
                            ParamSpec("clip", .choice(["minmax", "mse"]), .value(.string("minmax")), namedOnly: true),
-                           ParamSpec("method", .choice(["rtn", "nf4", "gptq"]), .value(.string("rtn")), namedOnly: true),
+                           ParamSpec("method", .choice(["rtn", "nf4", "gptq", "vq", "pq", "rvq"]), .value(.string("rtn")), namedOnly: true),
+                           ParamSpec("dim", .integer, .value(.number(4)), range: 1...65_536, namedOnly: true, doc: "vq/pq/rvq: sub-vector length along rows."),
+                           ParamSpec("codes", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "vq/pq/rvq: codebook entries (per subspace for pq, per stage for rvq)."),
+                           ParamSpec("stages", .integer, .value(.number(2)), range: 1...64, namedOnly: true, doc: "rvq: residual stages."),
+                           ParamSpec("iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "vq/pq/rvq: k-means iterations."),
+                           seedParam,
                            ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in) for gptq."),
                            ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true, doc: "Precision of the stored scales.")]) { args, interp in
             let W = try args.tensor("W")
@@ -57,6 +62,27 @@ extension Builtins {
                     return compressed("nf4", r.recon, bits: Double(4 * W.count + 32 * r.absmax.count),
                                       [("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))), ("absmax", .tensor(Tensor(r.absmax)))])
                 } catch let e as CoreError { throw args.error("group", bare(e)) }
+            }
+            if ["vq", "pq", "rvq"].contains(method) {
+                guard W.rank == 2 else { throw args.error("W", "\(method) quantizes a matrix") }
+                let dim = try args.int("dim"), codes = try args.int("codes"), stages = try args.int("stages"), iters = try args.int("iters")
+                let r: VectorQuantization.Result
+                do {
+                    r = try withGenerator(args, interp) { g in
+                        method == "pq" ? try VectorQuantization.product(W, dim: dim, codes: codes, iters: iters, rng: &g, cancellation: interp.cancellation)
+                                       : try VectorQuantization.residual(W, dim: dim, codes: codes, stages: method == "rvq" ? stages : 1, iters: iters, rng: &g, cancellation: interp.cancellation)
+                    }
+                } catch let e as CoreError {
+                    if case .cancelled = e { throw e }
+                    throw args.error(e.description.contains("dim") ? "dim" : "codes", bare(e))
+                }
+                let indexBits = log2(Double(codes))
+                let bits = r.codes.reduce(0.0) { $0 + Double($1.count) * indexBits } + r.codebooks.reduce(0.0) { $0 + Double(32 * $1.count) }
+                let codeTensors: [Value] = r.codes.map { .tensor(Tensor($0.map(Float.init))) }
+                return compressed(method, r.recon, bits: bits, [
+                    ("codes", r.codes.count == 1 ? codeTensors[0] : .tensor(Tensor(r.codes.flatMap { $0.map(Float.init) }))),
+                    ("codebooks", .list(r.codebooks.map { .tensor($0) })),
+                ])
             }
             let symmetric = try args.bool("symmetric")
             let group = try args.optionalInt("group")
@@ -141,6 +167,41 @@ extension Builtins {
             let recon = try Tensor.gemm(f.B, f.A)
             return compressed("lowrank", recon, bits: Double(32 * f.rank * (W.shape[0] + W.shape[1])),
                               [("B", .tensor(f.B)), ("A", .tensor(f.A)), ("rank", int(f.rank)), ("S", .tensor(f.S))])
+        },
+
+        Operation("eora", family: "compression", summary: "EoRA: a rank-r correction B·A of a compressed C, fitted in the eigenspace of the calibration activations.",
+                  doc: "ΔW = W − C; the calibration covariance XᵀX/N = QΛQᵀ (negative eigenvalues clamped to the smallest positive); SVD of ΔW·QΛ^½ = USVᵀ; B = U_r S_r^½, A = S_r^½ V_rᵀ (QΛ^½)⁻¹ (Liu et al. 2024, GPTQModel's eora.py). Minimises the layer-output error ‖(ΔW − BA)Xᵀ‖; equals plain SVD of ΔW when XᵀX ∝ I. B and A are stored (and used) in fp16; .bits = C's bits + 16·r·(m + n).",
+                  example: "W = randn(16, 32, seed: 1)\nX = randn(200, 32, seed: 2)\nq = quantize(W, bits: 2)\nc = eora(W, q, X, rank: 4)\nprint(output_error(W, c.recon, X) < output_error(W, q.recon, X))",
+                  params: [ParamSpec("W", .tensor), ParamSpec("C", .any), ParamSpec("X", .tensor), ParamSpec("rank", .integer, range: 1...1_000_000, namedOnly: true)]) { args, interp in
+            let W = try args.tensor("W"), X = try args.tensor("X")
+            try checkFinite(W, args, "W")
+            guard let C = Ops.toTensor(args.value("C")) else { throw args.error("C", "expected a tensor or a compressed value") }
+            let cBits: Double
+            if case .compressed(let c) = args.value("C") { cBits = c.bits } else { cBits = Double(32 * C.count) }
+            let f: (B: Tensor, A: Tensor)
+            do { f = try LowRank.eora(W, C, X: X, rank: try args.int("rank")) } catch let e as CoreError {
+                throw args.error(e.description.contains("rank") ? "rank" : (e.description.contains("C ") ? "C" : "X"), bare(e))
+            }
+            let recon = try C + Tensor.gemm(f.B, f.A)
+            let r = f.B.shape[1]
+            return compressed("eora", recon, bits: cBits + Double(16 * r * (W.shape[0] + W.shape[1])), [("B", .tensor(f.B)), ("A", .tensor(f.A)), ("base", .tensor(C))])
+        },
+
+        Operation("bitstack", family: "compression", summary: "BitStack: blocks of sign bits times a rank-k approximation of the residual's magnitude.",
+                  doc: "R₀ = W; each block stores sign(R) (1 bit per weight, 0 → +1) and a rank-k approximation of |R| in fp16, then R ← R − sign ⊙ (UΣVᵀ) (Wang et al. 2025). The residual norm never increases; .norms lists ‖R‖ after 0, 1, … blocks. .bits = blocks·(m·n + 16·k·(m + n)).",
+                  example: "W = randn(32, 48, seed: 1)\nb = bitstack(W, blocks: 4, rank: 2)\nprint(len(b.norms))",
+                  params: [ParamSpec("W", .tensor), ParamSpec("blocks", .integer, .value(.number(4)), range: 1...1024, namedOnly: true),
+                           ParamSpec("rank", .integer, .value(.number(1)), range: 1...1_000_000, namedOnly: true)]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            let blocks = try args.int("blocks"), k = try args.int("rank")
+            let r: (recon: Tensor, residualNorms: [Double])
+            do { r = try LowRank.bitstack(W, blocks: blocks, rank: k) } catch let e as CoreError {
+                throw args.error(e.description.contains("rank") ? "rank" : "W", bare(e))
+            }
+            let (m, n) = (W.shape[0], W.shape[1])
+            return compressed("bitstack", r.recon, bits: Double(blocks * (m * n + 16 * k * (m + n))),
+                              [("norms", .list(r.residualNorms.map { .number($0) })), ("blocks", int(blocks))])
         },
 
         Operation("rsvd", family: "compression", summary: "Randomized truncated SVD (Halko et al. 2011): Gaussian sketch, power iterations, small SVD.",

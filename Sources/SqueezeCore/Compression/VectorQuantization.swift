@@ -1,0 +1,118 @@
+import Foundation
+
+/// Vector, product and residual vector quantization of a matrix's rows, with k-means codebooks
+/// (ALGORITHMS.md §B7, §A5), and the EoRA and BitStack low-rank compensations (§B6).
+public enum VectorQuantization {
+    public struct Result: Sendable {
+        public let recon: Tensor
+        /// Codes per stage (RVQ) or per subspace (PQ), each one index per vector.
+        public let codes: [[Int]]
+        public let codebooks: [Tensor]
+    }
+
+    /// Rows cut into consecutive sub-vectors of `dim` values: an (rows·cols/dim) × dim matrix.
+    static func vectors(_ W: Tensor, dim: Int) throws -> Tensor {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("vq: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        guard dim >= 1, W.shape[1] % dim == 0 else { throw CoreError.invalidArgument("vq: dim \(dim) does not divide the \(W.shape[1]) columns") }
+        return try W.reshaped([W.count / dim, dim])
+    }
+
+    /// Plain VQ (one shared codebook of `codes` entries) or RVQ (`stages` codebooks, each fitted to
+    /// the previous stages' residual): r₀ = x, q_l = VQ_l(r_{l−1}), r_l = r_{l−1} − q_l, x̂ = Σ q_l.
+    public static func residual(_ W: Tensor, dim: Int, codes: Int, stages: Int, iters: Int, rng: inout RandomGenerator,
+                                cancellation: CancellationToken? = nil) throws -> Result {
+        var residual = try vectors(W, dim: dim)
+        guard codes >= 1, codes <= residual.shape[0] else {
+            throw CoreError.invalidArgument("vq: \(codes) codes need at least as many vectors; W has \(residual.shape[0]) of length \(dim)")
+        }
+        var total = [Float](repeating: 0, count: residual.count)
+        var allCodes: [[Int]] = []
+        var books: [Tensor] = []
+        for _ in 0..<max(1, stages) {
+            let k = try KMeans.fit(residual, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+            allCodes.append(k.labels)
+            books.append(k.centroids)
+            var next = residual.storage
+            for (i, c) in k.labels.enumerated() {
+                for j in 0..<dim {
+                    let q = k.centroids.storage[c * dim + j]
+                    total[i * dim + j] += q
+                    next[i * dim + j] -= q
+                }
+            }
+            residual = Tensor(shape: residual.shape, storage: next)
+        }
+        return Result(recon: Tensor(shape: W.shape, storage: total), codes: allCodes, codebooks: books)
+    }
+
+    /// Product quantization (Jégou et al. 2011): each row split into cols/dim subspaces, each with
+    /// its own codebook of `codes` centroids over all rows.
+    public static func product(_ W: Tensor, dim: Int, codes: Int, iters: Int, rng: inout RandomGenerator,
+                               cancellation: CancellationToken? = nil) throws -> Result {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("pq: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        let rows = W.shape[0], cols = W.shape[1]
+        guard dim >= 1, cols % dim == 0 else { throw CoreError.invalidArgument("pq: dim \(dim) does not divide the \(cols) columns") }
+        guard codes >= 1, codes <= rows else { throw CoreError.invalidArgument("pq: \(codes) codes per subspace need at least as many rows; W has \(rows)") }
+        var out = [Float](repeating: 0, count: W.count)
+        var allCodes: [[Int]] = []
+        var books: [Tensor] = []
+        for s in stride(from: 0, to: cols, by: dim) {
+            let sub = Tensor(shape: [rows, dim]) { o in for r in 0..<rows { for j in 0..<dim { o[r * dim + j] = W.storage[r * cols + s + j] } } }
+            let k = try KMeans.fit(sub, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+            allCodes.append(k.labels)
+            books.append(k.centroids)
+            for r in 0..<rows { for j in 0..<dim { out[r * cols + s + j] = k.centroids.storage[k.labels[r] * dim + j] } }
+        }
+        return Result(recon: Tensor(shape: W.shape, storage: out), codes: allCodes, codebooks: books)
+    }
+}
+
+extension LowRank {
+    static func fp16(_ t: Tensor) -> Tensor { t.map { Float(Float16($0)) } }
+
+    /// EoRA (Liu et al. 2024): compensate ΔW = W − C in the eigenspace of the calibration
+    /// covariance: C_X = XᵀX/N = QΛQᵀ (negative eigenvalues clamped to the smallest positive),
+    /// Q′ = QΛ^½, SVD of ΔW Q′ = USVᵀ, B = U_r S_r^½, A = S_r^½ V_rᵀ Q′⁻¹; factors stored in fp16.
+    /// Minimises ‖(ΔW − BA) Xᵀ‖ over rank r.
+    public static func eora(_ W: Tensor, _ C: Tensor, X: Tensor, rank: Int) throws -> (B: Tensor, A: Tensor) {
+        guard W.rank == 2, C.shape == W.shape else { throw CoreError.invalidArgument("eora: C must have W's shape \(Shape.describe(W.shape))") }
+        let (m, n) = (W.shape[0], W.shape[1])
+        guard X.rank == 2, X.shape[1] == n, X.shape[0] > 0 else { throw CoreError.invalidArgument("eora: X must be tokens × \(n)") }
+        guard rank >= 1, rank <= min(m, n) else { throw CoreError.invalidArgument("eora: rank \(rank) must be between 1 and min(m, n) = \(min(m, n))") }
+        let cov = try Tensor.gemm(X, X, transA: true, alpha: 1 / Float(X.shape[0]))
+        let e = try cov.eigh()
+        let positive = e.values.storage.filter { $0 > 0 }
+        guard let floor = positive.min() else { throw CoreError.invalidArgument("eora: the calibration covariance has no positive eigenvalue") }
+        let lam = e.values.storage.map { $0 > 0 ? $0 : floor }
+        let Q = e.vectors   // columns are eigenvectors
+        let Qp = Tensor(shape: [n, n]) { o in for i in 0..<n { for j in 0..<n { o[i * n + j] = Q.storage[i * n + j] * lam[j].squareRoot() } } }
+        let dW = Tensor(shape: W.shape, storage: zip(W.storage, C.storage).map { $0 - $1 })
+        let f = try Tensor.gemm(dW, Qp).svd()
+        let root = f.S.storage.map { $0.squareRoot() }
+        let B = Tensor(shape: [m, rank]) { o in for i in 0..<m { for j in 0..<rank { o[i * rank + j] = f.U.storage[i * f.U.shape[1] + j] * root[j] } } }
+        // Q′⁻¹ = Λ^−½ Qᵀ, so A = S^½ Vᵀ Λ^−½ Qᵀ.
+        let VtScaled = Tensor(shape: [rank, n]) { o in for i in 0..<rank { for j in 0..<n { o[i * n + j] = root[i] * f.Vt.storage[i * n + j] / lam[j].squareRoot() } } }
+        let A = try Tensor.gemm(VtScaled, Q, transB: true)
+        return (fp16(B), fp16(A))
+    }
+
+    /// BitStack (Wang et al. 2025): R₀ = W; each block stores S = sign(R) (0 → +1) as bits and a
+    /// rank-k approximation of |R| in fp16; R ← R − S ⊙ (U_k Σ_k V_kᵀ). ‖R‖ never increases.
+    public static func bitstack(_ W: Tensor, blocks: Int, rank: Int) throws -> (recon: Tensor, residualNorms: [Double]) {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("bitstack: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        let (m, n) = (W.shape[0], W.shape[1])
+        guard rank >= 1, rank <= min(m, n) else { throw CoreError.invalidArgument("bitstack: rank \(rank) must be between 1 and min(m, n) = \(min(m, n))") }
+        guard blocks >= 1 else { throw CoreError.invalidArgument("bitstack: blocks must be at least 1") }
+        var R = W.storage
+        var norms = [R.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()]
+        for _ in 0..<blocks {
+            let sign = R.map { $0 >= 0 ? Float(1) : -1 }
+            let absR = Tensor(shape: [m, n], storage: R.map { abs($0) })
+            let f = try truncated(absR, rank: rank, energy: nil)
+            let approx = try Tensor.gemm(fp16(f.B), fp16(f.A))
+            for i in 0..<(m * n) { R[i] -= sign[i] * approx.storage[i] }
+            norms.append(R.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+        }
+        return (Tensor(shape: W.shape, storage: zip(W.storage, R).map { $0 - $1 }), norms)
+    }
+}
