@@ -124,8 +124,13 @@ public enum GGUF {
                     let n = knownNames[info.type] ?? "type \(info.type)"
                     throw DataError(name, at: info.at, "tensor '\(info.name)' is \(n); F32, F16, BF16, Q8_0, Q4_0 and Q4_1 are read")
                 }
-                let count = info.dims.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-                guard count < 1 << 40, count % t.block == 0 else {
+                var count = 1, overflow = false
+                for d in info.dims {
+                    let (p, o) = count.multipliedReportingOverflow(by: d)
+                    overflow = overflow || o
+                    count = o ? Int.max : p
+                }
+                guard !overflow, count < 1 << 40, count % t.block == 0 else {
                     throw DataError(name, at: info.at, "tensor '\(info.name)': \(count) values do not fill whole \(t.name) blocks of \(t.block)")
                 }
                 let bytes = count / t.block * t.bytes

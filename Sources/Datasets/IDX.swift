@@ -28,10 +28,17 @@ public enum IDX {
             let o = 4 + 4 * d
             shape.append(Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]))
         }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        // Element and byte counts with overflow reported, never trapped (extents are 32-bit).
+        var count = 1, overflow = false
+        for d in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            overflow = overflow || o
+            count = o ? Int.max : p
+        }
+        let (bytes, o2) = count.multipliedReportingOverflow(by: type.size)
         let start = 4 + 4 * rank
-        guard count < Int.max / 8, start + count * type.size <= b.count else {
-            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(count == Int.max ? "too many" : String(count * type.size)) bytes; \(b.count - start) follow the header")
+        guard !overflow, !o2, start + bytes <= b.count else {
+            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(overflow || o2 ? "more than 2^63" : String(bytes)) bytes; \(b.count - start) follow the header")
         }
         try Memory.check(shape: shape, "the IDX file")
         return Tensor(shape: shape) { out in

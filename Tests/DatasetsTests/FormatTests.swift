@@ -107,6 +107,17 @@ import Testing
         }
     }
 
+    /// Found by the IDX fuzzer: extents whose byte count overflows must be an error, not a trap.
+    @Test func hugeExtentsAreRefusedWithoutOverflow() {
+        let header: [UInt8] = [0, 0, 0x0E, 2, 0x80, 0, 0, 0, 0x80, 0, 0, 0, 1, 2, 3]
+        do {
+            _ = try IDX.read(Data(header), name: "huge.idx")
+            Issue.record("accepted")
+        } catch let e as DataError {
+            #expect(e.description.contains("2147483648×2147483648 values of f64 need more than 2^63 bytes"))
+        } catch { Issue.record("\(error)") }
+    }
+
     @Test func garbageIsRefusedEverywhere() {
         let junk = Data((0..<64).map { UInt8($0 * 37 % 251) })
         #expect(throws: DataError.self) { try Npz.read(junk, name: "j") }
