@@ -45,5 +45,66 @@ extension Builtins {
             let (labels, dist) = try KMeans.assign(X, C, cancellation: interp.cancellation)
             return record([("labels", .tensor(Tensor(labels.map(Float.init)))), ("distances", .tensor(Tensor(dist)))])
         },
+        Operation("coding_rate", family: "clustering", summary: "Coding rate R(Z) = ½ logdet(I + d/(n ε²) ZᵀZ) of features Z (rows are samples).",
+                  doc: "MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: normalise rows first (MCR² features live on the unit sphere).",
+                  example: "Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))",
+                  params: [ParamSpec("Z", .tensor), ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true, doc: "ε² (the reference code's eps).")]) { args, interp in
+            do { return .number(try RateReduction.codingRate(try args.tensor("Z"), eps2: try args.number("eps2"))) } catch let e as CoreError {
+                throw args.error("Z", e.description)
+            }
+        },
+        Operation("rate_reduction", family: "clustering", summary: "ΔR = R(Z) − R_c(Z, Π): the MCR² objective for hard labels or a soft membership.",
+                  doc: "R_c = Σ_j (m_j / 2m) logdet(I + d/(m_j ε²) Z_jᵀZ_j) over the classes of labels (or, with a membership Π of n × k non-negative weights, Z_jᵀZ_j = Zᵀ diag(Π_j) Z and m_j = tr Π_j). ΔR ≥ 0 always. Returns {R, Rc, delta}.",
+                  example: "Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 0, -1]])\nr = rate_reduction(Z, [0, 0, 0, 0, 1, 1, 1, 1])\nprint(round(r.delta, digits: 6))",
+                  params: [ParamSpec("Z", .tensor), ParamSpec("labels", .any), ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true)]) { args, interp in
+            let Z = try args.tensor("Z")
+            let eps2 = try args.number("eps2")
+            guard let L = Ops.toTensor(args.value("labels")) else { throw args.error("labels", "expected labels (one per row) or a membership matrix") }
+            do {
+                let r: (R: Double, Rc: Double, delta: Double)
+                if L.rank == 2 && Z.rank == 2 && L.shape[0] == Z.shape[0] {
+                    r = try RateReduction.rateReduction(Z, membership: L, eps2: eps2)
+                } else {
+                    r = try RateReduction.rateReduction(Z, labels: try intLabels(L, args, "labels"), eps2: eps2)
+                }
+                return record([("R", .number(r.R)), ("Rc", .number(r.Rc)), ("delta", .number(r.delta))])
+            } catch let e as CoreError {
+                throw args.error(e.description.contains("label") || e.description.contains("membership") ? "labels" : "Z", e.description)
+            }
+        },
+        Operation("accuracy", family: "clustering", summary: "Clustering accuracy: the best one-to-one matching of clusters to classes (Hungarian algorithm).",
+                  doc: "ACC = Σ N[r, c]/n for the assignment maximising matched counts in the contingency table N (as ChongYou/subspace-clustering computes it with linear_sum_assignment); unmatched items count as errors. Invariant to renaming clusters.",
+                  example: "print(accuracy([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]))",
+                  params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]) { args, interp in
+            .number(try ClusterMetrics.accuracy(try labelArg(args, "pred"), try labelArg(args, "truth")))
+        },
+        Operation("nmi", family: "clustering", summary: "Normalized mutual information, as scikit-learn's normalized_mutual_info_score.",
+                  example: "print(round(nmi([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]), digits: 6))",
+                  params: [ParamSpec("pred", .any), ParamSpec("truth", .any),
+                           ParamSpec("average", .choice(["arithmetic", "geometric", "min", "max"]), .value(.string("arithmetic")), namedOnly: true)]) { args, interp in
+            .number(try ClusterMetrics.nmi(try labelArg(args, "pred"), try labelArg(args, "truth"), average: ClusterMetrics.Average(rawValue: try args.string("average")) ?? .arithmetic))
+        },
+        Operation("ari", family: "clustering", summary: "Adjusted Rand index, as scikit-learn's adjusted_rand_score.",
+                  example: "print(ari([0, 0, 1, 1], [0, 1, 0, 1]))",
+                  params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]) { args, interp in
+            .number(try ClusterMetrics.ari(try labelArg(args, "pred"), try labelArg(args, "truth")))
+        },
     ]
+
+    static func intLabels(_ t: Tensor, _ args: Arguments, _ name: String) throws -> [Int] {
+        try t.storage.map { x in
+            guard x.isFinite, x == x.rounded() else { throw args.error(name, "labels must be whole numbers, got \(x)") }
+            return Int(x)
+        }
+    }
+
+    static func labelArg(_ args: Arguments, _ name: String) throws -> [Int] {
+        guard let t = Ops.toTensor(args.value(name)), t.rank <= 1 else { throw args.error(name, "expected a vector of labels, got \(args.value(name).typeDescription)") }
+        let l = try intLabels(t, args, name)
+        let other = name == "pred" ? "truth" : "pred"
+        if let o = Ops.toTensor(args.value(other)), o.count != l.count, name == "truth" {
+            throw args.error(name, "\(l.count) labels for \(o.count) predictions")
+        }
+        return l
+    }
 }
