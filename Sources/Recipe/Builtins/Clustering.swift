@@ -45,6 +45,49 @@ extension Builtins {
             let (labels, dist) = try KMeans.assign(X, C, cancellation: interp.cancellation)
             return record([("labels", .tensor(Tensor(labels.map(Float.init)))), ("distances", .tensor(Tensor(dist)))])
         },
+        Operation("cluster", family: "clustering", summary: "Cluster the rows of X: k-means, or spectral clustering of a k-nearest-neighbour graph.",
+                  doc: "method: \"kmeans\" runs kmeans(X, k:, n_init: 10). method: \"spectral\" builds A = ½(K + Kᵀ) from the 0/1 connectivity of each point's `neighbors` nearest neighbours (scikit-learn's affinity=\"nearest_neighbors\"), takes the k leading eigenvectors of D^−½AD^−½, normalises the rows and runs k-means with 10 restarts (Ng, Jordan & Weiss 2001). Dense: n up to a few thousand. Returns {labels}.",
+                  example: "m = manifolds(kind: \"circles\", n: 200, ambient: 2, noise: 0.02, seed: 1)\nc = cluster(m.X, k: 2, method: \"spectral\", seed: 0)\nprint(accuracy(c.labels, m.labels))",
+                  params: [ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
+                           ParamSpec("method", .choice(["kmeans", "spectral"]), .value(.string("kmeans")), namedOnly: true),
+                           ParamSpec("neighbors", .integer, .value(.number(10)), range: 1...100_000, namedOnly: true, doc: "spectral: neighbours per point."),
+                           seedParam]) { args, interp in
+            let X = try args.tensor("X")
+            guard X.rank == 2 else { throw args.error("X", "expected samples as rows of a matrix (n × d), got shape \(Shape.describe(X.shape))") }
+            let k = try args.int("k")
+            let labels: [Int]
+            do {
+                if try args.string("method") == "spectral" {
+                    let nb = try args.int("neighbors")
+                    labels = try withGenerator(args, interp) { try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation) }
+                } else {
+                    labels = try withGenerator(args, interp) { try KMeans.fit(X, k: k, nInit: 10, rng: &$0, cancellation: interp.cancellation).labels }
+                }
+            } catch let e as CoreError {
+                if case .cancelled = e { throw e }
+                throw args.error(e.description.contains("neighbors") ? "neighbors" : "k", e.description)
+            }
+            return record([("labels", .tensor(Tensor(labels.map(Float.init))))])
+        },
+        Operation("utilization", family: "clustering", summary: "Codebook utilization: the fraction of the `size` codes that occur at least once.",
+                  doc: "#{k : count_k > 0} / K over all the codes given (SimVQ's evaluation.py, VQGAN-LC's \"effective tokens\" / K).",
+                  example: "print(utilization([0, 1, 1, 3], 8))",
+                  params: [ParamSpec("codes", .any), ParamSpec("size", .integer, range: 1...1_000_000_000)]) { args, interp in
+            let codes = try codeList(args), K = try args.int("size")
+            guard codes.allSatisfy({ $0 >= 0 && $0 < K }) else { throw args.error("codes", "codes must lie in 0..<\(K)") }
+            return .number(Double(Set(codes).count) / Double(K))
+        },
+        Operation("perplexity", family: "clustering", summary: "Codebook perplexity exp(−Σ p̄ₖ ln(p̄ₖ + 1e−10)) of the codes given, as one batch.",
+                  doc: "p̄ₖ is the frequency of code k among the codes given (taming's per-batch definition, here over all of them); equals K exactly when usage is uniform over K codes.",
+                  example: "print(perplexity([0, 1, 2, 3]))",
+                  params: [ParamSpec("codes", .any)]) { args, interp in
+            let codes = try codeList(args)
+            guard !codes.isEmpty else { throw args.error("codes", "no codes") }
+            var counts: [Int: Int] = [:]
+            for c in codes { counts[c, default: 0] += 1 }
+            let n = Double(codes.count)
+            return .number(exp(-counts.values.reduce(0.0) { acc, c in let p = Double(c) / n; return acc + p * log(p + 1e-10) }))
+        },
         Operation("coding_rate", family: "clustering", summary: "Coding rate R(Z) = ½ logdet(I + d/(n ε²) ZᵀZ) of features Z (rows are samples).",
                   doc: "MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: normalise rows first (MCR² features live on the unit sphere).",
                   example: "Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))",
