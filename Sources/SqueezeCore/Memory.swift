@@ -12,6 +12,15 @@ public enum Memory {
         set { limitBytes.store(max(0, newValue), ordering: .relaxed) }
     }
 
+    /// Parses a size such as "2G", "512M", "64k" or a byte count (case-insensitive; powers of 1024).
+    public static func parse(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let u = t.last, let scale = units[u], let v = Double(t.dropLast()), v > 0 { return Int(v * Double(scale)) }
+        if let v = Int(t), v > 0 { return v }
+        return nil
+    }
+
     /// Throws unless `elements` Float32 values (times `copies`) fit the budget.
     public static func check(elements: Int, copies: Int = 1, _ what: @autoclosure () -> String) throws {
         let (bytes, o1) = elements.multipliedReportingOverflow(by: 4 * copies)

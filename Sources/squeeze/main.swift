@@ -47,7 +47,29 @@ func helpCommand(_ args: [String]) -> Int32 {
 
 BLAS.limitIdleSpinning()
 installInterruptHandler()
-let arguments = Array(CommandLine.arguments.dropFirst())
+var arguments = Array(CommandLine.arguments.dropFirst())
+// The memory budget for any one result: --max-memory SIZE (any command) or SQUEEZE_MAX_MEMORY;
+// default 80% of physical memory.
+var budget = ProcessInfo.processInfo.environment["SQUEEZE_MAX_MEMORY"].map { ("SQUEEZE_MAX_MEMORY", $0) }
+if let i = arguments.firstIndex(where: { $0 == "--max-memory" || $0.hasPrefix("--max-memory=") }) {
+    if arguments[i].hasPrefix("--max-memory=") {
+        budget = ("--max-memory", String(arguments[i].dropFirst("--max-memory=".count)))
+        arguments.remove(at: i)
+    } else if i + 1 < arguments.count {
+        budget = ("--max-memory", arguments[i + 1])
+        arguments.removeSubrange(i...(i + 1))
+    } else {
+        FileHandle.standardError.write(Data("squeeze: --max-memory needs a size, e.g. --max-memory 4G\n".utf8))
+        exit(Exit.usage)
+    }
+}
+if let (source, text) = budget {
+    guard let bytes = Memory.parse(text) else {
+        FileHandle.standardError.write(Data("squeeze: \(source): expected a size such as 512M, 4G or a byte count, got '\(text)'\n".utf8))
+        exit(Exit.usage)
+    }
+    Memory.limit = bytes
+}
 if arguments.first == "help" {
     exit(helpCommand(Array(arguments.dropFirst())))
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SqueezeCore
 import Testing
 
 /// The `squeeze` executable as a user runs it: exit codes, diagnostics on stderr, parameters.
@@ -79,6 +80,16 @@ enum CLI {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "n.png\n")
         #expect(r.stderr == "warning: plot.line: skipped 1 NaN or infinite value\n")
+    }
+
+    @Test func maxMemoryBoundsEveryResult() throws {
+        let r = try CLI.run(["run", "RECIPE", "--max-memory", "64M"], recipe: "x = zeros(10000, 10000)\n")
+        #expect(r.status == 70)
+        #expect(r.stderr.contains("needs 381.5 MiB, above the memory budget of 64.0 MiB"), "\(r.stderr)")
+        let bad = try CLI.run(["run", "RECIPE", "--max-memory=lots"], recipe: "x = 1\n")
+        #expect(bad.status == 64 && bad.stderr.contains("expected a size such as 512M"))
+        #expect(Memory.parse("2G") == 2 << 30 && Memory.parse("512m") == 512 << 20 && Memory.parse("1.5k") == 1536 && Memory.parse("10") == 10)
+        #expect(Memory.parse("0") == nil && Memory.parse("-3G") == nil)
     }
 
     @Test func parametersOverrideDefaults() throws {
