@@ -210,6 +210,26 @@ public final class HistoryStore: @unchecked Sendable {
                    [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
     }
 
+    // MARK: - Maintenance
+
+    /// `PRAGMA integrity_check` (["ok"] when sound) and the row counts of every table.
+    public func check() throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)]) {
+        let integrity = try db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
+        var counts: [(String, Int)] = []
+        for table in ["runs", "params", "statements", "metrics", "notes", "artifacts"] {
+            counts.append((table, try db.rows("SELECT count(*) FROM \(table)").first?[0].int ?? 0))
+        }
+        let statuses = try db.rows("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").map { ($0[0].string ?? "?", $0[1].int ?? 0) }
+        return (integrity, counts, statuses)
+    }
+
+    /// Every artifact with its run's output directory, for checking the files still hold what was recorded.
+    public func allArtifacts() throws -> [(run: Int, artifact: ArtifactRecord, outDirectory: String?)] {
+        try db.rows("SELECT a.run, a.statement, a.path, a.kind, a.bytes, a.sha256, r.out_dir FROM artifacts a JOIN runs r ON r.id = a.run ORDER BY a.run, a.rowid").map {
+            ($0[0].int ?? 0, ArtifactRecord(statement: $0[1].int, path: $0[2].string ?? "", kind: $0[3].string ?? "", bytes: $0[4].int ?? 0, sha256: $0[5].string ?? ""), $0[6].string)
+        }
+    }
+
     // MARK: - Reading
 
     static let runColumns = """

@@ -243,3 +243,30 @@ struct Export: ParsableCommand {
         try emit(text, to: output)
     }
 }
+
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the history: integrity, runs left running by dead processes (marked crashed), and whether artifact files still hold what was recorded.")
+
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        // Opening repairs what can be repaired: a damaged file is moved aside, dead runs marked crashed.
+        let store = try history.open(create: false)
+        let report = try historyQuery { try store.check() }
+        print("history: \(store.path)")
+        print("integrity: \(report.integrity.joined(separator: "; "))")
+        print("rows: " + report.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
+        print("runs by status: " + (report.statuses.isEmpty ? "none" : report.statuses.map { "\($0.1) \($0.0)" }.joined(separator: ", ")))
+        var same = 0, changed: [String] = [], missing: [String] = []
+        for (run, a, out) in try historyQuery({ try store.allArtifacts() }) {
+            let path = a.path.hasPrefix("/") ? a.path : URL(fileURLWithPath: out ?? FileManager.default.currentDirectoryPath).appendingPathComponent(a.path).path
+            guard let digest = SHA256.file(path) else { missing.append("run \(run): \(path)"); continue }
+            if digest.hex == a.sha256 { same += 1 } else { changed.append("run \(run): \(path)") }
+        }
+        print("artifacts: \(same) unchanged, \(changed.count) changed since their run, \(missing.count) missing")
+        for c in changed.prefix(20) { print("  changed  \(c)") }
+        for m in missing.prefix(20) { print("  missing  \(m)") }
+        if report.integrity != ["ok"] { throw ExitCode(Exit.history) }
+    }
+}

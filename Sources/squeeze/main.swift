@@ -18,7 +18,7 @@ struct Squeeze: ParsableCommand {
         abstract: "A notebook-style scripting environment for compression research.",
         discussion: "Run with no arguments for the REPL. `squeeze help` lists the operations; `squeeze help NAME` documents one.",
         version: Version.full,
-        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self],
+        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Doctor.self],
         defaultSubcommand: Repl.self)
 }
 

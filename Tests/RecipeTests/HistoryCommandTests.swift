@@ -266,6 +266,20 @@ save(X, "x.npy")
         #expect(p.terminationStatus == 0 && o == "valid\n", "\(e)")
     }
 
+    @Test func doctorChecksIntegrityAndArtifacts() throws {
+        let ws = try Workspace()
+        try ws.write("a.recipe", "save(ones(2), \"a.npy\")\nsave(ones(3), \"b.npy\")\nlog(m: 1)\n")
+        #expect(try ws.run("run", "a.recipe").status == 0)
+        try Data([1, 2, 3]).write(to: ws.dir.appendingPathComponent("a.npy"))
+        try FileManager.default.removeItem(at: ws.dir.appendingPathComponent("b.npy"))
+        let r = try ws.run("doctor")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("integrity: ok"))
+        #expect(r.stdout.contains("1 runs, 0 params, 3 statements, 1 metrics, 0 notes, 2 artifacts"))
+        #expect(r.stdout.contains("runs by status: 1 completed"))
+        #expect(r.stdout.contains("artifacts: 0 unchanged, 1 changed since their run, 1 missing"))
+    }
+
     @Test func historyFlagAndEnvironmentMoveTheDatabase() throws {
         let ws = try Workspace()
         try ws.write("a.recipe", "log(m: 1)\n")
