@@ -88,6 +88,38 @@ extension Builtins {
             let n = Double(codes.count)
             return .number(exp(-counts.values.reduce(0.0) { acc, c in let p = Double(c) / n; return acc + p * log(p + 1e-10) }))
         },
+        Operation("mcr2", family: "clustering", summary: "Learn features that maximise the rate reduction ΔR (MCR², Yu et al. 2020) with a linear or one-hidden-layer map.",
+                  doc: "Z = normalise(X W) (linear) or normalise(relu(X W₁ + b₁) W₂) (hidden: h), rows on the unit sphere; full-batch Adam ascending ΔR = R(Z) − R_c(Z, labels) with its closed-form gradient (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹, checked by finite differences), weights initialised N(0, 1/fan-in) from the run's generator. Returns {features, delta (ΔR per epoch, index 0 before training), W (linear) or W1, b1, W2}. apply with features of new data: normalise(X @ W).",
+                  example: "g = mixture(n: 200, k: 4, dim: 10, spread: 1, seed: 1)\nr = mcr2(g.X, g.labels, dim: 8, epochs: 50, seed: 2)\nprint(r.delta[50] > r.delta[0])",
+                  params: [ParamSpec("X", .tensor), ParamSpec("labels", .any),
+                           ParamSpec("dim", .integer, .value(.number(16)), range: 1...100_000, namedOnly: true, doc: "Feature dimension."),
+                           ParamSpec("hidden", .integer, .none, range: 1...100_000, namedOnly: true, doc: "Hidden ReLU units (omit for a linear map)."),
+                           ParamSpec("epochs", .integer, .value(.number(200)), range: 0...1_000_000, namedOnly: true),
+                           ParamSpec("lr", .number, .value(.number(0.01)), range: 0...1e6, namedOnly: true, doc: "Adam step size."),
+                           ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true), seedParam]) { args, interp in
+            let X = try args.tensor("X")
+            guard let L = Ops.toTensor(args.value("labels")) else { throw args.error("labels", "expected one label per row") }
+            let labels = try intLabels(L, args, "labels")
+            let (dim, epochs, lr, eps2) = (try args.int("dim"), try args.int("epochs"), try args.number("lr"), try args.number("eps2"))
+            let hidden = try args.optionalInt("hidden")
+            let r: MCR2.Result
+            do {
+                r = try withGenerator(args, interp) { try MCR2.train(X, labels: labels, dim: dim, hidden: hidden, epochs: epochs, lr: lr, eps2: eps2, rng: &$0, cancellation: interp.cancellation) }
+            } catch let e as CoreError {
+                if case .cancelled = e { throw e }
+                throw args.error(e.description.contains("label") ? "labels" : "X", e.description)
+            }
+            let m = r.model
+            var pairs: [(String, Value)] = [("features", .tensor(r.features)), ("delta", .list(r.deltas.map { .number($0) }))]
+            if m.isLinear {
+                pairs.append(("W", .tensor(Tensor(shape: [m.input, m.dim], storage: m.W1.map(Float.init)))))
+            } else {
+                pairs += [("W1", .tensor(Tensor(shape: [m.input, m.hidden], storage: m.W1.map(Float.init)))),
+                          ("b1", .tensor(Tensor(m.b1.map(Float.init)))),
+                          ("W2", .tensor(Tensor(shape: [m.hidden, m.dim], storage: m.W2.map(Float.init))))]
+            }
+            return record(pairs)
+        },
         Operation("coding_rate", family: "clustering", summary: "Coding rate R(Z) = ½ logdet(I + d/(n ε²) ZᵀZ) of features Z (rows are samples).",
                   doc: "MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: normalise rows first (MCR² features live on the unit sphere).",
                   example: "Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))",
