@@ -152,6 +152,15 @@ extension Builtins {
             let (v, i) = try args.tensor("x").topk(try args.int("k"), largest: try args.bool("largest"))
             return .record(Record(pairs: [("values", .tensor(v)), ("indices", .tensor(i))]))
         },
+        Operation("nonzero", family: "tensor", summary: "Flat indices of the non-zero elements, as a tensor (numpy's flatnonzero): select rows with X[nonzero(labels == c)].",
+                  doc: "Comparisons give 0/1 tensors, and indexing with a tensor gathers by index (X[t] takes rows t₀, t₁, …), so a mask must go through nonzero to select: X[nonzero(y == 3)] is numpy's X[y == 3].",
+                  example: "y = tensor([0, 2, 2, 1])\nprint(nonzero(y == 2))",
+                  params: [ParamSpec("x", .tensor)]) { args, interp in
+            let t = try args.tensor("x")
+            var idx: [Float] = []
+            for (i, v) in t.storage.enumerated() where v != 0 { idx.append(Float(i)) }
+            return .tensor(Tensor(idx))
+        },
         Operation("where", family: "tensor", summary: "Elementwise choice: a where cond ≠ 0, else b (broadcasting).",
                   example: "where(tensor([1, 0, 1]), 5, -5)",
                   params: [ParamSpec("cond", .tensor), ParamSpec("a", .tensor), ParamSpec("b", .tensor)]) { args, _ in
