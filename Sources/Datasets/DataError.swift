@@ -1,3 +1,4 @@
+import Foundation
 /// A malformed or unsupported file, with where in it the problem is.
 public struct DataError: Error, CustomStringConvertible, Sendable {
     public let file: String
@@ -13,5 +14,12 @@ public struct DataError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         "\(file)\(offset.map { ": byte \($0)" } ?? ""): \(message)"
+    }
+}
+
+/// A file's bytes, memory-mapped (large model files are touched only where they are read).
+public func mappedContents(_ path: String) throws -> Data {
+    do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+        throw DataError(path, "cannot read: \(error.localizedDescription)")
     }
 }

@@ -77,11 +77,7 @@ public enum GGUF {
     }
 
     public static func read(path: String) throws -> File {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw DataError(path, "cannot read: \(error.localizedDescription)")
-        }
-        return try read(data, name: path)
+        try read(try mappedContents(path), name: path)
     }
 
     public static func read(_ data: Data, name: String) throws -> File {

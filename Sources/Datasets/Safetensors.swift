@@ -21,11 +21,7 @@ public enum Safetensors {
 
     /// Reads a file (memory-mapped: only the tensors' bytes are touched).
     public static func read(path: String) throws -> File {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw DataError(path, "cannot read: \(error.localizedDescription)")
-        }
-        return try read(data, name: path)
+        try read(try mappedContents(path), name: path)
     }
 
     public static func read(_ data: Data, name: String) throws -> File {
