@@ -9,11 +9,32 @@ public enum Pruning {
     public static func magnitude(_ W: Tensor, sparsity: Double) -> (recon: Tensor, mask: [Bool]) {
         let n = W.count
         guard n > 0, sparsity > 0 else { return (W, [Bool](repeating: true, count: n)) }
-        let scores = W.storage.map { abs($0) }
+        var scores = W.storage.map { abs($0) }
         let k = min(n - 1, Int((sparsity * Double(n)).rounded(.down)))
-        let threshold = scores.sorted()[k]
-        let mask = scores.map { $0 > threshold }
+        let threshold = select(&scores, k)
+        let mask = W.storage.map { abs($0) > threshold }
         return (apply(W, mask), mask)
+    }
+
+    /// The k-th smallest value (0-based), as sorted(v)[k] would give, by quickselect (Hoare
+    /// partitioning, median-of-three pivots); `v` is reordered.
+    static func select(_ v: inout [Float], _ k: Int) -> Float {
+        var lo = 0, hi = v.count - 1
+        return v.withUnsafeMutableBufferPointer { a in
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                let x = a[lo], y = a[mid], z = a[hi]
+                let pivot = max(min(x, y), min(max(x, y), z))
+                var i = lo, j = hi
+                while i <= j {
+                    while a[i] < pivot { i += 1 }
+                    while a[j] > pivot { j -= 1 }
+                    if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+                }
+                if k <= j { hi = j } else if k >= i { lo = i } else { return a[k] }
+            }
+            return a[k]
+        }
     }
 
     /// Removes the `count` lowest scores of each row (stable ascending order).
@@ -38,15 +59,22 @@ public enum Pruning {
         guard cols % m == 0 else { throw CoreError.invalidArgument("prune: M = \(m) does not divide the \(cols) columns") }
         let s = scores ?? W.storage.map { abs($0) }
         var mask = [Bool](repeating: true, count: rows * cols)
-        for r in 0..<rows {
-            for g in stride(from: 0, to: cols, by: m) {
-                let order = (g..<(g + m)).sorted { a, b in
-                    let sa = s[r * cols + a], sb = s[r * cols + b]
-                    return sa < sb || (sa == sb && a < b)
+        // Each group: an insertion sort of its M indices by (score, index), the first M − N removed.
+        s.withUnsafeBufferPointer { sp in mask.withUnsafeMutableBufferPointer { mp in
+            nonisolated(unsafe) let mp = mp
+            Parallel.forEach(rows * cols / m, grain: 4096) { range in
+                var order = [Int](repeating: 0, count: m)
+                for group in range {
+                    let base = group * m
+                    for t in 0..<m {
+                        var u = t
+                        while u > 0 && sp[base + order[u - 1]] > sp[base + t] { order[u] = order[u - 1]; u -= 1 }
+                        order[u] = t
+                    }
+                    for t in 0..<(m - n) { mp[base + order[t]] = false }
                 }
-                for j in order.prefix(m - n) { mask[r * cols + j] = false }
             }
-        }
+        } }
         return (apply(W, mask), mask)
     }
 

@@ -80,22 +80,29 @@ public enum Quantizer {
             throw CoreError.invalidArgument("quantize: group \(g) does not divide the \(cols) weights of a \(axis == .tensor ? "tensor" : axis.rawValue)")
         }
         let maxq = Float((1 << bits) - 1)
-        var grids: [Grid] = []
+        let perLine = cols / g
+        var grids = [Grid](repeating: Grid(scale: 1, zero: 0), count: rows * perLine)
         var codes = [UInt16](repeating: 0, count: rows * cols)
         var out = [Float](repeating: 0, count: rows * cols)
+        // Rows are independent: both cores, each writing only its rows' codes, values and grids.
         work.withBuffer { p in
-            for r in 0..<rows {
-                for s in stride(from: 0, to: cols, by: g) {
-                    let slice = UnsafeBufferPointer(rebasing: p[(r * cols + s)..<(r * cols + s + g)])
-                    let gr = grid(slice, bits: bits, symmetric: symmetric, clip: clip, scaleBits: scaleBits)
-                    grids.append(gr)
-                    for j in 0..<g {
-                        let q = quantize(slice[j], gr, maxq)
-                        codes[r * cols + s + j] = UInt16(q)
-                        out[r * cols + s + j] = dequantize(q, gr)
+            codes.withUnsafeMutableBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in grids.withUnsafeMutableBufferPointer { gp in
+                nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
+                Parallel.forEach(rows, grain: max(1, 65_536 / max(1, cols))) { range in
+                    for r in range {
+                        for (k, s) in stride(from: 0, to: cols, by: g).enumerated() {
+                            let slice = UnsafeBufferPointer(rebasing: p[(r * cols + s)..<(r * cols + s + g)])
+                            let gr = grid(slice, bits: bits, symmetric: symmetric, clip: clip, scaleBits: scaleBits)
+                            gp[r * perLine + k] = gr
+                            for j in 0..<g {
+                                let q = quantize(slice[j], gr, maxq)
+                                cp[r * cols + s + j] = UInt16(q)
+                                op[r * cols + s + j] = dequantize(q, gr)
+                            }
+                        }
                     }
                 }
-            }
+            } } }
         }
         var recon = Tensor(shape: work.shape, storage: out)
         var finalCodes = codes
