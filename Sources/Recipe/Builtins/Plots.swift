@@ -85,18 +85,30 @@ extension Builtins {
 
     static let plots: [Operation] = [
         Operation("plot.line", family: "plots", summary: "Line plot of one or several series (rate–distortion curves, losses).",
-                  doc: "plot.line(y) plots y against 0, 1, …; plot.line(x, y) against x. y may be a vector, a list of vectors, or a matrix whose rows (or columns, when the rows do not match x) are series; each series takes the next tab10 colour and its name from labels:. NaN points break the line and are counted in a warning. Returns the PNG's path.",
+                  doc: "plot.line(y) plots y against 0, 1, …; plot.line(x, y) against x. y may be a vector, a list of vectors, or a matrix whose rows (or columns, when the rows do not match x) are series; plot.line([x1, x2], [y1, y2]) gives each series its own x; each series takes the next tab10 colour and its name from labels:. NaN points break the line and are counted in a warning. Returns the PNG's path.",
                   example: "r = [1, 2, 4, 8, 16]\nplot.line(r, [[0.9, 0.7, 0.4, 0.2, 0.1], [0.8, 0.5, 0.3, 0.1, 0.05]], labels: [\"svd\", \"rtn\"], xlabel: \"rank\", ylabel: \"relative error\", logx: true, to: \"rd.png\")",
                   params: [ParamSpec("x", .any), ParamSpec("y", .any, .none),
                            ParamSpec("labels", .list, .none, namedOnly: true, doc: "Series names, shown in a legend."),
                            ParamSpec("markers", .bool, .value(.bool(false)), namedOnly: true, doc: "Mark each point.")] + figureParams) { args, interp in
             var xs: [Double]
             var series: [[Double]] = []
+            var seriesX: [[Double]] = []
             if args.isNone("y") {
                 let (v, shape) = try doubles(args, "x")
                 guard shape.count <= 2 else { throw args.error("x", "expected a vector or a matrix, got shape \(Shape.describe(shape))") }
                 series = shape.count == 2 ? stride(from: 0, to: v.count, by: max(1, shape[1])).map { Array(v[$0..<($0 + shape[1])]) } : [v]
                 xs = (0..<(series.first?.count ?? 0)).map(Double.init)
+            } else if case .list(let xItems) = args.value("x"), case .list(let yItems) = args.value("y"),
+                      xItems.count == yItems.count, xItems.contains(where: { if case .number = $0 { return false }; return true }) {
+                // One x per series: plot.line([x1, x2], [y1, y2]) (rate–distortion curves of different methods).
+                for (i, (xv, yv)) in zip(xItems, yItems).enumerated() {
+                    guard let xt = Ops.toTensor(xv), let yt = Ops.toTensor(yv), xt.count == yt.count else {
+                        throw args.error("y", "series \(i): x and y must be vectors of the same length")
+                    }
+                    seriesX.append(xt.storage.map(Double.init))
+                    series.append(yt.storage.map(Double.init))
+                }
+                xs = seriesX.first ?? []
             } else {
                 xs = try doubles(args, "x").values
                 if case .list(let items) = args.value("y"), items.contains(where: { if case .number = $0 { return false }; return true }) {
@@ -120,21 +132,24 @@ extension Builtins {
                 }
             }
             guard !xs.isEmpty, !series.isEmpty else { throw args.error("x", "nothing to plot: the data is empty") }
-            for (i, s) in series.enumerated() where s.count != xs.count {
-                throw args.error("y", "series \(i) has \(s.count) points but x has \(xs.count)")
+            if seriesX.isEmpty {
+                for (i, s) in series.enumerated() where s.count != xs.count {
+                    throw args.error("y", "series \(i) has \(s.count) points but x has \(xs.count)")
+                }
+                seriesX = series.map { _ in xs }
             }
             let labels = try labelList(args, "labels")
             if let labels, labels.count != series.count {
                 throw args.error("labels", "\(labels.count) label\(labels.count == 1 ? "" : "s") for \(series.count) series")
             }
-            warnNonFinite(interp, "plot.line", [xs] + series)
-            guard series.contains(where: { s in zip(xs, s).contains { $0.isFinite && $1.isFinite } }) else {
+            warnNonFinite(interp, "plot.line", seriesX + series)
+            guard zip(seriesX, series).contains(where: { sx, s in zip(sx, s).contains { $0.isFinite && $1.isFinite } }) else {
                 throw args.error("y", "nothing to plot: no point has finite coordinates")
             }
             var fig = Figure()
             let markers = try args.bool("markers")
             for (i, s) in series.enumerated() {
-                fig.series.append(.line(x: xs, y: s, color: Palette.category(i), label: labels?[i], width: 2.1, dashed: false, markers: markers, right: false))
+                fig.series.append(.line(x: seriesX[i], y: s, color: Palette.category(i), label: labels?[i], width: 2.1, dashed: false, markers: markers, right: false))
                 if let l = labels?[i] { fig.legend.append(LegendEntry(l, Palette.category(i), .line)) }
             }
             return try finish(&fig, args, interp, kind: "line")
