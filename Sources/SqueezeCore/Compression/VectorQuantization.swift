@@ -45,6 +45,28 @@ public enum VectorQuantization {
         return Result(recon: Tensor(shape: W.shape, storage: total), codes: allCodes, codebooks: books)
     }
 
+    /// Group-residual VQ (HiFi-Codec): the columns split into `groups` equal blocks, each with its
+    /// own `stages`-level residual VQ.
+    public static func groupResidual(_ W: Tensor, groups: Int, dim: Int, codes: Int, stages: Int, iters: Int,
+                                     rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
+        guard W.rank == 2 else { throw CoreError.invalidArgument("grvq: expected a matrix, got shape \(Shape.describe(W.shape))") }
+        let rows = W.shape[0], cols = W.shape[1]
+        guard groups >= 1, cols % groups == 0, (cols / groups) % dim == 0 else {
+            throw CoreError.invalidArgument("grvq: groups \(groups) × dim \(dim) must divide the \(cols) columns")
+        }
+        let width = cols / groups
+        var out = [Float](repeating: 0, count: W.count)
+        var allCodes: [[Int]] = [], books: [Tensor] = []
+        for gi in 0..<groups {
+            let sub = Tensor(shape: [rows, width]) { o in for r in 0..<rows { for j in 0..<width { o[r * width + j] = W.storage[r * cols + gi * width + j] } } }
+            let res = try residual(sub, dim: dim, codes: codes, stages: stages, iters: iters, rng: &rng, cancellation: cancellation)
+            allCodes += res.codes
+            books += res.codebooks
+            for r in 0..<rows { for j in 0..<width { out[r * cols + gi * width + j] = res.recon.storage[r * width + j] } }
+        }
+        return Result(recon: Tensor(shape: W.shape, storage: out), codes: allCodes, codebooks: books)
+    }
+
     /// Product quantization (Jégou et al. 2011): each row split into cols/dim subspaces, each with
     /// its own codebook of `codes` centroids over all rows.
     public static func product(_ W: Tensor, dim: Int, codes: Int, iters: Int, rng: inout RandomGenerator,
