@@ -208,6 +208,19 @@ extension Builtins {
                               [("norms", .list(r.residualNorms.map { .number($0) })), ("blocks", int(blocks))])
         },
 
+        Operation("tt", family: "compression", summary: "Tensor-train (MPO) decomposition of W's values viewed as a tensor of extents `shape`, by sequential truncated SVDs.",
+                  doc: "W (row-major) is reshaped to n₁ × … × n_d (their product is W's size) and factored into cores G_k of r_{k−1} × n_k × r_k with r_k ≤ ranks[k] (TT-SVD, Oseledets 2011; CompactifAI applies it to LLM layers). Full ranks reproduce W exactly; .bits counts the cores at 32 bits. Returns {cores, …}.",
+                  example: "W = randn(16, 16, seed: 1)\nt = tt(W, shape: [4, 4, 4, 4], ranks: [4, 8, 4])\nprint(len(t.cores), t.bits_per_param < 32)",
+                  params: [ParamSpec("W", .tensor), ParamSpec("shape", .list, namedOnly: true), ParamSpec("ranks", .list, namedOnly: true)]) { args, interp in
+            let W = try args.tensor("W")
+            try checkFinite(W, args, "W")
+            let r: (cores: [Tensor], recon: Tensor)
+            do { r = try TensorTrain.decompose(W, shape: try args.ints("shape"), ranks: try args.ints("ranks")) } catch let e as CoreError {
+                throw args.error(e.description.contains("ranks") ? "ranks" : "shape", bare(e))
+            }
+            return compressed("tt", r.recon, bits: Double(32 * r.cores.reduce(0) { $0 + $1.count }), [("cores", .list(r.cores.map { .tensor($0) }))])
+        },
+
         Operation("rsvd", family: "compression", summary: "Randomized truncated SVD (Halko et al. 2011): Gaussian sketch, power iterations, small SVD.",
                   doc: "Sketch with rank + oversample Gaussian columns, `iters` power iterations re-orthonormalised by QR, then the SVD of QᵀW. Returns the same compressed value as lowrank (B = U_r Σ_r, A = V_rᵀ).",
                   example: "W = randn(200, 100, seed: 4)\nc = rsvd(W, rank: 10, seed: 1)\nprint(shape(c.B))",
