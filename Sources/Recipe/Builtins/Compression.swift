@@ -208,6 +208,25 @@ extension Builtins {
                               [("norms", .list(r.residualNorms.map { .number($0) })), ("blocks", int(blocks))])
         },
 
+        Operation("gear", family: "compression", summary: "GEAR KV-cache compression: group-wise quantization + a low-rank residual + exact sparse outliers.",
+                  doc: "D̂ = Q(D − S) + L + S for a tokens × channels matrix (Kang et al. 2024, the KIVI-based variant): S keeps each row's ⌊outliers·channels/2⌋ largest and smallest entries exactly; Q quantizes groups of `group` channels per token asymmetrically (scale (max − min)/(2^b − 1), offset min); L is a rank-r truncated SVD of what remains (the reference uses power iterations). Defaults as the reference scripts: 2 bits, group 64, outliers 2%, rank 4. .bits: codes + an fp16 scale and offset per group + outliers at 32 bits plus log₂(channels) index bits + r·(m + n) fp16 factors.",
+                  example: "K = randn(64, 128, seed: 1)\ng = gear(K)\nprint(error(K, g) < error(K, gear(K, rank: 0, outliers: 0)))",
+                  params: [ParamSpec("D", .tensor), ParamSpec("bits", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
+                           ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true),
+                           ParamSpec("rank", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+                           ParamSpec("outliers", .number, .value(.number(0.02)), range: 0...1, namedOnly: true)]) { args, interp in
+            let D = try args.tensor("D")
+            try checkFinite(D, args, "D")
+            let (bits, group, rank, outliers) = (try args.int("bits"), try args.int("group"), try args.int("rank"), try args.number("outliers"))
+            let r: GEAR.Result
+            do { r = try GEAR.compress(D, bits: bits, group: group, rank: rank, outliers: outliers) } catch let e as CoreError {
+                throw args.error(e.description.contains("rank") ? "rank" : e.description.contains("group") ? "group" : "D", bare(e))
+            }
+            let (m, n) = (D.shape[0], D.shape.count > 1 ? D.shape[1] : 1)
+            let bitsTotal = Double(bits * D.count + 32 * r.groups) + Double(r.outliers) * (32 + log2(Double(n))) + Double(16 * rank * (m + n))
+            return compressed("gear", r.recon, bits: bitsTotal, [("outliers", int(r.outliers)), ("rank", int(rank))])
+        },
+
         Operation("tt", family: "compression", summary: "Tensor-train (MPO) decomposition of W's values viewed as a tensor of extents `shape`, by sequential truncated SVDs.",
                   doc: "W (row-major) is reshaped to n₁ × … × n_d (their product is W's size) and factored into cores G_k of r_{k−1} × n_k × r_k with r_k ≤ ranks[k] (TT-SVD, Oseledets 2011; CompactifAI applies it to LLM layers). Full ranks reproduce W exactly; .bits counts the cores at 32 bits. Returns {cores, …}.",
                   example: "W = randn(16, 16, seed: 1)\nt = tt(W, shape: [4, 4, 4, 4], ranks: [4, 8, 4])\nprint(len(t.cores), t.bits_per_param < 32)",
