@@ -227,6 +227,24 @@ extension Builtins {
             return compressed("gear", r.recon, bits: bitsTotal, [("outliers", int(r.outliers)), ("rank", int(rank))])
         },
 
+        Operation("kvquant", family: "compression", summary: "KVQuant: per-channel (keys) or per-token (values) non-uniform quantization with dense-and-sparse outliers.",
+                  doc: "Hooper et al. 2024: values outside each vector's [1 − t, t] percentiles (t = 1 − outliers/2; outliers 0.01 ≈ the reference's 0.99 threshold) stay exact; the rest is normalised to [−1, 1] by the vector's zero point (hi + lo)/2 and half range (hi − lo)/2 and rounded to the nearest of 2^b levels from 1-D k-means on the normalised values (NUQ; the reference weights it by Fisher information, which needs gradients squeeze does not have). per: \"channel\" for keys, \"token\" for values. .bits: b per value + an fp16 zero point and range per vector + 2^b fp16 levels + outliers at 16 bits plus a 32-bit index.",
+                  example: "K = randn(128, 64, seed: 1)\nq = kvquant(K, bits: 3, per: \"channel\", seed: 0)\nprint(error(K, q) < 0.2)",
+                  params: [ParamSpec("X", .tensor), ParamSpec("bits", .integer, .value(.number(4)), range: 1...12, namedOnly: true),
+                           ParamSpec("per", .choice(["channel", "token"]), .value(.string("channel")), namedOnly: true),
+                           ParamSpec("outliers", .number, .value(.number(0.01)), range: 0...0.5, namedOnly: true), seedParam]) { args, interp in
+            let X = try args.tensor("X")
+            try checkFinite(X, args, "X")
+            let (bits, outliers) = (try args.int("bits"), try args.number("outliers"))
+            let perChannel = try args.string("per") == "channel"
+            let r: KVQuant.Result
+            do { r = try withGenerator(args, interp) { try KVQuant.compress(X, bits: bits, perChannel: perChannel, outliers: outliers, rng: &$0) } } catch let e as CoreError {
+                throw args.error("X", bare(e))
+            }
+            let bitsTotal = Double(bits * X.count + 32 * r.vectors + 16 * r.levels.count + 48 * r.outliers)
+            return compressed("kvquant", r.recon, bits: bitsTotal, [("levels", .tensor(Tensor(r.levels))), ("outliers", int(r.outliers))])
+        },
+
         Operation("tt", family: "compression", summary: "Tensor-train (MPO) decomposition of W's values viewed as a tensor of extents `shape`, by sequential truncated SVDs.",
                   doc: "W (row-major) is reshaped to n₁ × … × n_d (their product is W's size) and factored into cores G_k of r_{k−1} × n_k × r_k with r_k ≤ ranks[k] (TT-SVD, Oseledets 2011; CompactifAI applies it to LLM layers). Full ranks reproduce W exactly; .bits counts the cores at 32 bits. Returns {cores, …}.",
                   example: "W = randn(16, 16, seed: 1)\nt = tt(W, shape: [4, 4, 4, 4], ranks: [4, 8, 4])\nprint(len(t.cores), t.bits_per_param < 32)",
