@@ -126,7 +126,8 @@ public enum GGUF {
                     overflow = overflow || o
                     count = o ? Int.max : p
                 }
-                guard !overflow, count < 1 << 40, count % t.block == 0 else {
+                // Also in row-major order: [0, 2^40, 2^40] is empty one way and overflows the other.
+                guard !overflow, Shape.count(Array(info.dims.reversed())) == count, count < 1 << 40, count % t.block == 0 else {
                     throw DataError(name, at: info.at, "tensor '\(info.name)': \(count) values do not fill whole \(t.name) blocks of \(t.block)")
                 }
                 let bytes = count / t.block * t.bytes

@@ -65,9 +65,8 @@ public enum Safetensors {
                       begin >= 0, end >= begin, end <= dataLength else {
                     throw DataError(name, at: 8, "tensor '\(key)': data_offsets \(offs) lie outside the \(dataLength)-byte data section")
                 }
-                let count = shape.reduce(1, *)
-                guard count * size == end - begin else {
-                    throw DataError(name, at: dataStart + begin, "tensor '\(key)': \(dtype) \(shape) needs \(count * size) bytes, its offsets span \(end - begin)")
+                guard let count = Shape.count(shape), !count.multipliedReportingOverflow(by: size).overflow, count * size == end - begin else {
+                    throw DataError(name, at: dataStart + begin, "tensor '\(key)': \(dtype) \(shape) needs \(Shape.count(shape).map { "\($0 * size)" } ?? "more than 2^63") bytes, its offsets span \(end - begin)")
                 }
                 entries.append((key, dtype, shape, begin, end))
             }

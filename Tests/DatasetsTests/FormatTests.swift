@@ -118,6 +118,22 @@ import Testing
         } catch { Issue.record("\(error)") }
     }
 
+    /// Found by the GGUF fuzzer: extents that are empty in GGUF's order but overflow in row-major order.
+    @Test func extentsThatOverflowInEitherOrderAreRefused() {
+        var gguf = Data("GGUF".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { gguf.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { gguf.append(contentsOf: $0) } }
+        u32(3); u64(1); u64(0)
+        u64(1); gguf.append(UInt8(ascii: "t")); u32(3); u64(0); u64(1 << 40); u64(1 << 40); u32(0); u64(0)
+        gguf.append(contentsOf: [UInt8](repeating: 0, count: 64))
+        #expect(throws: DataError.self) { try GGUF.read(gguf, name: "empty-overflow.gguf") }
+        let header = #"{"t": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}}"#
+        var st = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { st.append(contentsOf: $0) }
+        st.append(contentsOf: Array(header.utf8))
+        #expect(throws: DataError.self) { try Safetensors.read(st, name: "overflow.safetensors") }
+    }
+
     @Test func garbageIsRefusedEverywhere() {
         let junk = Data((0..<64).map { UInt8($0 * 37 % 251) })
         #expect(throws: DataError.self) { try Npz.read(junk, name: "j") }
