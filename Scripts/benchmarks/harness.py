@@ -1,6 +1,6 @@
 """Runs squeeze and its peer side by side: a warm-up, then five counted rounds alternating
 A B A B, and prints medians, min–max and the ratio peer/squeeze (> 1: squeeze is faster)."""
-import os, statistics, subprocess, sys, tempfile, time
+import json, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SQUEEZE = os.path.join(ROOT, ".build", "release", "squeeze")
@@ -145,9 +145,9 @@ def history():
         m = statistics.median
         print(f"history: 1,000 {label}")
         print(f"  recipe's own time   {m(ia) * 1000:6.1f} ms without, {m(ib) * 1000:6.1f} ms recorded: "
-              f"+{(m(ib) / m(ia) - 1) * 100:.1f}% (target < 5%)")
+              f"{(m(ib) / m(ia) - 1) * 100:+.1f}% (target < 5%)")
         print(f"  whole process       {m(wa) * 1000:6.1f} ms without, {m(wb) * 1000:6.1f} ms recorded: "
-              f"+{(m(wb) - m(wa)) * 1000:.1f} ms, +{(m(wb) / m(wa) - 1) * 100:.1f}%")
+              f"{(m(wb) - m(wa)) * 1000:+.1f} ms, {(m(wb) / m(wa) - 1) * 100:+.1f}%")
 
 def scatter():
     """plot.scatter of 100,000 points to PNG, timed inside the recipe, against matplotlib's
@@ -185,7 +185,7 @@ def kmeans():
     subprocess.run([PY, "-c", f"import numpy as np; np.save({data!r}, np.random.default_rng(0).standard_normal((100000, 64)).astype(np.float32))"], check=True)
     for k in (256, 1024):
         r = os.path.join(d, f"k{k}.recipe")
-        open(r, "w").write(f"X = load({data!r})\nC0 = X[0:{k}]\nt0 = clock()\nm = kmeans(X, k: {k}, init: C0, iters: 20, tol: 0)\n"
+        open(r, "w").write(f"X = load({json.dumps(data)})\nC0 = X[0:{k}]\nt0 = clock()\nm = kmeans(X, k: {k}, init: C0, iters: 20, tol: 0)\n"
                            "print(clock() - t0, round(m.inertia))\n")
         sk = os.path.join(d, f"sk{k}.py")
         open(sk, "w").write(f"import time, numpy as np\nfrom sklearn.cluster import KMeans\nX = np.load({data!r})\n"
@@ -210,18 +210,18 @@ def compression():
                     f"U = np.linalg.qr(g.standard_normal((4096, 256)))[0]; V = np.linalg.qr(g.standard_normal((1024, 256)))[0]; "
                     f"np.save({A!r}, ((U * 0.95 ** np.arange(256)) @ V.T).astype(np.float32))"], check=True)
     cases = {
-        "rtn": (f"W = load({W!r})\nt0 = clock()\nq = quantize(W, bits: 4, group: 128, scale_bits: \"32\")\nprint(clock() - t0, round(error(W, q), digits: 5))\n",
+        "rtn": (f"W = load({json.dumps(W)})\nt0 = clock()\nq = quantize(W, bits: 4, group: 128, scale_bits: \"32\")\nprint(clock() - t0, round(error(W, q), digits: 5))\n",
                 f"import time, numpy as np\nW = np.load({W!r})\nt = time.perf_counter()\nG = W.reshape(4096, 32, 128)\n"
                 "lo = np.minimum(G.min(2, keepdims=True), 0); hi = np.maximum(G.max(2, keepdims=True), 0)\n"
                 "s = (hi - lo) / 15; z = np.round(-lo / s)\nq = np.clip(np.round(G / s) + z, 0, 15)\nR = (s * (q - z)).reshape(4096, 4096)\n"
                 "print(time.perf_counter() - t, round(float(np.linalg.norm(W - R) / np.linalg.norm(W)), 5))\n",
                 "RTN 4-bit group 128, 4096×4096 (target ≥ 5× numpy)"),
-        "prune": (f"W = load({W!r})\nt0 = clock()\np = prune(W, pattern: \"2:4\")\nprint(clock() - t0, round(error(W, p), digits: 5))\n",
+        "prune": (f"W = load({json.dumps(W)})\nt0 = clock()\np = prune(W, pattern: \"2:4\")\nprint(clock() - t0, round(error(W, p), digits: 5))\n",
                   f"import time, numpy as np\nW = np.load({W!r})\nt = time.perf_counter()\nG = W.reshape(-1, 4)\n"
                   "idx = np.argsort(np.abs(G), axis=1, kind='stable')[:, :2]\nM = np.ones_like(G, dtype=bool)\nnp.put_along_axis(M, idx, False, axis=1)\n"
                   "R = np.where(M, G, 0).reshape(W.shape)\nprint(time.perf_counter() - t, round(float(np.linalg.norm(W - R) / np.linalg.norm(W)), 5))\n",
                   "2:4 magnitude pruning, 4096×4096 (target ≥ 5× numpy)"),
-        "rsvd": (f"A = load({A!r})\nt0 = clock()\nc = rsvd(A, rank: 64, seed: 0)\nprint(clock() - t0, round(error(A, c), digits: 5))\n",
+        "rsvd": (f"A = load({json.dumps(A)})\nt0 = clock()\nc = rsvd(A, rank: 64, seed: 0)\nprint(clock() - t0, round(error(A, c), digits: 5))\n",
                  f"import time, numpy as np\nfrom sklearn.utils.extmath import randomized_svd\nA = np.load({A!r})\nt = time.perf_counter()\n"
                  "U, S, Vt = randomized_svd(A, 64, n_oversamples=10, n_iter=4, random_state=0)\n"
                  "print(time.perf_counter() - t, round(float(np.linalg.norm(A - (U * S) @ Vt) / np.linalg.norm(A)), 5))\n",
@@ -262,6 +262,8 @@ for nm in names:
     old, sys.stdout = sys.stdout, tee
     try:
         ALL[nm]()
+    except Exception as e:   # one failing benchmark is reported, the others still run
+        print(f"{nm}: FAILED: {e}")
     finally:
         sys.stdout = old
     results[nm] = "".join(tee.buf).rstrip("\n")
