@@ -22,7 +22,7 @@ public enum KMeans {
 
     /// Nearest centroid of every row of X, and the squared distance to it. Rows are processed in
     /// blocks whose distance tile stays under ~32 MB, so 10⁵ codes never need an n×k matrix.
-    public static func assign(_ X: Tensor, _ C: Tensor, cancellation: CancellationToken? = nil) throws -> (labels: [Int], distances: [Float]) {
+    public static func assign(_ X: Tensor, _ C: Tensor, cancellation: CancellationToken? = nil, xNorms: [Float]? = nil) throws -> (labels: [Int], distances: [Float]) {
         guard X.rank == 2, C.rank == 2, X.shape[1] == C.shape[1] else {
             throw CoreError.invalidArgument("assign: expected X (n×d) and C (k×d) with the same d, got \(Shape.describe(X.shape)) and \(Shape.describe(C.shape))")
         }
@@ -32,7 +32,7 @@ public enum KMeans {
         var dist = [Float](repeating: 0, count: n)
         guard n > 0 else { return (labels, dist) }
         let cNorm = rowNorms(C)
-        let xNorm = rowNorms(X)
+        let xNorm = xNorms ?? rowNorms(X)
         let block = max(16, min(4096, (8 << 20) / max(1, k)))
         var tile = [Float](repeating: 0, count: block * k)
         try X.withBuffer { px in try C.withBuffer { pc in
@@ -47,19 +47,23 @@ public enum KMeans {
                     } else {
                         for i in 0..<(rows * k) { t[i] = 0 }
                     }
-                    cNorm.withUnsafeBufferPointer { cn in
-                        for r in 0..<rows {
-                            let row = t.baseAddress! + r * k
-                            var best = 0
-                            var bestValue = row[0] + cn[0]
-                            for j in 1..<k {
-                                let v = row[j] + cn[j]
-                                if v < bestValue { bestValue = v; best = j }
+                    // The argmin over the tile on both cores (the GEMM above has finished with BLAS's threads).
+                    cNorm.withUnsafeBufferPointer { cn in labels.withUnsafeMutableBufferPointer { lp in dist.withUnsafeMutableBufferPointer { dp in
+                        nonisolated(unsafe) let (t, cn, lp, dp) = (t, cn, lp, dp)
+                        Parallel.forEach(rows, grain: max(1, 16_384 / max(1, k))) { range in
+                            for r in range {
+                                let row = t.baseAddress! + r * k
+                                var best = 0
+                                var bestValue = row[0] + cn[0]
+                                for j in 1..<k {
+                                    let v = row[j] + cn[j]
+                                    if v < bestValue { bestValue = v; best = j }
+                                }
+                                lp[start + r] = best
+                                dp[start + r] = max(0, bestValue + xNorm[start + r])
                             }
-                            labels[start + r] = best
-                            dist[start + r] = max(0, bestValue + xNorm[start + r])
                         }
-                    }
+                    } } }
                 }
                 start += rows
             }
@@ -130,11 +134,12 @@ public enum KMeans {
             C = try plusPlus(X, k: k, rng: &rng)
         }
         let tolerance = scaledTolerance(X, tol)
+        let xNorm = rowNorms(X)   // the same every iteration
         var labels = [Int](repeating: -1, count: n)
         var iterations = 0
         for it in 0..<max(1, maxIter) {
             if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
-            let (newLabels, dist) = try assign(X, C, cancellation: cancellation)
+            let (newLabels, dist) = try assign(X, C, cancellation: cancellation, xNorms: xNorm)
             let newC = update(X, labels: newLabels, distances: dist, k: k, previous: C)
             iterations = it + 1
             let strict = newLabels == labels
@@ -145,7 +150,7 @@ public enum KMeans {
             if strict || shift <= tolerance { break }
         }
         // Labels and inertia for the centroids returned.
-        let (finalLabels, dist) = try assign(X, C, cancellation: cancellation)
+        let (finalLabels, dist) = try assign(X, C, cancellation: cancellation, xNorms: xNorm)
         let inertia = dist.reduce(0.0) { $0 + Double($1) }
         return Result(centroids: C, labels: finalLabels, inertia: inertia, iterations: iterations)
     }
@@ -154,15 +159,31 @@ public enum KMeans {
     /// its centre that is not already used, as scikit-learn relocates them.
     static func update(_ X: Tensor, labels: [Int], distances: [Float], k: Int, previous: Tensor) -> Tensor {
         let n = X.shape[0], d = X.shape[1]
-        var sums = [Double](repeating: 0, count: k * d)
-        var counts = [Int](repeating: 0, count: k)
+        // Per-cluster sums in Float64, two halves of the rows on the two cores, merged in order (the
+        // same result every run).
+        let halves = Parallel.cores > 1 && n >= 4096 ? 2 : 1
+        var partSums = [[Double]](repeating: [Double](repeating: 0, count: k * d), count: halves)
+        var partCounts = [[Int]](repeating: [Int](repeating: 0, count: k), count: halves)
         X.withBuffer { p in
-            for i in 0..<n {
-                let c = labels[i]
-                counts[c] += 1
-                let row = p.baseAddress! + i * d
-                for j in 0..<d { sums[c * d + j] += Double(row[j]) }
-            }
+            partSums.withUnsafeMutableBufferPointer { ps in partCounts.withUnsafeMutableBufferPointer { pc in
+                nonisolated(unsafe) let (ps, pc, p) = (ps, pc, p)
+                DispatchQueue.concurrentPerform(iterations: halves) { h in
+                    let lo = h * n / halves, hi = (h + 1) * n / halves
+                    ps[h].withUnsafeMutableBufferPointer { sums in pc[h].withUnsafeMutableBufferPointer { counts in
+                        for i in lo..<hi {
+                            let c = labels[i]
+                            counts[c] += 1
+                            let row = p.baseAddress! + i * d
+                            for j in 0..<d { sums[c * d + j] += Double(row[j]) }
+                        }
+                    } }
+                }
+            } }
+        }
+        var sums = partSums[0], counts = partCounts[0]
+        for h in 1..<halves {
+            for i in 0..<(k * d) { sums[i] += partSums[h][i] }
+            for c in 0..<k { counts[c] += partCounts[h][c] }
         }
         let empty = (0..<k).filter { counts[$0] == 0 }
         var far: [Int] = []
