@@ -98,7 +98,7 @@ public enum Report {
             let head = pts.prefix(limit / 2).map { (String($0.0), $0.1) }
             let tail = pts.suffix(limit / 2).map { (String($0.0), $0.1) }
             return (name, head + [("…", Double.nan)] + tail)
-        }.map { s in (s.0, s.1) }
+        }
     }
 
     /// What differs between two runs (everything with `all`), and a unified diff of their sources.

@@ -23,7 +23,7 @@ public struct ImageGrid {
     }
 
     /// The cell layout: origin of image k and the integer scale.
-    public func layout() -> (scale: Int, origin: (Int) -> (x: Int, y: Int), gap: Int) {
+    public func layout() -> (scale: Int, origin: (Int) -> (x: Int, y: Int)) {
         let rows = max(1, (images.count + cols - 1) / cols)
         let gap = 8
         let titleH = title != nil ? Font.title.lineHeight + 12 : 8
@@ -33,7 +33,7 @@ public struct ImageGrid {
         let gridW = cols * w * scale + gap * (cols - 1)
         let gridH = rows * (h * scale + labelH) + gap * (rows - 1)
         let x0 = (width - gridW) / 2, y0 = titleH + max(0, (height - titleH - 8 - gridH) / 2)
-        return (scale, { k in (x0 + (k % cols) * (w * scale + gap), y0 + (k / cols) * (h * scale + labelH + gap) + labelH) }, gap)
+        return (scale, { k in (x0 + (k % cols) * (w * scale + gap), y0 + (k / cols) * (h * scale + labelH + gap) + labelH) })
     }
 
     public func render() -> Canvas {
@@ -41,7 +41,7 @@ public struct ImageGrid {
         if let t = title {
             Font.title.draw(t, x: Double(width) / 2, top: 6, anchor: .center, color: .ink, on: canvas)
         }
-        let (scale, origin, _) = layout()
+        let (scale, origin) = layout()
         for (k, img) in images.enumerated() {
             let (ox, oy) = origin(k)
             if let labels, k < labels.count {

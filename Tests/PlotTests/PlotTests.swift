@@ -202,7 +202,7 @@ func isWhite(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> Bool { p.r == 255 && p.g ==
         var g = ImageGrid(images: values.map { v in [Double](repeating: v, count: 16) }, h: 4, w: 4, channels: 1, cols: 2)
         g.width = 200
         g.height = 300
-        let (scale, origin, _) = g.layout()
+        let (scale, origin) = g.layout()
         #expect(scale >= 2)
         let c = g.render()
         for (k, v) in values.enumerated() {

@@ -25,22 +25,23 @@ extension Builtins {
     }
 
     /// Applies the common options, renders and writes the PNG; returns its path.
-    static func finish(_ fig: inout Figure, _ args: Arguments, _ interp: Interpreter, kind: String) throws -> Value {
+    /// `sizeParam` names the figure-size argument (`figsize` for scatter, whose `size` is the marker).
+    static func finish(_ fig: inout Figure, _ args: Arguments, _ interp: Interpreter, kind: String, sizeParam: String = "size") throws -> Value {
         fig.title = args.isNone("title") ? fig.title : try args.string("title")
         if !args.isNone("xlabel") { fig.x.label = try args.string("xlabel") }
         if !args.isNone("ylabel") { fig.y.label = try args.string("ylabel") }
         fig.grid = try args.bool("grid")
         if try args.bool("logx") { fig.x.log = true }
         if try args.bool("logy") { fig.y.log = true }
-        (fig.width, fig.height) = try figureSize(args)
+        (fig.width, fig.height) = try figureSize(args, sizeParam)
         return try write(fig.render(), args, interp, kind: kind)
     }
 
-    static func figureSize(_ args: Arguments) throws -> (Int, Int) {
-        guard !args.isNone("size") else { return (640, 480) }
-        let s = try args.ints("size")
+    static func figureSize(_ args: Arguments, _ name: String = "size") throws -> (Int, Int) {
+        guard !args.isNone(name) else { return (640, 480) }
+        let s = try args.ints(name)
         guard s.count == 2, (64...8192).contains(s[0]), (64...8192).contains(s[1]) else {
-            throw args.error("size", "size must be [width, height] with each between 64 and 8192 pixels")
+            throw args.error(name, "\(name) must be [width, height] with each between 64 and 8192 pixels")
         }
         return (s[0], s[1])
     }
@@ -198,21 +199,7 @@ extension Builtins {
             let n = Double(xs.count)
             let radius = try args.optionalNumber("size") ?? (n <= 1000 ? 3.5 : max(1, 3.5 * (1000 / n).squareRoot()))
             fig.series.append(.scatter(x: xs, y: ys, colors: colors, radius: radius))
-            // `size` means the marker here; the figure size is `figsize`.
-            fig.title = args.isNone("title") ? nil : try args.string("title")
-            if !args.isNone("xlabel") { fig.x.label = try args.string("xlabel") }
-            if !args.isNone("ylabel") { fig.y.label = try args.string("ylabel") }
-            fig.grid = try args.bool("grid")
-            fig.x.log = try args.bool("logx")
-            fig.y.log = try args.bool("logy")
-            if !args.isNone("figsize") {
-                let s = try args.ints("figsize")
-                guard s.count == 2, (64...8192).contains(s[0]), (64...8192).contains(s[1]) else {
-                    throw args.error("figsize", "figsize must be [width, height] with each between 64 and 8192 pixels")
-                }
-                (fig.width, fig.height) = (s[0], s[1])
-            }
-            return try write(fig.render(), args, interp, kind: "scatter")
+            return try finish(&fig, args, interp, kind: "scatter", sizeParam: "figsize")
         },
 
         Operation("plot.hist", family: "plots", summary: "Histogram of values (weights, codes, errors).",

@@ -126,10 +126,8 @@ public enum LowRank {
                 if total == 0 || acc >= e * total - 1e-12 * total { r = i + 1; break }
             }
         }
-        let k = f.S.count
         let B = Tensor(shape: [m, r]) { out in for i in 0..<m { for j in 0..<r { out[i * r + j] = f.U.storage[i * f.U.shape[1] + j] * f.S.storage[j] } } }
         let A = Tensor(shape: [r, n]) { out in for i in 0..<r { for j in 0..<n { out[i * n + j] = f.Vt.storage[i * n + j] } } }
-        _ = k
         return (B, A, r, f.S)
     }
 
