@@ -16,11 +16,6 @@ extension Tensor {
         guard shape[0] == shape[1] else { throw CoreError.invalidArgument("\(op): expected a square matrix, got shape \(Shape.describe(shape))") }
     }
 
-    func requireFinite(_ op: String) throws {
-        let ok = withBuffer { a in a.allSatisfy { $0.isFinite } }
-        guard ok else { throw CoreError.invalidArgument("\(op): the input contains NaN or infinity") }
-    }
-
     static func check(_ info: LapackInt, _ routine: String, _ positive: (Int) -> String) throws {
         if info < 0 { throw CoreError.lapack(routine: routine, info: Int(info), message: "argument \(-info) had an illegal value") }
         if info > 0 { throw CoreError.lapack(routine: routine, info: Int(info), message: positive(Int(info))) }

@@ -90,7 +90,7 @@ public enum KMeans {
         let n = X.shape[0]
         guard k >= 1 else { throw CoreError.invalidArgument("kmeans: k must be at least 1") }
         guard n >= k else { throw CoreError.invalidArgument("kmeans: k = \(k) clusters need at least \(k) samples, got \(n)") }
-        guard X.storage.allSatisfy(\.isFinite) else { throw CoreError.invalidArgument("kmeans: X contains NaN or infinite values") }
+        try X.requireFinite("kmeans")
         if case .given(let c) = initialization, c.shape != [k, X.shape[1]] {
             throw CoreError.invalidArgument("kmeans: initial centroids must be \(k)×\(X.shape[1]), got \(Shape.describe(c.shape))")
         }

@@ -117,7 +117,7 @@ public enum MCR2 {
         let (n, p) = (X.shape[0], X.shape[1])
         guard labels.count == n else { throw CoreError.invalidArgument("mcr2: \(labels.count) labels for \(n) samples") }
         guard dim >= 1 else { throw CoreError.invalidArgument("mcr2: dim must be at least 1") }
-        guard X.storage.allSatisfy(\.isFinite) else { throw CoreError.invalidArgument("mcr2: X contains NaN or infinite values") }
+        try X.requireFinite("mcr2")
         let x = X.storage.map(Double.init)
         let h = hidden ?? 0
         func gaussian(_ count: Int, _ fanIn: Int) -> [Double] { (0..<count).map { _ in rng.normal() / Double(fanIn).squareRoot() } }

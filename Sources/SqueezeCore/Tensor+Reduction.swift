@@ -236,3 +236,55 @@ extension Reduction {
         }
     }
 }
+
+extension Tensor {
+    /// How many elements are NaN or ±∞ (exponent bits all ones), on both cores for large tensors.
+    public var nonFiniteCount: Int {
+        withBuffer { p in
+            p.withMemoryRebound(to: UInt32.self) { bits in
+                let chunks = max(1, min(Parallel.cores, count / 1_000_000))
+                let per = (count + chunks - 1) / max(chunks, 1)
+                var counts = [Int](repeating: 0, count: chunks)
+                counts.withUnsafeMutableBufferPointer { cp in
+                    nonisolated(unsafe) let cp = cp
+                    Parallel.forEach(chunks, grain: 1) { range in
+                        for c in range {
+                            let lo = c * per, hi = min(count, (c + 1) * per)
+                            cp[c] = hi > lo ? Tensor.countNonFinite(UnsafeBufferPointer(rebasing: bits[lo..<hi])) : 0
+                        }
+                    }
+                }
+                return counts.reduce(0, +)
+            }
+        }
+    }
+
+    /// Counts words whose exponent bits are all ones, eight lanes at a time: for such a word
+    /// (w & 0x7fffffff) + 2²³ reaches bit 31, for every other it stays below.
+    static func countNonFinite(_ bits: UnsafeBufferPointer<UInt32>) -> Int {
+        guard let base = bits.baseAddress else { return 0 }
+        let n = bits.count, wide = n / 8
+        var total = 0
+        var block = 0
+        while block < wide {
+            let end = min(wide, block + (1 << 28))       // lanes cannot overflow within a block
+            var acc = SIMD8<UInt32>(repeating: 0)
+            UnsafeRawPointer(base).withMemoryRebound(to: SIMD8<UInt32>.self, capacity: wide) { v in
+                for i in block..<end { acc &+= ((v[i] & 0x7fff_ffff) &+ 0x0080_0000) &>> 31 }
+            }
+            total += Int(acc.wrappedSum())
+            block = end
+        }
+        for i in (wide * 8)..<n { total += ((base[i] & 0x7fff_ffff) &+ 0x0080_0000) >> 31 == 1 ? 1 : 0 }
+        return total
+    }
+
+    /// Throws when the tensor holds NaN or ±∞, naming the operation, the count and the first index.
+    public func requireFinite(_ op: String) throws {
+        let bad = nonFiniteCount
+        guard bad == 0 else {
+            let first = storage.firstIndex { !$0.isFinite } ?? 0
+            throw CoreError.invalidArgument("\(op): the input contains \(bad) NaN or infinite value\(bad == 1 ? "" : "s") (first at flat index \(first))")
+        }
+    }
+}

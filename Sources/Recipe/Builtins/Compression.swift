@@ -23,8 +23,10 @@ extension Builtins {
     }
 
     static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
-        if let i = t.storage.firstIndex(where: { !$0.isFinite }) {
-            throw args.error(name, "'\(name)' contains NaN or infinite values (first at flat index \(i))")
+        let bad = t.nonFiniteCount
+        if bad > 0 {
+            let i = t.storage.firstIndex { !$0.isFinite } ?? 0
+            throw args.error(name, "'\(name)' contains \(bad) NaN or infinite value\(bad == 1 ? "" : "s") (first at flat index \(i))")
         }
     }
 
@@ -108,7 +110,7 @@ extension Builtins {
             }
             let side = Double(result.grids.count * (scaleBits + (symmetric ? 0 : bits)))
             return compressed(method, result.recon, bits: Double(bits * W.count) + side, [
-                ("codes", .tensor(Tensor(shape: W.shape, storage: result.codes.map(Float.init)))),
+                ("codes", .tensor(result.codes)),
                 ("scales", .tensor(Tensor(result.grids.map(\.scale)))),
                 ("zeros", .tensor(Tensor(result.grids.map(\.zero)))),
             ])
@@ -130,12 +132,12 @@ extension Builtins {
                 guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"wanda\" needs calibration activations X (tokens × in)") }
                 do { scores = try Pruning.wandaScores(W, X: X) } catch let e as CoreError { throw args.error("X", bare(e)) }
             }
-            let recon: Tensor, mask: [Bool], maskBits: Double
+            let pruned: Pruning.Result, maskBits: Double
             if !args.isNone("pattern") {
                 let p = try args.string("pattern").split(separator: ":").compactMap { Int($0) }
                 guard p.count == 2 else { throw args.error("pattern", "pattern must be \"N:M\", like \"2:4\"") }
                 guard p[0] >= 0, p[1] >= 1, p[0] <= p[1] else { throw args.error("pattern", "N:M needs 0 ≤ N ≤ M, got \(p[0]):\(p[1])") }
-                do { (recon, mask) = try Pruning.nm(W, n: p[0], m: p[1], scores: scores) } catch let e as CoreError { throw args.error("pattern", bare(e)) }
+                do { pruned = try Pruning.nm(W, n: p[0], m: p[1], scores: scores) } catch let e as CoreError { throw args.error("pattern", bare(e)) }
                 var comb = 1.0
                 for i in 0..<p[0] { comb = comb * Double(p[1] - i) / Double(i + 1) }
                 maskBits = Double(W.count / p[1]) * log2(comb)
@@ -143,15 +145,15 @@ extension Builtins {
                 guard let s = try args.optionalNumber("sparsity") else { throw args.error("give sparsity: s or pattern: \"N:M\"") }
                 if method == "wanda" {
                     guard W.rank == 2, let X = try args.optionalTensor("X") else { throw args.error("W", "wanda prunes a weight matrix [out, in]") }
-                    (recon, mask) = try Pruning.wanda(W, X: X, sparsity: s)
+                    pruned = try Pruning.wanda(W, X: X, sparsity: s)
                 } else {
-                    (recon, mask) = Pruning.magnitude(W, sparsity: s)
+                    pruned = Pruning.magnitude(W, sparsity: s)
                 }
                 maskBits = Double(W.count)
             }
-            let kept = mask.filter { $0 }.count
-            return compressed(method == "wanda" ? "wanda" : (args.isNone("pattern") ? "magnitude" : "nm"), recon, bits: Double(32 * kept) + maskBits, [
-                ("mask", .tensor(Tensor(shape: W.shape, storage: mask.map { $0 ? 1 : 0 }))),
+            let kept = pruned.kept
+            return compressed(method == "wanda" ? "wanda" : (args.isNone("pattern") ? "magnitude" : "nm"), pruned.recon, bits: Double(32 * kept) + maskBits, [
+                ("mask", .tensor(pruned.mask)),
                 ("sparsity", .number(1 - Double(kept) / Double(max(1, W.count)))),
             ])
         },

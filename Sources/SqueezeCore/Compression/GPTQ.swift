@@ -52,7 +52,7 @@ public enum GPTQ {
         }
         for i in 0..<cols { for j in 0..<i { H[i * cols + j] = 0 } }
         let U = H
-        var codes = [UInt16](repeating: 0, count: rows * cols)
+        var codes = [Float](repeating: 0, count: rows * cols)
         var out = [Float](repeating: 0, count: rows * cols)
         var grids: [Quantizer.Grid] = []
         var current = rowGrids
@@ -77,7 +77,7 @@ public enum GPTQ {
                     let v = w1[r * bw + j]
                     let q = Quantizer.quantize(Float(v), current[r], maxq)
                     let deq = Double(Quantizer.dequantize(q, current[r]))
-                    codes[r * cols + i] = UInt16(q)
+                    codes[r * cols + i] = q
                     out[r * cols + i] = Float(deq)
                     let e = (v - deq) / d
                     err[r * bw + j] = e
@@ -96,6 +96,6 @@ public enum GPTQ {
             start = end
         }
         if group == nil { grids = rowGrids }
-        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: codes, grids: grids, groupsPerLine: cols / g)
+        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: cols / g)
     }
 }

@@ -4,16 +4,23 @@ import Foundation
 /// N:M within each row, and Wanda's |W|·‖X_col‖ per output row. Ties go to the lower index (a
 /// stable sort), so masks are reproducible.
 public enum Pruning {
+    /// A pruned matrix: the kept weights (removed ones are 0), the mask (1 kept, 0 removed) and the
+    /// number kept.
+    public struct Result: Sendable {
+        public let recon: Tensor
+        public let mask: Tensor
+        public let kept: Int
+    }
+
     /// Magnitude: threshold = sorted(|W|)[⌊sparsity · count⌋]; weights with |w| ≤ threshold are removed
     /// (the reference's rule, which removes ties with the threshold too).
-    public static func magnitude(_ W: Tensor, sparsity: Double) -> (recon: Tensor, mask: [Bool]) {
+    public static func magnitude(_ W: Tensor, sparsity: Double) -> Result {
         let n = W.count
-        guard n > 0, sparsity > 0 else { return (W, [Bool](repeating: true, count: n)) }
+        guard n > 0, sparsity > 0 else { return Result(recon: W, mask: Tensor(shape: W.shape, repeating: 1), kept: n) }
         var scores = W.storage.map { abs($0) }
         let k = min(n - 1, Int((sparsity * Double(n)).rounded(.down)))
         let threshold = select(&scores, k)
-        let mask = W.storage.map { abs($0) > threshold }
-        return (apply(W, mask), mask)
+        return apply(W) { _, w in abs(w) > threshold }
     }
 
     /// The k-th smallest value (0-based), as sorted(v)[k] would give, by quickselect (Hoare
@@ -38,44 +45,72 @@ public enum Pruning {
     }
 
     /// Removes the `count` lowest scores of each row (stable ascending order).
-    static func perRow(_ W: Tensor, scores: [Float], remove count: Int) -> [Bool] {
+    static func perRow(_ W: Tensor, scores: [Float], remove count: Int) -> Result {
         let rows = W.shape[0], cols = W.shape[1]
-        var mask = [Bool](repeating: true, count: rows * cols)
+        var removed = [Bool](repeating: false, count: rows * cols)
         for r in 0..<rows {
             let order = (0..<cols).sorted { a, b in
                 let sa = scores[r * cols + a], sb = scores[r * cols + b]
                 return sa < sb || (sa == sb && a < b)
             }
-            for j in order.prefix(count) { mask[r * cols + j] = false }
+            for j in order.prefix(count) { removed[r * cols + j] = true }
         }
-        return mask
+        return apply(W) { i, _ in !removed[i] }
     }
 
-    /// N:M: in each row, every group of M consecutive weights keeps its N largest scores.
-    public static func nm(_ W: Tensor, n: Int, m: Int, scores: [Float]? = nil) throws -> (recon: Tensor, mask: [Bool]) {
+    /// N:M: in each row, every group of M consecutive weights keeps its N largest scores. A weight
+    /// is removed when fewer than M − N of its group rank below it in (score, index) order, so ties
+    /// go to the lower index.
+    public static func nm(_ W: Tensor, n: Int, m: Int, scores: [Float]? = nil) throws -> Result {
         guard W.rank == 2 else { throw CoreError.invalidArgument("prune: N:M needs a matrix, got shape \(Shape.describe(W.shape))") }
         guard n >= 0, m >= 1, n <= m else { throw CoreError.invalidArgument("prune: pattern N:M needs 0 ≤ N ≤ M, got \(n):\(m)") }
-        let rows = W.shape[0], cols = W.shape[1]
+        let cols = W.shape[1]
         guard cols % m == 0 else { throw CoreError.invalidArgument("prune: M = \(m) does not divide the \(cols) columns") }
-        let s = scores ?? W.storage.map { abs($0) }
-        var mask = [Bool](repeating: true, count: rows * cols)
-        // Each group: an insertion sort of its M indices by (score, index), the first M − N removed.
-        s.withUnsafeBufferPointer { sp in mask.withUnsafeMutableBufferPointer { mp in
-            nonisolated(unsafe) let mp = mp
-            Parallel.forEach(rows * cols / m, grain: 4096) { range in
-                var order = [Int](repeating: 0, count: m)
-                for group in range {
-                    let base = group * m
-                    for t in 0..<m {
-                        var u = t
-                        while u > 0 && sp[base + order[u - 1]] > sp[base + t] { order[u] = order[u - 1]; u -= 1 }
-                        order[u] = t
+        let drop = m - n
+        var mask = Tensor.zeros([0])
+        let recon = Tensor(shape: W.shape) { rp in
+            mask = Tensor(shape: W.shape) { mp in
+                W.withBuffer { wp in
+                    nonisolated(unsafe) let (rp, mp) = (rp, mp)
+                    let body = { (sp: UnsafeBufferPointer<Float>, magnitude: Bool) in
+                        Parallel.forEach(W.count / m, grain: 16_384) { range in
+                            let (mp, rp, wp) = (mp, rp, wp)   // locals: stores through them cannot alias the closure's context
+                            // Branch-free: the outcome of a comparison of random weights is not predictable.
+                            @inline(__always) func keep(_ below: Int, _ i: Int) {
+                                let k = ((drop &- 1 &- below) >> 63) & 1                 // 1 when below ≥ drop
+                                mp[i] = Float(k)
+                                rp[i] = Float(bitPattern: wp[i].bitPattern & UInt32(truncatingIfNeeded: 0 &- k))
+                            }
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { local in
+                                for group in range {
+                                    let base = group * m
+                                    for t in 0..<m { local[t] = magnitude ? abs(wp[base + t]) : sp[base + t] }
+                                    if m == 4 {
+                                        // Unrolled: earlier indices win ties (≤), later ones must be strictly lower.
+                                        let (s0, s1, s2, s3) = (local[0], local[1], local[2], local[3])
+                                        let b0 = (s1 < s0 ? 1 : 0) + (s2 < s0 ? 1 : 0) + (s3 < s0 ? 1 : 0)
+                                        let b1 = (s0 <= s1 ? 1 : 0) + (s2 < s1 ? 1 : 0) + (s3 < s1 ? 1 : 0)
+                                        let b2 = (s0 <= s2 ? 1 : 0) + (s1 <= s2 ? 1 : 0) + (s3 < s2 ? 1 : 0)
+                                        let b3 = (s0 <= s3 ? 1 : 0) + (s1 <= s3 ? 1 : 0) + (s2 <= s3 ? 1 : 0)
+                                        keep(b0, base); keep(b1, base + 1); keep(b2, base + 2); keep(b3, base + 3)
+                                        continue
+                                    }
+                                    for t in 0..<m {
+                                        let st = local[t]
+                                        var below = 0
+                                        for u in 0..<t { below &+= local[u] <= st ? 1 : 0 }
+                                        for u in (t + 1)..<m { below &+= local[u] < st ? 1 : 0 }
+                                        keep(below, base + t)
+                                    }
+                                }
+                            }
+                        }
                     }
-                    for t in 0..<(m - n) { mp[base + order[t]] = false }
+                    if let scores { scores.withUnsafeBufferPointer { body($0, false) } } else { body(wp, true) }
                 }
             }
-        } }
-        return (apply(W, mask), mask)
+        }
+        return Result(recon: recon, mask: mask, kept: W.count / m * n)
     }
 
     /// Wanda's score |W_ij| · ‖X_j‖₂ (X: calibration rows × inputs).
@@ -91,14 +126,17 @@ public enum Pruning {
     }
 
     /// Wanda: remove the lowest ⌊sparsity · in⌋ scores of each output row.
-    public static func wanda(_ W: Tensor, X: Tensor, sparsity: Double) throws -> (recon: Tensor, mask: [Bool]) {
+    public static func wanda(_ W: Tensor, X: Tensor, sparsity: Double) throws -> Result {
         let scores = try wandaScores(W, X: X)
-        let mask = perRow(W, scores: scores, remove: Int((sparsity * Double(W.shape[1])).rounded(.down)))
-        return (apply(W, mask), mask)
+        return perRow(W, scores: scores, remove: Int((sparsity * Double(W.shape[1])).rounded(.down)))
     }
 
-    static func apply(_ W: Tensor, _ mask: [Bool]) -> Tensor {
-        Tensor(shape: W.shape, storage: zip(W.storage, mask).map { $1 ? $0 : 0 })
+    /// Keeps the weights `keep(flat index, value)` selects.
+    static func apply(_ W: Tensor, _ keep: (Int, Float) -> Bool) -> Result {
+        var kept = 0
+        var mask = [Float](repeating: 0, count: W.count), recon = [Float](repeating: 0, count: W.count)
+        for (i, w) in W.storage.enumerated() where keep(i, w) { mask[i] = 1; recon[i] = w; kept += 1 }
+        return Result(recon: Tensor(shape: W.shape, storage: recon), mask: Tensor(shape: W.shape, storage: mask), kept: kept)
     }
 }
 

@@ -17,8 +17,8 @@ public enum Quantizer {
 
     public struct Result: Sendable {
         public let recon: Tensor
-        /// One code per weight, in W's layout.
-        public let codes: [UInt16]
+        /// One code per weight (an integer in 0 ..< 2^bits), in W's shape.
+        public let codes: Tensor
         /// One grid per group: groups run along each row (or column, or the whole tensor).
         public let grids: [Grid]
         public let groupsPerLine: Int
@@ -28,8 +28,7 @@ public enum Quantizer {
     /// (p = 1 − i/100 for i < 80, keeping the p that minimises Σ|ŵ − w|^2.4).
     public static func grid(_ w: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, clip: Clip = .minmax, scaleBits: Int = 32) -> Grid {
         let maxq = Float((1 << bits) - 1)
-        var lo: Float = 0, hi: Float = 0
-        for v in w { lo = min(lo, v); hi = max(hi, v) }
+        var (lo, hi) = range(w)
         func make(_ lo0: Float, _ hi0: Float) -> Grid {
             var lo = lo0, hi = hi0
             if symmetric {
@@ -58,9 +57,35 @@ public enum Quantizer {
         return best
     }
 
+    /// min(0, min w) and max(0, max w) in four independent lanes (the input has no NaN).
+    @inline(__always)
+    static func range(_ w: UnsafeBufferPointer<Float>) -> (Float, Float) {
+        guard let p = w.baseAddress else { return (0, 0) }
+        var l0: Float = 0, l1: Float = 0, l2: Float = 0, l3: Float = 0
+        var h0: Float = 0, h1: Float = 0, h2: Float = 0, h3: Float = 0
+        let n = w.count, wide = n & ~3
+        var i = 0
+        while i < wide {
+            let a = p[i], b = p[i + 1], c = p[i + 2], d = p[i + 3]
+            l0 = a < l0 ? a : l0; l1 = b < l1 ? b : l1; l2 = c < l2 ? c : l2; l3 = d < l3 ? d : l3
+            h0 = a > h0 ? a : h0; h1 = b > h1 ? b : h1; h2 = c > h2 ? c : h2; h3 = d > h3 ? d : h3
+            i += 4
+        }
+        while i < n { l0 = p[i] < l0 ? p[i] : l0; h0 = p[i] > h0 ? p[i] : h0; i += 1 }
+        let lo = l0 < l1 ? l0 : l1, lo2 = l2 < l3 ? l2 : l3, hi = h0 > h1 ? h0 : h1, hi2 = h2 > h3 ? h2 : h3
+        return (lo < lo2 ? lo : lo2, hi > hi2 ? hi : hi2)
+    }
+
+    /// Round half to even for |x| < 2²² by the 1.5·2²³ trick (exact in the default rounding mode, and
+    /// unlike `rounded(.toNearestOrEven)` it vectorises on baseline x86-64). Larger |x| are off by
+    /// at most one ulp of a number ≥ 2²¹, which the clamp to [0, 2^16 − 1] removes.
+    @inline(__always)
+    static func roundEven(_ x: Float) -> Float { (x + 12_582_912) - 12_582_912 }
+
     @inline(__always)
     static func quantize(_ v: Float, _ g: Grid, _ maxq: Float) -> Float {
-        min(maxq, max(0, (v / g.scale).rounded(.toNearestOrEven) + g.zero))
+        let q = roundEven(v / g.scale) + g.zero
+        return q > maxq ? maxq : (q < 0 ? 0 : q)
     }
 
     @inline(__always)
@@ -69,7 +94,7 @@ public enum Quantizer {
     /// Round-to-nearest of a matrix: one grid per `group` consecutive weights along each row
     /// (`axis: .row`, nil group = the whole row), per column, or for the whole tensor.
     public static func rtn(_ W: Tensor, bits: Int, group: Int?, symmetric: Bool, axis: Axis, clip: Clip, scaleBits: Int = 32) throws -> Result {
-        guard W.rank == 2 || (W.rank == 1 && axis == .tensor) || W.rank == 1 else {
+        guard W.rank == 2 || W.rank == 1 else {
             throw CoreError.invalidArgument("quantize: expected a matrix, got shape \(Shape.describe(W.shape))")
         }
         let M = W.rank == 2 ? W : try W.reshaped([1, W.count])
@@ -82,37 +107,30 @@ public enum Quantizer {
         let maxq = Float((1 << bits) - 1)
         let perLine = cols / g
         var grids = [Grid](repeating: Grid(scale: 1, zero: 0), count: rows * perLine)
-        var codes = [UInt16](repeating: 0, count: rows * cols)
-        var out = [Float](repeating: 0, count: rows * cols)
-        // Rows are independent: both cores, each writing only its rows' codes, values and grids.
-        work.withBuffer { p in
-            codes.withUnsafeMutableBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in grids.withUnsafeMutableBufferPointer { gp in
-                nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
-                Parallel.forEach(rows, grain: max(1, 65_536 / max(1, cols))) { range in
-                    for r in range {
-                        for (k, s) in stride(from: 0, to: cols, by: g).enumerated() {
-                            let slice = UnsafeBufferPointer(rebasing: p[(r * cols + s)..<(r * cols + s + g)])
-                            let gr = grid(slice, bits: bits, symmetric: symmetric, clip: clip, scaleBits: scaleBits)
-                            gp[r * perLine + k] = gr
-                            for j in 0..<g {
-                                let q = quantize(slice[j], gr, maxq)
-                                cp[r * cols + s + j] = UInt16(q)
-                                op[r * cols + s + j] = dequantize(q, gr)
+        // Groups are independent: both cores, each writing only its groups' codes, values and grids.
+        // Every element of both outputs is written, so they start uninitialised.
+        var codes = Tensor.zeros([0])
+        var out = Tensor(shape: work.shape) { op in
+            codes = Tensor(shape: work.shape) { cp in
+                work.withBuffer { p in grids.withUnsafeMutableBufferPointer { gp in
+                    nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
+                    Parallel.forEach(rows * perLine, grain: max(1, 65_536 / g)) { range in
+                        for k in range {
+                            let base = k * g
+                            let gr = grid(UnsafeBufferPointer(rebasing: p[base..<(base + g)]), bits: bits, symmetric: symmetric, clip: clip, scaleBits: scaleBits)
+                            gp[k] = gr
+                            for j in base..<(base + g) {
+                                let q = quantize(p[j], gr, maxq)
+                                cp[j] = q
+                                op[j] = dequantize(q, gr)
                             }
                         }
                     }
-                }
-            } } }
+                } }
+            }
         }
-        var recon = Tensor(shape: work.shape, storage: out)
-        var finalCodes = codes
-        if axis == .col {
-            recon = recon.transposed
-            let (m, n) = (M.shape[0], M.shape[1])
-            finalCodes = [UInt16](repeating: 0, count: m * n)
-            for i in 0..<m { for j in 0..<n { finalCodes[i * n + j] = codes[j * m + i] } }
-        }
-        return Result(recon: try recon.reshaped(W.shape), codes: finalCodes, grids: grids, groupsPerLine: cols / g)
+        if axis == .col { out = out.transposed; codes = codes.transposed }
+        return Result(recon: try out.reshaped(W.shape), codes: try codes.reshaped(W.shape), grids: grids, groupsPerLine: perLine)
     }
 
     /// NormalFloat-4 (QLoRA): the 16 quantiles of N(0, 1) scaled to [−1, 1], applied to blocks of
