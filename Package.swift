@@ -29,8 +29,9 @@ let package = Package(
             .product(name: "RealModule", package: "swift-numerics"),
         ]),
         .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib"]),
+        .target(name: "Models", dependencies: ["SqueezeCore", "Datasets", "CBLAS"]),
         .target(name: "Recipe", dependencies: [
-            "SqueezeCore", "Datasets", "Plot",
+            "SqueezeCore", "Datasets", "Plot", "Models",
             .product(name: "OrderedCollections", package: "swift-collections"),
         ], swiftSettings: [
             // The interpreter's frames are class-held arrays; dynamic exclusivity checks on every
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Recipe", "SqueezeCore"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "SqueezeCore", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]
 )
