@@ -48,6 +48,8 @@ public enum Format {
             case .builtin(let op): return "<op \(op.name)>"
             }
         case .compressed(let c): return "<compressed \(c.method) \(Shape.describe(c.recon.shape)), \(number((c.bitsPerParam * 1000).rounded() / 1000)) bits/param>"
+        case .model(let m):
+            return "<model \(m.name): \(m.config.layers) layers, \(m.parameterCount) parameters, \(number((m.linearBits / Double(max(1, m.linearParameterCount)) * 1000).rounded() / 1000)) bits/param in its linear layers>"
         case .unset: return "<unset>"
         }
     }
@@ -75,6 +77,11 @@ public enum Format {
                 let pad = String(repeating: " ", count: keyWidth - k.count)
                 return "\(k)\(pad) : \(summary(v))"
             }.joined(separator: "\n")
+        case .model(let m):
+            var lines = [inline(value)]
+            for name in ModelValue.fieldNames where name != "weights" && name != "layers" { lines.append("  \(name): \(summary(ModelValue.field(m, name) ?? .none))") }
+            lines.append("  layers: \(m.linearLayers.count) linear layers, e.g. \(quoted(m.linearLayers[4]))")
+            return lines.joined(separator: "\n")
         case .compressed(let c):
             var lines = [inline(value)]
             for name in ["bits", "bits_per_param", "ratio"] { lines.append("  \(name): \(inline(c.field(name) ?? .none))") }

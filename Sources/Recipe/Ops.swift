@@ -191,6 +191,14 @@ enum Ops {
             return try tensorIndex(t, items, span)
         case .compressed(let c):
             return try tensorIndex(c.recon, items, span)
+        case .model(let m):
+            guard items.count == 1, case let .at(key, kspan) = items[0], case .string(let k) = key else {
+                throw fail("a model is indexed by a tensor name: m[\"encoder.layer.0.intermediate.dense.weight\"]", span)
+            }
+            guard let t = m.weights[k] else {
+                throw fail("model has no tensor \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: m.names) ?? "see m.tensors")
+            }
+            return .tensor(t)
         default:
             throw fail("\(base.typeDescription) cannot be indexed", span)
         }
@@ -275,6 +283,9 @@ enum Ops {
             if let v = c.field(name) { return v }
             if name == "T" { return .tensor(c.recon.transposed) }
             throw fail("compressed value has no field '\(name)'", span, suggestion: Suggest.didYouMean(name, in: c.fieldNames) ?? "fields: " + c.fieldNames.joined(separator: ", "))
+        case .model(let m):
+            if let v = ModelValue.field(m, name) { return v }
+            throw fail("model has no field '\(name)'", span, suggestion: Suggest.didYouMean(name, in: ModelValue.fieldNames) ?? "fields: " + ModelValue.fieldNames.joined(separator: ", "))
         case .range(let r):
             switch name {
             case "start": return .number(Double(r.start))

@@ -1,4 +1,5 @@
 import OrderedCollections
+import Models
 import SqueezeCore
 
 /// A value of the recipe language.
@@ -13,6 +14,8 @@ public enum Value: Sendable {
     case tensor(Tensor)
     case function(Function)
     indirect case compressed(CompressedValue)
+    /// A neural network (`load("minilm")`): its weights, configuration and tokenizer.
+    indirect case model(Transformer)
     /// A variable slot that has not been assigned yet; never visible to a recipe.
     case unset
 
@@ -29,6 +32,7 @@ public enum Value: Sendable {
         case .tensor: return "tensor"
         case .function: return "function"
         case .compressed: return "compressed"
+        case .model: return "model"
         case .unset: return "unset"
         }
     }

@@ -31,6 +31,40 @@ public enum KMeans {
         var labels = [Int](repeating: 0, count: n)
         var dist = [Float](repeating: 0, count: n)
         guard n > 0 else { return (labels, dist) }
+        if d <= 4 {
+            // Short vectors (scalar and VQ codebooks of 2–4 values): exact distances directly; a GEMM
+            // with an inner dimension of 1–4 would spend its time writing the n × k tile.
+            try X.withBuffer { px in try C.withBuffer { pc in try labels.withUnsafeMutableBufferPointer { lp in try dist.withUnsafeMutableBufferPointer { dp in
+                nonisolated(unsafe) let (px, pc, lp, dp) = (px, pc, lp, dp)
+                let grain = max(64, 65_536 / k)
+                var start = 0
+                while start < n {
+                    if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
+                    let rows = min(n - start, grain * 64)
+                    let base = start
+                    Parallel.forEach(rows, grain: grain) { range in
+                        for r in range {
+                            let i = base + r
+                            var x = SIMD4<Float>(repeating: 0)
+                            for j in 0..<d { x[j] = px[i * d + j] }
+                            var best = 0
+                            var bestValue = Float.infinity
+                            for c in 0..<k {
+                                var v = SIMD4<Float>(repeating: 0)
+                                for j in 0..<d { v[j] = pc[c * d + j] }
+                                let e = x - v
+                                let dd = (e * e).sum()
+                                if dd < bestValue { bestValue = dd; best = c }
+                            }
+                            lp[i] = best
+                            dp[i] = bestValue
+                        }
+                    }
+                    start += rows
+                }
+            } } } }
+            return (labels, dist)
+        }
         let cNorm = rowNorms(C)
         let xNorm = xNorms ?? rowNorms(X)
         let block = max(16, min(4096, (8 << 20) / max(1, k)))
@@ -212,13 +246,27 @@ public enum KMeans {
         centers.append(rng.integer(below: n))
         let xNorm = KMeans.rowNorms(X)
         func distancesTo(_ idx: [Int]) throws -> Tensor {
-            // n × |idx| squared distances, by one GEMM.
-            let cand = Tensor(shape: [idx.count, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
-            let g = try Tensor.gemm(X, cand, transB: true, alpha: -2)
-            return Tensor(shape: [n, idx.count]) { out in
-                g.withBuffer { pg in
-                    for i in 0..<n { for (r, c) in idx.enumerated() { out[i * idx.count + r] = max(0, pg[i * idx.count + r] + xNorm[i] + xNorm[c]) } }
-                }
+            // n × |idx| squared distances: directly for short vectors, else by one GEMM.
+            let t = idx.count
+            let cand = Tensor(shape: [t, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+            let g = d <= 16 ? cand : try Tensor.gemm(X, cand, transB: true, alpha: -2)
+            return Tensor(shape: [n, t]) { out in
+                X.withBuffer { px in g.withBuffer { pg in
+                    nonisolated(unsafe) let out = out
+                    Parallel.forEach(n, grain: 8192) { range in
+                        for i in range {
+                            for r in 0..<t {
+                                if d <= 16 {
+                                    var s: Float = 0
+                                    for j in 0..<d { let e = px[i * d + j] - pg[r * d + j]; s += e * e }
+                                    out[i * t + r] = s
+                                } else {
+                                    out[i * t + r] = max(0, pg[i * t + r] + xNorm[i] + xNorm[idx[r]])
+                                }
+                            }
+                        }
+                    }
+                } }
             }
         }
         var closest = try distancesTo([centers[0]]).storage.map(Double.init)
@@ -239,22 +287,31 @@ public enum KMeans {
                 candidates.append(min(lo, n - 1))
             }
             let D = try distancesTo(candidates)
-            var bestIndex = 0, bestPotential = Double.infinity
-            var bestClosest: [Double] = []
-            D.withBuffer { pd in
-                for (r, _) in candidates.enumerated() {
-                    var pot = 0.0
-                    var cl = closest
-                    for i in 0..<n {
-                        let v = min(closest[i], Double(pd[i * candidates.count + r]))
-                        cl[i] = v
-                        pot += v
+            // The potential each candidate would leave, Σ min(closest, D), in 64 fixed chunks summed in
+            // order (the same sum on any number of cores); then `closest` is updated for the best only.
+            let t = candidates.count, chunks = 64
+            var partial = [Double](repeating: 0, count: chunks * t)
+            D.withBuffer { pd in closest.withUnsafeBufferPointer { cp in partial.withUnsafeMutableBufferPointer { pp in
+                nonisolated(unsafe) let (pd, cp, pp) = (pd, cp, pp)
+                Parallel.forEach(chunks, grain: 1) { range in
+                    for ch in range {
+                        let lo = ch * n / chunks, hi = (ch + 1) * n / chunks
+                        for r in 0..<t {
+                            var pot = 0.0
+                            for i in lo..<hi { pot += min(cp[i], Double(pd[i * t + r])) }
+                            pp[ch * t + r] = pot
+                        }
                     }
-                    if pot < bestPotential { bestPotential = pot; bestIndex = r; bestClosest = cl }
                 }
+            } } }
+            var bestIndex = 0, bestPotential = Double.infinity
+            for r in 0..<t {
+                var pot = 0.0
+                for ch in 0..<chunks { pot += partial[ch * t + r] }
+                if pot < bestPotential { bestPotential = pot; bestIndex = r }
             }
+            D.withBuffer { pd in for i in 0..<n { closest[i] = min(closest[i], Double(pd[i * t + bestIndex])) } }
             centers.append(candidates[bestIndex])
-            closest = bestClosest
             potential = bestPotential
         }
         return Tensor(shape: [k, d]) { out in X.withBuffer { p in for (r, i) in centers.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }

@@ -39,7 +39,7 @@ import Testing
     @Test func namedArgumentsInsideACall() throws {
         let s = try session("fn scale(x, factor: 2) { return x * factor }\n")
         // Named arguments come first; names that could also be passed follow.
-        #expect(complete("randn(3, 3, se", s) == ["seed:", "seed"])
+        #expect(complete("randn(3, 3, se", s) == ["seed:", "seed", "sentences"])
         #expect(complete("svd(A, ra", s) == ["rank:", "rand", "randint", "randn", "range", "rate_reduction"])
         #expect(complete("scale(1, fa", s) == ["factor:", "false"])
         #expect(complete("norm(svd(A).S, or", s).first == "ord:")

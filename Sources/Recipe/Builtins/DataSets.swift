@@ -1,10 +1,14 @@
 import Datasets
 import Foundation
+import Models
 import SqueezeCore
 
 /// `load("digits")` and the other named data sets, as records.
 enum DatasetLoader {
     static func load(_ name: String, split: String, limit: Int?) throws -> Value {
+        if name == "minilm" {
+            do { return .model(try Transformer.miniLM()) } catch let e as ModelError { throw DataError(name, e.description) }
+        }
         let d = try DataCatalog.load(name, split: split, limit: limit)
         var pairs: [(String, Value)] = [("name", .string(d.name))]
         pairs += d.fields.map { ($0.0, .tensor($0.1)) }
