@@ -45,16 +45,25 @@ public enum KMeans {
                     Parallel.forEach(rows, grain: grain) { range in
                         for r in range {
                             let i = base + r
-                            var x = SIMD4<Float>(repeating: 0)
-                            for j in 0..<d { x[j] = px[i * d + j] }
                             var best = 0
                             var bestValue = Float.infinity
-                            for c in 0..<k {
-                                var v = SIMD4<Float>(repeating: 0)
-                                for j in 0..<d { v[j] = pc[c * d + j] }
-                                let e = x - v
-                                let dd = (e * e).sum()
-                                if dd < bestValue { bestValue = dd; best = c }
+                            switch d {
+                            case 1:
+                                let x = px[i]
+                                for c in 0..<k { let e = x - pc[c]; let dd = e * e; if dd < bestValue { bestValue = dd; best = c } }
+                            case 2:
+                                let x0 = px[2 * i], x1 = px[2 * i + 1]
+                                for c in 0..<k {
+                                    let e0 = x0 - pc[2 * c], e1 = x1 - pc[2 * c + 1]
+                                    let dd = e0 * e0 + e1 * e1
+                                    if dd < bestValue { bestValue = dd; best = c }
+                                }
+                            default:
+                                for c in 0..<k {
+                                    var dd: Float = 0
+                                    for j in 0..<d { let e = px[i * d + j] - pc[c * d + j]; dd += e * e }
+                                    if dd < bestValue { bestValue = dd; best = c }
+                                }
                             }
                             lp[i] = best
                             dp[i] = bestValue

@@ -226,4 +226,49 @@ import Testing
         expectClose(exact.recon, W, rtol: 1e-6, atol: 1e-6)
         #expect(throws: CoreError.self) { try VectorQuantization.product(W, dim: 5, codes: 4, iters: 5, rng: &r3) }
     }
+
+    @Test func scalarKMeansReachesTheLloydMaxLevelsOfAGaussian() throws {
+        // Lloyd–Max quantizers of N(0, 1) (Max 1960): 2 levels ±0.7979, 4 levels ±0.4528, ±1.510.
+        var g = RandomGenerator(seed: 4)
+        let W = Tensor.randn([1, 200_000], using: &g)
+        let one = try Quantizer.kmeans(W, bits: 1, axis: .tensor, iters: 100, levelBits: 32)
+        #expect(one.levels[0].count == 2 && abs(one.levels[0][1] - 0.7979) < 0.01 && abs(one.levels[0][0] + 0.7979) < 0.01)
+        let two = try Quantizer.kmeans(W, bits: 2, axis: .tensor, iters: 100, levelBits: 32)
+        for (l, want) in zip(two.levels[0], [-1.510, -0.4528, 0.4528, 1.510] as [Float]) { #expect(abs(l - want) < 0.02) }
+        // Lloyd–Max distortion of 2 bits is 0.1175.
+        #expect(abs(try Metrics.mse(W, two.recon) - 0.1175) < 0.003)
+    }
+
+    @Test func scalarKMeansIsAFixedPointOfLloyd() throws {
+        var g = RandomGenerator(seed: 5)
+        let W = Tensor.randn([6, 40], using: &g)
+        let r = try Quantizer.kmeans(W, bits: 2, axis: .row, iters: 300, levelBits: 32)
+        #expect(r.levels.count == 6)
+        for row in 0..<6 {
+            let c = r.levels[row]
+            for k in 0..<c.count {
+                // Every value sits at its nearest level, and every level is the mean of its values.
+                let members = (0..<40).filter { Int(r.codes[row, $0]) == k }.map { W[row, $0] }
+                #expect(!members.isEmpty)
+                let mean = members.reduce(0, +) / Float(members.count)
+                #expect(abs(mean - c[k]) < 1e-5)
+                for v in members { #expect(c.allSatisfy { abs(v - c[k]) <= abs(v - $0) }) }
+            }
+        }
+        // Fewer distinct values than levels: one level per value, reproduced exactly.
+        let few = try Quantizer.kmeans(Tensor(shape: [1, 5], storage: [3, 1, 3, 1, 2]), bits: 3, axis: .tensor, iters: 10)
+        #expect(few.levels[0] == [1, 2, 3] && few.recon.storage == [3, 1, 3, 1, 2])
+    }
+
+    @Test func codebooksTrainedOnASampleStayCloseToTheFullFit() throws {
+        // 40,000 two-value vectors and 16 codes: trained on 256·16 = 4,096 of them.
+        var g = RandomGenerator(seed: 6)
+        let W = Tensor.randn([400, 200], using: &g)
+        var r = RandomGenerator(seed: 1)
+        let v = try VectorQuantization.residual(W, dim: 2, codes: 16, stages: 1, iters: 50, rng: &r)
+        // A 16-code VQ of 2-D Gaussian vectors is near 2 bits per dimension: MSE ≈ 0.11–0.12 (Lloyd–Max 0.1175).
+        let e = try Metrics.relativeError(W, v.recon)
+        #expect(e > 0.3 && e < 0.37, "relative error \(e)")
+        #expect(v.codes[0].count == 40_000)
+    }
 }

@@ -33,7 +33,7 @@ extension Builtins {
     static let compression: [Operation] = [
         Operation("quantize", family: "compression", summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
                   doc: """
-                  method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                  method: "kmeans" is non-uniform scalar quantization: 2^bits levels per row (axis: "row", SqueezeLLM's per-channel lookup tables), per column or per tensor, fitted by exact 1-D Lloyd iterations (`iters`) from the quantiles; levels stored (and used) at scale_bits. method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits; each codebook is fitted on a random sample of at most 256·codes vectors (faiss's default), then every vector takes its nearest code. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
                   """,
                   example: "W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), round(error(W, q), digits: 4))",
                   params: [ParamSpec("W", .tensor),
@@ -42,15 +42,15 @@ extension Builtins {
                            ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true),
                            ParamSpec("axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true),
                            ParamSpec("clip", .choice(["minmax", "mse"]), .value(.string("minmax")), namedOnly: true),
-                           ParamSpec("method", .choice(["rtn", "nf4", "gptq", "vq", "pq", "rvq", "grvq"]), .value(.string("rtn")), namedOnly: true),
+                           ParamSpec("method", .choice(["rtn", "nf4", "gptq", "kmeans", "vq", "pq", "rvq", "grvq"]), .value(.string("rtn")), namedOnly: true),
                            ParamSpec("groups", .integer, .value(.number(2)), range: 1...65_536, namedOnly: true, doc: "grvq: column groups, each with its own residual VQ."),
                            ParamSpec("dim", .integer, .value(.number(4)), range: 1...65_536, namedOnly: true, doc: "vq/pq/rvq: sub-vector length along rows."),
                            ParamSpec("codes", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "vq/pq/rvq: codebook entries (per subspace for pq, per stage for rvq)."),
                            ParamSpec("stages", .integer, .value(.number(2)), range: 1...64, namedOnly: true, doc: "rvq: residual stages."),
-                           ParamSpec("iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "vq/pq/rvq: k-means iterations."),
+                           ParamSpec("iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "kmeans/vq/pq/rvq: k-means iterations."),
                            seedParam,
                            ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in) for gptq."),
-                           ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true, doc: "Precision of the stored scales.")]) { args, interp in
+                           ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true, doc: "Precision of the stored scales (and of kmeans levels).")]) { args, interp in
             let W = try args.tensor("W")
             try checkFinite(W, args, "W")
             guard W.rank == 2 || W.rank == 1 else { throw args.error("W", "expected a weight matrix [out, in] or a vector, got shape \(Shape.describe(W.shape))") }
@@ -65,6 +65,15 @@ extension Builtins {
                     return compressed("nf4", r.recon, bits: Double(4 * W.count + 32 * r.absmax.count),
                                       [("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))), ("absmax", .tensor(Tensor(r.absmax)))])
                 } catch let e as CoreError { throw args.error("group", bare(e)) }
+            }
+            if method == "kmeans" {
+                let axis = Quantizer.Axis(rawValue: try args.string("axis")) ?? .row
+                let r = try Quantizer.kmeans(W, bits: bits, axis: axis, iters: try args.int("iters"), levelBits: scaleBits)
+                let levelCount = r.levels.reduce(0) { $0 + $1.count }
+                return compressed("kmeans", r.recon, bits: Double(bits * W.count + scaleBits * levelCount), [
+                    ("codes", .tensor(r.codes)),
+                    ("levels", r.levels.count == 1 ? .tensor(Tensor(r.levels[0])) : .list(r.levels.map { .tensor(Tensor($0)) })),
+                ])
             }
             if ["vq", "pq", "rvq", "grvq"].contains(method) {
                 guard W.rank == 2 else { throw args.error("W", "\(method) quantizes a matrix") }

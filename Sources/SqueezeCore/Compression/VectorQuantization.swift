@@ -10,6 +10,24 @@ public enum VectorQuantization {
         public let codebooks: [Tensor]
     }
 
+    /// Training points per centroid: codebooks are fitted on a random subsample of at most
+    /// 256 · codes vectors (faiss's `max_points_per_centroid`), then every vector is assigned to
+    /// its nearest code. Beyond that many points the centroids barely move and the fit only costs time.
+    public static let pointsPerCentroid = 256
+
+    /// A k-means codebook for the rows of X and every row's code.
+    static func fitCodebook(_ X: Tensor, codes: Int, iters: Int, rng: inout RandomGenerator,
+                            cancellation: CancellationToken?) throws -> (labels: [Int], centroids: Tensor) {
+        let n = X.shape[0], cap = pointsPerCentroid * codes
+        guard n > cap else {
+            let k = try KMeans.fit(X, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+            return (k.labels, k.centroids)
+        }
+        let sample = try X.rows(at: rng.choice(n, count: cap).sorted())
+        let k = try KMeans.fit(sample, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+        return (try KMeans.assign(X, k.centroids, cancellation: cancellation).labels, k.centroids)
+    }
+
     /// Rows cut into consecutive sub-vectors of `dim` values: an (rows·cols/dim) × dim matrix.
     static func vectors(_ W: Tensor, dim: Int) throws -> Tensor {
         guard W.rank == 2 else { throw CoreError.invalidArgument("vq: expected a matrix, got shape \(Shape.describe(W.shape))") }
@@ -29,7 +47,7 @@ public enum VectorQuantization {
         var allCodes: [[Int]] = []
         var books: [Tensor] = []
         for _ in 0..<max(1, stages) {
-            let k = try KMeans.fit(residual, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+            let k = try fitCodebook(residual, codes: codes, iters: iters, rng: &rng, cancellation: cancellation)
             allCodes.append(k.labels)
             books.append(k.centroids)
             var next = residual.storage
@@ -80,7 +98,7 @@ public enum VectorQuantization {
         var books: [Tensor] = []
         for s in stride(from: 0, to: cols, by: dim) {
             let sub = Tensor(shape: [rows, dim]) { o in for r in 0..<rows { for j in 0..<dim { o[r * dim + j] = W.storage[r * cols + s + j] } } }
-            let k = try KMeans.fit(sub, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
+            let k = try fitCodebook(sub, codes: codes, iters: iters, rng: &rng, cancellation: cancellation)
             allCodes.append(k.labels)
             books.append(k.centroids)
             for r in 0..<rows { for j in 0..<dim { out[r * cols + s + j] = k.centroids.storage[k.labels[r] * dim + j] } }
