@@ -233,7 +233,30 @@ def compression():
         ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, p]))
         report(title, ta, tb, "error " + qa, "error " + qb, peer="sklearn" if name == "rsvd" else "numpy")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "compression": compression}
+def minilm():
+    """embed() of 256 sentences with all-MiniLM-L6-v2 against Hugging Face's tokenizers plus a numpy
+    float32 implementation of the same forward pass (one padded batch with an attention mask,
+    numpy's BLAS for the products); both time tokenization and the forward pass inside their
+    programs. The cosine of the first two embeddings is the quality check."""
+    d = tempfile.mkdtemp()
+    listing = os.path.join(d, "list.recipe")
+    open(listing, "w").write("s = sentences(\"all\")\nfor x in s + s[0:16] { print(x) }\n")
+    text = subprocess.run([SQUEEZE, "run", listing, "--no-history"], check=True, capture_output=True, text=True).stdout
+    sentences = os.path.join(d, "sentences.txt"); open(sentences, "w").write(text)
+    r = os.path.join(d, "m.recipe")
+    open(r, "w").write("m = load(\"minilm\")\ns = sentences(\"all\")\ns = s + s[0:16]\nt0 = clock()\nE = embed(m, s)\n"
+                       "print(clock() - t0, round(sum(E[0] * E[1]), digits: 5))\n"
+                       "n = 0\nfor x in s { n = n + len(tokenize(m, x).pieces) }\nprint(n)\n")
+    tokens = int(subprocess.run([SQUEEZE, "run", r, "--no-history"], check=True, capture_output=True, text=True).stdout.split()[-1])
+    r2 = os.path.join(d, "m2.recipe")
+    open(r2, "w").write(open(r).read().rsplit("n = 0", 1)[0])
+    ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r2, "--no-history"]),
+                          lambda: inner([PY, os.path.join(ROOT, "Scripts", "benchmarks", "minilm_numpy.py"), sentences]))
+    report(f"MiniLM: embed 256 sentences, {tokens} tokens ({tokens / 256:.1f} per sentence; target < 2 s)", ta, tb,
+           "cos(e0, e1) " + qa, "cos(e0, e1) " + qb)
+    print(f"  tokens per second: squeeze {tokens / statistics.median(ta):,.0f}, numpy {tokens / statistics.median(tb):,.0f}")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "compression": compression, "minilm": minilm}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

@@ -1,13 +1,14 @@
 import Datasets
 import Foundation
 import Models
+import Synchronization
 import SqueezeCore
 
 /// `load("digits")` and the other named data sets, as records.
 enum DatasetLoader {
     static func load(_ name: String, split: String, limit: Int?) throws -> Value {
         if name == "minilm" {
-            do { return .model(try Transformer.miniLM()) } catch let e as ModelError { throw DataError(name, e.description) }
+            do { return .model(try miniLM()) } catch let e as ModelError { throw DataError(name, e.description) }
         }
         let d = try DataCatalog.load(name, split: split, limit: limit)
         var pairs: [(String, Value)] = [("name", .string(d.name))]
@@ -15,6 +16,17 @@ enum DatasetLoader {
         pairs += d.info.map { ($0.0, .string($0.1)) }
         return .record(Record(pairs: pairs))
     }
+}
+
+/// The model is loaded once per process (weights memory-mapped, the tokenizer's table built once);
+/// a model value is immutable, so every `load("minilm")` can share it.
+private let loadedModel = Mutex<Transformer?>(nil)
+
+func miniLM() throws -> Transformer {
+    if let m = loadedModel.withLock({ $0 }) { return m }
+    let m = try Transformer.miniLM()
+    loadedModel.withLock { $0 = m }
+    return m
 }
 
 /// Synthetic data with known labels.
