@@ -77,7 +77,7 @@ public enum KMeans {
         let cNorm = rowNorms(C)
         let xNorm = xNorms ?? rowNorms(X)
         let block = max(16, min(4096, (8 << 20) / max(1, k)))
-        var tile = [Float](repeating: 0, count: block * k)
+        var tile = [Float](repeating: 0, count: min(block, n) * k)
         try X.withBuffer { px in try C.withBuffer { pc in
             var start = 0
             while start < n {
