@@ -14,7 +14,7 @@ extension Builtins {
                            ParamSpec("init", .choice(["random", "kmeans", "features"]), .value(.string("random")), namedOnly: true),
                            ParamSpec("features", .tensor, .none, namedOnly: true, doc: "VQGAN-LC's frozen codebook (size × f)."),
                            ParamSpec("projector", .bool, .value(.bool(true)), namedOnly: true, doc: "With features: train the projector (false freezes features as codes of width latent)."),
-                           ParamSpec("latent", .integer, .value(.number(8)), range: 1...100_000, namedOnly: true, doc: "Latent width e."),
+                           ParamSpec("latent", .integer, .none, range: 1...100_000, namedOnly: true, doc: "Latent width e (default min(8, columns of X))."),
                            ParamSpec("epochs", .integer, .value(.number(3)), range: 0...100_000, namedOnly: true),
                            ParamSpec("batch", .integer, .value(.number(256)), range: 1...10_000_000, namedOnly: true),
                            ParamSpec("lr", .number, .value(.number(1e-3)), range: 0...10, namedOnly: true),
@@ -22,7 +22,7 @@ extension Builtins {
             let X = try args.tensor("X")
             guard X.rank == 2 else { throw args.error("X", "expected vectors as rows of a matrix, got shape \(Shape.describe(X.shape))") }
             var o = CodebookLearning.Options(size: try args.int("size"))
-            o.latent = try args.int("latent"); o.epochs = try args.int("epochs"); o.batch = try args.int("batch"); o.lr = try args.number("lr")
+            o.latent = try args.optionalInt("latent") ?? min(8, X.shape[1]); o.epochs = try args.int("epochs"); o.batch = try args.int("batch"); o.lr = try args.number("lr")
             guard o.latent <= X.shape[1] else { throw args.error("latent", "latent \(o.latent) is wider than the data (\(X.shape[1]) columns)") }
             let method = try args.string("method"), initial = try args.string("init")
             switch (method, initial) {
