@@ -27,7 +27,13 @@ public enum Spectral {
     public static func cluster(_ X: Tensor, k: Int, neighbors: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> [Int] {
         let n = X.shape.first ?? 0
         guard k >= 1, k <= n else { throw CoreError.invalidArgument("spectral: k = \(k) needs at least \(k) samples") }
-        let A = try affinity(X, neighbors: neighbors)
+        return try cluster(affinity: try affinity(X, neighbors: neighbors), n: n, k: k, rng: &rng, cancellation: cancellation)
+    }
+
+    /// Labels for k clusters of a symmetric non-negative n × n affinity (row-major).
+    public static func cluster(affinity A: [Double], n: Int, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> [Int] {
+        guard A.count == n * n else { throw CoreError.invalidArgument("spectral: the affinity must be n × n") }
+        guard k >= 1, k <= n else { throw CoreError.invalidArgument("spectral: k = \(k) needs at least \(k) samples") }
         let deg = (0..<n).map { i in (0..<n).reduce(0.0) { $0 + A[i * n + $1] } }
         let inv = deg.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
         let M = Tensor(shape: [n, n]) { o in for i in 0..<n { for j in 0..<n { o[i * n + j] = Float(inv[i] * A[i * n + j] * inv[j]) } } }

@@ -45,29 +45,46 @@ extension Builtins {
             let (labels, dist) = try KMeans.assign(X, C, cancellation: interp.cancellation)
             return record([("labels", .tensor(Tensor(labels.map(Float.init)))), ("distances", .tensor(Tensor(dist)))])
         },
-        Operation("cluster", family: "clustering", summary: "Cluster the rows of X: k-means, or spectral clustering of a k-nearest-neighbour graph.",
-                  doc: "method: \"kmeans\" runs kmeans(X, k:, n_init: 10). method: \"spectral\" builds A = ½(K + Kᵀ) from the 0/1 connectivity of each point's `neighbors` nearest neighbours (scikit-learn's affinity=\"nearest_neighbors\"), takes the k leading eigenvectors of D^−½AD^−½, normalises the rows and runs k-means with 10 restarts (Ng, Jordan & Weiss 2001). Dense: n up to a few thousand. Returns {labels}.",
+        Operation("cluster", family: "clustering", summary: "Cluster the rows of X: k-means, spectral clustering (kNN graph or a given affinity), or subspace clustering (SSC-OMP).",
+                  doc: "method: \"kmeans\" runs kmeans(X, k:, n_init: 10). method: \"spectral\" builds A = ½(K + Kᵀ) from the 0/1 connectivity of each point's `neighbors` nearest neighbours (scikit-learn's affinity=\"nearest_neighbors\"), takes the k leading eigenvectors of D^−½AD^−½, normalises the rows and runs k-means with 10 restarts (Ng, Jordan & Weiss 2001); with affinity: A (n × n, symmetric, non-negative) it clusters that graph instead. method: \"subspace\" is SSC-OMP (You, Robinson & Vidal 2016): each unit-normalised point is expressed by orthogonal matching pursuit over the other points (at most `nonzeros` of them, or until the residual is below 1e-6), and the affinity |C| + |C|ᵀ is clustered spectrally; points on a union of subspaces pick points of their own subspace. Dense: n up to a few thousand. Returns {labels} (and {coefficients} C for subspace).",
                   example: "m = manifolds(kind: \"circles\", n: 200, ambient: 2, noise: 0.02, seed: 1)\nc = cluster(m.X, k: 2, method: \"spectral\", seed: 0)\nprint(accuracy(c.labels, m.labels))",
                   params: [ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
-                           ParamSpec("method", .choice(["kmeans", "spectral"]), .value(.string("kmeans")), namedOnly: true),
+                           ParamSpec("method", .choice(["kmeans", "spectral", "subspace"]), .value(.string("kmeans")), namedOnly: true),
+                           ParamSpec("affinity", .tensor, .none, namedOnly: true, doc: "spectral: a given n × n affinity instead of the kNN graph."),
+                           ParamSpec("nonzeros", .integer, .value(.number(8)), range: 1...100_000, namedOnly: true, doc: "subspace: most points in each self-expression."),
                            ParamSpec("neighbors", .integer, .value(.number(10)), range: 1...100_000, namedOnly: true, doc: "spectral: neighbours per point."),
                            seedParam]) { args, interp in
             let X = try args.tensor("X")
             guard X.rank == 2 else { throw args.error("X", "expected samples as rows of a matrix (n × d), got shape \(Shape.describe(X.shape))") }
             let k = try args.int("k")
-            let labels: [Int]
+            var labels: [Int] = []
+            var extra: [(String, Value)] = []
             do {
-                if try args.string("method") == "spectral" {
-                    let nb = try args.int("neighbors")
-                    labels = try withGenerator(args, interp) { try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation) }
-                } else {
+                switch try args.string("method") {
+                case "spectral":
+                    if let A = try args.optionalTensor("affinity") {
+                        let n = X.shape[0]
+                        guard A.shape == [n, n] else { throw args.error("affinity", "the affinity must be \(n) × \(n) (one row and column per sample), got \(Shape.describe(A.shape))") }
+                        guard A.storage.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw args.error("affinity", "the affinity must be finite and non-negative") }
+                        let sym = (0..<(n * n)).map { i in 0.5 * (Double(A.storage[i]) + Double(A.storage[(i % n) * n + i / n])) }
+                        labels = try withGenerator(args, interp) { try Spectral.cluster(affinity: sym, n: n, k: k, rng: &$0, cancellation: interp.cancellation) }
+                    } else {
+                        let nb = try args.int("neighbors")
+                        labels = try withGenerator(args, interp) { try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation) }
+                    }
+                case "subspace":
+                    let nz = try args.int("nonzeros")
+                    let r = try withGenerator(args, interp) { try SubspaceClustering.cluster(X, k: k, maxNonzeros: nz, rng: &$0, cancellation: interp.cancellation) }
+                    labels = r.labels
+                    extra = [("coefficients", .tensor(Tensor(shape: [X.shape[0], X.shape[0]], storage: r.coefficients.map { Float($0) })))]
+                default:
                     labels = try withGenerator(args, interp) { try KMeans.fit(X, k: k, nInit: 10, rng: &$0, cancellation: interp.cancellation).labels }
                 }
             } catch let e as CoreError {
                 if case .cancelled = e { throw e }
                 throw args.error(e.description.contains("neighbors") ? "neighbors" : "k", e.description)
             }
-            return record([("labels", .tensor(Tensor(labels.map(Float.init))))])
+            return record([("labels", .tensor(Tensor(labels.map(Float.init))))] + extra)
         },
         Operation("utilization", family: "clustering", summary: "Codebook utilization: the fraction of the `size` codes that occur at least once.",
                   doc: "#{k : count_k > 0} / K over all the codes given (SimVQ's evaluation.py, VQGAN-LC's \"effective tokens\" / K).",
