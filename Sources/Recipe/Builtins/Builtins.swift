@@ -3,7 +3,7 @@ import SqueezeCore
 
 /// The binding table: every family's operations, in the order `help` lists them.
 enum Builtins {
-    static let all: [Operation] = language + recording + construction + io + synthetic + utilities + linearAlgebra + compression + clustering + codebooks + models + plots
+    static let all: [Operation] = language + recording + construction + io + synthetic + utilities + linearAlgebra + compression + clustering + codebooks + crate + models + plots
 
     /// Number in → number out, tensor in → tensor out, for elementwise math.
     static func elementwise(_ v: Value, _ f: UnaryOp) -> Value {
