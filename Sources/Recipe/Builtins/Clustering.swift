@@ -49,7 +49,15 @@ extension Builtins {
                   doc: "method: \"kmeans\" runs kmeans(X, k:, n_init: 10). method: \"spectral\" builds A = ½(K + Kᵀ) from the 0/1 connectivity of each point's `neighbors` nearest neighbours (scikit-learn's affinity=\"nearest_neighbors\"), takes the k leading eigenvectors of D^−½AD^−½, normalises the rows and runs k-means with 10 restarts (Ng, Jordan & Weiss 2001); with affinity: A (n × n, symmetric, non-negative) it clusters that graph instead. method: \"subspace\" is SSC-OMP (You, Robinson & Vidal 2016): each unit-normalised point is expressed by orthogonal matching pursuit over the other points (at most `nonzeros` of them, or until the residual is below 1e-6), and the affinity |C| + |C|ᵀ is clustered spectrally; points on a union of subspaces pick points of their own subspace. Dense: n up to a few thousand. Returns {labels} (and {coefficients} C for subspace).",
                   example: "m = manifolds(kind: \"circles\", n: 200, ambient: 2, noise: 0.02, seed: 1)\nc = cluster(m.X, k: 2, method: \"spectral\", seed: 0)\nprint(accuracy(c.labels, m.labels))",
                   params: [ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
-                           ParamSpec("method", .choice(["kmeans", "spectral", "subspace"]), .value(.string("kmeans")), namedOnly: true),
+                           ParamSpec("method", .choice(["kmeans", "spectral", "subspace", "mlc"]), .value(.string("kmeans")), namedOnly: true),
+                           ParamSpec("dim", .integer, .value(.number(16)), range: 1...4096, namedOnly: true, doc: "mlc: feature width d."),
+                           ParamSpec("hidden", .integer, .value(.number(128)), range: 1...100_000, namedOnly: true, doc: "mlc: hidden width of each head."),
+                           ParamSpec("epochs", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true, doc: "mlc: training steps (full batch)."),
+                           ParamSpec("warmup", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true, doc: "mlc: steps maximising R(Z) first."),
+                           ParamSpec("lr", .number, .value(.number(1e-3)), range: 0...10, namedOnly: true, doc: "mlc: Adam step."),
+                           ParamSpec("eps2", .number, .value(.number(0.1)), range: 1e-9...1e9, namedOnly: true, doc: "mlc: ε²."),
+                           ParamSpec("gamma", .number, .value(.number(1)), range: 0...1e6, namedOnly: true, doc: "mlc: weight γ of R_c."),
+                           ParamSpec("eta", .number, .value(.number(0.175)), range: 1e-6...1e6, namedOnly: true, doc: "mlc: Sinkhorn temperature η."),
                            ParamSpec("affinity", .tensor, .none, namedOnly: true, doc: "spectral: a given n × n affinity instead of the kNN graph."),
                            ParamSpec("nonzeros", .integer, .value(.number(8)), range: 1...100_000, namedOnly: true, doc: "subspace: most points in each self-expression."),
                            ParamSpec("neighbors", .integer, .value(.number(10)), range: 1...100_000, namedOnly: true, doc: "spectral: neighbours per point."),
@@ -77,6 +85,15 @@ extension Builtins {
                     let r = try withGenerator(args, interp) { try SubspaceClustering.cluster(X, k: k, maxNonzeros: nz, rng: &$0, cancellation: interp.cancellation) }
                     labels = r.labels
                     extra = [("coefficients", .tensor(Tensor(shape: [X.shape[0], X.shape[0]], storage: r.coefficients.map { Float($0) })))]
+                case "mlc":
+                    var o = MLC.Options(k: k)
+                    o.dim = try args.int("dim"); o.hidden = try args.int("hidden"); o.epochs = try args.int("epochs"); o.warmup = try args.int("warmup")
+                    o.lr = try args.number("lr"); o.eps2 = try args.number("eps2"); o.gamma = try args.number("gamma"); o.eta = try args.number("eta")
+                    let r = try withGenerator(args, interp) { try MLC.fit(X, o, rng: &$0, cancellation: interp.cancellation) }
+                    labels = r.labels
+                    extra = [("Gamma", .tensor(r.Gamma)), ("Z", .tensor(r.Z)), ("R", .tensor(Tensor(r.R.map { Float($0) }))),
+                             ("Rc", .tensor(Tensor(r.Rc.map { Float($0) }))), ("objective", .tensor(Tensor(r.objective.map { Float($0) }))),
+                             ("marginal_error", .number(r.marginalError))]
                 default:
                     labels = try withGenerator(args, interp) { try KMeans.fit(X, k: k, nInit: 10, rng: &$0, cancellation: interp.cancellation).labels }
                 }
