@@ -96,12 +96,7 @@ public enum KMeans {
                         Parallel.forEach(rows, grain: max(1, 16_384 / max(1, k))) { range in
                             for r in range {
                                 let row = t.baseAddress! + r * k
-                                var best = 0
-                                var bestValue = row[0] + cn[0]
-                                for j in 1..<k {
-                                    let v = row[j] + cn[j]
-                                    if v < bestValue { bestValue = v; best = j }
-                                }
+                                let (best, bestValue) = KMeans.argmin(row, cn.baseAddress!, k)
                                 lp[start + r] = best
                                 dp[start + r] = max(0, bestValue + xNorm[start + r])
                             }
@@ -112,6 +107,28 @@ public enum KMeans {
             }
         } }
         return (labels, dist)
+    }
+
+    /// The first index of the smallest row[j] + shift[j] and that value. Two passes: the minimum
+    /// with eight independent lanes (branch-free, pipelined), then the first index that reaches it
+    /// — the same answer as a strict-less scan, several times faster than its unpredictable branch.
+    @inline(__always)
+    static func argmin(_ row: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ k: Int) -> (Int, Float) {
+        var m0 = Float.infinity, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0
+        var j = 0
+        while j + 8 <= k {
+            let v0 = row[j] + shift[j], v1 = row[j + 1] + shift[j + 1], v2 = row[j + 2] + shift[j + 2], v3 = row[j + 3] + shift[j + 3]
+            let v4 = row[j + 4] + shift[j + 4], v5 = row[j + 5] + shift[j + 5], v6 = row[j + 6] + shift[j + 6], v7 = row[j + 7] + shift[j + 7]
+            m0 = v0 < m0 ? v0 : m0; m1 = v1 < m1 ? v1 : m1; m2 = v2 < m2 ? v2 : m2; m3 = v3 < m3 ? v3 : m3
+            m4 = v4 < m4 ? v4 : m4; m5 = v5 < m5 ? v5 : m5; m6 = v6 < m6 ? v6 : m6; m7 = v7 < m7 ? v7 : m7
+            j += 8
+        }
+        while j < k { let v = row[j] + shift[j]; m0 = v < m0 ? v : m0; j += 1 }
+        let a = m0 < m1 ? m0 : m1, b = m2 < m3 ? m2 : m3, c = m4 < m5 ? m4 : m5, d = m6 < m7 ? m6 : m7
+        let ab = a < b ? a : b, cd = c < d ? c : d
+        let m = ab < cd ? ab : cd
+        for i in 0..<k where row[i] + shift[i] == m { return (i, m) }
+        return (0, row[0] + shift[0])
     }
 
     static func rowNorms(_ A: Tensor) -> [Float] {
