@@ -25,9 +25,15 @@ public enum RateReduction {
 
     static func checked(_ Z: Tensor) throws -> [Double] {
         guard Z.rank == 2 else { throw CoreError.invalidArgument("coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
-        let bad = Z.storage.filter { !$0.isFinite }.count
+        let bad = Z.nonFiniteCount
         guard bad == 0 else { throw CoreError.invalidArgument("coding rate: Z has \(bad) NaN or infinite value\(bad == 1 ? "" : "s")") }
-        return Z.storage.map(Double.init)
+        return [Double](unsafeUninitializedCapacity: Z.count) { out, count in
+            Z.withBuffer { z in
+                nonisolated(unsafe) let out = out
+                Parallel.forEach(z.count, grain: 262_144) { range in for i in range { out[i] = Double(z[i]) } }
+            }
+            count = Z.count
+        }
     }
 
     public static func codingRate(_ Z: Tensor, eps2: Double) throws -> Double {
