@@ -150,24 +150,16 @@ public enum MLC {
         var steps: [[Double]] = []
         let logMarginal = -log(Double(n))
         for t in 0..<max(1, iters) {
-            if t % 2 == 0 {
-                for i in 0..<n {
-                    var m = -Double.infinity
-                    for j in 0..<n { m = max(m, L[i * n + j]) }
-                    var s = 0.0
-                    for j in 0..<n { s += exp(L[i * n + j] - m) }
-                    let lse = m + log(s)
-                    for j in 0..<n { L[i * n + j] += logMarginal - lse }
-                }
-            } else {
-                for j in 0..<n {
-                    var m = -Double.infinity
-                    for i in 0..<n { m = max(m, L[i * n + j]) }
-                    var s = 0.0
-                    for i in 0..<n { s += exp(L[i * n + j] - m) }
-                    let lse = m + log(s)
-                    for i in 0..<n { L[i * n + j] += logMarginal - lse }
-                }
+            // Even steps normalise rows, odd steps columns: line a, element b is L[at(a, b)].
+            let rows = t % 2 == 0
+            for a in 0..<n {
+                @inline(__always) func at(_ b: Int) -> Int { rows ? a * n + b : b * n + a }
+                var m = -Double.infinity
+                for b in 0..<n { m = max(m, L[at(b)]) }
+                var s = 0.0
+                for b in 0..<n { s += exp(L[at(b)] - m) }
+                let shift = logMarginal - (m + log(s))
+                for b in 0..<n { L[at(b)] += shift }
             }
             steps.append(L)
         }
@@ -179,18 +171,12 @@ public enum MLC {
         var dL = (0..<(n * n)).map { dGamma[$0] * Gamma[$0] }
         for t in stride(from: steps.count - 1, through: 0, by: -1) {
             let Lp = steps[t]                   // softmax of the input along the update = n·exp(L')
-            if t % 2 == 0 {
-                for i in 0..<n {
-                    var s = 0.0
-                    for j in 0..<n { s += dL[i * n + j] }
-                    for j in 0..<n { dL[i * n + j] -= Double(n) * exp(Lp[i * n + j]) * s }
-                }
-            } else {
-                for j in 0..<n {
-                    var s = 0.0
-                    for i in 0..<n { s += dL[i * n + j] }
-                    for i in 0..<n { dL[i * n + j] -= Double(n) * exp(Lp[i * n + j]) * s }
-                }
+            let rows = t % 2 == 0
+            for a in 0..<n {
+                @inline(__always) func at(_ b: Int) -> Int { rows ? a * n + b : b * n + a }
+                var s = 0.0
+                for b in 0..<n { s += dL[at(b)] }
+                for b in 0..<n { dL[at(b)] -= Double(n) * exp(Lp[at(b)]) * s }
             }
         }
         return dL
