@@ -31,7 +31,14 @@ def pair(a, b):
         t, qb = b(); tb.append(t)
     return ta, tb, qa, qb
 
-def report(title, ta, tb, qa, qb, unit="s", peer="numpy", invert=False):
+def last_number(q):
+    import re
+    found = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", q or "")
+    return float(found[-1]) if found else None
+
+def report(title, ta, tb, qa, qb, unit="s", peer="numpy", invert=False, tol=1e-3):
+    """Prints medians and the ratio; when both sides print a quality figure, they must agree
+    within `tol` (relative) or the row is marked failed."""
     ma, mb = statistics.median(ta), statistics.median(tb)
     ratio = mb / ma
     print(f"{title}")
@@ -39,6 +46,10 @@ def report(title, ta, tb, qa, qb, unit="s", peer="numpy", invert=False):
     print(f"  squeeze {fmt(ma):>12}  (min {fmt(min(ta))}, max {fmt(max(ta))})  quality {qa}")
     print(f"  {peer:<7} {fmt(mb):>12}  (min {fmt(min(tb))}, max {fmt(max(tb))})  quality {qb}")
     print(f"  ratio {peer}/squeeze = {ratio:.2f}{'  (> 1: squeeze faster)' if not invert else ''}")
+    a, b = last_number(qa), last_number(qb)
+    if a is not None and b is not None:
+        rel = abs(a - b) / max(abs(b), 1e-12)
+        print(f"  quality {'agrees' if rel <= tol else 'DIFFERS: row FAILED'} (relative difference {rel:.1e}, tolerance {tol:g})")
     return ratio
 
 def sgemm():
@@ -53,21 +64,33 @@ def sgemm():
     print(f"  ratio squeeze/numpy GFLOPS = {ma / mb:.2f}  (target ≥ 0.95)")
 
 def svd():
-    ta, tb, qa, qb = pair(lambda: inner([BENCH, "svd", "1000"]), lambda: inner([PY, PEER, "svd", "1000"]))
-    r = statistics.median(ta) / statistics.median(tb)
-    report("SVD 1000×1000 float32 (U, S, Vt; best of 3 per round)", ta, tb, "σ₁ " + qa, "σ₁ " + qb)
-    print(f"  time ratio squeeze/numpy = {r:.2f}  (target ≤ 1.05)")
+    """Full SVD (U, S, Vt) of the same float32 matrices, 1000×1000 and 4096×1024, best of 3 per
+    round inside each program: squeeze's sgesdd against numpy.linalg.svd; σ₁ as the quality."""
+    d = tempfile.mkdtemp()
+    for m, n in ((1000, 1000), (4096, 1024)):
+        A = os.path.join(d, f"A{m}.npy")
+        subprocess.run([PY, "-c", f"import numpy as np; np.save({A!r}, np.random.default_rng(3).standard_normal(({m}, {n})).astype(np.float32))"], check=True)
+        r = os.path.join(d, f"s{m}.recipe"); p = os.path.join(d, f"s{m}.py")
+        open(r, "w").write(f"A = load({json.dumps(A)})\nbest = 1e9\nfor i in range(3) {{\n  t0 = clock()\n  f = svd(A)\n  best = min(best, clock() - t0)\n}}\n"
+                           "print(best, round(f.S[0], digits: 3))\n")
+        open(p, "w").write(f"import time, numpy as np\nA = np.load({A!r})\nbest = 1e9\nfor i in range(3):\n    t = time.perf_counter(); U, S, Vt = np.linalg.svd(A, full_matrices=False); best = min(best, time.perf_counter() - t)\n"
+                           "print(best, round(float(S[0]), 3))\n")
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, p]))
+        report(f"SVD {m}×{n} float32 (U, S, Vt; best of 3 per round)", ta, tb, "σ₁ " + qa, "σ₁ " + qb, tol=1e-4)
+        print(f"  time ratio squeeze/numpy = {statistics.median(ta) / statistics.median(tb):.2f}  (target ≤ 1.05)")
 
 def startup():
     d = tempfile.mkdtemp()
     empty = os.path.join(d, "empty.recipe"); open(empty, "w").close()
     ta, tb, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--no-history"]), lambda: wall([PY, "-c", "pass"]))
     _, tc, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--no-history"]), lambda: wall([PY, "-c", "import numpy"]))
+    _, td, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--no-history"]), lambda: wall([PY, "-c", "import sklearn.cluster"]))
     th, _, _, _ = pair(lambda: wall([SQUEEZE, "run", empty, "--history", os.path.join(d, "h.db")]), lambda: (0, ""))
     print("start-up: `squeeze run` of an empty recipe (target < 30 ms)")
     print(f"  squeeze               {statistics.median(ta) * 1000:6.1f} ms (min {min(ta) * 1000:.1f}, max {max(ta) * 1000:.1f})")
     print(f"  python3 -c pass       {statistics.median(tb) * 1000:6.1f} ms   ratio {statistics.median(tb) / statistics.median(ta):.2f}")
     print(f"  python3 -c 'import numpy' {statistics.median(tc) * 1000:6.1f} ms   ratio {statistics.median(tc) / statistics.median(ta):.2f}")
+    print(f"  python3 -c 'import sklearn.cluster' {statistics.median(td) * 1000:6.1f} ms   ratio {statistics.median(td) / statistics.median(ta):.2f}")
     print(f"  squeeze, recorded in the history {statistics.median(th) * 1000:6.1f} ms")
 
 def loop():
@@ -197,9 +220,11 @@ def kmeans():
                             f"km.train(X, init_centroids=X[:{k}].copy())\nD, _ = km.index.search(X, 1)\n"
                             "print(time.perf_counter() - t, round(float(D.sum())))\n")
         ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, sk]))
-        report(f"kmeans 100,000×64, k = {k}, 20 Lloyd iterations (inertia as quality)", ta, tb, qa, qb, peer="sklearn")
+        report(f"kmeans 100,000×64, k = {k}, 20 Lloyd iterations (inertia as quality)", ta, tb, qa, qb, peer="sklearn", tol=0.01)
         _, tc, _, qc = pair(lambda: inner([SQUEEZE, "run", r, "--no-history", "--out", d]), lambda: inner([PY, fa]))
-        print(f"  faiss   {statistics.median(tc) * 1000:9.1f} ms  quality {qc}  ratio faiss/squeeze = {statistics.median(tc) / statistics.median(ta):.2f}")
+        rel = abs(last_number(qa) - last_number(qc)) / last_number(qc)
+        print(f"  faiss   {statistics.median(tc) * 1000:9.1f} ms  quality {qc}  ratio faiss/squeeze = {statistics.median(tc) / statistics.median(ta):.2f}"
+              f"  (target ≥ 1; quality {'agrees' if rel <= 0.01 else 'DIFFERS: row FAILED'})")
 
 def assign():
     """Nearest-code assignment of 50,000 queries against 100,000 codes (d = 64): squeeze's assign
@@ -314,7 +339,9 @@ def machine():
                                                   for d in threadpoolctl.threadpool_info()]
     except Exception:
         info = []
-    return {"cpu": cpu, "cores": os.cpu_count(), "squeeze": blas, "peer": info,
+    # Both sides inherit this environment, so OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, apply to both.
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
+    return {"cpu": cpu, "cores": os.cpu_count(), "squeeze": blas, "peer": info, "env": env,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 names = sys.argv[1:] or list(ALL)
@@ -346,7 +373,8 @@ stored["machine"] = m
 json.dump(stored, open(path, "w"), indent=1, ensure_ascii=False)
 md = ["# Benchmarks", "", "Generated by `Scripts/bench` from `bench/results.json`; do not edit by hand. Each row is squeeze",
       "and its peer measured alternately in the same run (warm-up, then five rounds A B A B), medians shown.", "",
-      f"Machine: {m['cpu']}, {m['cores']} cores. squeeze: {'; '.join(m['squeeze'][2:])}. Peer: {'; '.join(m['peer'])}.", ""]
+      f"Machine: {m['cpu']}, {m['cores']} cores. squeeze: {'; '.join(m['squeeze'][2:])}. Peer: {'; '.join(m['peer'])}. "
+      f"BLAS environment (shared by both sides): {m['env'] or 'none set'}.", ""]
 for nm in ALL:
     if nm in stored["benchmarks"]:
         b = stored["benchmarks"][nm]
