@@ -9,7 +9,8 @@ final class TerminalSession {
 
     static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static var binary: String {
-        [".build/debug/squeeze", ".build/x86_64-unknown-linux-gnu/debug/squeeze"].map { package.appendingPathComponent($0).path }
+        if let b = ProcessInfo.processInfo.environment["SQUEEZE_TEST_BINARY"], !b.isEmpty { return URL(fileURLWithPath: b, relativeTo: package).path }
+        return [".build/debug/squeeze", ".build/x86_64-unknown-linux-gnu/debug/squeeze"].map { package.appendingPathComponent($0).path }
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? ".build/debug/squeeze"
     }
 
@@ -17,7 +18,9 @@ final class TerminalSession {
         var fd: Int32 = 0
         var size = winsize(ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0)
         let args = [TerminalSession.binary, "--color", "never"]
+        // A clean environment, except the sanitizer settings of Scripts/test --sanitize.
         let env = ["SQUEEZE_HISTFILE=\(histfile)", "TERM=xterm", "HOME=\(cwd)", "PATH=/usr/bin:/bin"]
+            + ["ASAN_OPTIONS", "LSAN_OPTIONS"].compactMap { k in ProcessInfo.processInfo.environment[k].map { "\(k)=\($0)" } }
         // Build argv/envp before forking: only async-signal-safe calls may follow fork.
         let cargs = args.map { strdup($0) } + [nil]
         let cenv = env.map { strdup($0) } + [nil]

@@ -6,7 +6,9 @@ import Testing
 enum CLI {
     static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The debug binary, or $SQUEEZE_TEST_BINARY (Scripts/test --sanitize points it at the sanitized build).
     static var binary: URL {
+        if let b = ProcessInfo.processInfo.environment["SQUEEZE_TEST_BINARY"], !b.isEmpty { return URL(fileURLWithPath: b, relativeTo: package) }
         let candidates = [".build/debug/squeeze", ".build/x86_64-unknown-linux-gnu/debug/squeeze"]
         return candidates.map { package.appendingPathComponent($0) }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
             ?? package.appendingPathComponent(candidates[0])
