@@ -276,14 +276,10 @@ public struct Transformer: Sendable {
         let h = config.hidden, heads = config.heads, d = config.headDim
         let scale = 1 / Float(d).squareRoot()
         let sentences = offsets.count - 1
-        let maxLen = (0..<sentences).map { offsets[$0 + 1] - offsets[$0] }.max() ?? 0
-        var probs: [Tensor] = keep ? (0..<sentences).map { s in let L = offsets[s + 1] - offsets[s]; return Tensor.zeros([heads, L, L]) } : []
-        var probBuffers: [UnsafeMutableBufferPointer<Float>] = []
-        if keep {
-            probBuffers = (0..<sentences).map { s in
-                UnsafeMutableBufferPointer<Float>.allocate(capacity: heads * (offsets[s + 1] - offsets[s]) * (offsets[s + 1] - offsets[s]))
-            }
-        }
+        let lengths = (0..<sentences).map { offsets[$0 + 1] - offsets[$0] }
+        let maxLen = lengths.max() ?? 0
+        // Every probability is written below, so the buffers start uninitialised.
+        let probBuffers = keep ? lengths.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: heads * $0 * $0) } : []
         defer { for b in probBuffers { b.deallocate() } }
         let ctx = Tensor(shape: [offsets.last!, h]) { cp in
             q.withBuffer { qp in k.withBuffer { kp in v.withBuffer { vp in
@@ -319,9 +315,7 @@ public struct Transformer: Sendable {
                 }
             } } }
         }
-        if keep {
-            for s in 0..<sentences { probs[s] = Tensor(shape: probs[s].shape, storage: Array(probBuffers[s])) }
-        }
+        let probs = zip(lengths, probBuffers).map { L, b in Tensor(shape: [heads, L, L], storage: Array(b)) }
         return (ctx, probs)
     }
 }

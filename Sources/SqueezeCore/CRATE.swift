@@ -36,7 +36,12 @@ public enum CRATE {
     /// Σ_k ½ logdet(I + p/(N ε²) (Z U_k)ᵀ(Z U_k)).
     public static func compressionRate(_ Z: Tensor, bases: [Tensor], eps2: Double) throws -> Double {
         try check(Z, bases)
-        return try bases.reduce(0.0) { $0 + (try RateReduction.codingRate(try Tensor.gemm(Z, $1), eps2: eps2)) }
+        return try rate(Z, bases, eps2)
+    }
+
+    /// R^c for inputs already checked (the layers' tokens stay finite).
+    static func rate(_ Z: Tensor, _ bases: [Tensor], _ eps2: Double) throws -> Double {
+        try bases.reduce(0.0) { $0 + (try RateReduction.codingRate(try Tensor.gemm(Z, $1), eps2: eps2)) }
     }
 
     /// β Σ_k softmax_rows(W_k W_kᵀ) W_k U_kᵀ.
@@ -98,17 +103,17 @@ public enum CRATE {
         let D = dictionary ?? Tensor.eye(d)
         let beta = Double(p) / (Double(N) * eps2)
         var Z = normalizeRows(Z0)
-        let rc0 = try compressionRate(Z, bases: bases, eps2: eps2)
+        let rc0 = try rate(Z, bases, eps2)
         var out: [Layer] = []
         for _ in 0..<layers {
             Z = normalizeRows(Z)
             let M = try mssa(Z, bases: bases, beta: beta)
             let step = try scaled(Z, Float(1 - kappa * beta)) + scaled(M, Float(kappa * beta))
             Z = normalizeRows(step)
-            let rc = try compressionRate(Z, bases: bases, eps2: eps2)
+            let rc = try rate(Z, bases, eps2)
             if eta > 0 { Z = try ista(Z, dictionary: D, eta: eta, lambda: lambda) }   // η = 0: compression steps only
             let zeros = Double(Z.storage.filter { $0 == 0 }.count) / Double(N * d)
-            out.append(Layer(rc: rc, sparsity: zeros, rcAfterISTA: try compressionRate(normalizeRows(Z), bases: bases, eps2: eps2)))
+            out.append(Layer(rc: rc, sparsity: zeros, rcAfterISTA: try rate(normalizeRows(Z), bases, eps2)))
         }
         return (Z, out, rc0)
     }

@@ -20,8 +20,8 @@ public enum KMeans {
         case given(Tensor)
     }
 
-    /// Nearest centroid of every row of X, and the squared distance to it. Rows are processed in
-    /// blocks whose distance tile stays under ~32 MB, so 10⁵ codes never need an n×k matrix.
+    /// Nearest centroid of every row of X, and the squared distance to it. Rows and codes are
+    /// processed in blocks whose distance tile stays under 8 MB, so 10⁵ codes never need an n×k matrix.
     public static func assign(_ X: Tensor, _ C: Tensor, cancellation: CancellationToken? = nil, xNorms: [Float]? = nil) throws -> (labels: [Int], distances: [Float]) {
         guard X.rank == 2, C.rank == 2, X.shape[1] == C.shape[1] else {
             throw CoreError.invalidArgument("assign: expected X (n×d) and C (k×d) with the same d, got \(Shape.describe(X.shape)) and \(Shape.describe(C.shape))")
@@ -288,26 +288,26 @@ public enum KMeans {
         let trials = 2 + Int(log(Double(k)))
         var centers = [Int]()
         centers.append(rng.integer(below: n))
-        let xNorm = KMeans.rowNorms(X)
+        // Short vectors: exact distances directly; longer ones: ‖x‖² + ‖c‖² − 2x·c by one GEMM.
+        let direct = d <= 16
+        let xNorm = direct ? [] : KMeans.rowNorms(X)
         func distancesTo(_ idx: [Int]) throws -> Tensor {
-            // n × |idx| squared distances: directly for short vectors, else by one GEMM.
+            // n × |idx| squared distances.
             let t = idx.count
             let cand = Tensor(shape: [t, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
-            let g = d <= 16 ? cand : try Tensor.gemm(X, cand, transB: true, alpha: -2)
+            let g = direct ? cand : try Tensor.gemm(X, cand, transB: true, alpha: -2)
             return Tensor(shape: [n, t]) { out in
                 X.withBuffer { px in g.withBuffer { pg in
                     nonisolated(unsafe) let out = out
                     Parallel.forEach(n, grain: 8192) { range in
-                        for i in range {
-                            for r in 0..<t {
-                                if d <= 16 {
-                                    var s: Float = 0
-                                    for j in 0..<d { let e = px[i * d + j] - pg[r * d + j]; s += e * e }
-                                    out[i * t + r] = s
-                                } else {
-                                    out[i * t + r] = max(0, pg[i * t + r] + xNorm[i] + xNorm[idx[r]])
-                                }
-                            }
+                        if direct {
+                            for i in range { for r in 0..<t {
+                                var s: Float = 0
+                                for j in 0..<d { let e = px[i * d + j] - pg[r * d + j]; s += e * e }
+                                out[i * t + r] = s
+                            } }
+                        } else {
+                            for i in range { for r in 0..<t { out[i * t + r] = max(0, pg[i * t + r] + xNorm[i] + xNorm[idx[r]]) } }
                         }
                     }
                 } }

@@ -250,8 +250,7 @@ public enum MLC {
             for j in 0..<n { r += lastGamma[i * n + j]; c += lastGamma[j * n + i] }
             err = max(err, abs(r - 1), abs(c - 1))
         }
-        let sym = (0..<(n * n)).map { 0.5 * (lastGamma[$0] + lastGamma[($0 % n) * n + $0 / n]) }
-        let labels = try Spectral.cluster(affinity: sym, n: n, k: o.k, rng: &rng, cancellation: cancellation)
+        let labels = try Spectral.cluster(affinity: lastGamma, n: n, k: o.k, rng: &rng, cancellation: cancellation)
         return Result(labels: labels, Z: Tensor(shape: [n, d], storage: lastZ), Gamma: Tensor(shape: [n, n], storage: lastGamma.map { Float($0) }),
                       R: Rs, Rc: Rcs, objective: objs, marginalError: err)
     }

@@ -30,9 +30,11 @@ public enum Spectral {
         return try cluster(affinity: try affinity(X, neighbors: neighbors), n: n, k: k, rng: &rng, cancellation: cancellation)
     }
 
-    /// Labels for k clusters of a symmetric non-negative n × n affinity (row-major).
-    public static func cluster(affinity A: [Double], n: Int, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> [Int] {
-        guard A.count == n * n else { throw CoreError.invalidArgument("spectral: the affinity must be n × n") }
+    /// Labels for k clusters of a non-negative n × n affinity (row-major), symmetrised as ½(A + Aᵀ)
+    /// (a no-op, exactly, for a symmetric A).
+    public static func cluster(affinity given: [Double], n: Int, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> [Int] {
+        guard given.count == n * n else { throw CoreError.invalidArgument("spectral: the affinity must be n × n") }
+        let A = (0..<(n * n)).map { 0.5 * (given[$0] + given[($0 % n) * n + $0 / n]) }
         guard k >= 1, k <= n else { throw CoreError.invalidArgument("spectral: k = \(k) needs at least \(k) samples") }
         let deg = (0..<n).map { i in (0..<n).reduce(0.0) { $0 + A[i * n + $1] } }
         let inv = deg.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }

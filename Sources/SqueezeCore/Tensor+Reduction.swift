@@ -279,12 +279,16 @@ extension Tensor {
         return total
     }
 
+    /// nil when every element is finite, else "3 NaN or infinite values (first at flat index 7)".
+    public var nonFiniteDescription: String? {
+        let bad = nonFiniteCount
+        guard bad > 0 else { return nil }
+        let first = storage.firstIndex { !$0.isFinite } ?? 0
+        return "\(bad) NaN or infinite value\(bad == 1 ? "" : "s") (first at flat index \(first))"
+    }
+
     /// Throws when the tensor holds NaN or ±∞, naming the operation, the count and the first index.
     public func requireFinite(_ op: String) throws {
-        let bad = nonFiniteCount
-        guard bad == 0 else {
-            let first = storage.firstIndex { !$0.isFinite } ?? 0
-            throw CoreError.invalidArgument("\(op): the input contains \(bad) NaN or infinite value\(bad == 1 ? "" : "s") (first at flat index \(first))")
-        }
+        if let bad = nonFiniteDescription { throw CoreError.invalidArgument("\(op): the input contains \(bad)") }
     }
 }

@@ -74,8 +74,8 @@ extension Builtins {
                         let n = X.shape[0]
                         guard A.shape == [n, n] else { throw args.error("affinity", "the affinity must be \(n) × \(n) (one row and column per sample), got \(Shape.describe(A.shape))") }
                         guard A.storage.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw args.error("affinity", "the affinity must be finite and non-negative") }
-                        let sym = (0..<(n * n)).map { i in 0.5 * (Double(A.storage[i]) + Double(A.storage[(i % n) * n + i / n])) }
-                        labels = try withGenerator(args, interp) { try Spectral.cluster(affinity: sym, n: n, k: k, rng: &$0, cancellation: interp.cancellation) }
+                        let given = A.storage.map(Double.init)
+                        labels = try withGenerator(args, interp) { try Spectral.cluster(affinity: given, n: n, k: k, rng: &$0, cancellation: interp.cancellation) }
                     } else {
                         let nb = try args.int("neighbors")
                         labels = try withGenerator(args, interp) { try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation) }

@@ -23,11 +23,7 @@ extension Builtins {
     }
 
     static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
-        let bad = t.nonFiniteCount
-        if bad > 0 {
-            let i = t.storage.firstIndex { !$0.isFinite } ?? 0
-            throw args.error(name, "'\(name)' contains \(bad) NaN or infinite value\(bad == 1 ? "" : "s") (first at flat index \(i))")
-        }
+        if let bad = t.nonFiniteDescription { throw args.error(name, "'\(name)' contains \(bad)") }
     }
 
     static let compression: [Operation] = [

@@ -42,6 +42,18 @@ extension Builtins {
         }
     }
 
+    /// The hooks' common part: the model, its sentences, encoder layer i (or `defaultLayer`), and one
+    /// forward pass capturing what `ask` sets for that layer.
+    static func hookPass(_ args: Arguments, _ interp: Interpreter, defaultLayer: (Transformer) -> Int,
+                         _ ask: (inout Transformer.Capture, Int) -> Void) throws -> (m: Transformer, out: Transformer.Output, layer: Int, single: Bool) {
+        let m = try model(args)
+        let (texts, single) = try sentences(args)
+        let i = try encoderLayer(args, m) ?? defaultLayer(m)
+        var capture = Transformer.Capture()
+        ask(&capture, i)
+        return (m, try run(m, texts, capture, interp, args), i, single)
+    }
+
     /// Cosine similarities of row i of A and B (both L2-normalised already).
     static func rowCosines(_ A: Tensor, _ B: Tensor) -> [Double] {
         let n = A.shape[0], d = A.shape[1]
@@ -121,12 +133,7 @@ extension Builtins {
                   doc: "K = X W_kᵀ + b_k and V = X W_vᵀ + b_v for every token of every sentence (the KV cache a decoder would keep). Channel c of head h is column h·head_dim + c of K; Kh and Vh are the same numbers as [heads, tokens, head_dim]. For KV-cache quantization: kvquant(kv.K, per: \"channel\"), kvquant(kv.V, per: \"token\").",
                   example: "m = load(\"minilm\")\nc = kv(m, [\"Keys are quantized per channel.\"], layer: 0)\nprint(shape(c.K), shape(c.Kh))",
                   params: [ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .value(.number(0)), namedOnly: true)]) { args, interp in
-            let m = try model(args)
-            let (texts, _) = try sentences(args)
-            let i = try encoderLayer(args, m) ?? 0
-            var capture = Transformer.Capture()
-            capture.kv = [i]
-            let out = try run(m, texts, capture, interp, args)
+            let (m, out, i, _) = try hookPass(args, interp, defaultLayer: { _ in 0 }) { $0.kv = [$1] }
             let K = out.keys[i]!, V = out.values[i]!
             let heads = m.config.heads, d = m.config.headDim, T = K.shape[0], h = m.config.hidden
             func perHead(_ X: Tensor) -> Tensor {
@@ -142,12 +149,8 @@ extension Builtins {
                   doc: "softmax(Q Kᵀ/√head_dim) over the sentence's own tokens; row i is where token i looks. One tensor for a string, a list of tensors for a list (for saliency-based token and KV eviction methods such as H2O).",
                   example: "m = load(\"minilm\")\nA = attention(m, \"Where does the first token look?\", layer: 5)\nprint(shape(A))",
                   params: [ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .value(.number(0)), namedOnly: true)]) { args, interp in
-            let m = try model(args)
-            let (texts, single) = try sentences(args)
-            let i = try encoderLayer(args, m) ?? 0
-            var capture = Transformer.Capture()
-            capture.attention = [i]
-            let probs = try run(m, texts, capture, interp, args).attention[i]!
+            let (_, out, i, single) = try hookPass(args, interp, defaultLayer: { _ in 0 }) { $0.attention = [$1] }
+            let probs = out.attention[i]!
             return single ? .tensor(probs[0]) : .list(probs.map { .tensor($0) })
         },
 
@@ -155,12 +158,8 @@ extension Builtins {
                   doc: "layer: 0…5, the output of encoder.layer.i (default: the last). Rows follow the sentences in order, each with its [CLS] … [SEP] tokens; tokenize(m, s) gives the counts.",
                   example: "m = load(\"minilm\")\nH = tokens(m, [\"one two\", \"three\"], layer: 2)\nprint(shape(H))",
                   params: [ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .none, namedOnly: true)]) { args, interp in
-            let m = try model(args)
-            let (texts, _) = try sentences(args)
-            let i = try encoderLayer(args, m) ?? (m.config.layers - 1)
-            var capture = Transformer.Capture()
-            capture.hidden = [i]
-            return .tensor(try run(m, texts, capture, interp, args).hidden[i]!)
+            let (_, out, i, _) = try hookPass(args, interp, defaultLayer: { $0.config.layers - 1 }) { $0.hidden = [$1] }
+            return .tensor(out.hidden[i]!)
         },
 
         Operation("compress", family: "models", summary: "A copy of a model whose linear layers are what fn(W, name) returns (a compressed value or a tensor).",
