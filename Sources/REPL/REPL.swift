@@ -36,7 +36,8 @@ public final class REPL {
 
     public init(options: Options) {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        session = Interpreter(seed: options.seed, sandbox: Sandbox(baseDirectory: cwd)) { text in
+        let protected = options.history.map { [URL(fileURLWithPath: $0.path)] } ?? []
+        session = Interpreter(seed: options.seed, sandbox: Sandbox(baseDirectory: cwd, protectedFiles: protected)) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         initialSeed = session.seed

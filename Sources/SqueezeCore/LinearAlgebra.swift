@@ -70,6 +70,7 @@ extension Tensor {
         let m = shape[0], n = shape[1]
         let size = outer ? m : n
         let k = outer ? n : m
+        try Memory.check(shape: [size, size], "the Gram matrix")
         var c = Tensor.zeros([size, size])
         if size == 0 || k == 0 { return c }
         c.withMutableBuffer { pc in

@@ -183,6 +183,7 @@ extension Tensor {
         let inner = first.shape[(ax + 1)...].reduce(1, *)
         var outShape = first.shape
         outShape[ax] = parts.reduce(0) { $0 + $1.shape[ax] }
+        try Memory.check(shape: outShape, "concat's result")
         var out = [Float](); out.reserveCapacity(Shape.count(outShape) ?? 0)
         for o in 0..<outer {
             for p in parts {

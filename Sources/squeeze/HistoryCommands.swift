@@ -186,7 +186,7 @@ struct Replay: ParsableCommand {
         let start = RunStart(kind: .replay, recipe: original.recipe, source: original.source, seed: seed,
                              environment: env, outDirectory: outDir.path, replayOf: original.id)
         let recording = RecipeRunner.Recording(store: store, start: start)
-        let sandbox = Sandbox(baseDirectory: base, outputDirectory: outDir)
+        let sandbox = Sandbox(baseDirectory: base, outputDirectory: outDir, protectedFiles: [URL(fileURLWithPath: store.path)])
         let result: RecipeRunner.Result
         // A replay of a REPL session is itself run cell by cell.
         var root = original

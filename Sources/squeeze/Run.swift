@@ -78,7 +78,8 @@ struct Run: ParsableCommand {
             }
         }
         let sandbox = Sandbox(baseDirectory: url.deletingLastPathComponent(), outputDirectory: outDir,
-                              allowedWriteDirectories: allowWrite.map { URL(fileURLWithPath: $0) })
+                              allowedWriteDirectories: allowWrite.map { URL(fileURLWithPath: $0) },
+                              protectedFiles: [URL(fileURLWithPath: history.resolvedPath)])
         let seed = self.seed ?? RecipeRunner.drawSeed()
         var recording: RecipeRunner.Recording?
         if !noHistory {

@@ -19,7 +19,10 @@ extension Builtins {
                     throw args.error("path", e.description)
                 }
             }
-            let url = interp.sandbox.resolveRead(path)
+            let url: URL
+            do { url = try interp.sandbox.resolveRead(path) } catch let r as Sandbox.Refusal {
+                throw args.error("path", r.description)
+            }
             guard FileManager.default.isReadableFile(atPath: url.path) else {
                 throw args.error("path", "cannot read '\(path)' (looked at \(url.path))")
             }

@@ -63,11 +63,15 @@ extension Builtins {
                   example: "list(range(3))", params: [ParamSpec("x", .any)]) { args, _ in
             switch args.value("x") {
             case .list(let l): return .list(l)
-            case .range(let r): return .list((0..<r.count).map { int(r.element($0)) })
+            case .range(let r):
+                try Memory.check(elements: r.count, copies: MemoryLayout<Value>.stride / 4 + 1, "a list of \(r.count) numbers")
+                return .list((0..<r.count).map { int(r.element($0)) })
             case .string(let s): return .list(s.map { .string(String($0)) })
             case .record(let r): return .list(Array(r.fields.values))
             case .tensor(let t) where t.rank == 1: return .list(t.storage.map { num($0) })
-            case .tensor(let t) where t.rank > 1: return .list((0..<t.shape[0]).map { .tensor(t.rows($0..<($0 + 1)).dropLeadingAxis()) })
+            case .tensor(let t) where t.rank > 1:
+                try Memory.check(elements: t.count + t.shape[0] * 32, "a list of \(t.shape[0]) rows")
+                return .list((0..<t.shape[0]).map { .tensor(t.rows($0..<($0 + 1)).dropLeadingAxis()) })
             case let v: throw args.error("x", "cannot make a list from \(v.typeDescription)")
             }
         },
