@@ -10,13 +10,20 @@ public enum IDX {
 
     public static func read(_ data: Data, name: String) throws -> Tensor {
         if data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b {
-            let plain = try data.withUnsafeBytes { try Zlib.inflate($0, format: .gzip, name: name) }
+            // Inflate the header first, then exactly the bytes it announces: a stream that holds
+            // more (a gzip bomb behind a small header) is refused without inflating the rest.
+            let plain = try data.withUnsafeBytes { raw in
+                let head = try Zlib.inflate(raw, format: .gzip, prefix: 4 + 4 * Tensor.maxRank, name: name)
+                let expected = try head.withUnsafeBytes { try layout($0, name: name).end }
+                return try Zlib.inflate(raw, format: .gzip, expectedSize: expected, name: name)
+            }
             return try plain.withUnsafeBytes { try read($0, name: name) }
         }
         return try data.withUnsafeBytes { try read($0, name: name) }
     }
 
-    static func read(_ b: UnsafeRawBufferPointer, name: String) throws -> Tensor {
+    /// The shape, element type and byte range of the values, from the header alone.
+    static func layout(_ b: UnsafeRawBufferPointer, name: String) throws -> (shape: [Int], count: Int, type: (size: Int, name: String), start: Int, end: Int) {
         guard b.count >= 4 else { throw DataError(name, at: 0, "too short for an IDX header (\(b.count) bytes)") }
         guard b[0] == 0, b[1] == 0 else { throw DataError(name, at: 0, "not an IDX file: it must start with two zero bytes") }
         guard let type = types[b[2]] else { throw DataError(name, at: 2, "unknown IDX type code 0x\(String(b[2], radix: 16))") }
@@ -37,8 +44,17 @@ public enum IDX {
         }
         let (bytes, o2) = count.multipliedReportingOverflow(by: type.size)
         let start = 4 + 4 * rank
-        guard !overflow, !o2, start + bytes <= b.count else {
-            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(overflow || o2 ? "more than 2^63" : String(bytes)) bytes; \(b.count - start) follow the header")
+        guard !overflow, !o2, bytes <= Int.max - start else {
+            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need more than 2^63 bytes")
+        }
+        return (shape, count, type, start, start + bytes)
+    }
+
+    static func read(_ b: UnsafeRawBufferPointer, name: String) throws -> Tensor {
+        let (shape, count, type, start, end) = try layout(b, name: name)
+        let bytes = end - start
+        guard end <= b.count else {
+            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(bytes) bytes; \(b.count - start) follow the header")
         }
         try Memory.check(shape: shape, "the IDX file")
         return Tensor(shape: shape) { out in

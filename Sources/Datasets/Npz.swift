@@ -8,6 +8,7 @@ public enum Npz {
     struct Entry {
         let name: String
         let method: Int
+        let flags: Int
         let crc: UInt32
         let compressedSize: Int
         let size: Int
@@ -73,6 +74,7 @@ public enum Npz {
         var p = cdOffset
         for _ in 0..<count {
             guard p + 46 <= b.count, u32(b, p) == 0x02014b50 else { throw DataError(name, at: p, "corrupt central directory entry") }
+            let flags = u16(b, p + 8)
             let method = u16(b, p + 10)
             let crc = UInt32(u32(b, p + 16))
             var csize = u32(b, p + 20), size = u32(b, p + 24)
@@ -94,7 +96,18 @@ public enum Npz {
                 e += 4 + len
             }
             guard size <= 1 << 40, csize <= b.count else { throw DataError(name, at: p, "member '\(member)' claims an impossible size") }
-            entries.append(Entry(name: member, method: method, crc: crc, compressedSize: csize, size: size, localOffset: offset))
+            // Names become record keys, never paths; still, an archive with names a zip tool would
+            // write outside its folder (zip slip) or with two members of one name is refused.
+            let parts = member.split(separator: "/", omittingEmptySubsequences: false)
+            if member.hasPrefix("/") || member.contains("\\") || parts.contains("..") || parts.contains("")
+                || member.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                throw DataError(name, at: p + 46, "member name \(member.debugDescription) is not a plain relative name (absolute, '..', or control characters)")
+            }
+            if entries.contains(where: { $0.name == member }) {
+                throw DataError(name, at: p + 46, "member '\(member)' appears twice in the archive")
+            }
+            if flags & 1 != 0 { throw DataError(name, at: p + 8, "member '\(member)' is encrypted; squeeze reads only plain archives") }
+            entries.append(Entry(name: member, method: method, flags: flags, crc: crc, compressedSize: csize, size: size, localOffset: offset))
             p += 46 + nameLen + extraLen + commentLen
         }
         return entries

@@ -15,8 +15,10 @@ public enum Zlib {
 
     /// Inflates `input`; `expectedSize` (when known) sizes the output and is checked. The output may
     /// not exceed the expected size, deflate's 1032:1 limit, or the memory budget (zip bombs).
-    public static func inflate(_ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, name: String) throws -> [UInt8] {
-        let ceiling = min(expectedSize ?? Int.max, input.count.multipliedReportingOverflow(by: 1032).partialValue + 1024, Memory.limit)
+    /// With `prefix`, only the first `prefix` bytes are inflated and returned (fewer if the stream
+    /// is shorter), for reading a header before deciding how much to inflate.
+    public static func inflate(_ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, prefix: Int? = nil, name: String) throws -> [UInt8] {
+        let ceiling = min(expectedSize ?? Int.max, prefix ?? Int.max, input.count.multipliedReportingOverflow(by: 1032).partialValue + 1024, Memory.limit)
         if let e = expectedSize, e > ceiling {
             throw DataError(name, "claims \(e) bytes once decompressed, more than \(input.count) compressed bytes can hold or memory allows")
         }
@@ -40,6 +42,7 @@ public enum Zlib {
                 return r
             }
             if rc == Z_STREAM_END { break }
+            if let prefix, produced >= prefix { break }
             if rc == Z_BUF_ERROR && stream.avail_in == 0 {
                 throw DataError(name, at: Int(stream.total_in), "the compressed data ends early (truncated file?)")
             }

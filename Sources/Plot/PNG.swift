@@ -58,6 +58,8 @@ public enum PNG {
         return text.isEmpty ? fallback : text
     }
 
+    static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1048576) }
+
     /// A decoded image: `channels` values per pixel in [0, 1] (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
     public struct Image {
         public let width: Int
@@ -69,7 +71,11 @@ public enum PNG {
     /// Reads grey, grey + alpha, RGB, RGBA and palette PNGs at 8 or 16 bits. 16-bit files are read
     /// exactly (libpng treats them as linear unless they say otherwise); a palette becomes RGB, or
     /// RGBA when it has transparency.
-    public static func decode(_ data: Data) throws -> Image {
+    ///
+    /// Limits (decompression bombs): at most 2²⁸ pixels; the decoded samples may not exceed what
+    /// deflate can produce from the file (1032:1, plus 64 KiB); and the values with their decode
+    /// buffer must fit `budget` bytes. All are checked from the header, before any allocation.
+    public static func decode(_ data: Data, budget: Int = Int.max) throws -> Image {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
@@ -88,6 +94,15 @@ public enum PNG {
             throw Failure(description: "a PNG of \(w)×\(h) pixels is not supported")
         }
         let count = w * h * channels
+        let sampleBytes = count * (sixteen ? 2 : 1)
+        guard sampleBytes <= data.count * 1032 + (1 << 16) else {
+            png_image_free(&image)
+            throw Failure(description: "claims \(w)×\(h) pixels (\(sampleBytes) bytes of samples), more than its \(data.count) bytes can decompress to (deflate's limit is 1032:1)")
+        }
+        guard count * 4 + sampleBytes <= budget else {
+            png_image_free(&image)
+            throw Failure(description: "a \(w)×\(h) image needs \(mib(count * 4 + sampleBytes)) to decode, above the memory budget of \(mib(budget))")
+        }
         var values = [Float](repeating: 0, count: count)
         if sixteen {
             var buf = [UInt16](repeating: 0, count: count)
