@@ -11,6 +11,16 @@ final class Frame: @unchecked Sendable {
         slots = [Value](repeating: .unset, count: count)
         self.parent = parent
     }
+
+    /// A function defined inside a call captures the call's frame while the frame holds the
+    /// function: a reference cycle that would keep both alive forever. Assignments are local, so a
+    /// closure can leave its call only through the return value; when none did, nothing can reach
+    /// this frame any more and its slots are cleared (which frees both).
+    func releaseAfterCall(returning value: Value?) {
+        guard slots.contains(where: { if case .function(.user(let u)) = $0 { return u.captured === self }; return false }) else { return }
+        if let value, value.containsUserFunction { return }
+        slots.removeAll()
+    }
 }
 
 /// How a statement ended.
@@ -249,11 +259,17 @@ public final class Interpreter: @unchecked Sendable {
             throw Diagnostic(.runtime, "recursion too deep: more than \(Interpreter.maxCallDepth) nested calls", at: span)
         }
         do {
-            if case .returned(let v) = try f.body(frame) { return v }
-            return .none
+            var result = Value.none
+            if case .returned(let v) = try f.body(frame) { result = v }
+            frame.releaseAfterCall(returning: result)
+            return result
         } catch var d as Diagnostic {
+            frame.releaseAfterCall(returning: nil)
             if d.trace.count < 20 { d.trace.append((f.name, span)) }
             throw d
+        } catch {
+            frame.releaseAfterCall(returning: nil)
+            throw error
         }
     }
 

@@ -46,6 +46,16 @@ public enum Value: Sendable {
         }
     }
 
+    /// Whether a recipe function is this value or inside it (lists and records are searched).
+    var containsUserFunction: Bool {
+        switch self {
+        case .function(.user): return true
+        case .list(let l): return l.contains { $0.containsUserFunction }
+        case .record(let r): return r.fields.values.contains { $0.containsUserFunction }
+        default: return false
+        }
+    }
+
     public var asNumber: Double? { if case .number(let v) = self { return v }; return nil }
     public var asString: String? { if case .string(let s) = self { return s }; return nil }
 }
