@@ -33,6 +33,7 @@ public struct RunFilter {
 
     func evaluate(_ bindings: [(String, Value)]) throws -> Value {
         let interp = Interpreter(seed: 0, sandbox: Sandbox(baseDirectory: URL(fileURLWithPath: "/")), write: { _ in })
+        defer { interp.reset() }
         for (name, value) in bindings { interp.setGlobal(name, value) }
         var result = Value.none
         try interp.run(program) { result = $0 }

@@ -149,7 +149,30 @@ public final class Interpreter: @unchecked Sendable {
     }
 
     /// Forgets every variable and parameter (the REPL's `:reset`).
+    ///
+    /// Call it when done with an interpreter too: a recipe function in the globals holds its
+    /// compiled body, which holds the interpreter — a cycle that only clearing the globals breaks.
     public func reset() {
+        // Closures that escaped their call (returned, then stored) still hold their frames, which
+        // hold them: clear every frame reachable from the globals, then the globals.
+        var frames: [Frame] = [], seen = Set<ObjectIdentifier>()
+        func visit(_ v: Value) {
+            switch v {
+            case .function(.user(let u)):
+                var f = u.captured
+                while let fr = f, seen.insert(ObjectIdentifier(fr)).inserted {
+                    frames.append(fr)
+                    f = fr.parent
+                }
+            case .list(let l): l.forEach(visit)
+            case .record(let r): r.fields.values.forEach(visit)
+            default: break
+            }
+        }
+        globals.slots.forEach(visit)
+        var i = 0
+        while i < frames.count { frames[i].slots.forEach(visit); i += 1 }
+        for f in frames { f.slots.removeAll() }
         for i in globals.slots.indices { globals.slots[i] = .unset }
         parameters = [:]
         lastValue = .none

@@ -40,6 +40,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-fuzz-out")
     let interp = Interpreter(seed: 1, sandbox: Sandbox(baseDirectory: out, outputDirectory: out),
                              cancellation: token) { _ in }
+    defer { interp.reset() }
     do { try interp.run(program) } catch let d as Diagnostic { _ = d.render() } catch {}
 }
 

@@ -151,6 +151,7 @@ enum RecipeRunner {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         interp.observer = recorder
+        defer { interp.reset() }
         do {
             try interp.run(program)
             recorder?.finish(status: .completed)
@@ -176,6 +177,7 @@ enum RecipeRunner {
             let recorder = RunRecorder(store: recording.store, start: start, environment: recording.environment)
             let interp = Interpreter(seed: seed, sandbox: sandbox) { FileHandle.standardOutput.write(Data($0.utf8)) }
             interp.observer = recorder
+            defer { interp.reset() }
             var status: Int32 = 0
             for cell in cells {
                 let program = Parser.parse(SourceFile(name: "<repl>", text: cell))
