@@ -10,6 +10,7 @@ public enum Spectral {
         let n = X.shape[0]
         guard neighbors >= 1, neighbors < n else { throw CoreError.invalidArgument("spectral: neighbors must be between 1 and n − 1 = \(n - 1)") }
         try Memory.check(elements: n * n, copies: 3, "spectral clustering's n × n affinity")
+        try X.requireFinite("spectral")
         let G = try Tensor.gemm(X, X, transB: true)
         let sq = (0..<n).map { G.storage[$0 * n + $0] }
         var A = [Double](repeating: 0, count: n * n)
@@ -34,6 +35,8 @@ public enum Spectral {
     /// (a no-op, exactly, for a symmetric A).
     public static func cluster(affinity given: [Double], n: Int, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> [Int] {
         guard given.count == n * n else { throw CoreError.invalidArgument("spectral: the affinity must be n × n") }
+        let bad = given.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        if bad > 0 { throw CoreError.invalidArgument("spectral: the affinity contains \(bad) NaN or infinite value\(bad == 1 ? "" : "s")") }
         let A = (0..<(n * n)).map { 0.5 * (given[$0] + given[($0 % n) * n + $0 / n]) }
         guard k >= 1, k <= n else { throw CoreError.invalidArgument("spectral: k = \(k) needs at least \(k) samples") }
         let deg = (0..<n).map { i in (0..<n).reduce(0.0) { $0 + A[i * n + $1] } }

@@ -154,7 +154,7 @@ def cases(ws):
     add("empty-path", 'save(eye(2), "")', "empty")
     add("dir-path", 'save(eye(2), ".")', "not allowed|directory")
     add("dir-path-sub", 'save(eye(2), "sub/")', "directory|file type|unknown|cannot")
-    return c
+    return c + nan_cases()
 
 
 def run_suite(binary, root, verbose=False):
@@ -205,3 +205,39 @@ def changed(before, after, ignore=()):
             size = (before.get(k) or (0, ""))[0]
             out[k] = max(size, 1)
     return out
+
+
+# Numerics policy: NaN or ±∞ in the input of an operation that would silently poison its result
+# must fail with a diagnostic naming the operation and the count of bad values; operations that
+# handle them (elementwise arithmetic, reductions propagating NaN, sorting NaN last, plots that
+# skip NaN points with a warning, metrics such as error() that return NaN, products such as gram)
+# are documented to do so and are not listed here.
+NAN_SETUP = 'X = randn(40, 8, seed: 1)\nX = where(X > 2.2, number("nan"), X)\nI = where(X > 2.0, number("inf"), X)\n'
+NAN_OPS = [
+    ("svd", "svd(X)"), ("svd-rank", "svd(X, rank: 2)"), ("eigh", "eigh(gram(X))"), ("qr", "qr(X)"),
+    ("chol", "chol(gram(X))"), ("solve", "solve(gram(X), ones(8))"), ("inv", "inv(gram(X))"),
+    ("logdet", "logdet(gram(X))"), ("slogdet", "slogdet(gram(X))"), ("norm-nuc", 'norm(X, "nuc")'),
+    ("norm-2", "norm(X, 2)"), ("pca", "pca(X, 2)"), 
+    ("lowrank", "lowrank(X, rank: 2)"), ("rsvd", "rsvd(X, rank: 2)"),
+    ("eora", "eora(X, X, X, rank: 2)"), ("bitstack", "bitstack(X, blocks: 2)"),
+    ("gear", "gear(X, bits: 4, rank: 2)"), ("kvquant", "kvquant(X, bits: 4)"), ("tt", "tt(X, shape: [40, 8], ranks: [4])"),
+    ("quantize", "quantize(X, bits: 4, group: 8)"), ("quantize-inf", "quantize(I, bits: 4, group: 8)"),
+    ("quantize-mse", 'quantize(X, bits: 4, group: 8, clip: "mse")'), ("nf4", 'quantize(X, method: "nf4", group: 8)'),
+    ("gptq", 'quantize(X, bits: 4, group: 8, method: "gptq", X: randn(64, 8))'),
+    ("gptq-calibration", 'quantize(randn(40, 8), bits: 4, group: 8, method: "gptq", X: X)'),
+    ("kmeans-levels", 'quantize(X, bits: 3, method: "kmeans")'), ("vq", 'quantize(X, method: "vq", dim: 2, codes: 4)'),
+    ("pq", 'quantize(X, method: "pq", dim: 2, codes: 4)'), ("rvq", 'quantize(X, method: "rvq", stages: 2, codes: 4)'),
+    ("prune", "prune(X, sparsity: 0.5)"), ("prune-2:4", 'prune(X, pattern: "2:4")'),
+    ("wanda", 'prune(randn(40, 8), sparsity: 0.5, method: "wanda", X: X)'),
+    ("kmeans", "kmeans(X, k: 3)"), ("assign", "assign(X, randn(3, 8))"), ("assign-codes", "assign(randn(5, 8), X)"),
+    ("spectral", 'cluster(X, k: 2, method: "spectral")'), ("subspace", 'cluster(X, k: 2, method: "subspace")'),
+    ("mlc", 'cluster(X, k: 2, method: "mlc")'), ("coding-rate", "coding_rate(X)"),
+    ("rate-reduction", "rate_reduction(X, tensor([0, 1] * 20))"), ("mcr2", "mcr2(X, tensor([0, 1] * 20), dim: 4, epochs: 2)"),
+    ("codebook", "codebook(X, size: 4, epochs: 1)"), ("crate", "crate(X, heads: 2, dim_head: 2, layers: 1)"),
+    ("entropy", "entropy(round(X))"), ("encode", "encode(round(X))"), ("spectral-affinity", 'cluster(randn(40, 2), k: 2, method: "spectral", affinity: abs(gram(transpose(X))))'),
+]
+
+
+def nan_cases():
+    return [Case("nan-" + name, NAN_SETUP + f"r = {call}", r"(\d+ NaN|NaN or infinite|non-finite|not finite|got nan)")
+            for name, call in NAN_OPS]

@@ -118,6 +118,8 @@ public enum Pruning {
         guard W.rank == 2, X.rank == 2, X.shape[1] == W.shape[1] else {
             throw CoreError.invalidArgument("prune: wanda needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
         }
+        try W.requireFinite("prune (wanda): W")
+        try X.requireFinite("prune (wanda): the calibration activations X")
         let cols = W.shape[1], n = X.shape[0]
         var norms = [Double](repeating: 0, count: cols)
         X.withBuffer { p in for t in 0..<n { for j in 0..<cols { let v = Double(p[t * cols + j]); norms[j] += v * v } } }
