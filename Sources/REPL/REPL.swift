@@ -49,6 +49,8 @@ public final class REPL {
 
     /// Runs the session until `:quit` or Ctrl-D; returns the exit status.
     public func run(options: Options) -> Int32 {
+        // Functions in the session's globals hold the interpreter: clear them on the way out.
+        defer { session.reset() }
         if isatty(0) == 0 { return runPiped() }
         let env = ProcessInfo.processInfo.environment
         let histfile = options.historyFile ?? env["SQUEEZE_HISTFILE"] ?? (NSHomeDirectory() + "/.squeeze_history")
@@ -159,6 +161,7 @@ public final class REPL {
         } else {
             successful.append(source)
         }
+        Memory.releaseFreeMemory()
     }
 
     func display(_ v: Value) -> String {

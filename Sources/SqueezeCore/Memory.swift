@@ -37,6 +37,15 @@ public enum Memory {
         try check(elements: n, "\(what()) of shape \(Shape.describe(shape))")
     }
 
+    /// Hands freed memory back to the system. glibc keeps freed blocks in its heaps (and raises its
+    /// mmap threshold after big frees, so later big tensors come from the heap too); a long REPL
+    /// session would otherwise keep the high-water mark of every input. Called after each input.
+    public static func releaseFreeMemory() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// "1.5 GiB".
     public static func describe(_ bytes: Int) -> String {
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
@@ -45,3 +54,9 @@ public enum Memory {
         return i == 0 ? "\(bytes) bytes" : String(format: "%.1f %@", v, units[i])
     }
 }
+
+#if os(Linux)
+/// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

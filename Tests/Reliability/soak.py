@@ -161,9 +161,13 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
             repl.send("\x03")
             interrupts += 1
         got = repl.read_until([PROMPT, MORE], 60)
-        if got == MORE:
-            repl.send("\x03")   # abandon an unfinished multi-line input
-            got = repl.read_until([PROMPT], 30)
+        for _ in range(3):
+            if got != MORE:
+                break
+            # Abandon an unfinished multi-line input (a Ctrl-C that lands while readline is
+            # re-installing its prompt can be lost, as at any terminal: press it again).
+            repl.send("\x03")
+            got = repl.read_until([PROMPT], 10) or MORE
         if got == PROMPT:
             answered += 1
         else:
@@ -186,6 +190,21 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
     final = rss_kib(repl.pid) if repl.alive() else 0
     if repl.alive():
         repl.send(":quit\r")
+        # What the process writes while exiting (a sanitizer's report, if any).
+        tail = repl.buf
+        end = time.time() + 30
+        while time.time() < end:
+            r, _, _ = select.select([repl.fd], [], [], 1)
+            if r:
+                try:
+                    chunk = os.read(repl.fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                tail += chunk
+        if b"Sanitizer" in tail:
+            failures.append("sanitizer report at exit: " + tail[tail.find(b"==") :][:3000].decode(errors="replace"))
         for _ in range(50):
             pid, status = os.waitpid(repl.pid, os.WNOHANG)
             if pid:
