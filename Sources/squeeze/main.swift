@@ -45,9 +45,14 @@ func helpCommand(_ args: [String]) -> Int32 {
     return Exit.usage
 }
 
+var arguments = Array(CommandLine.arguments.dropFirst())
+// A REPL session is long: one malloc heap, so what worker threads free can be trimmed (before any
+// thread starts).
+if arguments.first.map({ $0 == "repl" || $0.hasPrefix("-") && $0 != "--help" && $0 != "-h" && $0 != "--version" }) ?? true {
+    Memory.useOneHeap()
+}
 BLAS.limitIdleSpinning()
 installInterruptHandler()
-var arguments = Array(CommandLine.arguments.dropFirst())
 // The memory budget for any one result: --max-memory SIZE (any command) or SQUEEZE_MAX_MEMORY;
 // default 80% of physical memory.
 var budget = ProcessInfo.processInfo.environment["SQUEEZE_MAX_MEMORY"].map { ("SQUEEZE_MAX_MEMORY", $0) }

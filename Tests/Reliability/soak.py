@@ -135,6 +135,7 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
     pace = minutes * 60 / max_inputs if max_inputs else 0
     tried = answered = interrupts = 0
     warm = None
+    last_rss = rss_kib(repl.pid)
     samples = []
     t0 = time.time()
     while time.time() < deadline and (not max_inputs or tried < max_inputs):
@@ -176,6 +177,11 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
                 break
             repl.send("\x03")
             repl.read_until([PROMPT], 10)
+        if verbose:
+            now = rss_kib(repl.pid)
+            if now - last_rss > 1024:
+                print(f"  +{now - last_rss} KiB after input {tried}: {line[:80]!r}")
+            last_rss = now
         if warm is None and (time.time() - t0 > minutes * 60 * 0.1 and tried >= 200):
             warm = rss_kib(repl.pid)
         if tried % 100 == 0:
@@ -203,6 +209,8 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
                 if not chunk:
                     break
                 tail += chunk
+        if os.environ.get("SOAK_DUMP_TAIL"):
+            open(os.environ["SOAK_DUMP_TAIL"], "wb").write(tail)
         if b"Sanitizer" in tail:
             failures.append("sanitizer report at exit: " + tail[tail.find(b"==") :][:3000].decode(errors="replace"))
         for _ in range(50):
