@@ -318,3 +318,93 @@ public final class HistoryStore: @unchecked Sendable {
         return run
     }
 }
+
+// MARK: - Repair
+
+extension HistoryStore {
+    /// What `repair` saved: rows copied per table and the tables where rows could not be read.
+    public struct RepairReport: Sendable {
+        public var copied: [(table: String, rows: Int)] = []
+        public var unreadable: [String] = []
+        public var damagedCopy: String = ""
+        /// Runs whose own row was lost but whose statements or metrics were not: recreated as
+        /// `crashed` placeholders so what was recovered stays reachable.
+        public var placeholderRuns = 0
+    }
+
+    /// `PRAGMA integrity_check` of the file as it is, without opening it as a history (which would
+    /// write). ["ok"] when sound; the problems otherwise (or why the file could not be read).
+    public static func integrity(path: String) -> [String] {
+        do {
+            let db = try Database(path: path)
+            sqlite3_busy_timeout(db.handle, 10_000)
+            return try db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    /// Rebuilds a damaged history: every row SQLite can still read (each table scanned forwards
+    /// and then backwards, so a bad page loses only what lies on it) goes into a fresh database,
+    /// which takes the file's place; the damaged file is kept as `<path>.corrupt-<stamp>`.
+    /// No other squeeze may be using the history meanwhile.
+    public static func repair(path: String) throws -> RepairReport {
+        let fm = FileManager.default
+        var report = RepairReport()
+        let fresh = path + ".repair-" + stamp()
+        try? fm.removeItem(atPath: fresh)
+        do {
+            let out = try openAndMigrate(fresh)
+            try out.execute("ATTACH DATABASE '\(path.replacingOccurrences(of: "'", with: "''"))' AS old")
+            // Parents first, so every copied row has its run.
+            let tables: [(String, String)] = [("runs", "id"), ("params", "run, name"), ("statements", "run, idx"),
+                                              ("metrics", "run, seq"), ("notes", "rowid"), ("artifacts", "rowid")]
+            for (table, key) in tables {
+                var damaged = false
+                // Forwards until a read fails, then backwards from the end until a read fails.
+                for order in ["ASC", "DESC"] {
+                    let keyOrder = key.split(separator: ",").map { "\($0) \(order)" }.joined(separator: ",")
+                    do {
+                        try out.execute("INSERT OR IGNORE INTO main.\(table) SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
+                        break   // the whole table read cleanly
+                    } catch {
+                        damaged = true
+                        // A failed INSERT … SELECT rolls back its statement: copy row by row instead.
+                        let columns = try out.rows("SELECT name FROM pragma_table_info('\(table)')").compactMap { $0[0].string }
+                        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+                        let stmt = try Statement(out, "SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
+                        while (try? stmt.step()) == true {
+                            let row = stmt.row()
+                            try? out.run("INSERT OR IGNORE INTO main.\(table) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
+                        }
+                    }
+                }
+                if damaged { report.unreadable.append(table) }
+                report.copied.append((table, try out.rows("SELECT count(*) FROM main.\(table)").first?[0].int ?? 0))
+            }
+            let before = try out.rows("SELECT count(*) FROM main.runs").first?[0].int ?? 0
+            try out.execute("""
+                INSERT INTO main.runs (id, kind, source, source_sha256, started, status, error, squeeze_version)
+                SELECT o.run, 'script', '', '', coalesce((SELECT max(started) FROM main.runs r WHERE r.id < o.run), 0), 'crashed',
+                       'this run''s own record was on a damaged page; squeeze doctor recovered its other rows', '?'
+                FROM (SELECT run FROM main.params UNION SELECT run FROM main.statements UNION SELECT run FROM main.metrics
+                      UNION SELECT run FROM main.notes UNION SELECT run FROM main.artifacts) o
+                WHERE o.run NOT IN (SELECT id FROM main.runs)
+                """)
+            report.placeholderRuns = (try out.rows("SELECT count(*) FROM main.runs").first?[0].int ?? 0) - before
+            if report.placeholderRuns > 0, let i = report.copied.firstIndex(where: { $0.table == "runs" }) {
+                report.copied[i].rows += report.placeholderRuns
+            }
+            try out.execute("DETACH DATABASE old")
+            try out.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        // Swap: the damaged file (and its journal) aside, the rebuilt one in its place.
+        report.damagedCopy = path + ".corrupt-" + stamp()
+        for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
+            try fm.moveItem(atPath: path + suffix, toPath: report.damagedCopy + suffix)
+        }
+        for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: fresh + suffix) }
+        try fm.moveItem(atPath: fresh, toPath: path)
+        return report
+    }
+}

@@ -246,12 +246,31 @@ struct Export: ParsableCommand {
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the history: integrity, runs left running by dead processes (marked crashed), and whether artifact files still hold what was recorded.")
+        abstract: "Check the history: integrity (a damaged file is rebuilt from every readable row, the original kept aside), runs left running by dead processes (marked crashed), and whether artifact files still hold what was recorded.")
 
     @OptionGroup var history: HistoryOptions
 
     func run() throws {
-        // Opening repairs what can be repaired: a damaged file is moved aside, dead runs marked crashed.
+        let path = history.resolvedPath
+        if FileManager.default.fileExists(atPath: path) {
+            let problems = HistoryStore.integrity(path: path)
+            if problems != ["ok"] {
+                print("integrity: \(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.prefix(5).joined(separator: "; "))")
+                do {
+                    let r = try HistoryStore.repair(path: path)
+                    print("repaired: rebuilt from the readable rows (" + r.copied.map { "\($0.rows) \($0.table)" }.joined(separator: ", ") + ")"
+                          + (r.unreadable.isEmpty ? "" : "; rows on damaged pages of \(r.unreadable.joined(separator: ", ")) are lost"))
+                    if r.placeholderRuns > 0 {
+                        print("\(r.placeholderRuns) run\(r.placeholderRuns == 1 ? "" : "s") lost \(r.placeholderRuns == 1 ? "its" : "their") own record but kept statements or metrics: recorded as crashed placeholders")
+                    }
+                    print("the damaged file is kept as \(r.damagedCopy)")
+                } catch {
+                    RecipeRunner.stderr("squeeze: could not repair '\(path)': \(error)\n")
+                    throw ExitCode(Exit.history)
+                }
+            }
+        }
+        // Opening repairs the rest: an unreadable file is moved aside, dead runs marked crashed.
         let store = try history.open(create: false)
         let report = try historyQuery { try store.check() }
         print("history: \(store.path)")
