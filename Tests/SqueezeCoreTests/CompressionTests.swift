@@ -92,6 +92,33 @@ import Testing
         #expect(g.codes.storage == r.codes.storage)
     }
 
+    @Test(arguments: [2, 3])
+    func gptqActOrderMatchesTheNumpyPort(bits: Int) throws {
+        let W = array("gptq_W"), X = array("gptq_act_X")
+        let g = try GPTQ.quantize(W, X: X, bits: bits, group: 128, symmetric: false, actOrder: true)
+        let ours = try Metrics.outputError(W, g.recon, X)
+        expectClose(ours, number("gptq_act_\(bits)", "output_error"), rtol: 1e-3)
+        let mismatched = zip(g.recon.storage, array("gptq_act_\(bits)", "recon").storage).filter { abs($0 - $1) > 1e-5 }.count
+        #expect(mismatched <= W.count / 1000)
+        // On inputs of very different scales the order matters: better than the plain order.
+        let plain = try Metrics.outputError(W, try GPTQ.quantize(W, X: X, bits: bits, group: 128, symmetric: false).recon, X)
+        expectClose(plain, number("gptq_act_\(bits)", "plain_output_error"), rtol: 1e-3)
+        #expect(ours < plain)
+        // Static groups: the same number of grids, row-major like RTN's.
+        #expect(g.grids.count == W.shape[0] * 2)
+    }
+
+    @Test func gptqActOrderWithADiagonalHessianIsRTN() throws {
+        let W = array("W")
+        var diag = [Float](repeating: 0, count: 256 * 256)
+        for i in 0..<256 { diag[i * 256 + i] = Float(1 + i % 7) }
+        let g = try GPTQ.quantize(W, X: Tensor(shape: [256, 256], storage: diag), bits: 3, group: 64, symmetric: false, actOrder: true)
+        let r = try Quantizer.rtn(W, bits: 3, group: 64, symmetric: false, axis: .row, clip: .minmax)
+        #expect(g.recon == r.recon)
+        #expect(g.codes.storage == r.codes.storage)
+        #expect(g.grids.map(\.scale) == r.grids.map(\.scale))
+    }
+
     @Test func nf4MatchesNumpy() throws {
         let r = try Quantizer.nf4(array("W"), block: 64)
         expectClose(r.recon, array("nf4"), rtol: 1e-6, atol: 1e-7)

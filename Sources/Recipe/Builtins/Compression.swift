@@ -29,7 +29,7 @@ extension Builtins {
     static let compression: [Operation] = [
         Operation("quantize", family: "compression", summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
                   doc: """
-                  method: "kmeans" is non-uniform scalar quantization: 2^bits levels per row (axis: "row", SqueezeLLM's per-channel lookup tables), per column or per tensor, fitted by exact 1-D Lloyd iterations (`iters`) from the quantiles; levels stored (and used) at scale_bits. method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits; each codebook is fitted on a random sample of at most 256·codes vectors (faiss's default), then every vector takes its nearest code. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN. Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                  method: "kmeans" is non-uniform scalar quantization: 2^bits levels per row (axis: "row", SqueezeLLM's per-channel lookup tables), per column or per tensor, fitted by exact 1-D Lloyd iterations (`iters`) from the quantiles; levels stored (and used) at scale_bits. method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits; each codebook is fitted on a random sample of at most 256·codes vectors (faiss's default), then every vector takes its nearest code. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN; act_order: true processes the columns by descending H_ii with static group grids (same storage). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
                   """,
                   example: "W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), round(error(W, q), digits: 4))",
                   params: [ParamSpec("W", .tensor),
@@ -46,6 +46,7 @@ extension Builtins {
                            ParamSpec("iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "kmeans/vq/pq/rvq: k-means iterations."),
                            seedParam,
                            ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in) for gptq."),
+                           ParamSpec("act_order", .bool, .value(.bool(false)), namedOnly: true, doc: "gptq: process columns by descending activation energy H_ii, with group grids fixed beforehand (static groups)."),
                            ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true, doc: "Precision of the stored scales (and of kmeans levels).")]) { args, interp in
             let W = try args.tensor("W")
             try checkFinite(W, args, "W")
@@ -97,13 +98,14 @@ extension Builtins {
             }
             let symmetric = try args.bool("symmetric")
             let group = try args.optionalInt("group")
+            if try args.bool("act_order"), method != "gptq" { throw args.error("act_order", "act_order applies to method: \"gptq\" only") }
             let result: Quantizer.Result
             if method == "gptq" {
                 guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"gptq\" needs calibration activations X (tokens × in)") }
                 try checkFinite(X, args, "X")
                 guard W.rank == 2 else { throw args.error("W", "gptq quantizes a weight matrix [out, in]") }
                 guard try args.string("axis") == "row" else { throw args.error("axis", "gptq groups along rows (axis: \"row\")") }
-                do { result = try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits) } catch let e as CoreError {
+                do { result = try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits, actOrder: try args.bool("act_order")) } catch let e as CoreError {
                     throw args.error(e.description.contains("group") ? "group" : "X", bare(e))
                 }
             } else {

@@ -6,9 +6,13 @@ import Foundation
 /// Cholesky factor of H⁻¹, then column by column: quantize, err = (w − q)/U_ii, spread err over the
 /// later columns of the 128-column block, and after each block update the rest with one GEMM.
 /// Group grids are found at each group start from the lazily updated weights, as the reference does.
+/// With `actOrder`, columns are processed in order of descending H_ii (the inputs with the most
+/// activation energy first) and group grids are fixed beforehand from the weights in their
+/// original groups (the reference's act_order with static_groups), so storage is unchanged.
+/// Grids are returned row-major: grids[row · groupsPerLine + group], as RTN returns them.
 public enum GPTQ {
     public static func quantize(_ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool,
-                                damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32) throws -> Quantizer.Result {
+                                damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false) throws -> Quantizer.Result {
         guard W.rank == 2 else { throw CoreError.invalidArgument("gptq: expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))") }
         let rows = W.shape[0], cols = W.shape[1]
         guard X.rank == 2, X.shape[1] == cols else {
@@ -38,6 +42,24 @@ public enum GPTQ {
             H[i * cols + i] = 1
             for r in 0..<rows { w[r * cols + i] = 0 }
         }
+        // act_order: static group grids from the (dead-zeroed) weights, then columns permuted.
+        let perLine = cols / g
+        var staticGrids: [Quantizer.Grid] = []
+        var perm = Array(0..<cols)
+        if actOrder {
+            if group != nil {
+                for r in 0..<rows {
+                    for gi in 0..<perLine {
+                        let slice = (0..<g).map { Float(w[r * cols + gi * g + $0]) }
+                        staticGrids.append(slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) })
+                    }
+                }
+            }
+            perm.sort { H[$0 * cols + $0] != H[$1 * cols + $1] ? H[$0 * cols + $0] > H[$1 * cols + $1] : $0 < $1 }
+            let w0 = w, H0 = H
+            for r in 0..<rows { for j in 0..<cols { w[r * cols + j] = w0[r * cols + perm[j]] } }
+            for a in 0..<cols { for b in 0..<cols { H[a * cols + b] = H0[perm[a] * cols + perm[b]] } }
+        }
         let mean = (0..<cols).reduce(0.0) { $0 + H[$1 * cols + $1] } / Double(cols)
         for i in 0..<cols { H[i * cols + i] += damp * mean }
         // U = upper Cholesky of H⁻¹ (row-major 'U' triangles).
@@ -54,7 +76,7 @@ public enum GPTQ {
         let U = H
         var codes = [Float](repeating: 0, count: rows * cols)
         var out = [Float](repeating: 0, count: rows * cols)
-        var grids: [Quantizer.Grid] = []
+        var grids = [Quantizer.Grid](repeating: Quantizer.Grid(scale: 1, zero: 0), count: group == nil ? 0 : rows * perLine)
         var current = rowGrids
         var start = 0
         while start < cols {
@@ -64,21 +86,23 @@ public enum GPTQ {
             for r in 0..<rows { for j in 0..<bw { w1[r * bw + j] = w[r * cols + start + j] } }
             var err = [Double](repeating: 0, count: rows * bw)
             for j in 0..<bw {
-                let i = start + j
-                if group != nil && i % g == 0 {
+                let i = start + j, orig = perm[i]
+                if actOrder && group != nil {
+                    current = (0..<rows).map { staticGrids[$0 * perLine + orig / g] }
+                } else if group != nil && i % g == 0 {
                     current = (0..<rows).map { r in
                         let slice = (0..<g).map { Float(w[r * cols + i + $0]) }
                         return slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) }
                     }
-                    grids += current
+                    for r in 0..<rows { grids[r * perLine + i / g] = current[r] }
                 }
                 let d = U[i * cols + i]
                 for r in 0..<rows {
                     let v = w1[r * bw + j]
                     let q = Quantizer.quantize(Float(v), current[r], maxq)
                     let deq = Double(Quantizer.dequantize(q, current[r]))
-                    codes[r * cols + i] = q
-                    out[r * cols + i] = Float(deq)
+                    codes[r * cols + orig] = q
+                    out[r * cols + orig] = Float(deq)
                     let e = (v - deq) / d
                     err[r * bw + j] = e
                     if e != 0 { for k in (j + 1)..<bw { w1[r * bw + k] -= e * U[i * cols + start + k] } }
@@ -95,7 +119,7 @@ public enum GPTQ {
             }
             start = end
         }
-        if group == nil { grids = rowGrids }
-        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: cols / g)
+        if group == nil { grids = rowGrids } else if actOrder { grids = staticGrids }
+        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine)
     }
 }

@@ -49,19 +49,26 @@ def rtn_mse(w, bits):
         if err < best_err: best, best_err = r, err
     return best
 
-def gptq(W, X, bits, group, sym, blocksize=128, percdamp=0.01):
+def gptq(W, X, bits, group, sym, blocksize=128, percdamp=0.01, actorder=False):
     W = W.astype(np.float64).copy(); rows, cols = W.shape
     H = 2 / X.shape[0] * (X.astype(np.float64).T @ X.astype(np.float64))
     maxq = f32(2 ** bits - 1)
     if group is None: scale, zero = find_params(W.astype(f32), bits, sym)
     dead = np.diag(H) == 0; H[dead, dead] = 1; W[:, dead] = 0
+    if actorder:   # with static_groups, as gptq.py runs act_order with groups
+        if group is not None:
+            groups = [find_params(W[:, i:i + group].astype(f32), bits, sym) for i in range(0, cols, group)]
+        perm = np.argsort(-np.diag(H), kind="stable")
+        W = W[:, perm]; H = H[perm][:, perm]
     H[np.diag_indices(cols)] += percdamp * np.mean(np.diag(H))
     Hinv = np.linalg.cholesky(np.linalg.inv(H)).T       # upper Cholesky factor of H⁻¹
     Q = np.zeros_like(W)
     for i1 in range(0, cols, blocksize):
         i2 = min(i1 + blocksize, cols); W1 = W[:, i1:i2].copy(); Err1 = np.zeros_like(W1); Hinv1 = Hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
-            if group is not None and (i1 + i) % group == 0:
+            if group is not None and actorder:
+                scale, zero = groups[perm[i1 + i] // group]
+            elif group is not None and (i1 + i) % group == 0:
                 scale, zero = find_params(W[:, i1 + i:i1 + i + group].astype(f32), bits, sym)
             w = W1[:, i]
             q, _ = quant(w.astype(f32), scale, zero, maxq)
@@ -70,6 +77,8 @@ def gptq(W, X, bits, group, sym, blocksize=128, percdamp=0.01):
             W1[:, i:] -= np.outer(err, Hinv1[i, i:])
             Err1[:, i] = err
         W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+    if actorder:
+        Q = Q[:, np.argsort(perm)]
     return Q
 
 out = {}
@@ -90,6 +99,15 @@ for bits in [2, 3, 4]:
     r, _ = rtn(W2, bits, 128, False)
     err = lambda C: float(np.linalg.norm(X.astype(np.float64) @ (W2 - C).T) / np.linalg.norm(X.astype(np.float64) @ W2.T))
     out[f"gptq_{bits}"] = {"recon": T(q), "output_error": err(q), "rtn_output_error": err(r)}
+# GPTQ with act_order (static groups) on inputs of very different scales, where the order matters.
+Xs = (X * rng.uniform(0.05, 4, 256).astype(f32)).astype(f32)
+out["gptq_act_X"] = T(Xs)
+for bits in [2, 3]:
+    errs = {}
+    for act in (False, True):
+        q = gptq(W2, Xs, bits, 128, False, actorder=act)
+        errs[act] = float(np.linalg.norm(Xs.astype(np.float64) @ (W2 - q).T) / np.linalg.norm(Xs.astype(np.float64) @ W2.T))
+        if act: out[f"gptq_act_{bits}"] = {"recon": T(q), "output_error": errs[True], "plain_output_error": errs[False]}
 # NF4 (levels from QLoRA / bitsandbytes), blocks of 64
 levels = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
     -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
