@@ -93,7 +93,9 @@ public final class HistoryStore: @unchecked Sendable {
                 usleep(10_000)
             }
         }
-        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=128")
+        // A small page cache (512 KiB, SQLite's default is 2 MB): the history is written far more
+        // than it is read, and a long REPL session should not grow by it.
+        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=128; PRAGMA cache_size=-512")
         // The common case, a current schema, needs no write transaction.
         let current = try? db.rows("SELECT max(version) FROM schema_version").first?[0].int
         if current == Schema.version { return db }

@@ -56,6 +56,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     // A REPL session: each input is a cell appended to the run's source.
     var source: String
     var lineOffset = 0
+    var sourceLines: Int?
     var inputCell: Int?
     var inputs = 0
 
@@ -92,8 +93,12 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     public func beginInput(_ text: String) {
         inputs += 1
         let header = "# %% In [\(inputs)]\n"
-        lineOffset = source.reduce(0) { $1 == "\n" ? $0 + 1 : $0 } + 1
-        source += header + text + (text.hasSuffix("\n") ? "" : "\n")
+        // Lines so far, counted once per input rather than over the whole source each time.
+        if sourceLines == nil { sourceLines = source.reduce(0) { $1 == "\n" ? $0 + 1 : $0 } }
+        lineOffset = sourceLines! + 1
+        let cell = header + text + (text.hasSuffix("\n") ? "" : "\n")
+        sourceLines! += cell.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
+        source += cell
         inputCell = inputs
         let text = source
         writer.async { [self] in
