@@ -117,6 +117,18 @@ class Repl:
     def send(self, text):
         os.write(self.fd, text.encode())
 
+    def answer(self):
+        """Waits for the prompt after an input; an unfinished multi-line input is abandoned with
+        Ctrl-C (one that lands while readline re-installs its prompt can be lost, as at any
+        terminal: it is pressed again). PROMPT, or MORE/None when none came."""
+        got = self.read_until([PROMPT, MORE], 60)
+        for _ in range(3):
+            if got != MORE:
+                break
+            self.send("\x03")
+            got = self.read_until([PROMPT], 10) or MORE
+        return got
+
     def alive(self):
         if self.dead:
             return False
@@ -141,13 +153,7 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
         except (KeyError, IndexError, ValueError):
             line = template
         repl.send(line + "\r")
-        got = repl.read_until([PROMPT, MORE], 60)
-        for _ in range(3):
-            if got != MORE:
-                break
-            repl.send("\x03")
-            got = repl.read_until([PROMPT], 10) or MORE
-        if got != PROMPT:
+        if repl.answer() != PROMPT:
             failures.append(f"warm-up input {line[:60]!r}: no prompt")
             break
     deadline = time.time() + minutes * 60
@@ -180,14 +186,7 @@ def run_suite(binary, root, minutes=1.0, max_inputs=0, verbose=False):
             time.sleep(rng.uniform(0.05, 0.3))
             repl.send("\x03")
             interrupts += 1
-        got = repl.read_until([PROMPT, MORE], 60)
-        for _ in range(3):
-            if got != MORE:
-                break
-            # Abandon an unfinished multi-line input (a Ctrl-C that lands while readline is
-            # re-installing its prompt can be lost, as at any terminal: press it again).
-            repl.send("\x03")
-            got = repl.read_until([PROMPT], 10) or MORE
+        got = repl.answer()
         if got == PROMPT:
             answered += 1
         else:
