@@ -8,7 +8,6 @@ public enum Npz {
     struct Entry {
         let name: String
         let method: Int
-        let flags: Int
         let crc: UInt32
         let compressedSize: Int
         let size: Int
@@ -107,7 +106,7 @@ public enum Npz {
                 throw DataError(name, at: p + 46, "member '\(member)' appears twice in the archive")
             }
             if flags & 1 != 0 { throw DataError(name, at: p + 8, "member '\(member)' is encrypted; squeeze reads only plain archives") }
-            entries.append(Entry(name: member, method: method, flags: flags, crc: crc, compressedSize: csize, size: size, localOffset: offset))
+            entries.append(Entry(name: member, method: method, crc: crc, compressedSize: csize, size: size, localOffset: offset))
             p += 46 + nameLen + extraLen + commentLen
         }
         return entries

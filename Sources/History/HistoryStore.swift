@@ -215,8 +215,9 @@ public final class HistoryStore: @unchecked Sendable {
     // MARK: - Maintenance
 
     /// `PRAGMA integrity_check` (["ok"] when sound) and the row counts of every table.
-    public func check() throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)]) {
-        let integrity = try db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
+    /// `integrity`, when the caller has just checked the file, is used instead of a second full scan.
+    public func check(integrity known: [String]? = nil) throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)]) {
+        let integrity = try known ?? db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
         var counts: [(String, Int)] = []
         for table in ["runs", "params", "statements", "metrics", "notes", "artifacts"] {
             counts.append((table, try db.rows("SELECT count(*) FROM \(table)").first?[0].int ?? 0))
@@ -382,7 +383,6 @@ extension HistoryStore {
                     }
                 }
                 if damaged { report.unreadable.append(table) }
-                report.copied.append((table, try out.rows("SELECT count(*) FROM main.\(table)").first?[0].int ?? 0))
             }
             let before = try out.rows("SELECT count(*) FROM main.runs").first?[0].int ?? 0
             try out.execute("""
@@ -393,10 +393,8 @@ extension HistoryStore {
                       UNION SELECT run FROM main.notes UNION SELECT run FROM main.artifacts) o
                 WHERE o.run NOT IN (SELECT id FROM main.runs)
                 """)
-            report.placeholderRuns = (try out.rows("SELECT count(*) FROM main.runs").first?[0].int ?? 0) - before
-            if report.placeholderRuns > 0, let i = report.copied.firstIndex(where: { $0.table == "runs" }) {
-                report.copied[i].rows += report.placeholderRuns
-            }
+            report.copied = try tables.map { table, _ in (table, try out.rows("SELECT count(*) FROM main.\(table)").first?[0].int ?? 0) }
+            report.placeholderRuns = report.copied[0].rows - before
             try out.execute("DETACH DATABASE old")
             try out.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         }

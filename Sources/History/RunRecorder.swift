@@ -56,7 +56,8 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     // A REPL session: each input is a cell appended to the run's source.
     var source: String
     var lineOffset = 0
-    var sourceLines: Int?
+    /// Lines in `source` so far (kept as cells are appended, never recounted).
+    var sourceLines: Int
     var inputCell: Int?
     var inputs = 0
 
@@ -69,6 +70,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         self.outDirectory = start.outDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL }
         self.warn = warn
         self.source = start.source
+        self.sourceLines = start.source.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
         writer.async { [self] in
             var start = start
             if let environment { start.environment = environment() }
@@ -93,11 +95,9 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     public func beginInput(_ text: String) {
         inputs += 1
         let header = "# %% In [\(inputs)]\n"
-        // Lines so far, counted once per input rather than over the whole source each time.
-        if sourceLines == nil { sourceLines = source.reduce(0) { $1 == "\n" ? $0 + 1 : $0 } }
-        lineOffset = sourceLines! + 1
+        lineOffset = sourceLines + 1
         let cell = header + text + (text.hasSuffix("\n") ? "" : "\n")
-        sourceLines! += cell.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
+        sourceLines += cell.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
         source += cell
         inputCell = inputs
         let text = source

@@ -18,7 +18,7 @@ final class Frame: @unchecked Sendable {
     /// this frame any more and its slots are cleared (which frees both).
     func releaseAfterCall(returning value: Value?) {
         guard slots.contains(where: { if case .function(.user(let u)) = $0 { return u.captured === self }; return false }) else { return }
-        if let value, value.containsUserFunction { return }
+        if let value, value.anyUserFunction({ _ in true }) { return }
         slots.removeAll()
     }
 }
@@ -157,16 +157,13 @@ public final class Interpreter: @unchecked Sendable {
         // hold them: clear every frame reachable from the globals, then the globals.
         var frames: [Frame] = [], seen = Set<ObjectIdentifier>()
         func visit(_ v: Value) {
-            switch v {
-            case .function(.user(let u)):
+            _ = v.anyUserFunction { u in
                 var f = u.captured
                 while let fr = f, seen.insert(ObjectIdentifier(fr)).inserted {
                     frames.append(fr)
                     f = fr.parent
                 }
-            case .list(let l): l.forEach(visit)
-            case .record(let r): r.fields.values.forEach(visit)
-            default: break
+                return false
             }
         }
         globals.slots.forEach(visit)

@@ -46,12 +46,13 @@ public enum Value: Sendable {
         }
     }
 
-    /// Whether a recipe function is this value or inside it (lists and records are searched).
-    var containsUserFunction: Bool {
+    /// Calls `body` on each recipe function this value is or holds (lists and records are
+    /// searched) until it returns true; whether it did.
+    func anyUserFunction(_ body: (UserFunction) -> Bool) -> Bool {
         switch self {
-        case .function(.user): return true
-        case .list(let l): return l.contains { $0.containsUserFunction }
-        case .record(let r): return r.fields.values.contains { $0.containsUserFunction }
+        case .function(.user(let u)): return body(u)
+        case .list(let l): return l.contains { $0.anyUserFunction(body) }
+        case .record(let r): return r.fields.values.contains { $0.anyUserFunction(body) }
         default: return false
         }
     }

@@ -25,8 +25,7 @@ public enum RateReduction {
 
     static func checked(_ Z: Tensor) throws -> [Double] {
         guard Z.rank == 2 else { throw CoreError.invalidArgument("coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
-        let bad = Z.nonFiniteCount
-        guard bad == 0 else { throw CoreError.invalidArgument("coding rate: Z has \(bad) NaN or infinite value\(bad == 1 ? "" : "s")") }
+        try Z.requireFinite("coding rate")
         return [Double](unsafeUninitializedCapacity: Z.count) { out, count in
             Z.withBuffer { z in
                 nonisolated(unsafe) let out = out

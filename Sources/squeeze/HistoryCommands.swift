@@ -252,9 +252,10 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         let path = history.resolvedPath
+        var sound: [String]?   // the integrity already found, when the file needed no repair
         if FileManager.default.fileExists(atPath: path) {
             let problems = HistoryStore.integrity(path: path)
-            if problems != ["ok"] {
+            if problems == ["ok"] { sound = problems } else {
                 print("integrity: \(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.prefix(5).joined(separator: "; "))")
                 do {
                     let r = try HistoryStore.repair(path: path)
@@ -272,7 +273,7 @@ struct Doctor: ParsableCommand {
         }
         // Opening repairs the rest: an unreadable file is moved aside, dead runs marked crashed.
         let store = try history.open(create: false)
-        let report = try historyQuery { try store.check() }
+        let report = try historyQuery { try store.check(integrity: sound) }
         print("history: \(store.path)")
         print("integrity: \(report.integrity.joined(separator: "; "))")
         print("rows: " + report.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", "))

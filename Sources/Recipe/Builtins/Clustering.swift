@@ -40,8 +40,8 @@ extension Builtins {
                   example: "C = tensor([[0, 0], [10, 10]])\nr = assign(tensor([[1, 1], [9, 8]]), C)\nprint(r.labels)",
                   params: [ParamSpec("X", .tensor), ParamSpec("C", .tensor)]) { args, interp in
             let X = try args.tensor("X"), C = try args.tensor("C")
-            if let bad = X.nonFiniteDescription { throw args.error("X", "X contains \(bad)") }
-            if let bad = C.nonFiniteDescription { throw args.error("C", "the codebook contains \(bad)") }
+            try checkFinite(X, args, "X")
+            try checkFinite(C, args, "C")
             guard X.rank == 2 else { throw args.error("X", "expected a matrix (n×d), got shape \(Shape.describe(X.shape))") }
             guard C.rank == 2, C.shape[1] == X.shape[1] else { throw args.error("C", "expected a k×\(X.shape[1]) matrix of centroids, got shape \(Shape.describe(C.shape))") }
             let (labels, dist) = try KMeans.assign(X, C, cancellation: interp.cancellation)
@@ -75,7 +75,7 @@ extension Builtins {
                     if let A = try args.optionalTensor("affinity") {
                         let n = X.shape[0]
                         guard A.shape == [n, n] else { throw args.error("affinity", "the affinity must be \(n) × \(n) (one row and column per sample), got \(Shape.describe(A.shape))") }
-                        if let bad = A.nonFiniteDescription { throw args.error("affinity", "the affinity contains \(bad)") }
+                        try checkFinite(A, args, "affinity")
                         guard A.storage.allSatisfy({ $0 >= 0 }) else { throw args.error("affinity", "the affinity must be non-negative") }
                         let given = A.storage.map(Double.init)
                         labels = try withGenerator(args, interp) { try Spectral.cluster(affinity: given, n: n, k: k, rng: &$0, cancellation: interp.cancellation) }

@@ -137,6 +137,7 @@ extension Builtins {
             var scores: [Float]?
             if method == "wanda" {
                 guard let X = try args.optionalTensor("X") else { throw args.error("X", "method: \"wanda\" needs calibration activations X (tokens × in)") }
+                try checkFinite(X, args, "X")
                 do { scores = try Pruning.wandaScores(W, X: X) } catch let e as CoreError { throw args.error("X", bare(e)) }
             }
             let pruned: Pruning.Result, maskBits: Double
@@ -151,8 +152,8 @@ extension Builtins {
             } else {
                 guard let s = try args.optionalNumber("sparsity") else { throw args.error("give sparsity: s or pattern: \"N:M\"") }
                 if method == "wanda" {
-                    guard W.rank == 2, let X = try args.optionalTensor("X") else { throw args.error("W", "wanda prunes a weight matrix [out, in]") }
-                    pruned = try Pruning.wanda(W, X: X, sparsity: s)
+                    guard W.rank == 2, let scores else { throw args.error("W", "wanda prunes a weight matrix [out, in]") }
+                    pruned = Pruning.wanda(W, scores: scores, sparsity: s)
                 } else {
                     pruned = Pruning.magnitude(W, sparsity: s)
                 }

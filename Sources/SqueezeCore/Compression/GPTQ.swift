@@ -42,18 +42,18 @@ public enum GPTQ {
             H[i * cols + i] = 1
             for r in 0..<rows { w[r * cols + i] = 0 }
         }
+        // The grid of row r's g weights from column `at` of the current (lazily updated) weights.
+        func groupGrid(_ r: Int, at start: Int) -> Quantizer.Grid {
+            let slice = (0..<g).map { Float(w[r * cols + start + $0]) }
+            return slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) }
+        }
         // act_order: static group grids from the (dead-zeroed) weights, then columns permuted.
         let perLine = cols / g
         var staticGrids: [Quantizer.Grid] = []
         var perm = Array(0..<cols)
         if actOrder {
             if group != nil {
-                for r in 0..<rows {
-                    for gi in 0..<perLine {
-                        let slice = (0..<g).map { Float(w[r * cols + gi * g + $0]) }
-                        staticGrids.append(slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) })
-                    }
-                }
+                for r in 0..<rows { for gi in 0..<perLine { staticGrids.append(groupGrid(r, at: gi * g)) } }
             }
             perm.sort { H[$0 * cols + $0] != H[$1 * cols + $1] ? H[$0 * cols + $0] > H[$1 * cols + $1] : $0 < $1 }
             let w0 = w, H0 = H
@@ -90,10 +90,7 @@ public enum GPTQ {
                 if actOrder && group != nil {
                     current = (0..<rows).map { staticGrids[$0 * perLine + orig / g] }
                 } else if group != nil && i % g == 0 {
-                    current = (0..<rows).map { r in
-                        let slice = (0..<g).map { Float(w[r * cols + i + $0]) }
-                        return slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) }
-                    }
+                    current = (0..<rows).map { groupGrid($0, at: i) }
                     for r in 0..<rows { grids[r * perLine + i / g] = current[r] }
                 }
                 let d = U[i * cols + i]

@@ -118,8 +118,6 @@ public enum Pruning {
         guard W.rank == 2, X.rank == 2, X.shape[1] == W.shape[1] else {
             throw CoreError.invalidArgument("prune: wanda needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
         }
-        try W.requireFinite("prune (wanda): W")
-        try X.requireFinite("prune (wanda): the calibration activations X")
         let cols = W.shape[1], n = X.shape[0]
         var norms = [Double](repeating: 0, count: cols)
         X.withBuffer { p in for t in 0..<n { for j in 0..<cols { let v = Double(p[t * cols + j]); norms[j] += v * v } } }
@@ -129,8 +127,12 @@ public enum Pruning {
 
     /// Wanda: remove the lowest ⌊sparsity · in⌋ scores of each output row.
     public static func wanda(_ W: Tensor, X: Tensor, sparsity: Double) throws -> Result {
-        let scores = try wandaScores(W, X: X)
-        return perRow(W, scores: scores, remove: Int((sparsity * Double(W.shape[1])).rounded(.down)))
+        wanda(W, scores: try wandaScores(W, X: X), sparsity: sparsity)
+    }
+
+    /// Wanda from scores already computed by `wandaScores` (W a matrix).
+    public static func wanda(_ W: Tensor, scores: [Float], sparsity: Double) -> Result {
+        perRow(W, scores: scores, remove: Int((sparsity * Double(W.shape[1])).rounded(.down)))
     }
 
     /// Keeps the weights `keep(flat index, value)` selects.
