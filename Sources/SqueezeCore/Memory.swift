@@ -56,6 +56,22 @@ public enum Memory {
         #endif
     }
 
+    /// Asks the kernel to back a fresh big buffer with 2 MiB pages. This machine's transparent huge
+    /// pages are in `madvise` mode, so without the hint every 4 KiB of a new result costs a page
+    /// fault (a 64 MiB output: 16,384 faults, most of RTN's time); with it, 32. Only the 2 MiB-aligned
+    /// interior is advised; buffers under 4 MiB are left alone. Harmless where unsupported.
+    @inlinable
+    public static func preferHugePages(_ start: UnsafeMutableRawPointer?, bytes: Int) {
+        #if os(Linux)
+        guard let start, bytes >= 4 << 20 else { return }
+        let huge = 2 << 20
+        let a = (Int(bitPattern: start) + huge - 1) & ~(huge - 1)
+        let b = (Int(bitPattern: start) + bytes) & ~(huge - 1)
+        guard b > a, let p = UnsafeMutableRawPointer(bitPattern: a) else { return }
+        _ = madvise(p, b - a, 14)   // MADV_HUGEPAGE
+        #endif
+    }
+
     /// "1.5 GiB".
     public static func describe(_ bytes: Int) -> String {
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]

@@ -24,7 +24,7 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Float) {
-        self.init(shape: shape, storage: [Float](repeating: value, count: Shape.count(shape) ?? 0))
+        self.init(shape: shape) { $0.initialize(repeating: value) }
     }
 
     /// A rank-0 tensor.
@@ -47,6 +47,7 @@ public struct Tensor: Sendable, Equatable {
     public init(shape: [Int], filling body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         let n = Shape.count(shape) ?? 0
         let s = try [Float](unsafeUninitializedCapacity: n) { buf, count in
+            Memory.preferHugePages(UnsafeMutableRawPointer(buf.baseAddress), bytes: n * MemoryLayout<Float>.stride)
             try body(buf)
             count = n
         }
