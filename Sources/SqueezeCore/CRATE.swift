@@ -6,7 +6,10 @@ import Foundation
 /// - R^c(Z; U) = Σ_k ½ logdet(I + β (Z U_k)ᵀ(Z U_k)) — the compression term.
 /// - MSSA: SSA_k = softmax_rows(W_k W_kᵀ) W_k with W_k = Z U_k (the column-softmax of the paper
 ///   in row form); MSSA(Z) = β Σ_k SSA_k U_kᵀ; the compression step is
-///   Z ← (1 − κβ) Z + κβ MSSA(Z), as the paper's eq. 11 writes it (β twice).
+///   Z ← (1 − κβ) Z + κ MSSA(Z) — β once, so the step is the convex mix (1 − κβ)Z + κβ·U·SSA that
+///   ALGORITHMS.md §A3's check values are computed with (6.2321, 6.2224, …, 5.9512). Eq. 11 as
+///   printed (κβ in front of an MSSA that already carries β) makes the step β times smaller
+///   (β = 0.25 in the toy: 6.259 → 6.226 over 8 layers instead of 6.24 → 3.5).
 /// - ISTA: Z ← ReLU(Z + η (Z − Z Dᵀ) D − ηλ), one non-negative ISTA step on
 ///   min_A ½‖Z − A Dᵀ‖² + λ‖A‖₁ warm-started at A = Z (row form of Dᵀ(Z − DZ)).
 ///
@@ -108,7 +111,7 @@ public enum CRATE {
         for _ in 0..<layers {
             Z = normalizeRows(Z)
             let M = try mssa(Z, bases: bases, beta: beta)
-            let step = try scaled(Z, Float(1 - kappa * beta)) + scaled(M, Float(kappa * beta))
+            let step = try scaled(Z, Float(1 - kappa * beta)) + scaled(M, Float(kappa))
             Z = normalizeRows(step)
             let rc = try rate(Z, bases, eps2)
             if eta > 0 { Z = try ista(Z, dictionary: D, eta: eta, lambda: lambda) }   // η = 0: compression steps only

@@ -69,8 +69,19 @@ import Testing
         // Orthonormal, mutually orthogonal bases.
         let G = try Tensor.gemm(U[0], U[1], transA: true)
         #expect(G.storage.allSatisfy { abs($0) < 1e-5 })
-        let r = try CRATE.forward(Z, bases: bases, layers: 4, kappa: 1, eta: 0.1, lambda: 0.1, dictionary: nil, eps2: 0.5)
-        #expect(r.layers.allSatisfy { $0.sparsity > 0.4 })
+        // The dictionary D = [U_1 … U_K] (a token of one subspace is sparse in it): R^c falls at every
+        // layer; the first ISTA step zeroes the signed input's negative half, later ones add zeros.
+        let D = Tensor(shape: [Self.f.d, Self.f.d]) { o in
+            for (k, B) in bases.enumerated() { for i in 0..<Self.f.d { for c in 0..<Self.f.p { o[i * Self.f.d + k * Self.f.p + c] = B.storage[i * Self.f.p + c] } } }
+        }
+        let r = try CRATE.forward(Z, bases: bases, layers: 6, kappa: 1, eta: 0.1, lambda: 0.1, dictionary: D, eps2: 0.5)
+        #expect(r.layers[0].rc < r.rcInput)
+        for i in 1..<6 { #expect(r.layers[i].rc < r.layers[i - 1].rc, "layer \(i)") }
+        #expect(r.layers[0].sparsity > 0.4)
+        #expect(r.layers[5].sparsity > r.layers[1].sparsity)
+        // With D = I the ReLU's zeros refill: the identity dictionary is not a sparsifying one.
+        let plain = try CRATE.forward(Z, bases: bases, layers: 3, kappa: 1, eta: 0.1, lambda: 0.1, dictionary: nil, eps2: 0.5)
+        #expect(plain.layers[2].sparsity < plain.layers[0].sparsity)
         #expect(throws: CoreError.self) { try CRATE.forward(Z, bases: [Tensor.zeros([5, 8])], layers: 1, kappa: 1, eta: 0.1, lambda: 0.1, dictionary: nil, eps2: 0.5) }
     }
 }

@@ -43,7 +43,7 @@ def ista(Z, D, eta=0.1, lam=0.1):
 kappa = 1.0
 stack, Y = [], Z.copy()
 for _ in range(6):
-    Y = normalize((1 - kappa * beta) * Y + kappa * beta * mssa(Y))
+    Y = normalize((1 - kappa * beta) * Y + kappa * mssa(Y))   # β once (mssa carries it), as §A3's check values
     stack.append(Rc(Y))
 D = np.linalg.qr(rng.standard_normal((d, d)))[0]
 lasso, A = [], Z.copy()
