@@ -121,6 +121,57 @@ public enum CRATE {
         return (Z, out, rc0)
     }
 
+    /// Bases learned from the tokens (`learn: true`), for tokens that lie near a union of `heads`
+    /// subspaces of dimension p: SSC-OMP (self-expression with at most p non-zeros, subspace-
+    /// preserving for independent subspaces) groups the normalised tokens, each group's top p right
+    /// singular vectors start its basis, and K-subspaces rounds (each token to the basis that keeps
+    /// most of its energy ‖U_kᵀz‖², each basis to its tokens' top p directions) refine them until
+    /// no token changes group (at most 50 rounds). A group with fewer than p tokens is completed by
+    /// random orthonormal directions from `rng`.
+    public static func learnBases(_ Z0: Tensor, heads: Int, p: Int, rng: inout RandomGenerator,
+                                  cancellation: CancellationToken? = nil) throws -> (bases: [Tensor], labels: [Int]) {
+        guard Z0.rank == 2, Z0.shape[0] >= 1 else { throw CoreError.invalidArgument("crate: learning bases needs tokens as rows of a matrix") }
+        let N = Z0.shape[0], d = Z0.shape[1]
+        guard heads >= 1, p >= 1, p <= d else { throw CoreError.invalidArgument("crate: need 1 ≤ dim_head ≤ d and heads ≥ 1") }
+        guard N >= heads else { throw CoreError.invalidArgument("crate: learning \(heads) bases needs at least \(heads) tokens, got \(N)") }
+        try Z0.requireFinite("crate")
+        let Z = normalizeRows(Z0)
+        var labels = heads == 1 ? [Int](repeating: 0, count: N)
+            : try SubspaceClustering.cluster(Z, k: heads, maxNonzeros: min(p, N - 1), rng: &rng, cancellation: cancellation).labels
+        func basis(of group: [Int]) throws -> Tensor {
+            var directions: [[Float]] = []
+            if !group.isEmpty {
+                let Vt = try Z.rows(at: group).svd().Vt
+                for r in 0..<min(p, Vt.shape[0], group.count) { directions.append(Array(Vt.storage[(r * d)..<((r + 1) * d)])) }
+            }
+            if directions.count == p { return Tensor(shape: [d, p]) { o in for j in 0..<d { for c in 0..<p { o[j * p + c] = directions[c][j] } } } }
+            // Complete with random directions: QR of [found, random] keeps the found span first.
+            let G = try Tensor.randn([d, p], using: &rng)
+            let M = Tensor(shape: [d, p]) { o in
+                for j in 0..<d { for c in 0..<p { o[j * p + c] = c < directions.count ? directions[c][j] : G.storage[j * p + c] } }
+            }
+            return try M.qr().Q
+        }
+        var bases = try (0..<heads).map { k in try basis(of: (0..<N).filter { labels[$0] == k }) }
+        for _ in 0..<50 {
+            try cancellation?.check()
+            let energies = try bases.map { U -> Tensor in try Tensor.gemm(Z, U) }
+            let next = (0..<N).map { i -> Int in
+                var best = 0, bestEnergy = -Float.infinity
+                for (k, W) in energies.enumerated() {
+                    var e: Float = 0
+                    for c in 0..<p { let v = W.storage[i * p + c]; e += v * v }
+                    if e > bestEnergy { bestEnergy = e; best = k }
+                }
+                return best
+            }
+            if next == labels { break }
+            labels = next
+            bases = try (0..<heads).map { k in try basis(of: (0..<N).filter { labels[$0] == k }) }
+        }
+        return (bases, labels)
+    }
+
     /// Random orthonormal bases for `heads` subspaces of dimension p in R^d: one QR of a Gaussian
     /// d × (heads·p) matrix when heads·p ≤ d (mutually orthogonal subspaces), else one QR per head.
     public static func randomBases(d: Int, heads: Int, p: Int, rng: inout RandomGenerator) throws -> [Tensor] {

@@ -184,19 +184,15 @@ public enum KMeans {
     /// sklearn's `_tolerance`: tol × mean over features of the variance of X.
     static func scaledTolerance(_ X: Tensor, _ tol: Double) -> Double {
         let n = X.shape[0], d = X.shape[1]
-        guard n > 0, d > 0 else { return 0 }
-        var total = 0.0
+        guard n > 0, d > 0, tol > 0 else { return 0 }
+        // Two passes over the rows (means, then squared deviations), each row read in order.
+        var mean = [Double](repeating: 0, count: d), sq = [Double](repeating: 0, count: d)
         X.withBuffer { p in
-            for j in 0..<d {
-                var mean = 0.0
-                for i in 0..<n { mean += Double(p[i * d + j]) }
-                mean /= Double(n)
-                var v = 0.0
-                for i in 0..<n { let e = Double(p[i * d + j]) - mean; v += e * e }
-                total += v / Double(n)
-            }
+            for i in 0..<n { for j in 0..<d { mean[j] += Double(p[i * d + j]) } }
+            for j in 0..<d { mean[j] /= Double(n) }
+            for i in 0..<n { for j in 0..<d { let e = Double(p[i * d + j]) - mean[j]; sq[j] += e * e } }
         }
-        return tol * total / Double(d)
+        return tol * sq.reduce(0, +) / Double(n) / Double(d)
     }
 
     static func single(_ X: Tensor, k: Int, initialization: Init, maxIter: Int, tol: Double,

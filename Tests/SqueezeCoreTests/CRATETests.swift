@@ -84,4 +84,34 @@ import Testing
         #expect(plain.layers[2].sparsity < plain.layers[0].sparsity)
         #expect(throws: CoreError.self) { try CRATE.forward(Z, bases: [Tensor.zeros([5, 8])], layers: 1, kappa: 1, eta: 0.1, lambda: 0.1, dictionary: nil, eps2: 0.5) }
     }
+
+    @Test func learnedBasesRecoverIndependentSubspaces() throws {
+        // 4 orthogonal 4-dimensional subspaces of R^32, 40 tokens each, noise 0.05: the groups are
+        // the true ones (up to renaming) and each learned basis spans its subspace (overlap
+        // ‖U_kᵀ B_j‖²/p > 0.98 for one j, < 0.3 for the others).
+        var g = RandomGenerator(seed: 5)
+        let truth = try CRATE.randomBases(d: 32, heads: 4, p: 4, rng: &g)
+        var rows: [Float] = [], labels: [Int] = []
+        for k in 0..<4 {
+            for _ in 0..<40 {
+                let c = try Tensor.randn([1, 4], using: &g)
+                let z = try Tensor.gemm(c, truth[k], transB: true)
+                rows += z.storage.map { $0 + Float(g.normal() * 0.05) }
+                labels.append(k)
+            }
+        }
+        let Z = Tensor(shape: [160, 32], storage: rows)
+        let r = try CRATE.learnBases(Z, heads: 4, p: 4, rng: &g)
+        for k in 0..<4 {
+            let members = Set((0..<160).filter { labels[$0] == k }.map { r.labels[$0] })
+            #expect(members.count == 1, "true group \(k) split into \(members)")
+        }
+        for U in r.bases {
+            let overlaps = try truth.map { B in try Tensor.gemm(U, B, transA: true).storage.reduce(0) { $0 + $1 * $1 } / 4 }
+            #expect(overlaps.filter { $0 > 0.98 }.count == 1 && overlaps.filter { $0 > 0.3 }.count == 1, "\(overlaps)")
+            let G = try Tensor.gemm(U, U, transA: true)           // orthonormal columns
+            for i in 0..<4 { for j in 0..<4 { #expect(abs(G.storage[i * 4 + j] - (i == j ? 1 : 0)) < 1e-4) } }
+        }
+        #expect(throws: CoreError.self) { try CRATE.learnBases(Tensor.zeros([2, 8]), heads: 3, p: 2, rng: &g) }
+    }
 }
