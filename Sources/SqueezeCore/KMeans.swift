@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Synchronization
 
 /// k-means as scikit-learn runs it (ALGORITHMS.md §A5): greedy k-means++ seeding, Lloyd iterations
 /// with squared distances from one GEMM per block (‖x‖² + ‖c‖² − 2 x·c), tolerance scaled by the mean
@@ -76,6 +77,10 @@ public enum KMeans {
         }
         let cNorm = rowNorms(C)
         let xNorm = xNorms ?? rowNorms(X)
+        if k <= 4096 && Parallel.cores > 1 && n >= 4096 {
+            try assignPerCore(X, C, cNorm: cNorm, xNorm: xNorm, labels: &labels, distances: &dist, cancellation: cancellation)
+            return (labels, dist)
+        }
         // Tiles of at most 2 M distances (8 MB, cache-sized: the GEMM's zeroing pass and the argmin
         // stay out of main memory): blocks of rows × blocks of 4,096 codes, so a 10⁵-entry codebook
         // streams through in pieces while a row block stays (50k × 100k, d = 64: 6.1 → ~4.9 s).
@@ -120,25 +125,75 @@ public enum KMeans {
         return (labels, dist)
     }
 
-    /// The first index of the smallest row[j] + shift[j] and that value, in one pass: the minimum of
-    /// each group of eight is found branch-free, and only a group that beats the best so far (a few
-    /// times per row, after the first groups) is searched for its index — the same answer as a
-    /// strict-less scan without its unpredictable branch on every element.
+    private static let singleThreadedBLAS = NSLock()
+
+    /// `assign` for codebooks of up to 4,096 codes: each core takes half the rows and walks them in
+    /// blocks whose distance tile (≤ 512 KB) stays in its own L2 cache — a single-threaded GEMM
+    /// writes a block's tile and the argmin reads it back while it is hot, instead of one two-thread
+    /// GEMM writing a multi-MB tile to L3 that the argmin then fetches. BLAS runs with one thread
+    /// meanwhile (two BLAS threads inside two Swift threads would oversubscribe the cores).
+    static func assignPerCore(_ X: Tensor, _ C: Tensor, cNorm: [Float], xNorm: [Float], labels: inout [Int], distances: inout [Float],
+                              cancellation: CancellationToken?) throws {
+        let n = X.shape[0], d = X.shape[1], k = C.shape[0]
+        let block = max(32, min(1024, (128 << 10) / k))   // 512 KB tiles: 256 KB and 2 MB were slower
+        let blocks = (n + block - 1) / block
+        // One caller at a time owns the BLAS thread setting (a second concurrent caller would save
+        // the 1 and restore it for good).
+        singleThreadedBLAS.lock()
+        defer { singleThreadedBLAS.unlock() }
+        let threads = BLAS.threads
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(threads) }
+        let stopped = Atomic<Bool>(false)
+        X.withBuffer { px in C.withBuffer { pc in cNorm.withUnsafeBufferPointer { cn in xNorm.withUnsafeBufferPointer { xn in
+            labels.withUnsafeMutableBufferPointer { lp in distances.withUnsafeMutableBufferPointer { dp in
+                nonisolated(unsafe) let (px, pc, cn, xn, lp, dp) = (px, pc, cn, xn, lp, dp)
+                Parallel.forEach(blocks, grain: 1) { range in
+                    let tile = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
+                    defer { tile.deallocate() }
+                    for b in range {
+                        if let c = cancellation, c.isCancelled { stopped.store(true, ordering: .relaxed); return }
+                        let start = b * block, rows = min(block, n - start)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(k), Int32(d), -2,
+                                    px.baseAddress! + start * d, Int32(d), pc.baseAddress!, Int32(d), 0, tile, Int32(k))
+                        for r in 0..<rows {
+                            let (best, value) = KMeans.argmin(tile + r * k, cn.baseAddress!, k)
+                            lp[start + r] = best
+                            dp[start + r] = max(0, value + xn[start + r])
+                        }
+                    }
+                }
+            } }
+        } } } }
+        if stopped.load(ordering: .relaxed) { throw CoreError.cancelled }
+    }
+
+    /// The first index of the smallest row[j] + shift[j] and that value, in one pass: sixteen lanes
+    /// each keep their smallest value and the first index where it occurred (strictly-less updates,
+    /// branch-free), then the lanes are reduced — the smallest value, and among lanes holding it the
+    /// lowest index, which is the first occurrence overall: the same answer as a strict-less scan.
     @inline(__always)
     static func argmin(_ row: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ k: Int) -> (Int, Float) {
         var best = Float.infinity, bestIndex = 0
         var j = 0
-        while j + 8 <= k {
-            let v0 = row[j] + shift[j], v1 = row[j + 1] + shift[j + 1], v2 = row[j + 2] + shift[j + 2], v3 = row[j + 3] + shift[j + 3]
-            let v4 = row[j + 4] + shift[j + 4], v5 = row[j + 5] + shift[j + 5], v6 = row[j + 6] + shift[j + 6], v7 = row[j + 7] + shift[j + 7]
-            let a = v0 < v1 ? v0 : v1, b = v2 < v3 ? v2 : v3, c = v4 < v5 ? v4 : v5, d = v6 < v7 ? v6 : v7
-            let ab = a < b ? a : b, cd = c < d ? c : d
-            let m = ab < cd ? ab : cd
-            if m < best {
-                best = m
-                for i in j..<(j + 8) where row[i] + shift[i] == m { bestIndex = i; break }
+        if k >= 16 {
+            let r = UnsafeRawPointer(row), s = UnsafeRawPointer(shift)
+            var vmin = SIMD16<Float>(repeating: .infinity)
+            // Indices as floats (exact below 2²⁴), so both selects use the same comparison mask.
+            var vidx = SIMD16<Float>(repeating: 0)
+            var jv = SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let step = SIMD16<Float>(repeating: 16)
+            while j + 16 <= k {
+                let v = r.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self) + s.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                let less = v .< vmin
+                vmin.replace(with: v, where: less)
+                vidx.replace(with: jv, where: less)
+                jv += step
+                j += 16
             }
-            j += 8
+            best = vmin.min()
+            vidx.replace(with: .infinity, where: vmin .!= best)
+            bestIndex = Int(vidx.min())
         }
         while j < k {
             let v = row[j] + shift[j]
