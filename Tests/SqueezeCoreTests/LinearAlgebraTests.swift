@@ -41,6 +41,8 @@ import Testing
         let rank = Int(f["rank"].double)
         let ur = try u.slice([.all, .range(start: 0, stop: rank, step: 1)])
         expectClose(try ur.gram(), Tensor.eye(rank), atol: 1e-5)
+        let vr = try vt.slice([.range(start: 0, stop: rank, step: 1), .all])
+        expectClose(try vr.gram(outer: true), Tensor.eye(rank), atol: 1e-5)
         expectClose(try a.singularValues(), s, atol: 1e-5)
     }
 
