@@ -125,8 +125,6 @@ public enum KMeans {
         return (labels, dist)
     }
 
-    private static let singleThreadedBLAS = NSLock()
-
     /// `assign` for codebooks of up to 4,096 codes: each core takes half the rows and walks them in
     /// blocks whose distance tile (≤ 512 KB) stays in its own L2 cache — a single-threaded GEMM
     /// writes a block's tile and the argmin reads it back while it is hot, instead of one two-thread
@@ -137,15 +135,8 @@ public enum KMeans {
         let n = X.shape[0], d = X.shape[1], k = C.shape[0]
         let block = max(32, min(1024, (128 << 10) / k))   // 512 KB tiles: 256 KB and 2 MB were slower
         let blocks = (n + block - 1) / block
-        // One caller at a time owns the BLAS thread setting (a second concurrent caller would save
-        // the 1 and restore it for good).
-        singleThreadedBLAS.lock()
-        defer { singleThreadedBLAS.unlock() }
-        let threads = BLAS.threads
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(threads) }
         let stopped = Atomic<Bool>(false)
-        X.withBuffer { px in C.withBuffer { pc in cNorm.withUnsafeBufferPointer { cn in xNorm.withUnsafeBufferPointer { xn in
+        BLAS.singleThreaded { X.withBuffer { px in C.withBuffer { pc in cNorm.withUnsafeBufferPointer { cn in xNorm.withUnsafeBufferPointer { xn in
             labels.withUnsafeMutableBufferPointer { lp in distances.withUnsafeMutableBufferPointer { dp in
                 nonisolated(unsafe) let (px, pc, cn, xn, lp, dp) = (px, pc, cn, xn, lp, dp)
                 Parallel.forEach(blocks, grain: 1) { range in
@@ -164,7 +155,7 @@ public enum KMeans {
                     }
                 }
             } }
-        } } } }
+        } } } } }
         if stopped.load(ordering: .relaxed) { throw CoreError.cancelled }
     }
 

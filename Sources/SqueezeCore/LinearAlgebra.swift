@@ -1,3 +1,4 @@
+import Foundation
 import CBLAS
 
 /// Matrix products on OpenBLAS. Transposes are passed to BLAS as flags, never copied.
@@ -108,6 +109,19 @@ public enum BLAS {
     public static func limitIdleSpinning(log2Cycles: Int = 20) {
         squeeze_blas_set_thread_timeout(Int32(min(30, max(4, log2Cycles))))
     }
+    /// Runs `body` with OpenBLAS at one thread, for code that calls BLAS from several threads of its
+    /// own (two BLAS threads inside two Swift threads oversubscribe the cores). One caller at a
+    /// time owns the setting: a concurrent second caller would save the 1 and restore it for good.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        singleThreadLock.lock()
+        defer { singleThreadLock.unlock() }
+        let threads = self.threads
+        setThreads(1)
+        defer { setThreads(threads) }
+        return try body()
+    }
+    private static let singleThreadLock = NSLock()
+
     /// One line for `--version` and the history.
     public static var summary: String { "\(config); core \(coreName); \(threads) threads" }
 }

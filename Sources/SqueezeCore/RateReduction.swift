@@ -16,6 +16,11 @@ public enum RateReduction {
         } else {
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(d), a, z, Int32(d), 0, &G, Int32(n))
         }
+        return try logdetIPlusGram(&G, side: side)
+    }
+
+    /// logdet(I + G) for a Gram matrix already scaled (upper triangle), by Cholesky.
+    static func logdetIPlusGram(_ G: inout [Double], side: Int) throws -> Double {
         for i in 0..<side { G[i * side + i] += 1 }
         guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(side), &G, Int32(side)) == 0 else {
             throw CoreError.invalidArgument("coding rate: I + a·ZᵀZ is not positive definite (NaN or infinite features?)")
@@ -36,17 +41,54 @@ public enum RateReduction {
     }
 
     public static func codingRate(_ Z: Tensor, eps2: Double) throws -> Double {
-        let z = try checked(Z)
+        guard Z.rank == 2 else { throw CoreError.invalidArgument("coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
+        try Z.requireFinite("coding rate")
         let (m, d) = (Z.shape[0], Z.shape[1])
-        guard m > 0 else { return 0 }
-        return 0.5 * (try logdetIPlus(z, rows: m, cols: d, a: Double(d) / (Double(m) * eps2)))
+        guard m > 0, d > 0 else { return 0 }
+        let a = Double(d) / (Double(m) * eps2)
+        guard d <= m else { return 0.5 * (try logdetIPlus(try checked(Z), rows: m, cols: d, a: a)) }
+        var G = gram(Z, a: a)
+        return 0.5 * (try logdetIPlusGram(&G, side: d))
+    }
+
+    /// a·ZᵀZ (upper triangle, Float64) without an n × d Float64 copy of Z: each core takes half the
+    /// rows, converts 256-row blocks into a buffer that stays in its cache and adds them with a
+    /// single-threaded dsyrk into its own d × d sum; the sums are added in a fixed order, so the
+    /// result is the same every run (10,000 × 128: 8.3 → 5.6 ms for the first call in a process, 4.5 → 3.6 ms warm).
+    static func gram(_ Z: Tensor, a: Double) -> [Double] {
+        let n = Z.shape[0], d = Z.shape[1]
+        let halves = Parallel.cores > 1 && n >= 2048 ? 2 : 1
+        var parts = [[Double]](repeating: [Double](repeating: 0, count: d * d), count: halves)
+        let block = 256
+        BLAS.singleThreaded {
+            Z.withBuffer { z in parts.withUnsafeMutableBufferPointer { ps in
+                nonisolated(unsafe) let (z, ps) = (z, ps)
+                DispatchQueue.concurrentPerform(iterations: halves) { h in
+                    let lo = h * n / halves, hi = (h + 1) * n / halves
+                    let buf = UnsafeMutablePointer<Double>.allocate(capacity: block * d)
+                    defer { buf.deallocate() }
+                    ps[h].withUnsafeMutableBufferPointer { g in
+                        var start = lo
+                        while start < hi {
+                            let rows = min(block, hi - start)
+                            for i in 0..<(rows * d) { buf[i] = Double(z[start * d + i]) }
+                            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), a, buf, Int32(d), 1, g.baseAddress, Int32(d))
+                            start += rows
+                        }
+                    }
+                }
+            } }
+        }
+        var G = parts[0]
+        for h in 1..<halves { for i in 0..<(d * d) { G[i] += parts[h][i] } }
+        return G
     }
 
     /// R, R_c and ΔR for hard labels (one per row) or a soft membership Π (n × k, rows summing to 1).
     public static func rateReduction(_ Z: Tensor, labels: [Int]? = nil, membership: Tensor? = nil, eps2: Double) throws -> (R: Double, Rc: Double, delta: Double) {
         let z = try checked(Z)
         let (m, d) = (Z.shape[0], Z.shape[1])
-        let R = m == 0 ? 0 : 0.5 * (try logdetIPlus(z, rows: m, cols: d, a: Double(d) / (Double(m) * eps2)))
+        let R = try codingRate(Z, eps2: eps2)
         var Rc = 0.0
         if let labels {
             guard labels.count == m else { throw CoreError.invalidArgument("rate reduction: \(labels.count) labels for \(m) rows") }
