@@ -139,6 +139,7 @@ public final class HistoryStore: @unchecked Sendable {
                     error = 'the process ended without finishing the run (killed or crashed)'
                 WHERE id = ? AND status = 'running'
                 """, [.int(Int64(id))])
+            try HistoryStore.completeSourcesFromCells(db, runs: [id])
             warn("squeeze: run \(id) did not finish (its process died); recorded it as crashed")
         }
     }
@@ -201,15 +202,45 @@ public final class HistoryStore: @unchecked Sendable {
         }
     }
 
-    /// A REPL session's source grows with each input.
-    func updateSource(run: Int, source: String) throws {
-        try db.write("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?",
-                   [.text(source), .text(SHA256.hex(source)), .int(Int64(run))])
+    /// A REPL session's next input: one row, however long the session (its whole source is
+    /// written once, by `finishRun`).
+    func appendCell(run: Int, index: Int, text: String) throws {
+        try db.write("INSERT OR REPLACE INTO cells (run, idx, text) VALUES (?, ?, ?)", [.int(Int64(run)), .int(Int64(index)), .text(text)])
     }
 
-    public func finishRun(_ run: Int, status: RunStatus, error: String? = nil) throws {
-        try db.write("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
-                   [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
+    /// Records how the run ended; `source`, for a session that grew cell by cell, is its whole source.
+    public func finishRun(_ run: Int, status: RunStatus, error: String? = nil, source: String? = nil) throws {
+        if let source {
+            try db.write("UPDATE runs SET status = ?, finished = ?, error = ?, source = ?, source_sha256 = ? WHERE id = ?",
+                       [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .text(source), .text(SHA256.hex(source)), .int(Int64(run))])
+        } else {
+            try db.write("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
+                       [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
+        }
+    }
+
+    /// A run's source assembled from its cells (nil when it has none).
+    static func sourceFromCells(_ db: Database, run: Int) throws -> String? {
+        let rows = try db.rows("SELECT text FROM cells WHERE run = ? ORDER BY idx", [.int(Int64(run))])
+        return rows.isEmpty ? nil : rows.compactMap { $0[0].string }.joined()
+    }
+
+    /// Writes the cells' source into runs that have cells but whose session never wrote its whole
+    /// source (it crashed, or its row was recreated by `repair`).
+    static func completeSourcesFromCells(_ db: Database, runs ids: [Int]) throws {
+        for id in ids {
+            guard let source = try sourceFromCells(db, run: id) else { continue }
+            try db.run("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?", [.text(source), .text(SHA256.hex(source)), .int(Int64(id))])
+        }
+    }
+
+    /// A session still running shows the cells it has so far.
+    func withLiveSource(_ run: RunRecord) throws -> RunRecord {
+        guard run.status == .running, let source = try HistoryStore.sourceFromCells(db, run: run.id) else { return run }
+        var r = run
+        r.source = source
+        r.sourceSHA256 = SHA256.hex(source)
+        return r
     }
 
     // MARK: - Maintenance
@@ -219,7 +250,7 @@ public final class HistoryStore: @unchecked Sendable {
     public func check(integrity known: [String]? = nil) throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)]) {
         let integrity = try known ?? db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
         var counts: [(String, Int)] = []
-        for table in ["runs", "params", "statements", "metrics", "notes", "artifacts"] {
+        for table in ["runs", "params", "statements", "metrics", "notes", "artifacts", "cells"] {
             counts.append((table, try db.rows("SELECT count(*) FROM \(table)").first?[0].int ?? 0))
         }
         let statuses = try db.rows("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").map { ($0[0].string ?? "?", $0[1].int ?? 0) }
@@ -254,7 +285,7 @@ public final class HistoryStore: @unchecked Sendable {
 
     /// Runs, newest last, with parameters and metrics (not statements) loaded.
     public func runs() throws -> [RunRecord] {
-        var runs = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs ORDER BY id").map(HistoryStore.runRecord)
+        var runs = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs ORDER BY id").map { try withLiveSource(HistoryStore.runRecord($0)) }
         var index: [Int: Int] = [:]
         for (i, r) in runs.enumerated() { index[r.id] = i }
         for p in try db.rows("SELECT run, name, value, default_value, overridden FROM params ORDER BY run, position") {
@@ -302,7 +333,7 @@ public final class HistoryStore: @unchecked Sendable {
         guard let row = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs WHERE id = ?", [key]).first else {
             throw HistoryError.noSuchRun(String(id))
         }
-        var run = HistoryStore.runRecord(row)
+        var run = try withLiveSource(HistoryStore.runRecord(row))
         run.parameters = try db.rows("SELECT name, value, default_value, overridden FROM params WHERE run = ? ORDER BY position", [key]).map {
             ParameterRecord(name: $0[0].string ?? "", value: $0[1].string ?? "", defaultValue: $0[2].string ?? "", overridden: $0[3].int == 1)
         }
@@ -360,8 +391,10 @@ extension HistoryStore {
             let out = try openAndMigrate(fresh)
             try out.execute("ATTACH DATABASE '\(path.replacingOccurrences(of: "'", with: "''"))' AS old")
             // Parents first, so every copied row has its run.
-            let tables: [(String, String)] = [("runs", "id"), ("params", "run, name"), ("statements", "run, idx"),
+            var tables: [(String, String)] = [("runs", "id"), ("params", "run, name"), ("statements", "run, idx"),
                                               ("metrics", "run, seq"), ("notes", "rowid"), ("artifacts", "rowid")]
+            // A history from before schema 2 has no cells.
+            if try !out.rows("SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'cells'").isEmpty { tables.append(("cells", "run, idx")) }
             for (table, key) in tables {
                 var damaged = false
                 // Forwards until a read fails, then backwards from the end until a read fails.
@@ -390,9 +423,12 @@ extension HistoryStore {
                 SELECT o.run, 'script', '', '', coalesce((SELECT max(started) FROM main.runs r WHERE r.id < o.run), 0), 'crashed',
                        'this run''s own record was on a damaged page; squeeze doctor recovered its other rows', '?'
                 FROM (SELECT run FROM main.params UNION SELECT run FROM main.statements UNION SELECT run FROM main.metrics
-                      UNION SELECT run FROM main.notes UNION SELECT run FROM main.artifacts) o
+                      UNION SELECT run FROM main.notes UNION SELECT run FROM main.artifacts UNION SELECT run FROM main.cells) o
                 WHERE o.run NOT IN (SELECT id FROM main.runs)
                 """)
+            // Runs that lost their whole source (placeholders, sessions that crashed) get it back from their cells.
+            let bare = try out.rows("SELECT id FROM main.runs WHERE source = '' AND id IN (SELECT run FROM main.cells)").compactMap { $0[0].int }
+            try completeSourcesFromCells(out, runs: bare)
             report.copied = try tables.map { table, _ in (table, try out.rows("SELECT count(*) FROM main.\(table)").first?[0].int ?? 0) }
             report.placeholderRuns = report.copied[0].rows - before
             try out.execute("DETACH DATABASE old")

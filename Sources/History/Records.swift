@@ -74,8 +74,9 @@ public struct RunRecord: Sendable {
     public let id: Int
     public let kind: String
     public let recipe: String?
-    public let source: String
-    public let sourceSHA256: String
+    /// The run's source; a REPL session's while it runs is assembled from its cells.
+    public internal(set) var source: String
+    public internal(set) var sourceSHA256: String
     public let seed: UInt64?
     public let started: Date
     public let finished: Date?

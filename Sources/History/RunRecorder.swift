@@ -100,20 +100,21 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         sourceLines += cell.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
         source += cell
         inputCell = inputs
-        let text = source
+        let index = inputs
         writer.async { [self] in
             flush()
             guard let id else { return }
-            attempt { try store.updateSource(run: id, source: text) }
+            attempt { try store.appendCell(run: id, index: index, text: cell) }
         }
     }
 
     /// Commits what is pending and records how the run ended; returns when it is on disk.
     public func finish(status: RunStatus, error: String? = nil) {
+        let whole = inputs > 0 ? source : nil   // a session's cells, written whole once
         writer.sync {
             flush()
             guard let id else { return }
-            attempt { try store.finishRun(id, status: status, error: error) }
+            attempt { try store.finishRun(id, status: status, error: error, source: whole) }
         }
     }
 

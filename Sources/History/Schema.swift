@@ -86,5 +86,16 @@ enum Schema {
             sha256 TEXT NOT NULL
         );
         """,
+        // 2: a REPL session's inputs, one row per cell as it comes. The run's source is written whole
+        // once, when the session ends (or when a later squeeze finds it crashed); rewriting it at
+        // every input made a long session's recording quadratic in its length.
+        """
+        CREATE TABLE cells (
+            run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (run, idx)
+        ) WITHOUT ROWID;
+        """,
     ]
 }

@@ -143,6 +143,63 @@ func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: 
         #expect(messages == ["squeeze: run \(id) did not finish (its process died); recorded it as crashed"])
     }
 
+    @Test func aSessionRecordsOneCellPerInputAndItsWholeSourceAtTheEnd() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let recorder = RunRecorder(store: store, start: RunStart(kind: .repl, recipe: nil, source: "", seed: 1, environment: testEnvironment))
+        let interp = Interpreter(seed: 1, sandbox: Sandbox(baseDirectory: s.url, outputDirectory: s.url), write: { _ in })
+        interp.observer = recorder
+        defer { interp.reset() }
+        for input in ["x = 1", "y = x + 1\nlog(y: y)", "print(y)"] {
+            recorder.beginInput(input)
+            try interp.run(Parser.parse(SourceFile(name: "<repl>", text: input)))
+        }
+        recorder.sync()
+        let id = try #require(recorder.runID)
+        let whole = "# %% In [1]\nx = 1\n# %% In [2]\ny = x + 1\nlog(y: y)\n# %% In [3]\nprint(y)\n"
+        // While the session runs: one row per input, and readers see the source so far.
+        #expect(try store.db.rows("SELECT count(*) FROM cells WHERE run = ?", [.int(Int64(id))]).first?[0].int == 3)
+        #expect(try store.db.rows("SELECT source FROM runs WHERE id = ?", [.int(Int64(id))]).first?[0].string == "")
+        let live = try store.run(id)
+        #expect(live.status == .running && live.source == whole && live.sourceSHA256 == SHA256.hex(whole))
+        #expect(try store.runs().first?.source == whole)
+        recorder.finish(status: .completed)
+        let done = try store.run(id)
+        #expect(done.source == whole && done.sourceSHA256 == SHA256.hex(whole))
+        #expect(try store.db.rows("SELECT source FROM runs WHERE id = ?", [.int(Int64(id))]).first?[0].string == whole)
+        #expect(done.statements.map(\.cell) == [1, 2, 2, 3])
+    }
+
+    @Test func aCrashedSessionGetsItsSourceFromItsCells() throws {
+        let s = try Scratch()
+        let store = try HistoryStore(path: s.db)
+        let id = try store.beginRun(RunStart(kind: .repl, recipe: nil, source: "", seed: 1, environment: testEnvironment))
+        try store.appendCell(run: id, index: 1, text: "# %% In [1]\na = 1\n")
+        try store.appendCell(run: id, index: 2, text: "# %% In [2]\nb = 2\n")
+        try store.db.run("UPDATE runs SET pid = 1, pid_start = -5 WHERE id = ?", [.int(Int64(id))])
+        let reopened = try HistoryStore(path: s.db, warn: { _ in })
+        let run = try reopened.run(id)
+        #expect(run.status == .crashed)
+        #expect(run.source == "# %% In [1]\na = 1\n# %% In [2]\nb = 2\n" && run.sourceSHA256 == SHA256.hex(run.source))
+        #expect(try reopened.db.rows("SELECT source FROM runs WHERE id = ?", [.int(Int64(id))]).first?[0].string == run.source)
+    }
+
+    @Test func aVersionOneHistoryIsMigratedAndKeepsItsRuns() throws {
+        let s = try Scratch()
+        do {
+            // A history as the first schema wrote it.
+            let db = try Database(path: s.db)
+            try db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            try db.execute(Schema.migrations[0])
+            try db.run("INSERT INTO schema_version (version) VALUES (1)")
+            try db.run("INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('repl', 'x = 1', '', 0, 'completed', 'old')")
+        }
+        let store = try HistoryStore(path: s.db)
+        #expect(try store.db.rows("SELECT max(version) FROM schema_version").first?[0].int == Schema.version)
+        #expect(try store.runs().map(\.source) == ["x = 1"])
+        #expect(try store.db.rows("SELECT count(*) FROM cells").first?[0].int == 0)
+    }
+
     @Test func resolvesLastAndNegativeReferences() throws {
         let s = try Scratch()
         let store = try HistoryStore(path: s.db)
