@@ -55,6 +55,29 @@ import Testing
         }
     }
 
+    @Test func assignOnBothCoresMatchesBruteForceAndKeepsTheFirstOfEqualCodes() throws {
+        // 5,000 rows (the per-core path) against 1,300 codes (three code tiles of ≤ 512); code 1,000
+        // repeats code 10 in another tile, so rows nearest to it must get 10, the first.
+        var g = RandomGenerator(seed: 7)
+        var C = Tensor.randn([1300, 16], using: &g)
+        for t in 0..<16 { C.storage[1000 * 16 + t] = C.storage[10 * 16 + t] }
+        var X = Tensor.randn([5000, 16], using: &g)
+        for i in 0..<50 { for t in 0..<16 { X.storage[i * 16 + t] = C.storage[10 * 16 + t] + Float(i) * 1e-3 } }
+        let (labels, dist) = try KMeans.assign(X, C)
+        for i in 0..<50 { #expect(labels[i] == 10, "row \(i)") }
+        #expect(!labels.contains(1000))
+        for i in Swift.stride(from: 0, to: 5000, by: 97) {
+            var best = 0, bestD = Float.infinity
+            for j in 0..<1300 {
+                var s: Float = 0
+                for t in 0..<16 { let e = X.storage[i * 16 + t] - C.storage[j * 16 + t]; s += e * e }
+                if s < bestD { bestD = s; best = j }
+            }
+            #expect(labels[i] == best, "row \(i)")
+            expectClose(Double(dist[i]), Double(bestD), rtol: 1e-4, atol: 1e-3)
+        }
+    }
+
     @Test func edgeCases() throws {
         var g = RandomGenerator(seed: 0)
         // k = 1: the centroid is the mean.
