@@ -24,6 +24,8 @@ public struct Axis {
     public var inverted = false
     /// Only whole-number ticks (cell indices).
     public var integer = false
+    /// Ticks at exactly these values (those inside the axis range), instead of chosen ones.
+    public var ticks: [Double]?
     public init() {}
 }
 
@@ -139,6 +141,10 @@ public struct Figure {
                 t.major.append(Double(i)); t.labels.append(c)
             }
             return t
+        }
+        if let given = axis.ticks {
+            let inside = given.filter { $0 >= lo && $0 <= hi && (!axis.log || $0 > 0) }
+            return TickSet(major: inside, labels: inside.map(Ticks.label))
         }
         if axis.log {
             let l = Ticks.log(lo, hi, maxCount: maxCount)

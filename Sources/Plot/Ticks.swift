@@ -47,6 +47,13 @@ public enum Ticks {
         return ticks.map { String(format: "%.\(d)f", $0 == 0 ? 0 : $0).replacingOccurrences(of: "-", with: "−") }
     }
 
+    /// One value as a tick label: whole numbers plainly ("1024"), others in the shortest form
+    /// that round-trips through Float ("0.25", "1e-05").
+    public static func label(_ v: Double) -> String {
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)).replacingOccurrences(of: "-", with: "−") }
+        return "\(Float(v))".replacingOccurrences(of: "-", with: "−")
+    }
+
     static func superscript(_ n: Int) -> String {
         let digits: [Character] = ["⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"]
         return (n < 0 ? "⁻" : "") + String(abs(n)).map { digits[Int(String($0)) ?? 0] }

@@ -111,6 +111,16 @@ func isWhite(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> Bool { p.r == 255 && p.g ==
         let short = Ticks.log(2, 30, maxCount: 8)
         #expect(short.major == [2, 5, 10, 20])
     }
+
+    @Test func givenTicksAreUsedAsTheyAreInsideTheRange() {
+        var f = Figure()
+        f.x.log = true
+        f.x.ticks = [256, 1024, 4096, 65536, -1]
+        let t = f.ticks(200, 5000, axis: f.x, maxCount: 8)
+        #expect(t.major == [256, 1024, 4096])
+        #expect(t.labels == ["256", "1024", "4096"])
+        #expect(Ticks.label(0.25) == "0.25" && Ticks.label(-3) == "−3" && Ticks.label(1e-5) == "1e−05")
+    }
 }
 
 /// Figures checked by pixels, against positions worked out by hand from the layout rules:

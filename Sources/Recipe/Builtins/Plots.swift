@@ -14,6 +14,8 @@ extension Builtins {
         ParamSpec("grid", .bool, .value(.bool(false)), namedOnly: true, doc: "Light grid lines at the major ticks."),
         ParamSpec("logx", .bool, .value(.bool(false)), namedOnly: true, doc: "Logarithmic x axis (non-positive values are skipped)."),
         ParamSpec("logy", .bool, .value(.bool(false)), namedOnly: true, doc: "Logarithmic y axis (non-positive values are skipped)."),
+        ParamSpec("xticks", .any, .none, namedOnly: true, doc: "Ticks at exactly these x values (a list or tensor of numbers), e.g. the sizes of a sweep."),
+        ParamSpec("yticks", .any, .none, namedOnly: true, doc: "Ticks at exactly these y values."),
     ]
 
     /// The values of a tensor or list argument as Doubles (any shape, flattened).
@@ -33,6 +35,11 @@ extension Builtins {
         fig.grid = try args.bool("grid")
         if try args.bool("logx") { fig.x.log = true }
         if try args.bool("logy") { fig.y.log = true }
+        for (name, isX) in [("xticks", true), ("yticks", false)] where !args.isNone(name) {
+            let v = try doubles(args, name).values
+            guard v.allSatisfy(\.isFinite) else { throw args.error(name, "'\(name)' must hold finite numbers") }
+            if isX { fig.x.ticks = v } else { fig.y.ticks = v }
+        }
         (fig.width, fig.height) = try figureSize(args, sizeParam)
         return try write(fig.render(), args, interp, kind: kind)
     }
