@@ -44,15 +44,19 @@ import Testing
         let C = Tensor.randn([3000, 8], using: &g)
         let X = Tensor.randn([3000, 8], using: &g)
         let (labels, _) = try KMeans.assign(X, C)
-        for i in Swift.stride(from: 0, to: 3000, by: 377) {
-            var best = 0, bestD = Float.infinity
-            for j in 0..<3000 {
-                var s: Float = 0
-                for t in 0..<8 { let e = X.storage[i * 8 + t] - C.storage[j * 8 + t]; s += e * e }
-                if s < bestD { bestD = s; best = j }
-            }
-            #expect(labels[i] == best)
+        for i in Swift.stride(from: 0, to: 3000, by: 377) { #expect(labels[i] == Self.nearest(X, row: i, C).code) }
+    }
+
+    /// The nearest code of one row by a plain scan (the first of equals) and its squared distance.
+    static func nearest(_ X: Tensor, row i: Int, _ C: Tensor) -> (code: Int, distance: Float) {
+        let d = X.shape[1]
+        var best = 0, bestD = Float.infinity
+        for j in 0..<C.shape[0] {
+            var s: Float = 0
+            for t in 0..<d { let e = X.storage[i * d + t] - C.storage[j * d + t]; s += e * e }
+            if s < bestD { bestD = s; best = j }
         }
+        return (best, bestD)
     }
 
     @Test func assignOnBothCoresMatchesBruteForceAndKeepsTheFirstOfEqualCodes() throws {
@@ -67,12 +71,7 @@ import Testing
         for i in 0..<50 { #expect(labels[i] == 10, "row \(i)") }
         #expect(!labels.contains(1000))
         for i in Swift.stride(from: 0, to: 5000, by: 97) {
-            var best = 0, bestD = Float.infinity
-            for j in 0..<1300 {
-                var s: Float = 0
-                for t in 0..<16 { let e = X.storage[i * 16 + t] - C.storage[j * 16 + t]; s += e * e }
-                if s < bestD { bestD = s; best = j }
-            }
+            let (best, bestD) = Self.nearest(X, row: i, C)
             #expect(labels[i] == best, "row \(i)")
             expectClose(Double(dist[i]), Double(bestD), rtol: 1e-4, atol: 1e-3)
         }
