@@ -356,7 +356,7 @@ public final class Interpreter: @unchecked Sendable {
         case .integer:
             if case .tensor(let t) = v, t.count == 1 { out = .number(Double(t.storage[0])) }
             guard case .number(let x) = out else { throw mismatch() }
-            guard x == x.rounded(), abs(x) < 9e15 else {
+            guard x == x.rounded(), abs(x) < Ops.wholeLimit else {
                 throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be a whole number, got \(Format.number(x))", at: span)
             }
         case .bool:

@@ -3,6 +3,10 @@ import SqueezeCore
 
 /// The semantics of operators, indexing, field access and conversions.
 enum Ops {
+    /// 2⁵³: every whole number below it is exact in a Double, so it is the language's bound for
+    /// integers (seeds drawn for runs are below it, so `seed(…)` lines written by `:save` read back).
+    static let wholeLimit: Double = 9_007_199_254_740_992
+
     static func fail(_ message: String, _ span: SourceSpan, suggestion: String? = nil) -> Diagnostic {
         Diagnostic(.runtime, message, at: span, suggestion: suggestion)
     }
@@ -167,7 +171,7 @@ enum Ops {
 
     static func integer(_ v: Value, _ span: SourceSpan, _ what: String = "index") throws -> Int {
         guard case .number(let x) = v else { throw fail("\(what) must be a whole number, got \(v.typeDescription)", span) }
-        guard x == x.rounded(), abs(x) < 9e15 else { throw fail("\(what) must be a whole number, got \(Format.number(x))", span) }
+        guard x == x.rounded(), abs(x) < Ops.wholeLimit else { throw fail("\(what) must be a whole number, got \(Format.number(x))", span) }
         return Int(x)
     }
 

@@ -176,7 +176,7 @@ public struct Arguments: Sendable {
 
     public func int(_ name: String) throws -> Int {
         let v = try number(name)
-        guard v == v.rounded(), abs(v) < 9e15 else { throw error(name, "'\(name)' must be a whole number, got \(Format.number(v))") }
+        guard v == v.rounded(), abs(v) < Ops.wholeLimit else { throw error(name, "'\(name)' must be a whole number, got \(Format.number(v))") }
         return Int(v)
     }
 
@@ -203,7 +203,7 @@ public struct Arguments: Sendable {
         case .number(let v) where v == v.rounded(): return [Int(v)]
         case .list(let l):
             return try l.map { v in
-                guard case .number(let x) = v, x == x.rounded(), abs(x) < 9e15 else {
+                guard case .number(let x) = v, x == x.rounded(), abs(x) < Ops.wholeLimit else {
                     throw error(name, "'\(name)' must be a list of whole numbers, found \(v.typeName)")
                 }
                 return Int(x)
