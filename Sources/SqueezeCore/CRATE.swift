@@ -121,6 +121,11 @@ public enum CRATE {
         return (Z, out, rc0)
     }
 
+    /// `heads` subspaces of dimension p fit in R^d.
+    static func checkHeads(d: Int, heads: Int, p: Int) throws {
+        guard heads >= 1, p >= 1, p <= d else { throw CoreError.invalidArgument("crate: need 1 ≤ dim_head ≤ d and heads ≥ 1") }
+    }
+
     /// Bases learned from the tokens (`learn: true`), for tokens that lie near a union of `heads`
     /// subspaces of dimension p: SSC-OMP (self-expression with at most p non-zeros, subspace-
     /// preserving for independent subspaces) groups the normalised tokens, each group's top p right
@@ -132,7 +137,7 @@ public enum CRATE {
                                   cancellation: CancellationToken? = nil) throws -> (bases: [Tensor], labels: [Int]) {
         guard Z0.rank == 2, Z0.shape[0] >= 1 else { throw CoreError.invalidArgument("crate: learning bases needs tokens as rows of a matrix") }
         let N = Z0.shape[0], d = Z0.shape[1]
-        guard heads >= 1, p >= 1, p <= d else { throw CoreError.invalidArgument("crate: need 1 ≤ dim_head ≤ d and heads ≥ 1") }
+        try checkHeads(d: d, heads: heads, p: p)
         guard N >= heads else { throw CoreError.invalidArgument("crate: learning \(heads) bases needs at least \(heads) tokens, got \(N)") }
         try Z0.requireFinite("crate")
         let Z = normalizeRows(Z0)
@@ -175,7 +180,7 @@ public enum CRATE {
     /// Random orthonormal bases for `heads` subspaces of dimension p in R^d: one QR of a Gaussian
     /// d × (heads·p) matrix when heads·p ≤ d (mutually orthogonal subspaces), else one QR per head.
     public static func randomBases(d: Int, heads: Int, p: Int, rng: inout RandomGenerator) throws -> [Tensor] {
-        guard heads >= 1, p >= 1, p <= d else { throw CoreError.invalidArgument("crate: need 1 ≤ dim_head ≤ d and heads ≥ 1") }
+        try checkHeads(d: d, heads: heads, p: p)
         func columns(_ Q: Tensor, _ from: Int, _ count: Int) -> Tensor {
             Tensor(shape: [d, count]) { o in for i in 0..<d { for c in 0..<count { o[i * count + c] = Q.storage[i * Q.shape[1] + from + c] } } }
         }

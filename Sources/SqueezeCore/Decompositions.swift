@@ -24,34 +24,29 @@ extension Tensor {
     /// Thin SVD `A = U · diag(S) · Vt` by divide and conquer (`sgesdd`): U is m×k, S has k values in
     /// descending order, Vt is k×n, k = min(m, n).
     ///
-    /// The row-major m×n buffer is LAPACK's column-major n×m matrix Aᵀ = V S Uᵀ, so LAPACK's "U" output
-    /// is already our row-major Vt and its "VT" output our row-major U: no transposes.
+    /// The row-major m×n buffer is LAPACK's column-major n×m matrix Aᵀ = V S Uᵀ. For a wide or
+    /// square A that is what LAPACK gets, and its "U" output is already our row-major Vt and its
+    /// "VT" output our row-major U; a tall A is handed over as one transposed copy (see below).
     public func svd() throws -> (U: Tensor, S: Tensor, Vt: Tensor) {
         try requireMatrix("svd")
         try requireFinite("svd")
         let m = shape[0], n = shape[1], k = min(m, n)
         if k == 0 { return (Tensor.zeros([m, 0]), Tensor.zeros([0]), Tensor.zeros([0, n])) }
-        if m > n {
-            // Tall: hand LAPACK the tall column-major matrix (one transpose) so it takes its QR path;
-            // the row-major buffer as is would be the wide Aᵀ and its LQ path, ~30% slower
-            // (4096 × 1024: 0.91 → 0.48 s, numpy 0.91 s). U and Vt come back column-major.
-            var a = transposed.storage
-            var s = [Float](repeating: 0, count: k)
-            var u = [Float](repeating: 0, count: m * k)    // m×k col-major
-            var vt = [Float](repeating: 0, count: k * n)   // k×n col-major
-            let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "S")), LapackInt(m), LapackInt(n),
-                                      &a, LapackInt(m), &s, &u, LapackInt(m), &vt, LapackInt(k))
-            try Tensor.check(info, "sgesdd") { _ in "the SVD did not converge" }
-            return (Tensor(shape: [k, m], storage: u).transposed, Tensor(s), Tensor(shape: [n, k], storage: vt).transposed)
-        }
-        var a = storage
+        // LAPACK gets the tall orientation: a wide matrix as its row-major buffer (= the tall
+        // column-major Aᵀ), a tall one as one transposed copy. The row-major buffer of a tall matrix
+        // would be the wide Aᵀ and take sgesdd's LQ path, ~2× slower (4096 × 1024: 0.91 → 0.48 s,
+        // numpy 0.91 s). LAPACK's outputs are then our factors, transposed back when A was copied.
+        let tall = m > n
+        var a = tall ? transposed.storage : storage
+        let (rows, cols) = tall ? (m, n) : (n, m)
         var s = [Float](repeating: 0, count: k)
-        var vt = [Float](repeating: 0, count: k * n)   // LAPACK's U (n×k col-major)
-        var u = [Float](repeating: 0, count: m * k)    // LAPACK's VT (k×m col-major)
-        let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "S")), LapackInt(n), LapackInt(m),
-                                  &a, LapackInt(n), &s, &vt, LapackInt(n), &u, LapackInt(k))
+        var lu = [Float](repeating: 0, count: rows * k)    // LAPACK's U (rows × k, column-major)
+        var lvt = [Float](repeating: 0, count: k * cols)   // LAPACK's VT (k × cols, column-major)
+        let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "S")), LapackInt(rows), LapackInt(cols),
+                                  &a, LapackInt(rows), &s, &lu, LapackInt(rows), &lvt, LapackInt(k))
         try Tensor.check(info, "sgesdd") { _ in "the SVD did not converge" }
-        return (Tensor(shape: [m, k], storage: u), Tensor(s), Tensor(shape: [k, n], storage: vt))
+        if tall { return (Tensor(shape: [k, m], storage: lu).transposed, Tensor(s), Tensor(shape: [n, k], storage: lvt).transposed) }
+        return (Tensor(shape: [m, k], storage: lvt), Tensor(s), Tensor(shape: [k, n], storage: lu))
     }
 
     /// Singular values only (`sgesdd` with jobz = N), descending.
@@ -60,7 +55,7 @@ extension Tensor {
         try requireFinite("svd")
         let m = shape[0], n = shape[1], k = min(m, n)
         if k == 0 { return Tensor.zeros([0]) }
-        // Tall matrices go to LAPACK tall (its QR path), as in `svd`.
+        // LAPACK gets the tall orientation, as in `svd`.
         let tall = m > n
         var a = tall ? transposed.storage : storage
         var s = [Float](repeating: 0, count: k)

@@ -28,10 +28,15 @@ public enum RateReduction {
         return (0..<side).reduce(0.0) { $0 + 2 * log(G[$1 * side + $1]) }
     }
 
-    static func checked(_ Z: Tensor) throws -> [Double] {
+    /// Features must be the rows of a matrix, all finite.
+    static func validate(_ Z: Tensor) throws {
         guard Z.rank == 2 else { throw CoreError.invalidArgument("coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
         try Z.requireFinite("coding rate")
-        return [Double](unsafeUninitializedCapacity: Z.count) { out, count in
+    }
+
+    /// Z's elements in Float64, converted on both cores.
+    static func float64(_ Z: Tensor) -> [Double] {
+        [Double](unsafeUninitializedCapacity: Z.count) { out, count in
             Z.withBuffer { z in
                 nonisolated(unsafe) let out = out
                 Parallel.forEach(z.count, grain: 262_144) { range in for i in range { out[i] = Double(z[i]) } }
@@ -41,12 +46,16 @@ public enum RateReduction {
     }
 
     public static func codingRate(_ Z: Tensor, eps2: Double) throws -> Double {
-        guard Z.rank == 2 else { throw CoreError.invalidArgument("coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
-        try Z.requireFinite("coding rate")
+        try validate(Z)
+        return try rate(Z, eps2: eps2)
+    }
+
+    /// R(Z) for features already validated.
+    static func rate(_ Z: Tensor, eps2: Double) throws -> Double {
         let (m, d) = (Z.shape[0], Z.shape[1])
         guard m > 0, d > 0 else { return 0 }
         let a = Double(d) / (Double(m) * eps2)
-        guard d <= m else { return 0.5 * (try logdetIPlus(try checked(Z), rows: m, cols: d, a: a)) }
+        guard d <= m else { return 0.5 * (try logdetIPlus(float64(Z), rows: m, cols: d, a: a)) }
         var G = gram(Z, a: a)
         return 0.5 * (try logdetIPlusGram(&G, side: d))
     }
@@ -86,9 +95,10 @@ public enum RateReduction {
 
     /// R, R_c and ΔR for hard labels (one per row) or a soft membership Π (n × k, rows summing to 1).
     public static func rateReduction(_ Z: Tensor, labels: [Int]? = nil, membership: Tensor? = nil, eps2: Double) throws -> (R: Double, Rc: Double, delta: Double) {
-        let z = try checked(Z)
+        try validate(Z)
+        let z = float64(Z)
         let (m, d) = (Z.shape[0], Z.shape[1])
-        let R = try codingRate(Z, eps2: eps2)
+        let R = try rate(Z, eps2: eps2)
         var Rc = 0.0
         if let labels {
             guard labels.count == m else { throw CoreError.invalidArgument("rate reduction: \(labels.count) labels for \(m) rows") }
