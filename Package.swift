@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "squeeze", targets: ["squeeze"]),
         .library(name: "SqueezeCore", targets: ["SqueezeCore"]),
+        .library(name: "Compression", targets: ["Compression"]),
         .library(name: "Recipe", targets: ["Recipe"]),
     ],
     dependencies: [
@@ -28,10 +29,11 @@ let package = Package(
             "CBLAS",
             .product(name: "RealModule", package: "swift-numerics"),
         ]),
+        .target(name: "Compression", dependencies: ["SqueezeCore", "CBLAS"]),
         .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib"]),
         .target(name: "Models", dependencies: ["SqueezeCore", "Datasets", "CBLAS"]),
         .target(name: "Recipe", dependencies: [
-            "SqueezeCore", "Datasets", "Plot", "Models",
+            "SqueezeCore", "Compression", "Datasets", "Plot", "Models",
             .product(name: "OrderedCollections", package: "swift-collections"),
         ], swiftSettings: [
             // The interpreter's frames are class-held arrays; dynamic exclusivity checks on every
@@ -53,7 +55,11 @@ let package = Package(
         // libFuzzer harness (Scripts/fuzz builds it with -sanitize=fuzzer); a normal build replays a corpus.
         .executableTarget(name: "squeeze-fuzz", dependencies: ["Recipe", "SqueezeCore", "Datasets", "Plot"]),
 
-        .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore", "Datasets"],
+        // Fixture loading and closeness checks shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["SqueezeCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "SqueezeCoreTests", dependencies: ["SqueezeCore", "Datasets", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "SqueezeCore", "Datasets", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),

@@ -240,6 +240,8 @@ public final class Interpreter: @unchecked Sendable {
             let args = try bind(op, positional, positionalSpans, named, span)
             do {
                 return try op.body(args, self)
+            } catch let CoreError.invalidParameter(name, message) {
+                throw Ops.wrap(CoreError.invalidArgument(message), args.spanOf(name), prefix: op.name)
             } catch {
                 throw Ops.wrap(error, span, prefix: op.name)
             }
@@ -340,7 +342,20 @@ public final class Interpreter: @unchecked Sendable {
             if case .none = v, case .none = p.defaultValue { continue }
             values[p.name] = try convert(v, to: p, op: op, span: spans[p.name] ?? span)
         }
+        try checkMethods(op, values, spans)
         return Arguments(operation: op, values: values, spans: spans, rest: rest, restSpans: restSpans, extra: extra, span: span)
+    }
+
+    /// A parameter that belongs to some methods only, given with another method, is an error: a
+    /// researcher who passes calibration data to RTN must not get a quiet wrong answer.
+    func checkMethods(_ op: Operation, _ values: [String: Value], _ spans: [String: SourceSpan]) throws {
+        guard case .string(let method)? = values["method"] else { return }
+        for p in op.params {
+            guard let methods = p.methods, !methods.contains(method), let at = spans[p.name] else { continue }
+            if case .none? = values[p.name] { continue }
+            throw Diagnostic(.runtime, "\(op.name): '\(p.name)' applies to \(p.methodsDescription) only, not method: \"\(method)\"",
+                             at: at, notes: ["signature: \(op.signature)"])
+        }
     }
 
     func convert(_ v: Value, to p: ParamSpec, op: Operation, span: SourceSpan) throws -> Value {

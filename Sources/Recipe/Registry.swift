@@ -52,15 +52,31 @@ public struct ParamSpec: Sendable {
     public let doc: String
     /// Only by name (`seed:`), never filled by a positional argument.
     public let namedOnly: Bool
+    /// The values of the operation's `method` argument this parameter belongs to (nil: all).
+    /// Passing it with another method is an error, never silently ignored.
+    public let methods: [String]?
 
     public init(_ name: String, _ type: ArgType, _ defaultValue: Default = .required, range: ClosedRange<Double>? = nil,
-                namedOnly: Bool = false, doc: String = "") {
+                namedOnly: Bool = false, doc: String = "", methods: [String]? = nil) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.range = range
         self.namedOnly = namedOnly
         self.doc = doc
+        self.methods = methods
+    }
+
+    /// The same parameter, belonging to `methods` only.
+    public func only(_ methods: [String]) -> ParamSpec {
+        ParamSpec(name, type, defaultValue, range: range, namedOnly: namedOnly, doc: doc, methods: methods)
+    }
+
+    /// `method: "gptq"` or `methods "vq", "pq"`.
+    var methodsDescription: String {
+        guard let methods else { return "" }
+        let quoted = methods.map { "\"\($0)\"" }
+        return quoted.count == 1 ? "method: \(quoted[0])" : "methods \(quoted.joined(separator: ", "))"
     }
 
     /// `k: 3`, `A`, `seed: none`.
@@ -118,12 +134,19 @@ public final class Operation: Sendable {
     public var help: String {
         var out = "\(signature)\n\n\(summary)\n"
         if !doc.isEmpty { out += "\n\(doc)\n" }
-        let documented = params.filter { !$0.doc.isEmpty }
-        if !documented.isEmpty {
-            out += "\nParameters:\n"
-            let w = documented.map(\.name.count).max() ?? 0
-            for p in documented {
-                out += "  \(p.name)\(String(repeating: " ", count: w - p.name.count))  \(p.doc)\n"
+        // Parameters that every method takes first, then one group per set of methods.
+        var groups: [(title: String, params: [ParamSpec])] = []
+        for p in params where !p.doc.isEmpty || p.methods != nil {
+            let title = p.methods == nil ? "Parameters:" : "For \(p.methodsDescription):"
+            if let i = groups.firstIndex(where: { $0.title == title }) { groups[i].params.append(p) } else { groups.append((title, [p])) }
+        }
+        groups.sort { ($0.title == "Parameters:" ? 0 : 1) < ($1.title == "Parameters:" ? 0 : 1) }
+        let w = groups.flatMap(\.params).map(\.name.count).max() ?? 0
+        for g in groups {
+            out += "\n\(g.title)\n"
+            for p in g.params {
+                let text = p.doc.isEmpty ? p.signature : p.doc
+                out += "  \(p.name)\(String(repeating: " ", count: w - p.name.count))  \(text)\n"
             }
         }
         out += "\nExample:\n" + example.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n") + "\n"

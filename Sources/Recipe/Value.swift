@@ -1,3 +1,4 @@
+import Compression
 import OrderedCollections
 import Models
 import SqueezeCore
@@ -101,27 +102,40 @@ public enum Function: Sendable {
     }
 }
 
-/// A compressed form of a tensor, as every compressor returns it: the reconstruction, the exact
-/// storage cost in bits, and its named parts (codes, scales, codebook, factors, mask…).
+/// A compressed form of a tensor as the language shows it: the core's `Compressed` (reconstruction,
+/// parts and storage account) with its parts as values.
 public struct CompressedValue: Sendable {
-    /// The method that produced it, e.g. "rtn", "lowrank".
-    public let method: String
-    /// The dense Float32 reconstruction.
-    public let recon: Tensor
-    /// Exact storage in bits, all parts at their stated precision.
-    public let bits: Double
+    public let core: Compressed
     /// Named parts, in the order the method documents them.
     public let parts: OrderedDictionary<String, Value>
 
-    public init(method: String, recon: Tensor, bits: Double, parts: OrderedDictionary<String, Value>) {
-        self.method = method
-        self.recon = recon
-        self.bits = bits
+    public init(_ core: Compressed) {
+        self.core = core
+        var parts = OrderedDictionary<String, Value>()
+        for (name, part) in core.parts {
+            switch part {
+            case .tensor(let t): parts[name] = .tensor(t)
+            case .tensors(let ts): parts[name] = .list(ts.map { .tensor($0) })
+            case .integer(let i): parts[name] = .number(Double(i))
+            case .number(let x): parts[name] = .number(x)
+            case .numbers(let xs): parts[name] = .list(xs.map { .number($0) })
+            }
+        }
         self.parts = parts
     }
 
-    /// Bits per element of the original tensor.
-    public var bitsPerParam: Double { recon.count == 0 ? 0 : bits / Double(recon.count) }
+    public var method: String { core.method }
+    public var recon: Tensor { core.recon }
+    public var bits: Double { core.bits }
+    public var bitsPerParam: Double { core.bitsPerParam }
+
+    /// The storage account as records {part, what, count, bits, total}.
+    var storage: Value {
+        .list(core.storage.map { line in
+            .record(Record(pairs: [("part", .string(line.part)), ("what", .string(line.what)), ("count", .number(Double(line.count))),
+                                   ("bits", .number(line.bits)), ("total", .number(line.total))]))
+        })
+    }
 
     /// Derived fields every compressed value answers.
     public func field(_ name: String) -> Value? {
@@ -129,16 +143,17 @@ public struct CompressedValue: Sendable {
         case "recon": return .tensor(recon)
         case "bits": return .number(bits)
         case "bits_per_param": return .number(bitsPerParam)
-        case "ratio": return .number(bits == 0 ? .infinity : Double(recon.count) * 32 / bits)
-        case "ratio16": return .number(bits == 0 ? .infinity : Double(recon.count) * 16 / bits)
+        case "ratio": return .number(core.ratio)
+        case "ratio16": return .number(core.ratio16)
         case "method": return .string(method)
         case "shape": return .list(recon.shape.map { .number(Double($0)) })
+        case "storage": return storage
         default: return parts[name]
         }
     }
 
     public var fieldNames: [String] {
-        ["recon", "bits", "bits_per_param", "ratio", "ratio16", "method", "shape"] + parts.keys
+        ["recon", "bits", "bits_per_param", "ratio", "ratio16", "method", "shape", "storage"] + parts.keys
     }
 }
 

@@ -5,6 +5,10 @@ public enum CoreError: Error, Equatable, CustomStringConvertible, Sendable {
     case shapeMismatch(op: String, lhs: [Int], rhs: [Int])
     /// An argument is outside what the operation accepts.
     case invalidArgument(String)
+    /// A parameter's value does not fit the data (a group that does not divide the row, a Hessian
+    /// that is not positive definite): `name` is the parameter as the operation's specification
+    /// calls it, so the language can point at the argument without reading the message.
+    case invalidParameter(String, String)
     /// An index or slice bound falls outside the tensor.
     case indexOutOfRange(String)
     /// A LAPACK routine returned `info != 0`.
@@ -17,6 +21,8 @@ public enum CoreError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .shapeMismatch(op, lhs, rhs):
             return "\(op): shapes \(Shape.describe(lhs)) and \(Shape.describe(rhs)) do not match"
         case let .invalidArgument(message):
+            return message
+        case let .invalidParameter(_, message):
             return message
         case let .indexOutOfRange(message):
             return message

@@ -1,4 +1,5 @@
 import SqueezeCore
+import TestSupport
 import Testing
 
 /// Products, factorizations and solves against numpy (float64 references; float32 tolerances).

@@ -1,4 +1,5 @@
 import SqueezeCore
+import TestSupport
 import Testing
 
 /// PCG64 against numpy's PCG64 given the same state; seeding recomputed in Python.

@@ -1,4 +1,5 @@
 import SqueezeCore
+import TestSupport
 import Testing
 
 /// Shapes, broadcasting, reductions and sorting against numpy.

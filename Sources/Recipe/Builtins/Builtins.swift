@@ -1,9 +1,11 @@
+import Compression
 import Foundation
 import SqueezeCore
 
 /// The binding table: every family's operations, in the order `help` lists them.
 enum Builtins {
-    static let all: [Operation] = language + recording + construction + io + synthetic + utilities + linearAlgebra + compression + clustering + codebooks + crate + models + plots
+    static let all: [Operation] = language + recording + construction + io + synthetic + utilities + linearAlgebra
+        + quantization + pruning + lowRank + kvCache + entropy + metrics + clustering + codebooks + crate + models + plots
 
     /// Number in → number out, tensor in → tensor out, for elementwise math.
     static func elementwise(_ v: Value, _ f: UnaryOp) -> Value {
@@ -46,6 +48,13 @@ enum Builtins {
 
     static let seedParam = ParamSpec("seed", .integer, .none, namedOnly: true,
                                      doc: "own seed for this call; omitted, the run's generator is used (seeded by seed(n) or --seed)")
+
+    static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
+        if let bad = t.nonFiniteDescription { throw args.error(name, "'\(name)' contains \(bad)") }
+    }
+
+    /// A compressor's result as the language's compressed value.
+    static func compressed(_ c: Compressed) -> Value { .compressed(CompressedValue(c)) }
 
     static func int(_ i: Int) -> Value { .number(Double(i)) }
     static func num(_ x: Double) -> Value { .number(x) }

@@ -1,4 +1,5 @@
 import Foundation
+import Compression
 import SqueezeCore
 
 /// CRATE's white-box layers and the sparse rate reduction objective.
@@ -49,7 +50,7 @@ extension Builtins {
                 if learn {
                     guard Z.shape[0] >= heads else { throw args.error("heads", "learning \(heads) bases needs at least \(heads) tokens, Z has \(Z.shape[0])") }
                     let r = try withGenerator(args, interp) { rng in
-                        do { return try CRATE.learnBases(Z, heads: heads, p: p, rng: &rng, cancellation: interp.cancellation) } catch let e as CoreError { throw args.error("Z", bare(e)) }
+                        try CRATE.learnBases(Z, heads: heads, p: p, rng: &rng, cancellation: interp.cancellation)
                     }
                     bases = r.bases
                     groups = r.labels
@@ -59,13 +60,9 @@ extension Builtins {
             } else {
                 bases = try subspaceBases(args, "bases")
             }
-            let r: (tokens: Tensor, layers: [CRATE.Layer], rcInput: Double)
-            do {
-                r = try CRATE.forward(Z, bases: bases, layers: try args.int("layers"), kappa: try args.number("step"), eta: try args.number("eta"),
-                                      lambda: try args.number("lambda"), dictionary: try args.optionalTensor("dictionary"), eps2: try args.number("eps2"))
-            } catch let e as CoreError {
-                throw args.error(e.description.contains("dictionary") ? "dictionary" : (e.description.contains("basis") ? "bases" : "Z"), bare(e))
-            }
+            let r = try CRATE.forward(Z, bases: bases, layers: try args.int("layers"), kappa: try args.number("step"),
+                                      eta: try args.number("eta"), lambda: try args.number("lambda"),
+                                      dictionary: try args.optionalTensor("dictionary"), eps2: try args.number("eps2"))
             return .record(Record(pairs: [("tokens", .tensor(r.tokens)),
                                           ("rc", .tensor(Tensor(([r.rcInput] + r.layers.map(\.rc)).map { Float($0) }))),
                                           ("sparsity", .tensor(Tensor(r.layers.map { Float($0.sparsity) }))),
@@ -82,11 +79,8 @@ extension Builtins {
             let Z = try args.tensor("Z")
             let bases = try subspaceBases(args, "bases")
             let eps2 = try args.number("eps2")
-            let R: Double, Rc: Double
-            do {
-                Rc = try CRATE.compressionRate(Z, bases: bases, eps2: eps2)
-                R = try RateReduction.codingRate(Z, eps2: eps2)
-            } catch let e as CoreError { throw args.error(e.description.contains("basis") ? "bases" : "Z", bare(e)) }
+            let Rc = try CRATE.compressionRate(Z, bases: bases, eps2: eps2)
+            let R = try RateReduction.codingRate(Z, eps2: eps2)
             let l0 = Double(Z.storage.filter { $0 != 0 }.count) / Double(max(1, Z.shape[0]))
             return .record(Record(pairs: [("R", .number(R)), ("Rc", .number(Rc)), ("l0", .number(l0)), ("value", .number(R - Rc - (try args.number("lambda")) * l0))]))
         },

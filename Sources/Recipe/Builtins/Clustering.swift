@@ -1,4 +1,5 @@
 import Foundation
+import Compression
 import SqueezeCore
 
 /// k-means and nearest-centroid assignment.
@@ -50,61 +51,41 @@ extension Builtins {
         Operation("cluster", family: "clustering", summary: "Cluster the rows of X: k-means, spectral clustering (kNN graph or a given affinity), or subspace clustering (SSC-OMP).",
                   doc: "method: \"kmeans\" runs kmeans(X, k:, n_init: 10). method: \"spectral\" builds A = ½(K + Kᵀ) from the 0/1 connectivity of each point's `neighbors` nearest neighbours (scikit-learn's affinity=\"nearest_neighbors\"), takes the k leading eigenvectors of D^−½AD^−½, normalises the rows and runs k-means with 10 restarts (Ng, Jordan & Weiss 2001); with affinity: A (n × n, symmetric, non-negative) it clusters that graph instead. method: \"subspace\" is SSC-OMP (You, Robinson & Vidal 2016): each unit-normalised point is expressed by orthogonal matching pursuit over the other points (at most `nonzeros` of them, or until the residual is below 1e-6), and the affinity |C| + |C|ᵀ is clustered spectrally; points on a union of subspaces pick points of their own subspace. Dense: n up to a few thousand. Returns {labels} (and {coefficients} C for subspace).",
                   example: "m = manifolds(kind: \"circles\", n: 200, ambient: 2, noise: 0.02, seed: 1)\nc = cluster(m.X, k: 2, method: \"spectral\", seed: 0)\nprint(accuracy(c.labels, m.labels))",
-                  params: [ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
-                           ParamSpec("method", .choice(["kmeans", "spectral", "subspace", "mlc"]), .value(.string("kmeans")), namedOnly: true),
-                           ParamSpec("dim", .integer, .value(.number(16)), range: 1...4096, namedOnly: true, doc: "mlc: feature width d."),
-                           ParamSpec("hidden", .integer, .value(.number(128)), range: 1...100_000, namedOnly: true, doc: "mlc: hidden width of each head."),
-                           ParamSpec("epochs", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true, doc: "mlc: training steps (full batch)."),
-                           ParamSpec("warmup", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true, doc: "mlc: steps maximising R(Z) first."),
-                           ParamSpec("lr", .number, .value(.number(1e-3)), range: 0...10, namedOnly: true, doc: "mlc: Adam step."),
-                           ParamSpec("eps2", .number, .value(.number(0.1)), range: 1e-9...1e9, namedOnly: true, doc: "mlc: ε²."),
-                           ParamSpec("gamma", .number, .value(.number(1)), range: 0...1e6, namedOnly: true, doc: "mlc: weight γ of R_c."),
-                           ParamSpec("eta", .number, .value(.number(0.175)), range: 1e-6...1e6, namedOnly: true, doc: "mlc: Sinkhorn temperature η."),
-                           ParamSpec("affinity", .tensor, .none, namedOnly: true, doc: "spectral: a given n × n affinity instead of the kNN graph."),
-                           ParamSpec("nonzeros", .integer, .value(.number(8)), range: 1...100_000, namedOnly: true, doc: "subspace: most points in each self-expression."),
-                           ParamSpec("neighbors", .integer, .value(.number(10)), range: 1...100_000, namedOnly: true, doc: "spectral: neighbours per point."),
-                           seedParam]) { args, interp in
+                  params: [
+                    ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
+                    ParamSpec("method", .choice(ClusterMethod.allCases.map(\.rawValue)), .value(.string("kmeans")), namedOnly: true),
+                    ParamSpec("dim", .integer, .value(.number(16)), range: 1...4096, namedOnly: true, doc: "Feature width d.",
+                              methods: ["mlc"]),
+                    ParamSpec("hidden", .integer, .value(.number(128)), range: 1...100_000, namedOnly: true,
+                              doc: "Hidden width of each head.", methods: ["mlc"]),
+                    ParamSpec("epochs", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true,
+                              doc: "Training steps (full batch).", methods: ["mlc"]),
+                    ParamSpec("warmup", .integer, .value(.number(100)), range: 0...1_000_000, namedOnly: true,
+                              doc: "Steps maximising R(Z) first.", methods: ["mlc"]),
+                    ParamSpec("lr", .number, .value(.number(1e-3)), range: 0...10, namedOnly: true, doc: "Adam step.", methods: ["mlc"]),
+                    ParamSpec("eps2", .number, .value(.number(0.1)), range: 1e-9...1e9, namedOnly: true, doc: "ε².", methods: ["mlc"]),
+                    ParamSpec("gamma", .number, .value(.number(1)), range: 0...1e6, namedOnly: true, doc: "Weight γ of R_c.",
+                              methods: ["mlc"]),
+                    ParamSpec("eta", .number, .value(.number(0.175)), range: 1e-6...1e6, namedOnly: true, doc: "Sinkhorn temperature η.",
+                              methods: ["mlc"]),
+                    ParamSpec("affinity", .tensor, .none, namedOnly: true, doc: "A given n × n affinity instead of the kNN graph.",
+                              methods: ["spectral"]),
+                    ParamSpec("nonzeros", .integer, .value(.number(8)), range: 1...100_000, namedOnly: true,
+                              doc: "Most points in each self-expression.", methods: ["subspace"]),
+                    ParamSpec("neighbors", .integer, .value(.number(10)), range: 1...100_000, namedOnly: true,
+                              doc: "Neighbours per point.", methods: ["spectral"]),
+                    seedParam,
+                  ]) { args, interp in
             let X = try args.tensor("X")
-            guard X.rank == 2 else { throw args.error("X", "expected samples as rows of a matrix (n × d), got shape \(Shape.describe(X.shape))") }
-            let k = try args.int("k")
-            var labels: [Int] = []
-            var extra: [(String, Value)] = []
-            do {
-                switch try args.string("method") {
-                case "spectral":
-                    if let A = try args.optionalTensor("affinity") {
-                        let n = X.shape[0]
-                        guard A.shape == [n, n] else { throw args.error("affinity", "the affinity must be \(n) × \(n) (one row and column per sample), got \(Shape.describe(A.shape))") }
-                        try checkFinite(A, args, "affinity")
-                        guard A.storage.allSatisfy({ $0 >= 0 }) else { throw args.error("affinity", "the affinity must be non-negative") }
-                        let given = A.storage.map(Double.init)
-                        labels = try withGenerator(args, interp) { try Spectral.cluster(affinity: given, n: n, k: k, rng: &$0, cancellation: interp.cancellation) }
-                    } else {
-                        let nb = try args.int("neighbors")
-                        labels = try withGenerator(args, interp) { try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation) }
-                    }
-                case "subspace":
-                    let nz = try args.int("nonzeros")
-                    let r = try withGenerator(args, interp) { try SubspaceClustering.cluster(X, k: k, maxNonzeros: nz, rng: &$0, cancellation: interp.cancellation) }
-                    labels = r.labels
-                    extra = [("coefficients", .tensor(Tensor(shape: [X.shape[0], X.shape[0]], storage: r.coefficients.map { Float($0) })))]
-                case "mlc":
-                    var o = MLC.Options(k: k)
-                    o.dim = try args.int("dim"); o.hidden = try args.int("hidden"); o.epochs = try args.int("epochs"); o.warmup = try args.int("warmup")
-                    o.lr = try args.number("lr"); o.eps2 = try args.number("eps2"); o.gamma = try args.number("gamma"); o.eta = try args.number("eta")
-                    let r = try withGenerator(args, interp) { try MLC.fit(X, o, rng: &$0, cancellation: interp.cancellation) }
-                    labels = r.labels
-                    extra = [("Gamma", .tensor(r.Gamma)), ("Z", .tensor(r.Z)), ("R", .tensor(Tensor(r.R.map { Float($0) }))),
-                             ("Rc", .tensor(Tensor(r.Rc.map { Float($0) }))), ("objective", .tensor(Tensor(r.objective.map { Float($0) }))),
-                             ("marginal_error", .number(r.marginalError))]
-                default:
-                    labels = try withGenerator(args, interp) { try KMeans.fit(X, k: k, nInit: 10, rng: &$0, cancellation: interp.cancellation).labels }
-                }
-            } catch let e as CoreError {
-                if case .cancelled = e { throw e }
-                throw args.error(e.description.contains("neighbors") ? "neighbors" : "k", e.description)
+            guard X.rank == 2 else {
+                throw args.error("X", "expected samples as rows of a matrix (n × d), got shape \(Shape.describe(X.shape))")
             }
-            return record([("labels", .tensor(Tensor(labels.map(Float.init))))] + extra)
+            switch ClusterMethod(rawValue: try args.string("method"))! {
+            case .kmeans: return try clusterKMeans(X, args, interp)
+            case .spectral: return try clusterSpectral(X, args, interp)
+            case .subspace: return try clusterSubspace(X, args, interp)
+            case .mlc: return try clusterMLC(X, args, interp)
+            }
         },
         Operation("utilization", family: "clustering", summary: "Codebook utilization: the fraction of the `size` codes that occur at least once.",
                   doc: "#{k : count_k > 0} / K over all the codes given (SimVQ's evaluation.py, VQGAN-LC's \"effective tokens\" / K).",
@@ -139,12 +120,9 @@ extension Builtins {
             let labels = try intLabels(L, args, "labels")
             let (dim, epochs, lr, eps2) = (try args.int("dim"), try args.int("epochs"), try args.number("lr"), try args.number("eps2"))
             let hidden = try args.optionalInt("hidden")
-            let r: MCR2.Result
-            do {
-                r = try withGenerator(args, interp) { try MCR2.train(X, labels: labels, dim: dim, hidden: hidden, epochs: epochs, lr: lr, eps2: eps2, rng: &$0, cancellation: interp.cancellation) }
-            } catch let e as CoreError {
-                if case .cancelled = e { throw e }
-                throw args.error(e.description.contains("label") ? "labels" : "X", e.description)
+            let r = try withGenerator(args, interp) {
+                try MCR2.train(X, labels: labels, dim: dim, hidden: hidden, epochs: epochs, lr: lr, eps2: eps2, rng: &$0,
+                               cancellation: interp.cancellation)
             }
             let m = r.model
             var pairs: [(String, Value)] = [("features", .tensor(r.features)), ("delta", .list(r.deltas.map { .number($0) }))]
@@ -161,9 +139,7 @@ extension Builtins {
                   doc: "MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: normalise rows first (MCR² features live on the unit sphere).",
                   example: "Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))",
                   params: [ParamSpec("Z", .tensor), ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true, doc: "ε² (the reference code's eps).")]) { args, interp in
-            do { return .number(try RateReduction.codingRate(try args.tensor("Z"), eps2: try args.number("eps2"))) } catch let e as CoreError {
-                throw args.error("Z", e.description)
-            }
+            return .number(try RateReduction.codingRate(try args.tensor("Z"), eps2: try args.number("eps2")))
         },
         Operation("rate_reduction", family: "clustering", summary: "ΔR = R(Z) − R_c(Z, Π): the MCR² objective for hard labels or a soft membership.",
                   doc: "R_c = Σ_j (m_j / 2m) logdet(I + d/(m_j ε²) Z_jᵀZ_j) over the classes of labels (or, with a membership Π of n × k non-negative weights, Z_jᵀZ_j = Zᵀ diag(Π_j) Z and m_j = tr Π_j). ΔR ≥ 0 always. Returns {R, Rc, delta}.",
@@ -172,17 +148,13 @@ extension Builtins {
             let Z = try args.tensor("Z")
             let eps2 = try args.number("eps2")
             guard let L = Ops.toTensor(args.value("labels")) else { throw args.error("labels", "expected labels (one per row) or a membership matrix") }
-            do {
-                let r: (R: Double, Rc: Double, delta: Double)
-                if L.rank == 2 && Z.rank == 2 && L.shape[0] == Z.shape[0] {
-                    r = try RateReduction.rateReduction(Z, membership: L, eps2: eps2)
-                } else {
-                    r = try RateReduction.rateReduction(Z, labels: try intLabels(L, args, "labels"), eps2: eps2)
-                }
-                return record([("R", .number(r.R)), ("Rc", .number(r.Rc)), ("delta", .number(r.delta))])
-            } catch let e as CoreError {
-                throw args.error(e.description.contains("label") || e.description.contains("membership") ? "labels" : "Z", e.description)
+            let r: (R: Double, Rc: Double, delta: Double)
+            if L.rank == 2 && Z.rank == 2 && L.shape[0] == Z.shape[0] {
+                r = try RateReduction.rateReduction(Z, membership: L, eps2: eps2)
+            } else {
+                r = try RateReduction.rateReduction(Z, labels: try intLabels(L, args, "labels"), eps2: eps2)
             }
+            return record([("R", .number(r.R)), ("Rc", .number(r.Rc)), ("delta", .number(r.delta))])
         },
         Operation("accuracy", family: "clustering", summary: "Clustering accuracy: the best one-to-one matching of clusters to classes (Hungarian algorithm).",
                   doc: "ACC = Σ N[r, c]/n for the assignment maximising matched counts in the contingency table N (as ChongYou/subspace-clustering computes it with linear_sum_assignment); unmatched items count as errors. Invariant to renaming clusters.",
@@ -218,5 +190,59 @@ extension Builtins {
             throw args.error(name, "\(l.count) labels for \(o.count) predictions")
         }
         return l
+    }
+
+    /// The methods of `cluster`, each bound by one function below.
+    enum ClusterMethod: String, CaseIterable { case kmeans, spectral, subspace, mlc }
+
+    static func labelsRecord(_ labels: [Int], _ extra: [(String, Value)] = []) -> Value {
+        record([("labels", .tensor(Tensor(labels.map(Float.init))))] + extra)
+    }
+
+    static func clusterKMeans(_ X: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let k = try args.int("k")
+        return labelsRecord(try withGenerator(args, interp) {
+            try KMeans.fit(X, k: k, nInit: 10, rng: &$0, cancellation: interp.cancellation).labels
+        })
+    }
+
+    static func clusterSpectral(_ X: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let k = try args.int("k")
+        if let A = try args.optionalTensor("affinity") {
+            let n = X.shape[0]
+            guard A.shape == [n, n] else {
+                throw args.error("affinity", "the affinity must be \(n) × \(n) (one row and column per sample), got \(Shape.describe(A.shape))")
+            }
+            try checkFinite(A, args, "affinity")
+            guard A.storage.allSatisfy({ $0 >= 0 }) else { throw args.error("affinity", "the affinity must be non-negative") }
+            let given = A.storage.map(Double.init)
+            return labelsRecord(try withGenerator(args, interp) {
+                try Spectral.cluster(affinity: given, n: n, k: k, rng: &$0, cancellation: interp.cancellation)
+            })
+        }
+        let nb = try args.int("neighbors")
+        return labelsRecord(try withGenerator(args, interp) {
+            try Spectral.cluster(X, k: k, neighbors: nb, rng: &$0, cancellation: interp.cancellation)
+        })
+    }
+
+    static func clusterSubspace(_ X: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let (k, nz) = (try args.int("k"), try args.int("nonzeros"))
+        let r = try withGenerator(args, interp) {
+            try SubspaceClustering.cluster(X, k: k, maxNonzeros: nz, rng: &$0, cancellation: interp.cancellation)
+        }
+        let n = X.shape[0]
+        return labelsRecord(r.labels, [("coefficients", .tensor(Tensor(shape: [n, n], storage: r.coefficients.map { Float($0) })))])
+    }
+
+    static func clusterMLC(_ X: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        var o = MLC.Options(k: try args.int("k"))
+        o.dim = try args.int("dim"); o.hidden = try args.int("hidden"); o.epochs = try args.int("epochs"); o.warmup = try args.int("warmup")
+        o.lr = try args.number("lr"); o.eps2 = try args.number("eps2"); o.gamma = try args.number("gamma"); o.eta = try args.number("eta")
+        let r = try withGenerator(args, interp) { try MLC.fit(X, o, rng: &$0, cancellation: interp.cancellation) }
+        return labelsRecord(r.labels, [("Gamma", .tensor(r.Gamma)), ("Z", .tensor(r.Z)), ("R", .tensor(Tensor(r.R.map { Float($0) }))),
+                                       ("Rc", .tensor(Tensor(r.Rc.map { Float($0) }))),
+                                       ("objective", .tensor(Tensor(r.objective.map { Float($0) }))),
+                                       ("marginal_error", .number(r.marginalError))])
     }
 }

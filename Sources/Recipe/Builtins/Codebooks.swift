@@ -1,4 +1,5 @@
 import Foundation
+import Compression
 import SqueezeCore
 
 /// Learning VQ codebooks: vanilla, EMA, k-means-initialised, VQGAN-LC-style and SimVQ-style.
@@ -44,11 +45,7 @@ extension Builtins {
             default: o.method = .vanilla; o.kmeansInit = initial == "kmeans"
             }
             let r: CodebookLearning.Result
-            do { r = try withGenerator(args, interp) { g in try CodebookLearning.train(X, o, rng: &g, cancellation: interp.cancellation) } } catch let e as CoreError {
-                if case .cancelled = e { throw e }
-                let d = e.description
-                throw args.error(d.contains("size") ? "size" : (d.contains("features") ? "features" : (d.contains("latent") ? "latent" : "X")), bare(e))
-            }
+            r = try withGenerator(args, interp) { g in try CodebookLearning.train(X, o, rng: &g, cancellation: interp.cancellation) }
             return .record(Record(pairs: [("codebook", .tensor(r.codebook)), ("codes", .tensor(Tensor(r.codes.map { Float($0) }))),
                                           ("utilization", .number(r.utilization)), ("perplexity", .number(r.perplexity)),
                                           ("reconstruction", .number(r.reconstruction)),

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import OrderedCollections
+import Compression
 import SqueezeCore
 
 /// A real network in the loop: MiniLM's forward pass, its hooks (layer inputs, keys and values,
@@ -36,10 +37,7 @@ extension Builtins {
     }
 
     static func run(_ m: Transformer, _ texts: [String], _ capture: Transformer.Capture, _ interp: Interpreter, _ args: Arguments) throws -> Transformer.Output {
-        do { return try m.forward(texts, capture: capture, cancellation: interp.cancellation) } catch let e as CoreError {
-            if case .cancelled = e { throw e }
-            throw args.error(bare(e))
-        }
+        try m.forward(texts, capture: capture, cancellation: interp.cancellation)
     }
 
     /// The hooks' common part: the model, its sentences, encoder layer i (or `defaultLayer`), and one

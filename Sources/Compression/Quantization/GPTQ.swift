@@ -1,0 +1,132 @@
+import CBLAS
+import Foundation
+import SqueezeCore
+
+/// GPTQ (Frantar et al. 2023) as the reference `gptq.py` runs it (ALGORITHMS.md §B7): H = (2/N) XᵀX
+/// from calibration rows X (N × in), dead inputs zeroed, 1% mean-diagonal damping, U = upper
+/// Cholesky factor of H⁻¹, then column by column: quantize, err = (w − q)/U_ii, spread err over the
+/// later columns of the 128-column block, and after each block update the rest with one GEMM.
+/// Group grids are found at each group start from the lazily updated weights, as the reference does.
+/// With `actOrder`, columns are processed in order of descending H_ii (the inputs with the most
+/// activation energy first) and group grids are fixed beforehand from the weights in their
+/// original groups (the reference's act_order with static_groups), so storage is unchanged.
+/// Grids are returned row-major: grids[row · groupsPerLine + group], as RTN returns them.
+public enum GPTQ {
+    public static func quantize(_ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool,
+                                damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false) throws -> Quantizer.Result {
+        guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))") }
+        let rows = W.shape[0], cols = W.shape[1]
+        guard X.rank == 2, X.shape[1] == cols else {
+            throw CoreError.invalidParameter("X", "calibration X must have \(cols) columns (the layer's inputs), got shape \(Shape.describe(X.shape))")
+        }
+        guard X.shape[0] > 0 else { throw CoreError.invalidParameter("X", "X has no calibration rows") }
+        let g = group ?? cols
+        guard g >= 1, cols % g == 0 else { throw CoreError.invalidParameter("group", "group \(g) does not divide the \(cols) input columns") }
+        let n = X.shape[0]
+        // H = 2/N · XᵀX in Float64.
+        let Xd = X.storage.map(Double.init)
+        var H = [Double](repeating: 0, count: cols * cols)
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(n), 2 / Double(n), Xd, Int32(cols), 0, &H, Int32(cols))
+        for i in 0..<cols { for j in 0..<i { H[i * cols + j] = H[j * cols + i] } }
+        var w = W.storage.map(Double.init)
+        let maxq = Float((1 << bits) - 1)
+        // Without groups, one grid per row from the original weights (before dead columns are zeroed).
+        var rowGrids: [Quantizer.Grid] = []
+        if group == nil {
+            W.withBuffer { p in
+                for r in 0..<rows {
+                    rowGrids.append(Quantizer.grid(UnsafeBufferPointer(rebasing: p[(r * cols)..<((r + 1) * cols)]), bits: bits, symmetric: symmetric, scaleBits: scaleBits))
+                }
+            }
+        }
+        for i in 0..<cols where H[i * cols + i] == 0 {
+            H[i * cols + i] = 1
+            for r in 0..<rows { w[r * cols + i] = 0 }
+        }
+        // The grid of row r's g weights from column `at` of the current (lazily updated) weights.
+        func groupGrid(_ r: Int, at start: Int) -> Quantizer.Grid {
+            let slice = (0..<g).map { Float(w[r * cols + start + $0]) }
+            return slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) }
+        }
+        // act_order: static group grids from the (dead-zeroed) weights, then columns permuted.
+        let perLine = cols / g
+        var staticGrids: [Quantizer.Grid] = []
+        var perm = Array(0..<cols)
+        if actOrder {
+            if group != nil {
+                for r in 0..<rows { for gi in 0..<perLine { staticGrids.append(groupGrid(r, at: gi * g)) } }
+            }
+            perm.sort { H[$0 * cols + $0] != H[$1 * cols + $1] ? H[$0 * cols + $0] > H[$1 * cols + $1] : $0 < $1 }
+            let w0 = w, H0 = H
+            for r in 0..<rows { for j in 0..<cols { w[r * cols + j] = w0[r * cols + perm[j]] } }
+            for a in 0..<cols { for b in 0..<cols { H[a * cols + b] = H0[perm[a] * cols + perm[b]] } }
+        }
+        let mean = (0..<cols).reduce(0.0) { $0 + H[$1 * cols + $1] } / Double(cols)
+        for i in 0..<cols { H[i * cols + i] += damp * mean }
+        // U = upper Cholesky of H⁻¹ (row-major 'U' triangles).
+        let ci = Int32(cols)
+        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0,
+              LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0 else {
+            throw CoreError.invalidParameter("X", "the damped Hessian XᵀX is not positive definite (raise damp)")
+        }
+        for i in 0..<cols { for j in 0..<i { H[i * cols + j] = H[j * cols + i] } }
+        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0 else {
+            throw CoreError.invalidParameter("X", "H⁻¹ is not positive definite (raise damp)")
+        }
+        for i in 0..<cols { for j in 0..<i { H[i * cols + j] = 0 } }
+        let U = H
+        var codes = [Float](repeating: 0, count: rows * cols)
+        var out = [Float](repeating: 0, count: rows * cols)
+        var grids = [Quantizer.Grid](repeating: Quantizer.Grid(scale: 1, zero: 0), count: group == nil ? 0 : rows * perLine)
+        var current = rowGrids
+        var start = 0
+        while start < cols {
+            let end = min(cols, start + blockSize), bw = end - start
+            // The block's working copy; `w` keeps the lazily updated weights the grids are found from.
+            var w1 = [Double](repeating: 0, count: rows * bw)
+            for r in 0..<rows { for j in 0..<bw { w1[r * bw + j] = w[r * cols + start + j] } }
+            var err = [Double](repeating: 0, count: rows * bw)
+            for j in 0..<bw {
+                let i = start + j, orig = perm[i]
+                if actOrder && group != nil {
+                    current = (0..<rows).map { staticGrids[$0 * perLine + orig / g] }
+                } else if group != nil && i % g == 0 {
+                    current = (0..<rows).map { groupGrid($0, at: i) }
+                    for r in 0..<rows { grids[r * perLine + i / g] = current[r] }
+                }
+                let d = U[i * cols + i]
+                for r in 0..<rows {
+                    let v = w1[r * bw + j]
+                    let q = Quantizer.quantize(Float(v), current[r], maxq)
+                    let deq = Double(Quantizer.dequantize(q, current[r]))
+                    codes[r * cols + orig] = q
+                    out[r * cols + orig] = Float(deq)
+                    let e = (v - deq) / d
+                    err[r * bw + j] = e
+                    if e != 0 { for k in (j + 1)..<bw { w1[r * bw + k] -= e * U[i * cols + start + k] } }
+                }
+            }
+            if end < cols {
+                // w[:, end:] −= Err · U[start..<end, end:]
+                let rest = cols - end
+                var Ub = [Double](repeating: 0, count: bw * rest)
+                for a in 0..<bw { for b in 0..<rest { Ub[a * rest + b] = U[(start + a) * cols + end + b] } }
+                var upd = [Double](repeating: 0, count: rows * rest)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(rest), Int32(bw), 1, err, Int32(bw), Ub, Int32(rest), 0, &upd, Int32(rest))
+                for r in 0..<rows { for b in 0..<rest { w[r * cols + end + b] -= upd[r * rest + b] } }
+            }
+            start = end
+        }
+        if group == nil { grids = rowGrids } else if actOrder { grids = staticGrids }
+        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine)
+    }
+}
+
+extension Compressed {
+    /// GPTQ with its storage account (the same grids and codes as RTN stores).
+    public static func gptq(_ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool, scaleBits: Int,
+                            actOrder: Bool) throws -> Compressed {
+        try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits, actOrder: actOrder)
+            .compressed(method: "gptq", bits: bits, symmetric: symmetric, scaleBits: scaleBits)
+    }
+}
