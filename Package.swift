@@ -30,7 +30,7 @@ let package = Package(
             .product(name: "RealModule", package: "swift-numerics"),
         ]),
         .target(name: "Compression", dependencies: ["SqueezeCore", "CBLAS"]),
-        .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib"]),
+        .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib", "CPNG"]),
         .target(name: "Models", dependencies: ["SqueezeCore", "Datasets", "CBLAS"]),
         .target(name: "Recipe", dependencies: [
             "SqueezeCore", "Compression", "Datasets", "Plot", "Models",
@@ -40,13 +40,16 @@ let package = Package(
             // variable access cost ~30% of a scalar loop. Accesses are single-threaded by design.
             .unsafeFlags(["-enforce-exclusivity=unchecked"]),
         ]),
-        .target(name: "History", dependencies: ["Recipe", "SqueezeCore", "CSQLite", "CCrypto"]),
+        .target(name: "History", dependencies: ["SqueezeCore", "CSQLite", "CCrypto"]),
+        // What connects a run to the store: the recorder (a RunObserver), the `--where` filter,
+        // reports and notebooks. Above both the language and the history, below the executable.
+        .target(name: "Runs", dependencies: ["Recipe", "History", "SqueezeCore"]),
         .target(name: "Plot", dependencies: ["CPNG"], exclude: ["LICENSE-DejaVu.txt"]),
-        .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "History", "CReadline"]),
+        .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "CReadline"]),
         .executableTarget(
             name: "squeeze",
             dependencies: [
-                "Recipe", "SqueezeCore", "REPL", "History",
+                "Recipe", "SqueezeCore", "REPL", "History", "Runs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],
@@ -63,8 +66,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
-        .testTarget(name: "HistoryTests", dependencies: ["History", "Recipe", "SqueezeCore"]),
-        .testTarget(name: "PlotTests", dependencies: ["Plot"], exclude: ["Fixtures"]),
+        .testTarget(name: "HistoryTests", dependencies: ["History", "Runs", "Recipe", "SqueezeCore"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot", "Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "SqueezeCore", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SqueezeCore"], resources: [.copy("Fixtures")]),
     ]

@@ -165,16 +165,25 @@ public final class HistoryStore: @unchecked Sendable {
     }
 
     /// Everything one finished statement produced, written in one transaction.
-    struct StatementBatch {
-        var statement: StatementRecord
-        var metrics: [MetricRecord] = []
-        var artifacts: [ArtifactRecord] = []
-        var notes: [String] = []
-        var parameters: [(position: Int, ParameterRecord)] = []
+    package struct StatementBatch {
+        package var statement: StatementRecord
+        package var metrics: [MetricRecord] = []
+        package var artifacts: [ArtifactRecord] = []
+        package var notes: [String] = []
+        package var parameters: [(position: Int, ParameterRecord)] = []
+
+        package init(statement: StatementRecord, metrics: [MetricRecord] = [], artifacts: [ArtifactRecord] = [],
+                     notes: [String] = [], parameters: [(position: Int, ParameterRecord)] = []) {
+            self.statement = statement
+            self.metrics = metrics
+            self.artifacts = artifacts
+            self.notes = notes
+            self.parameters = parameters
+        }
     }
 
     /// Statements' records, in one transaction.
-    func record(run: Int, _ batches: [StatementBatch]) throws {
+    package func record(run: Int, _ batches: [StatementBatch]) throws {
         let r = SQLValue.int(Int64(run))
         try db.transaction {
             for b in batches {
@@ -204,7 +213,7 @@ public final class HistoryStore: @unchecked Sendable {
 
     /// A REPL session's next input: one row, however long the session (its whole source is
     /// written once, by `finishRun`).
-    func appendCell(run: Int, index: Int, text: String) throws {
+    package func appendCell(run: Int, index: Int, text: String) throws {
         try db.write("INSERT OR REPLACE INTO cells (run, idx, text) VALUES (?, ?, ?)", [.int(Int64(run)), .int(Int64(index)), .text(text)])
     }
 

@@ -34,6 +34,13 @@ public struct ParameterRecord: Sendable, Equatable {
     public let value: String
     public let defaultValue: String
     public let overridden: Bool
+
+    package init(name: String, value: String, defaultValue: String, overridden: Bool) {
+        self.name = name
+        self.value = value
+        self.defaultValue = defaultValue
+        self.overridden = overridden
+    }
 }
 
 /// One `log(name: value, step:)` (or a value an operation reported).
@@ -43,6 +50,14 @@ public struct MetricRecord: Sendable {
     public let name: String
     public let value: Double
     public let step: Int?
+
+    package init(seq: Int, statement: Int?, name: String, value: Double, step: Int?) {
+        self.seq = seq
+        self.statement = statement
+        self.name = name
+        self.value = value
+        self.step = step
+    }
 }
 
 /// A file the run wrote.
@@ -52,6 +67,14 @@ public struct ArtifactRecord: Sendable {
     public let kind: String
     public let bytes: Int
     public let sha256: String
+
+    package init(statement: Int?, path: String, kind: String, bytes: Int, sha256: String) {
+        self.statement = statement
+        self.path = path
+        self.kind = kind
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
 }
 
 /// One top-level statement as it ran.
@@ -67,6 +90,20 @@ public struct StatementRecord: Sendable {
     public let status: String
     public let error: String?
     public let output: String
+
+    package init(index: Int, cell: Int, line: Int, column: Int, endLine: Int, endColumn: Int, text: String, seconds: Double, status: String, error: String?, output: String) {
+        self.index = index
+        self.cell = cell
+        self.line = line
+        self.column = column
+        self.endLine = endLine
+        self.endColumn = endColumn
+        self.text = text
+        self.seconds = seconds
+        self.status = status
+        self.error = error
+        self.output = output
+    }
 }
 
 /// A run as stored: its row and, when loaded in full, everything recorded under it.

@@ -1,5 +1,4 @@
 import Foundation
-import History
 import Recipe
 import SqueezeCore
 
@@ -15,10 +14,7 @@ public final class REPL {
         public var color: String = "auto"
         public var historyFile: String?
         /// Where the session is recorded (nil: not recorded).
-        public var history: HistoryStore?
-        /// What the session runs on, for the record: gathered on the history's writer thread (it
-        /// reads /proc and may run git), so the prompt does not wait for it.
-        public var environment: (@Sendable () -> RunEnvironment)?
+        public var recording: SessionRecording?
         public init() {}
     }
 
@@ -29,20 +25,18 @@ public final class REPL {
     var successful: [String] = []
     var reader: LineReader?
     let initialSeed: UInt64
-    let history: HistoryStore?
-    let environment: (@Sendable () -> RunEnvironment)?
+    let recording: SessionRecording?
     /// The session's run in the history, started by its first input (and again after `:reset`).
-    var recorder: RunRecorder?
+    var recorder: SessionRun?
 
     public init(options: Options) {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        let protected = options.history.map { [URL(fileURLWithPath: $0.path)] } ?? []
+        let protected = options.recording?.protectedFiles ?? []
         session = Interpreter(seed: options.seed, sandbox: Sandbox(baseDirectory: cwd, protectedFiles: protected)) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         initialSeed = session.seed
-        history = options.history
-        environment = options.environment
+        recording = options.recording
         style = Style(on: Terminal.colorEnabled(options.color))
         session.displayWidth = Terminal.width
     }
@@ -95,30 +89,29 @@ public final class REPL {
         if !program.diagnostics.isEmpty {
             let rendered = program.diagnostics.map { $0.render() }.joined()
             FileHandle.standardError.write(Data(rendered.utf8))
-            recorder?.finish(status: .failed, error: rendered)
+            recorder?.end(.failed, error: rendered)
             return 65
         }
         let result: Result<Void, Error> = Interpreter.onLargeStack { Result { try session.run(program) } }
         switch result {
         case .success:
-            recorder?.finish(status: .completed)
+            recorder?.end(.completed, error: nil)
             return 0
         case .failure(let d as Diagnostic):
             FileHandle.standardError.write(Data(d.render().utf8))
-            recorder?.finish(status: d.kind == .interrupted ? .interrupted : .failed, error: d.render())
+            recorder?.end(d.kind == .interrupted ? .interrupted : .failed, error: d.render())
             return d.kind == .interrupted ? 130 : 70
         case .failure(let e):
-            recorder?.finish(status: .failed, error: "\(e)")
+            recorder?.end(.failed, error: "\(e)")
             return 70
         }
     }
 
     /// Starts recording the session into the history (a failure is reported and recording skipped).
-    func startRecording(kind: RunStart.Kind, source: String, cellLines: [Int] = []) -> RunRecorder? {
-        guard let history else { return nil }
-        let start = RunStart(kind: kind, recipe: nil, source: source, seed: session.seed, environment: RunEnvironment(squeezeVersion: "?"),
-                             outDirectory: session.sandbox.outputDirectory.path)
-        let r = RunRecorder(store: history, start: start, cellLines: cellLines, environment: environment)
+    func startRecording(kind: SessionKind, source: String, cellLines: [Int] = []) -> SessionRun? {
+        guard let recording,
+              let r = recording.start(kind: kind, source: source, seed: session.seed, cellLines: cellLines,
+                                      outDirectory: session.sandbox.outputDirectory.path) else { return nil }
         recorder = r
         session.observer = r
         return r
@@ -126,7 +119,7 @@ public final class REPL {
 
     /// Marks the session's run completed (at :quit, Ctrl-D and :reset).
     func endRecording() {
-        recorder?.finish(status: .completed)
+        recorder?.end(.completed, error: nil)
         recorder = nil
         session.observer = nil
     }
@@ -139,7 +132,7 @@ public final class REPL {
         }
         cancellation.reset()
         session.displayWidth = Terminal.width
-        if recorder == nil, history != nil { _ = startRecording(kind: .repl, source: "") }
+        if recorder == nil, recording != nil { _ = startRecording(kind: .repl, source: "") }
         recorder?.beginInput(source)
         let outcome: Diagnostic? = Interpreter.onLargeStack {
             do {

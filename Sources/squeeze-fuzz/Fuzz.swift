@@ -20,7 +20,7 @@ func fuzzInput(_ bytes: UnsafeRawBufferPointer) {
     case "gguf": _ = try? GGUF.read(Data(bytes), name: "fuzz.gguf")
     case "idx": _ = try? IDX.read(Data(bytes), name: "fuzz.idx")
     case "csv": _ = try? CSV.read(String(decoding: bytes, as: UTF8.self), name: "fuzz.csv")
-    case "png": _ = try? PNG.decode(Data(bytes))
+    case "png": _ = try? PNGDecoder.decode(Data(bytes))
     default: fuzzOne(bytes)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import History
+import Runs
 import Recipe
 
 /// Writes text to stdout, or to `-o FILE`.

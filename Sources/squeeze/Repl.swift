@@ -25,9 +25,10 @@ struct Repl: ParsableCommand {
         options.seed = seed ?? RecipeRunner.drawSeed()
         options.color = color
         if !noHistory {
-            options.history = try history.open()
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            options.environment = { .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd) }
+            options.recording = HistorySessionRecording(store: try history.open()) {
+                .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
+            }
         }
         let status = REPL(options: options).run(options: options)
         if status != 0 { throw ExitCode(status) }

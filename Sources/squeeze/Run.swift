@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import History
+import Runs
 import Recipe
 import SqueezeCore
 

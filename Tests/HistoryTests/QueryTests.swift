@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import History
 import Recipe
+@testable import Runs
 
 /// Three seeds of k = 4 and two of k = 8, with known accuracies.
 func sampleStore(_ s: Scratch) throws -> HistoryStore {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import History
 import Recipe
+@testable import Runs
 
 /// A fresh directory per test, removed afterwards.
 final class Scratch {

@@ -9,6 +9,8 @@ public enum Entropy {
         var counts: [Int: Int] = [:]
         for s in symbols { counts[s, default: 0] += 1 }
         let n = Double(symbols.count)
-        return counts.values.reduce(0.0) { acc, c in let p = Double(c) / n; return acc - p * log2(p) }
+        // Summed in symbol order: a dictionary's order changes from process to process (its hash is
+        // seeded per run), and with it the last bits of the sum.
+        return counts.sorted { $0.key < $1.key }.reduce(0.0) { acc, kv in let p = Double(kv.value) / n; return acc - p * log2(p) }
     }
 }

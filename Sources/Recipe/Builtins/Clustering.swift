@@ -104,7 +104,9 @@ extension Builtins {
             var counts: [Int: Int] = [:]
             for c in codes { counts[c, default: 0] += 1 }
             let n = Double(codes.count)
-            return .number(exp(-counts.values.reduce(0.0) { acc, c in let p = Double(c) / n; return acc + p * log(p + 1e-10) }))
+            // In code order: a dictionary's order (and so the sum's last bits) changes between processes.
+            let ordered = counts.sorted { $0.key < $1.key }
+            return .number(exp(-ordered.reduce(0.0) { acc, kv in let p = Double(kv.value) / n; return acc + p * log(p + 1e-10) }))
         },
         Operation("mcr2", family: "clustering", summary: "Learn features that maximise the rate reduction ΔR (MCR², Yu et al. 2020) with a linear or one-hidden-layer map.",
                   doc: "Z = normalise(X W) (linear) or normalise(relu(X W₁ + b₁) W₂) (hidden: h), rows on the unit sphere; full-batch Adam ascending ΔR = R(Z) − R_c(Z, labels) with its closed-form gradient (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹, checked by finite differences), weights initialised N(0, 1/fan-in) from the run's generator. Returns {features, delta (ΔR per epoch, index 0 before training), W (linear) or W1, b1, W2}. apply with features of new data: normalise(X @ W).",

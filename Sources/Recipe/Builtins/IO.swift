@@ -61,8 +61,8 @@ extension Builtins {
                 case "npz":
                     return record(try Npz.read(data, name: path).map { ($0.0, .tensor($0.1)) })
                 case "png":
-                    let img: PNG.Image
-                    do { img = try PNG.decode(data, budget: Memory.limit) } catch let f as PNG.Failure { throw DataError(path, f.description) }
+                    let img: PNGDecoder.Image
+                    do { img = try PNGDecoder.decode(data, budget: Memory.limit) } catch let f as PNGDecoder.Failure { throw DataError(path, f.description) }
                     let shape = img.channels == 1 ? [img.height, img.width] : [img.height, img.width, img.channels]
                     return .tensor(Tensor(shape: shape, storage: img.values))
                 case "csv":

@@ -1,3 +1,4 @@
+import History
 import Foundation
 
 /// Compares a replay with the run it replays: every metric point (matched by name and order of
