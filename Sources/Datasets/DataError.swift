@@ -1,4 +1,5 @@
 import Foundation
+
 /// A malformed or unsupported file, with where in it the problem is.
 public struct DataError: Error, CustomStringConvertible, Sendable {
     public let file: String

@@ -24,7 +24,9 @@ public enum GGUF {
     static let types: [Int: (name: String, block: Int, bytes: Int)] = [
         0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20), 8: ("Q8_0", 32, 34), 30: ("BF16", 1, 2),
     ]
-    static let knownNames: [Int: String] = [6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K"]
+    static let knownNames: [Int: String] = [
+        6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K",
+    ]
 
     struct Reader {
         let b: UnsafeRawBufferPointer
@@ -32,11 +34,19 @@ public enum GGUF {
         var p = 0
 
         mutating func need(_ n: Int, _ what: String) throws {
-            guard n >= 0, p + n <= b.count else { throw DataError(name, at: p, "the file ends inside \(what) (needs \(n) bytes, \(b.count - p) left)") }
+            guard n >= 0, p + n <= b.count else {
+                throw DataError(name, at: p, "the file ends inside \(what) (needs \(n) bytes, \(b.count - p) left)")
+            }
         }
         mutating func u8() throws -> UInt8 { try need(1, "a byte"); defer { p += 1 }; return b[p] }
-        mutating func u32() throws -> UInt32 { try need(4, "a 32-bit value"); defer { p += 4 }; return UInt32(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt32.self)) }
-        mutating func u64() throws -> UInt64 { try need(8, "a 64-bit value"); defer { p += 8 }; return UInt64(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt64.self)) }
+        mutating func u32() throws -> UInt32 {
+            try need(4, "a 32-bit value"); defer { p += 4 };
+            return UInt32(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+        }
+        mutating func u64() throws -> UInt64 {
+            try need(8, "a 64-bit value"); defer { p += 8 };
+            return UInt64(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt64.self))
+        }
         mutating func count(_ what: String, max: UInt64 = 1 << 32) throws -> Int {
             let at = p
             let n = try u64()
@@ -53,8 +63,12 @@ public enum GGUF {
             switch type {
             case 0: return .uint(UInt64(try u8()))
             case 1: return .int(Int64(Int8(bitPattern: try u8())))
-            case 2: try need(2, "a value"); defer { p += 2 }; return .uint(UInt64(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt16.self))))
-            case 3: try need(2, "a value"); defer { p += 2 }; return .int(Int64(Int16(littleEndian: b.loadUnaligned(fromByteOffset: p, as: Int16.self))))
+            case 2:
+                try need(2, "a value"); defer { p += 2 };
+                return .uint(UInt64(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: p, as: UInt16.self))))
+            case 3:
+                try need(2, "a value"); defer { p += 2 };
+                return .int(Int64(Int16(littleEndian: b.loadUnaligned(fromByteOffset: p, as: Int16.self))))
             case 4: return .uint(UInt64(try u32()))
             case 5: return .int(Int64(Int32(bitPattern: try u32())))
             case 6: return .float(Double(Float(bitPattern: try u32())))
@@ -107,7 +121,9 @@ public enum GGUF {
                 let at = r.p
                 let tname = try r.string()
                 let nd = Int(try r.u32())
-                guard nd >= 1, nd <= Tensor.maxRank else { throw DataError(name, at: at, "tensor '\(tname)' has \(nd) dimensions (1 to \(Tensor.maxRank) are held)") }
+                guard nd >= 1, nd <= Tensor.maxRank else {
+                    throw DataError(name, at: at, "tensor '\(tname)' has \(nd) dimensions (1 to \(Tensor.maxRank) are held)")
+                }
                 var dims: [Int] = []
                 for _ in 0..<nd { dims.append(try r.count("extent", max: 1 << 40)) }
                 let type = Int(try r.u32())
@@ -128,12 +144,15 @@ public enum GGUF {
                 }
                 // Also in row-major order: [0, 2^40, 2^40] is empty one way and overflows the other.
                 guard !overflow, Shape.count(Array(info.dims.reversed())) == count, count < 1 << 40, count % t.block == 0 else {
-                    throw DataError(name, at: info.at, "tensor '\(info.name)': \(count) values do not fill whole \(t.name) blocks of \(t.block)")
+                    throw DataError(
+                        name, at: info.at, "tensor '\(info.name)': \(count) values do not fill whole \(t.name) blocks of \(t.block)")
                 }
                 let bytes = count / t.block * t.bytes
                 let start = dataStart + info.offset
                 guard info.offset % alignment == 0, start + bytes <= b.count else {
-                    throw DataError(name, at: info.at, "tensor '\(info.name)' (\(bytes) bytes at data offset \(info.offset)) lies outside the file or is misaligned")
+                    throw DataError(
+                        name, at: info.at,
+                        "tensor '\(info.name)' (\(bytes) bytes at data offset \(info.offset)) lies outside the file or is misaligned")
                 }
                 try Memory.check(elements: count, "GGUF tensor '\(info.name)'")
                 let raw = UnsafeRawBufferPointer(rebasing: b[start..<(start + bytes)])
@@ -151,9 +170,13 @@ public enum GGUF {
     static func dequantize(_ raw: UnsafeRawBufferPointer, _ type: String, _ n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: n)
         switch type {
-        case "F32": for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        case "F32":
+            for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case "F16": for i in 0..<n { out[i] = half(raw, 2 * i) }
-        case "BF16": for i in 0..<n { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+        case "BF16":
+            for i in 0..<n {
+                out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+            }
         case "Q8_0":
             for blk in 0..<(n / 32) {
                 let o = blk * 34

@@ -23,12 +23,16 @@ public enum IDX {
     }
 
     /// The shape, element type and byte range of the values, from the header alone.
-    static func layout(_ b: UnsafeRawBufferPointer, name: String) throws -> (shape: [Int], count: Int, type: (size: Int, name: String), start: Int, end: Int) {
+    static func layout(
+        _ b: UnsafeRawBufferPointer, name: String
+    ) throws -> (shape: [Int], count: Int, type: (size: Int, name: String), start: Int, end: Int) {
         guard b.count >= 4 else { throw DataError(name, at: 0, "too short for an IDX header (\(b.count) bytes)") }
         guard b[0] == 0, b[1] == 0 else { throw DataError(name, at: 0, "not an IDX file: it must start with two zero bytes") }
         guard let type = types[b[2]] else { throw DataError(name, at: 2, "unknown IDX type code 0x\(String(b[2], radix: 16))") }
         let rank = Int(b[3])
-        guard rank >= 1, rank <= Tensor.maxRank else { throw DataError(name, at: 3, "\(rank) dimensions (squeeze holds 1 to \(Tensor.maxRank))") }
+        guard rank >= 1, rank <= Tensor.maxRank else {
+            throw DataError(name, at: 3, "\(rank) dimensions (squeeze holds 1 to \(Tensor.maxRank))")
+        }
         guard b.count >= 4 + 4 * rank else { throw DataError(name, at: 4, "the header ends early") }
         var shape: [Int] = []
         for d in 0..<rank {
@@ -45,7 +49,8 @@ public enum IDX {
         let (bytes, o2) = count.multipliedReportingOverflow(by: type.size)
         let start = 4 + 4 * rank
         guard !overflow, !o2, bytes <= Int.max - start else {
-            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need more than 2^63 bytes")
+            throw DataError(
+                name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need more than 2^63 bytes")
         }
         return (shape, count, type, start, start + bytes)
     }
@@ -54,7 +59,11 @@ public enum IDX {
         let (shape, count, type, start, end) = try layout(b, name: name)
         let bytes = end - start
         guard end <= b.count else {
-            throw DataError(name, at: start, "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(bytes) bytes; \(b.count - start) follow the header")
+            throw DataError(
+                name, at: start,
+                "\(shape.map(String.init).joined(separator: "×")) values of \(type.name) need \(bytes) bytes; \(b.count - start) follow " +
+                "the header"
+            )
         }
         try Memory.check(shape: shape, "the IDX file")
         return Tensor(shape: shape) { out in
@@ -64,8 +73,14 @@ public enum IDX {
             case "i8": for i in 0..<count { out[i] = Float(Int8(bitPattern: p.load(fromByteOffset: i, as: UInt8.self))) }
             case "i16": for i in 0..<count { out[i] = Float(Int16(bigEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
             case "i32": for i in 0..<count { out[i] = Float(Int32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-            case "f32": for i in 0..<count { out[i] = Float(bitPattern: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-            default: for i in 0..<count { out[i] = Float(Double(bitPattern: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+            case "f32":
+                for i in 0..<count {
+                    out[i] = Float(bitPattern: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            default:
+                for i in 0..<count {
+                    out[i] = Float(Double(bitPattern: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                }
             }
         }
     }

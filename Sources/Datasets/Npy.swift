@@ -29,7 +29,8 @@ public enum Npy {
         guard headerStart + headerLength <= bytes.count else {
             throw DataError(name, at: headerStart - 4, "header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
         }
-        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
+        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1)
+        else {
             throw DataError(name, at: headerStart, "the header is not text")
         }
         let (descr, fortran, shape) = try parseHeader(header, name: name, offset: headerStart)
@@ -41,7 +42,9 @@ public enum Npy {
         let dataStart = headerStart + headerLength
         let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.size)
         guard !overflow, dataStart + needed <= bytes.count else {
-            throw DataError(name, at: dataStart, "the data is truncated: shape \(shape) of \(descr) needs \(needed) bytes, the file has \(bytes.count - dataStart)")
+            throw DataError(
+                name, at: dataStart,
+                "the data is truncated: shape \(shape) of \(descr) needs \(needed) bytes, the file has \(bytes.count - dataStart)")
         }
         let values = bytes.withUnsafeBytes { raw in
             (0..<count).map { dtype.load(raw, dataStart + $0 * dtype.size) }
@@ -72,7 +75,8 @@ public enum Npy {
         let fortran = f.hasPrefix("True")
         guard let s = value("shape"), s.first == "(" else { throw DataError(name, at: offset, "the header has no 'shape' tuple") }
         let inner = s.dropFirst().prefix { $0 != ")" }
-        let dims = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { part -> Int in
+        let dims = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
+            part -> Int in
             guard let v = Int(part), v >= 0 else { throw DataError(name, at: offset, "bad extent '\(part)' in the shape") }
             return v
         }

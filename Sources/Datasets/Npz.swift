@@ -28,14 +28,21 @@ public enum Npz {
                 }
                 let start = e.localOffset + 30 + u16(b, e.localOffset + 26) + u16(b, e.localOffset + 28)
                 guard start + e.compressedSize <= b.count, start <= b.count else {
-                    throw DataError(name, at: start, "member '\(e.name)' runs past the end of the file (\(e.compressedSize) bytes from offset \(start), file has \(b.count))")
+                    throw DataError(
+                        name, at: start,
+                        "member '\(e.name)' runs past the end of the file (\(e.compressedSize) bytes from offset \(start), file has " +
+                        "\(b.count))"
+                    )
                 }
                 let raw = UnsafeRawBufferPointer(rebasing: b[start..<(start + e.compressedSize)])
                 let bytes: [UInt8]
                 switch e.method {
                 case 0: bytes = Array(raw)
                 case 8: bytes = try Zlib.inflate(raw, format: .raw, expectedSize: e.size, name: "\(name):\(e.name)")
-                default: throw DataError(name, at: e.localOffset, "member '\(e.name)' uses compression method \(e.method); only stored (0) and deflate (8) are read")
+                default:
+                    throw DataError(
+                        name, at: e.localOffset,
+                        "member '\(e.name)' uses compression method \(e.method); only stored (0) and deflate (8) are read")
                 }
                 let crc = bytes.withUnsafeBytes { Zlib.crc32($0) }
                 guard crc == e.crc else {
@@ -99,8 +106,11 @@ public enum Npz {
             // write outside its folder (zip slip) or with two members of one name is refused.
             let parts = member.split(separator: "/", omittingEmptySubsequences: false)
             if member.hasPrefix("/") || member.contains("\\") || parts.contains("..") || parts.contains("")
-                || member.unicodeScalars.contains(where: { $0.value < 0x20 }) {
-                throw DataError(name, at: p + 46, "member name \(member.debugDescription) is not a plain relative name (absolute, '..', or control characters)")
+                || member.unicodeScalars.contains(where: { $0.value < 0x20 })
+            {
+                throw DataError(
+                    name, at: p + 46,
+                    "member name \(member.debugDescription) is not a plain relative name (absolute, '..', or control characters)")
             }
             if entries.contains(where: { $0.name == member }) {
                 throw DataError(name, at: p + 46, "member '\(member)' appears twice in the archive")

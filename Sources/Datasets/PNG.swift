@@ -55,11 +55,16 @@ public enum PNGDecoder {
         let sampleBytes = count * (sixteen ? 2 : 1)
         guard sampleBytes <= data.count * 1032 + (1 << 16) else {
             png_image_free(&image)
-            throw Failure(description: "claims \(w)×\(h) pixels (\(sampleBytes) bytes of samples), more than its \(data.count) bytes can decompress to (deflate's limit is 1032:1)")
+            throw Failure(
+                description:
+                    "claims \(w)×\(h) pixels (\(sampleBytes) bytes of samples), more than its \(data.count) bytes can decompress to " +
+                    "(deflate's limit is 1032:1)"
+            )
         }
         guard count * 4 + sampleBytes <= budget else {
             png_image_free(&image)
-            throw Failure(description: "a \(w)×\(h) image needs \(mib(count * 4 + sampleBytes)) to decode, above the memory budget of \(mib(budget))")
+            throw Failure(
+                description: "a \(w)×\(h) image needs \(mib(count * 4 + sampleBytes)) to decode, above the memory budget of \(mib(budget))")
         }
         var values = [Float](repeating: 0, count: count)
         if sixteen {

@@ -32,7 +32,9 @@ public enum Safetensors {
             guard n >= 2, n <= maxHeader else {
                 throw DataError(name, at: 0, "header length \(n) is \(n > maxHeader ? "over the 100 MB limit" : "too small")")
             }
-            guard 8 + n <= b.count else { throw DataError(name, at: 8, "the header (\(n) bytes) runs past the end of the file (\(b.count) bytes)") }
+            guard 8 + n <= b.count else {
+                throw DataError(name, at: 8, "the header (\(n) bytes) runs past the end of the file (\(b.count) bytes)")
+            }
             let json = Data(UnsafeRawBufferPointer(rebasing: b[8..<(8 + n)]))
             guard let header = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
                 throw DataError(name, at: 8, "the header is not a JSON object")
@@ -51,22 +53,30 @@ public enum Safetensors {
                     continue
                 }
                 guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                      let shapeAny = info["shape"] as? [Any], let offs = info["data_offsets"] as? [Any], offs.count == 2 else {
+                    let shapeAny = info["shape"] as? [Any], let offs = info["data_offsets"] as? [Any], offs.count == 2
+                else {
                     throw DataError(name, at: 8, "tensor '\(key)' needs dtype, shape and data_offsets [begin, end]")
                 }
                 guard let size = sizes[dtype] else {
-                    throw DataError(name, at: 8, "tensor '\(key)' has unknown dtype '\(dtype)' (known: \(sizes.keys.sorted().joined(separator: ", ")))")
+                    throw DataError(
+                        name, at: 8, "tensor '\(key)' has unknown dtype '\(dtype)' (known: \(sizes.keys.sorted().joined(separator: ", ")))")
                 }
                 let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
                 guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }), shape.count <= Tensor.maxRank else {
                     throw DataError(name, at: 8, "tensor '\(key)' has an invalid shape (at most \(Tensor.maxRank) non-negative extents)")
                 }
                 guard let begin = (offs[0] as? NSNumber)?.intValue, let end = (offs[1] as? NSNumber)?.intValue,
-                      begin >= 0, end >= begin, end <= dataLength else {
+                    begin >= 0, end >= begin, end <= dataLength
+                else {
                     throw DataError(name, at: 8, "tensor '\(key)': data_offsets \(offs) lie outside the \(dataLength)-byte data section")
                 }
-                guard let count = Shape.count(shape), !count.multipliedReportingOverflow(by: size).overflow, count * size == end - begin else {
-                    throw DataError(name, at: dataStart + begin, "tensor '\(key)': \(dtype) \(shape) needs \(Shape.count(shape).map { "\($0 * size)" } ?? "more than 2^63") bytes, its offsets span \(end - begin)")
+                guard let count = Shape.count(shape), !count.multipliedReportingOverflow(by: size).overflow, count * size == end - begin
+                else {
+                    throw DataError(
+                        name, at: dataStart + begin,
+                        "tensor '\(key)': \(dtype) \(shape) needs \(Shape.count(shape).map { "\($0 * size)" } ?? "more than 2^63") " +
+                        "bytes, its offsets span \(end - begin)"
+                    )
                 }
                 entries.append((key, dtype, shape, begin, end))
             }
@@ -86,7 +96,9 @@ public enum Safetensors {
     static func decode(_ raw: UnsafeRawBufferPointer, _ dtype: String) throws -> [Float] {
         let n = raw.count / (sizes[dtype] ?? 1)
         var out = [Float](repeating: 0, count: n)
-        func le<T: FixedWidthInteger>(_ type: T.Type, _ i: Int) -> T { T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
+        func le<T: FixedWidthInteger>(_ type: T.Type, _ i: Int) -> T {
+            T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
+        }
         switch dtype {
         case "F32": for i in 0..<n { out[i] = Float(bitPattern: le(UInt32.self, i)) }
         case "F64": for i in 0..<n { out[i] = Float(Double(bitPattern: le(UInt64.self, i))) }

@@ -25,7 +25,8 @@ public enum Synthetic {
     /// subspace (a Gaussian draw in the subspace, normalised), plus isotropic noise of std `noise`.
     public static func subspaces(n: Int, ambient: Int, dim: Int, count: Int, noise: Double, rng: inout RandomGenerator) throws -> Labelled {
         guard count >= 1, dim >= 1, dim <= ambient, n >= count else {
-            throw CoreError.invalidArgument("subspaces: need 1 ≤ dim ≤ ambient and n ≥ count ≥ 1 (got n = \(n), ambient = \(ambient), dim = \(dim), count = \(count))")
+            throw CoreError.invalidArgument(
+                "subspaces: need 1 ≤ dim ≤ ambient and n ≥ count ≥ 1 (got n = \(n), ambient = \(ambient), dim = \(dim), count = \(count))")
         }
         var rows: [Float] = []
         rows.reserveCapacity(n * ambient)
@@ -45,8 +46,9 @@ public enum Synthetic {
                 labels.append(k)
             }
         }
-        return Labelled(X: Tensor(shape: [n, ambient], storage: rows), labels: labels,
-                        extra: [("bases", try Tensor.stack(bases))])
+        return Labelled(
+            X: Tensor(shape: [n, ambient], storage: rows), labels: labels,
+            extra: [("bases", try Tensor.stack(bases))])
     }
 
     public static let manifoldKinds = ["circles", "moons", "spheres", "swissroll", "trefoil"]
@@ -95,7 +97,7 @@ public enum Synthetic {
                 for _ in 0..<size {
                     let t = twoPi * rng.uniform()
                     var p = [sin(t) + 2 * sin(2 * t), cos(t) - 2 * cos(2 * t), -sin(3 * t)]
-                    if k == 1 { p = [p[0] + 1.5, p[2], p[1]] }   // the second knot, turned and shifted so the two interlock
+                    if k == 1 { p = [p[0] + 1.5, p[2], p[1]] }  // the second knot, turned and shifted so the two interlock
                     points.append(p); labels.append(k)
                 }
             }
@@ -103,7 +105,9 @@ public enum Synthetic {
             throw CoreError.invalidArgument("manifolds: unknown kind '\(kind)'; one of \(manifoldKinds.joined(separator: ", "))")
         }
         let intrinsic = points.first?.count ?? 2
-        guard ambient >= intrinsic else { throw CoreError.invalidArgument("manifolds: \(kind) needs ambient ≥ \(intrinsic), got \(ambient)") }
+        guard ambient >= intrinsic else {
+            throw CoreError.invalidArgument("manifolds: \(kind) needs ambient ≥ \(intrinsic), got \(ambient)")
+        }
         let R = try basis(ambient: ambient, dim: ambient, rng: &rng)
         var rows = [Float](repeating: 0, count: n * ambient)
         for (i, p) in points.enumerated() {
@@ -130,7 +134,8 @@ public enum Synthetic {
                 labels.append(c)
             }
         }
-        return Labelled(X: Tensor(shape: [n, dim], storage: rows), labels: labels,
-                        extra: [("centers", Tensor(shape: [k, dim], storage: centers.map(Float.init)))])
+        return Labelled(
+            X: Tensor(shape: [n, dim], storage: rows), labels: labels,
+            extra: [("centers", Tensor(shape: [k, dim], storage: centers.map(Float.init)))])
     }
 }

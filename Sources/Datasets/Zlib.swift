@@ -1,6 +1,6 @@
 import CZlib
-import SqueezeCore
 import Foundation
+import SqueezeCore
 
 /// zlib's inflate and deflate over whole buffers.
 public enum Zlib {
@@ -17,10 +17,14 @@ public enum Zlib {
     /// not exceed the expected size, deflate's 1032:1 limit, or the memory budget (zip bombs).
     /// With `prefix`, only the first `prefix` bytes are inflated and returned (fewer if the stream
     /// is shorter), for reading a header before deciding how much to inflate.
-    public static func inflate(_ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, prefix: Int? = nil, name: String) throws -> [UInt8] {
-        let ceiling = min(expectedSize ?? Int.max, prefix ?? Int.max, input.count.multipliedReportingOverflow(by: 1032).partialValue + 1024, Memory.limit)
+    public static func inflate(
+        _ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, prefix: Int? = nil, name: String
+    ) throws -> [UInt8] {
+        let ceiling = min(
+            expectedSize ?? Int.max, prefix ?? Int.max, input.count.multipliedReportingOverflow(by: 1032).partialValue + 1024, Memory.limit)
         if let e = expectedSize, e > ceiling {
-            throw DataError(name, "claims \(e) bytes once decompressed, more than \(input.count) compressed bytes can hold or memory allows")
+            throw DataError(
+                name, "claims \(e) bytes once decompressed, more than \(input.count) compressed bytes can hold or memory allows")
         }
         var stream = z_stream()
         guard squeeze_inflate_init(&stream, format.windowBits) == Z_OK else { throw DataError(name, "zlib could not start") }

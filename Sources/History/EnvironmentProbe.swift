@@ -44,7 +44,8 @@ extension RunEnvironment {
     static func cpuModel() -> String? {
         // The first processor's block is enough (the file grows with the core count).
         guard let handle = FileHandle(forReadingAtPath: "/proc/cpuinfo"),
-              let data = try? handle.read(upToCount: 8192) else { return nil }
+            let data = try? handle.read(upToCount: 8192)
+        else { return nil }
         try? handle.close()
         let info = String(decoding: data, as: UTF8.self)
         for line in info.split(separator: "\n") where line.hasPrefix("model name") {

@@ -11,7 +11,9 @@ public enum HistoryError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .newerSchema(path, found, supported):
-            return "the history '\(path)' was written by a newer squeeze (schema version \(found); this squeeze reads up to \(supported)): upgrade squeeze, or use --history to record elsewhere"
+            return
+                "the history '\(path)' was written by a newer squeeze (schema version \(found); this squeeze reads up to \(supported)): " +
+                "upgrade squeeze, or use --history to record elsewhere"
         case let .cannotOpen(path, reason):
             return "cannot open the history '\(path)': \(reason)"
         case .noSuchRun(let id):
@@ -89,7 +91,7 @@ public final class HistoryStore: @unchecked Sendable {
                 _ = try db.rows("PRAGMA journal_mode=WAL")
             } catch let e as SQLiteError where e.code & 0xff == SQLITE_BUSY || e.code & 0xff == SQLITE_LOCKED {
                 attempts += 1
-                if attempts > 1000 { throw e }   // ten seconds
+                if attempts > 1000 { throw e }  // ten seconds
                 usleep(10_000)
             }
         }
@@ -119,7 +121,8 @@ public final class HistoryStore: @unchecked Sendable {
     /// is not mistaken for the run's process).
     static func processIdentity(_ pid: Int32 = getpid()) -> (pid: Int, start: Int)? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 19, let start = Int(fields[19]) else { return nil }
         return (Int(pid), start)
@@ -133,7 +136,8 @@ public final class HistoryStore: @unchecked Sendable {
             guard let id = r[0].int, r[3].string == host, let pid = r[1].int else { continue }
             if let alive = HistoryStore.processIdentity(Int32(pid)), alive.start == r[2].int { continue }
             // The last thing known of it: its start plus the time its recorded statements took.
-            try db.run("""
+            try db.run(
+                """
                 UPDATE runs SET status = 'crashed',
                     finished = started + (SELECT coalesce(sum(seconds), 0) FROM statements WHERE run = runs.id),
                     error = 'the process ended without finishing the run (killed or crashed)'
@@ -151,15 +155,19 @@ public final class HistoryStore: @unchecked Sendable {
         let env = start.environment
         let me = HistoryStore.processIdentity()
         return try db.transaction {
-            try db.write("""
+            try db.write(
+                """
                 INSERT INTO runs (kind, recipe, source, source_sha256, seed, started, status, squeeze_version,
                     git_commit, git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, pid, pid_start)
                 VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(start.kind.rawValue), SQLValue(start.recipe), .text(start.source), .text(SHA256.hex(start.source)),
-                      .int(Int64(bitPattern: start.seed)), .real(Date().timeIntervalSince1970), .text(env.squeezeVersion),
-                      SQLValue(env.gitCommit), SQLValue(env.gitDirty.map { $0 ? 1 : 0 }), SQLValue(env.blas), SQLValue(env.blasThreads),
-                      SQLValue(env.cores), SQLValue(env.host), SQLValue(env.cpu), SQLValue(env.os), SQLValue(start.outDirectory),
-                      SQLValue(start.replayOf), SQLValue(me?.pid), SQLValue(me?.start)])
+                """,
+                [
+                    .text(start.kind.rawValue), SQLValue(start.recipe), .text(start.source), .text(SHA256.hex(start.source)),
+                    .int(Int64(bitPattern: start.seed)), .real(Date().timeIntervalSince1970), .text(env.squeezeVersion),
+                    SQLValue(env.gitCommit), SQLValue(env.gitDirty.map { $0 ? 1 : 0 }), SQLValue(env.blas), SQLValue(env.blasThreads),
+                    SQLValue(env.cores), SQLValue(env.host), SQLValue(env.cpu), SQLValue(env.os), SQLValue(start.outDirectory),
+                    SQLValue(start.replayOf), SQLValue(me?.pid), SQLValue(me?.start),
+                ])
             return Int(db.lastInsertID)
         }
     }
@@ -172,8 +180,10 @@ public final class HistoryStore: @unchecked Sendable {
         package var notes: [String] = []
         package var parameters: [(position: Int, ParameterRecord)] = []
 
-        package init(statement: StatementRecord, metrics: [MetricRecord] = [], artifacts: [ArtifactRecord] = [],
-                     notes: [String] = [], parameters: [(position: Int, ParameterRecord)] = []) {
+        package init(
+            statement: StatementRecord, metrics: [MetricRecord] = [], artifacts: [ArtifactRecord] = [],
+            notes: [String] = [], parameters: [(position: Int, ParameterRecord)] = []
+        ) {
             self.statement = statement
             self.metrics = metrics
             self.artifacts = artifacts
@@ -188,24 +198,36 @@ public final class HistoryStore: @unchecked Sendable {
         try db.transaction {
             for b in batches {
                 let s = b.statement
-                try db.write("INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
-                            .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
-                            SQLValue(s.error), .text(s.output)])
+                try db.write(
+                    """
+                        INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) \
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    [
+                        r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
+                        .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
+                        SQLValue(s.error), .text(s.output),
+                    ])
                 for m in b.metrics {
-                    try db.write("INSERT INTO metrics (run, seq, statement, name, value, step) VALUES (?, ?, ?, ?, ?, ?)",
-                               [r, .int(Int64(m.seq)), SQLValue(m.statement), .text(m.name), m.value.isNaN ? .null : .real(m.value), SQLValue(m.step)])
+                    try db.write(
+                        "INSERT INTO metrics (run, seq, statement, name, value, step) VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            r, .int(Int64(m.seq)), SQLValue(m.statement), .text(m.name), m.value.isNaN ? .null : .real(m.value),
+                            SQLValue(m.step),
+                        ])
                 }
                 for a in b.artifacts {
-                    try db.write("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                               [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
+                    try db.write(
+                        "INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                        [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
                 }
                 for n in b.notes {
                     try db.write("INSERT INTO notes (run, statement, text) VALUES (?, ?, ?)", [r, .int(Int64(s.index)), .text(n)])
                 }
                 for (pos, p) in b.parameters {
-                    try db.write("INSERT OR REPLACE INTO params (run, position, name, value, default_value, overridden) VALUES (?, ?, ?, ?, ?, ?)",
-                               [r, .int(Int64(pos)), .text(p.name), .text(p.value), .text(p.defaultValue), .int(p.overridden ? 1 : 0)])
+                    try db.write(
+                        "INSERT OR REPLACE INTO params (run, position, name, value, default_value, overridden) VALUES (?, ?, ?, ?, ?, ?)",
+                        [r, .int(Int64(pos)), .text(p.name), .text(p.value), .text(p.defaultValue), .int(p.overridden ? 1 : 0)])
                 }
             }
         }
@@ -220,11 +242,16 @@ public final class HistoryStore: @unchecked Sendable {
     /// Records how the run ended; `source`, for a session that grew cell by cell, is its whole source.
     public func finishRun(_ run: Int, status: RunStatus, error: String? = nil, source: String? = nil) throws {
         if let source {
-            try db.write("UPDATE runs SET status = ?, finished = ?, error = ?, source = ?, source_sha256 = ? WHERE id = ?",
-                       [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .text(source), .text(SHA256.hex(source)), .int(Int64(run))])
+            try db.write(
+                "UPDATE runs SET status = ?, finished = ?, error = ?, source = ?, source_sha256 = ? WHERE id = ?",
+                [
+                    .text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .text(source), .text(SHA256.hex(source)),
+                    .int(Int64(run)),
+                ])
         } else {
-            try db.write("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
-                       [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
+            try db.write(
+                "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
+                [.text(status.rawValue), .real(Date().timeIntervalSince1970), SQLValue(error), .int(Int64(run))])
         }
     }
 
@@ -239,7 +266,8 @@ public final class HistoryStore: @unchecked Sendable {
     static func completeSourcesFromCells(_ db: Database, runs ids: [Int]) throws {
         for id in ids {
             guard let source = try sourceFromCells(db, run: id) else { continue }
-            try db.run("UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?", [.text(source), .text(SHA256.hex(source)), .int(Int64(id))])
+            try db.run(
+                "UPDATE runs SET source = ?, source_sha256 = ? WHERE id = ?", [.text(source), .text(SHA256.hex(source)), .int(Int64(id))])
         }
     }
 
@@ -256,20 +284,33 @@ public final class HistoryStore: @unchecked Sendable {
 
     /// `PRAGMA integrity_check` (["ok"] when sound) and the row counts of every table.
     /// `integrity`, when the caller has just checked the file, is used instead of a second full scan.
-    public func check(integrity known: [String]? = nil) throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)]) {
+    public func check(integrity known: [String]? = nil) throws -> (integrity: [String], counts: [(String, Int)], statuses: [(String, Int)])
+    {
         let integrity = try known ?? db.rows("PRAGMA integrity_check").compactMap { $0[0].string }
         var counts: [(String, Int)] = []
         for table in ["runs", "params", "statements", "metrics", "notes", "artifacts", "cells"] {
             counts.append((table, try db.rows("SELECT count(*) FROM \(table)").first?[0].int ?? 0))
         }
-        let statuses = try db.rows("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").map { ($0[0].string ?? "?", $0[1].int ?? 0) }
+        let statuses = try db.rows("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").map {
+            ($0[0].string ?? "?", $0[1].int ?? 0)
+        }
         return (integrity, counts, statuses)
     }
 
     /// Every artifact with its run's output directory, for checking the files still hold what was recorded.
     public func allArtifacts() throws -> [(run: Int, artifact: ArtifactRecord, outDirectory: String?)] {
-        try db.rows("SELECT a.run, a.statement, a.path, a.kind, a.bytes, a.sha256, r.out_dir FROM artifacts a JOIN runs r ON r.id = a.run ORDER BY a.run, a.rowid").map {
-            ($0[0].int ?? 0, ArtifactRecord(statement: $0[1].int, path: $0[2].string ?? "", kind: $0[3].string ?? "", bytes: $0[4].int ?? 0, sha256: $0[5].string ?? ""), $0[6].string)
+        try db.rows(
+            """
+                SELECT a.run, a.statement, a.path, a.kind, a.bytes, a.sha256, r.out_dir FROM artifacts a JOIN runs r ON r.id = a.run \
+                ORDER BY a.run, a.rowid
+                """
+        ).map {
+            (
+                $0[0].int ?? 0,
+                ArtifactRecord(
+                    statement: $0[1].int, path: $0[2].string ?? "", kind: $0[3].string ?? "", bytes: $0[4].int ?? 0,
+                    sha256: $0[5].string ?? ""), $0[6].string
+            )
         }
     }
 
@@ -286,20 +327,25 @@ public final class HistoryStore: @unchecked Sendable {
             sourceSHA256: r[4].string ?? "", seed: r[5].int.map { UInt64(bitPattern: Int64($0)) },
             started: Date(timeIntervalSince1970: r[6].double ?? 0), finished: r[7].double.map { Date(timeIntervalSince1970: $0) },
             status: RunStatus(rawValue: r[8].string ?? "") ?? .crashed, error: r[9].string,
-            environment: RunEnvironment(squeezeVersion: r[10].string ?? "?", gitCommit: r[11].string, gitDirty: r[12].int.map { $0 != 0 },
-                                        blas: r[13].string, blasThreads: r[14].int, cores: r[15].int, host: r[16].string,
-                                        cpu: r[17].string, os: r[18].string),
+            environment: RunEnvironment(
+                squeezeVersion: r[10].string ?? "?", gitCommit: r[11].string, gitDirty: r[12].int.map { $0 != 0 },
+                blas: r[13].string, blasThreads: r[14].int, cores: r[15].int, host: r[16].string,
+                cpu: r[17].string, os: r[18].string),
             outDirectory: r[19].string, replayOf: r[20].int)
     }
 
     /// Runs, newest last, with parameters and metrics (not statements) loaded.
     public func runs() throws -> [RunRecord] {
-        var runs = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs ORDER BY id").map { try withLiveSource(HistoryStore.runRecord($0)) }
+        var runs = try db.rows("SELECT \(HistoryStore.runColumns) FROM runs ORDER BY id").map {
+            try withLiveSource(HistoryStore.runRecord($0))
+        }
         var index: [Int: Int] = [:]
         for (i, r) in runs.enumerated() { index[r.id] = i }
         for p in try db.rows("SELECT run, name, value, default_value, overridden FROM params ORDER BY run, position") {
             guard let i = p[0].int.flatMap({ index[$0] }) else { continue }
-            runs[i].parameters.append(ParameterRecord(name: p[1].string ?? "", value: p[2].string ?? "", defaultValue: p[3].string ?? "", overridden: p[4].int == 1))
+            runs[i].parameters.append(
+                ParameterRecord(
+                    name: p[1].string ?? "", value: p[2].string ?? "", defaultValue: p[3].string ?? "", overridden: p[4].int == 1))
         }
         for m in try db.rows("SELECT run, seq, statement, name, value, step FROM metrics ORDER BY run, seq") {
             guard let i = m[0].int.flatMap({ index[$0] }) else { continue }
@@ -309,8 +355,9 @@ public final class HistoryStore: @unchecked Sendable {
     }
 
     static func metric(_ m: Row, offset: Int) -> MetricRecord {
-        MetricRecord(seq: m[offset].int ?? 0, statement: m[offset + 1].int, name: m[offset + 2].string ?? "",
-                     value: m[offset + 3].double ?? .nan, step: m[offset + 4].int)
+        MetricRecord(
+            seq: m[offset].int ?? 0, statement: m[offset + 1].int, name: m[offset + 2].string ?? "",
+            value: m[offset + 3].double ?? .nan, step: m[offset + 4].int)
     }
 
     /// The id of the newest run.
@@ -343,19 +390,29 @@ public final class HistoryStore: @unchecked Sendable {
             throw HistoryError.noSuchRun(String(id))
         }
         var run = try withLiveSource(HistoryStore.runRecord(row))
-        run.parameters = try db.rows("SELECT name, value, default_value, overridden FROM params WHERE run = ? ORDER BY position", [key]).map {
-            ParameterRecord(name: $0[0].string ?? "", value: $0[1].string ?? "", defaultValue: $0[2].string ?? "", overridden: $0[3].int == 1)
+        run.parameters = try db.rows("SELECT name, value, default_value, overridden FROM params WHERE run = ? ORDER BY position", [key]).map
+        {
+            ParameterRecord(
+                name: $0[0].string ?? "", value: $0[1].string ?? "", defaultValue: $0[2].string ?? "", overridden: $0[3].int == 1)
         }
         run.metrics = try db.rows("SELECT seq, statement, name, value, step FROM metrics WHERE run = ? ORDER BY seq", [key]).map {
             HistoryStore.metric($0, offset: 0)
         }
         run.artifacts = try db.rows("SELECT statement, path, kind, bytes, sha256 FROM artifacts WHERE run = ? ORDER BY rowid", [key]).map {
-            ArtifactRecord(statement: $0[0].int, path: $0[1].string ?? "", kind: $0[2].string ?? "", bytes: $0[3].int ?? 0, sha256: $0[4].string ?? "")
+            ArtifactRecord(
+                statement: $0[0].int, path: $0[1].string ?? "", kind: $0[2].string ?? "", bytes: $0[3].int ?? 0, sha256: $0[4].string ?? "")
         }
-        run.statements = try db.rows("SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output FROM statements WHERE run = ? ORDER BY idx", [key]).map {
-            StatementRecord(index: $0[0].int ?? 0, cell: $0[1].int ?? 0, line: $0[2].int ?? 0, column: $0[3].int ?? 0,
-                            endLine: $0[4].int ?? 0, endColumn: $0[5].int ?? 0, text: $0[6].string ?? "", seconds: $0[7].double ?? 0,
-                            status: $0[8].string ?? "", error: $0[9].string, output: $0[10].string ?? "")
+        run.statements = try db.rows(
+            """
+                SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output FROM statements WHERE run = ? ORDER \
+                BY idx
+                """,
+            [key]
+        ).map {
+            StatementRecord(
+                index: $0[0].int ?? 0, cell: $0[1].int ?? 0, line: $0[2].int ?? 0, column: $0[3].int ?? 0,
+                endLine: $0[4].int ?? 0, endColumn: $0[5].int ?? 0, text: $0[6].string ?? "", seconds: $0[7].double ?? 0,
+                status: $0[8].string ?? "", error: $0[9].string, output: $0[10].string ?? "")
         }
         run.notes = try db.rows("SELECT text FROM notes WHERE run = ? ORDER BY rowid", [key]).compactMap { $0[0].string }
         return run
@@ -400,10 +457,14 @@ extension HistoryStore {
             let out = try openAndMigrate(fresh)
             try out.execute("ATTACH DATABASE '\(path.replacingOccurrences(of: "'", with: "''"))' AS old")
             // Parents first, so every copied row has its run.
-            var tables: [(String, String)] = [("runs", "id"), ("params", "run, name"), ("statements", "run, idx"),
-                                              ("metrics", "run, seq"), ("notes", "rowid"), ("artifacts", "rowid")]
+            var tables: [(String, String)] = [
+                ("runs", "id"), ("params", "run, name"), ("statements", "run, idx"),
+                ("metrics", "run, seq"), ("notes", "rowid"), ("artifacts", "rowid"),
+            ]
             // A history from before schema 2 has no cells.
-            if try !out.rows("SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'cells'").isEmpty { tables.append(("cells", "run, idx")) }
+            if try !out.rows("SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'cells'").isEmpty {
+                tables.append(("cells", "run, idx"))
+            }
             for (table, key) in tables {
                 var damaged = false
                 // Forwards until a read fails, then backwards from the end until a read fails.
@@ -411,7 +472,7 @@ extension HistoryStore {
                     let keyOrder = key.split(separator: ",").map { "\($0) \(order)" }.joined(separator: ",")
                     do {
                         try out.execute("INSERT OR IGNORE INTO main.\(table) SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
-                        break   // the whole table read cleanly
+                        break  // the whole table read cleanly
                     } catch {
                         damaged = true
                         // A failed INSERT … SELECT rolls back its statement: copy row by row instead.
@@ -420,14 +481,16 @@ extension HistoryStore {
                         let stmt = try Statement(out, "SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
                         while (try? stmt.step()) == true {
                             let row = stmt.row()
-                            try? out.run("INSERT OR IGNORE INTO main.\(table) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
+                            try? out.run(
+                                "INSERT OR IGNORE INTO main.\(table) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
                         }
                     }
                 }
                 if damaged { report.unreadable.append(table) }
             }
             let before = try out.rows("SELECT count(*) FROM main.runs").first?[0].int ?? 0
-            try out.execute("""
+            try out.execute(
+                """
                 INSERT INTO main.runs (id, kind, source, source_sha256, started, status, error, squeeze_version)
                 SELECT o.run, 'script', '', '', coalesce((SELECT max(started) FROM main.runs r WHERE r.id < o.run), 0), 'crashed',
                        'this run''s own record was on a damaged page; squeeze doctor recovered its other rows', '?'
@@ -436,7 +499,9 @@ extension HistoryStore {
                 WHERE o.run NOT IN (SELECT id FROM main.runs)
                 """)
             // Runs that lost their whole source (placeholders, sessions that crashed) get it back from their cells.
-            let bare = try out.rows("SELECT id FROM main.runs WHERE source = '' AND id IN (SELECT run FROM main.cells)").compactMap { $0[0].int }
+            let bare = try out.rows("SELECT id FROM main.runs WHERE source = '' AND id IN (SELECT run FROM main.cells)").compactMap {
+                $0[0].int
+            }
             try completeSourcesFromCells(out, runs: bare)
             report.copied = try tables.map { table, _ in (table, try out.rows("SELECT count(*) FROM main.\(table)").first?[0].int ?? 0) }
             report.placeholderRuns = report.copied[0].rows - before

@@ -11,8 +11,10 @@ public struct RunStart: Sendable {
     public var outDirectory: String?
     public var replayOf: Int?
 
-    public init(kind: Kind, recipe: String?, source: String, seed: UInt64, environment: RunEnvironment,
-                outDirectory: String? = nil, replayOf: Int? = nil) {
+    public init(
+        kind: Kind, recipe: String?, source: String, seed: UInt64, environment: RunEnvironment,
+        outDirectory: String? = nil, replayOf: Int? = nil
+    ) {
         self.kind = kind
         self.recipe = recipe
         self.source = source
@@ -91,7 +93,10 @@ public struct StatementRecord: Sendable {
     public let error: String?
     public let output: String
 
-    package init(index: Int, cell: Int, line: Int, column: Int, endLine: Int, endColumn: Int, text: String, seconds: Double, status: String, error: String?, output: String) {
+    package init(
+        index: Int, cell: Int, line: Int, column: Int, endLine: Int, endColumn: Int, text: String, seconds: Double, status: String,
+        error: String?, output: String
+    ) {
         self.index = index
         self.cell = cell
         self.line = line
@@ -161,8 +166,10 @@ public struct RunEnvironment: Sendable, Equatable {
     public var cpu: String?
     public var os: String?
 
-    public init(squeezeVersion: String, gitCommit: String? = nil, gitDirty: Bool? = nil, blas: String? = nil,
-                blasThreads: Int? = nil, cores: Int? = nil, host: String? = nil, cpu: String? = nil, os: String? = nil) {
+    public init(
+        squeezeVersion: String, gitCommit: String? = nil, gitDirty: Bool? = nil, blas: String? = nil,
+        blasThreads: Int? = nil, cores: Int? = nil, host: String? = nil, cpu: String? = nil, os: String? = nil
+    ) {
         self.squeezeVersion = squeezeVersion
         self.gitCommit = gitCommit
         self.gitDirty = gitDirty
@@ -176,13 +183,15 @@ public struct RunEnvironment: Sendable, Equatable {
 
     /// Label/value pairs for display and comparison.
     public var fields: [(String, String)] {
-        [("squeeze", squeezeVersion),
-         ("git commit", gitCommit.map { $0 + (gitDirty == true ? " (dirty)" : "") } ?? "-"),
-         ("BLAS", blas ?? "-"),
-         ("BLAS threads", blasThreads.map(String.init) ?? "-"),
-         ("cores", cores.map(String.init) ?? "-"),
-         ("host", host ?? "-"),
-         ("CPU", cpu ?? "-"),
-         ("OS", os ?? "-")]
+        [
+            ("squeeze", squeezeVersion),
+            ("git commit", gitCommit.map { $0 + (gitDirty == true ? " (dirty)" : "") } ?? "-"),
+            ("BLAS", blas ?? "-"),
+            ("BLAS threads", blasThreads.map(String.init) ?? "-"),
+            ("cores", cores.map(String.init) ?? "-"),
+            ("host", host ?? "-"),
+            ("CPU", cpu ?? "-"),
+            ("OS", os ?? "-"),
+        ]
     }
 }

@@ -193,7 +193,9 @@ final class Statement {
             case .text(let s):
                 var s = s
                 rc = s.withUTF8 { b -> Int32 in
-                    guard let base = b.baseAddress, b.count > 0 else { return sqlite3_bind_text(pointer, k, "", 0, squeeze_sqlite_static()) }
+                    guard let base = b.baseAddress, b.count > 0 else {
+                        return sqlite3_bind_text(pointer, k, "", 0, squeeze_sqlite_static())
+                    }
                     return base.withMemoryRebound(to: CChar.self, capacity: b.count) {
                         sqlite3_bind_text(pointer, k, $0, Int32(b.count), squeeze_sqlite_transient())
                     }

@@ -31,8 +31,10 @@ public struct Transformer: Sendable {
     /// The 36 linear layers, in forward order.
     public var linearLayers: [String] {
         (0..<config.layers).flatMap { i in
-            ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-             "intermediate.dense", "output.dense"].map { "encoder.layer.\(i).\($0)" }
+            [
+                "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "intermediate.dense", "output.dense",
+            ].map { "encoder.layer.\(i).\($0)" }
         }
     }
 
@@ -49,7 +51,8 @@ public struct Transformer: Sendable {
         }
         var c = Config()
         if let configPath, let data = FileManager.default.contents(atPath: configPath),
-           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
             c.layers = json["num_hidden_layers"] as? Int ?? c.layers
             c.hidden = json["hidden_size"] as? Int ?? c.hidden
             c.heads = json["num_attention_heads"] as? Int ?? c.heads
@@ -61,7 +64,9 @@ public struct Transformer: Sendable {
             }
         }
         c.maxLength = min(256, c.maxPositions)
-        guard c.heads > 0, c.hidden % c.heads == 0 else { throw ModelError("\(weightsPath): hidden size \(c.hidden) is not a multiple of \(c.heads) heads") }
+        guard c.heads > 0, c.hidden % c.heads == 0 else {
+            throw ModelError("\(weightsPath): hidden size \(c.hidden) is not a multiple of \(c.heads) heads")
+        }
         self.name = name
         self.config = c
         self.weights = w
@@ -84,14 +89,17 @@ public struct Transformer: Sendable {
             for n in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
                 expected += [(p + n + ".weight", [h, h]), (p + n + ".bias", [h])]
             }
-            expected += [(p + "intermediate.dense.weight", [f, h]), (p + "intermediate.dense.bias", [f]),
-                         (p + "output.dense.weight", [h, f]), (p + "output.dense.bias", [h])]
+            expected += [
+                (p + "intermediate.dense.weight", [f, h]), (p + "intermediate.dense.bias", [f]),
+                (p + "output.dense.weight", [h, f]), (p + "output.dense.bias", [h]),
+            ]
             for n in ["attention.output.LayerNorm", "output.LayerNorm"] { expected += [(p + n + ".weight", [h]), (p + n + ".bias", [h])] }
         }
         for (n, shape) in expected {
             guard let t = weights[n] else { throw ModelError("\(source): the checkpoint has no tensor \(n)") }
             guard t.shape.count == shape.count, zip(t.shape, shape).allSatisfy({ $1 < 0 || $0 == $1 }) else {
-                throw ModelError("\(source): \(n) has shape \(Shape.describe(t.shape)), expected \(Shape.describe(shape.map { max($0, 1) }))")
+                throw ModelError(
+                    "\(source): \(n) has shape \(Shape.describe(t.shape)), expected \(Shape.describe(shape.map { max($0, 1) }))")
             }
         }
     }
@@ -121,7 +129,8 @@ public struct Transformer: Sendable {
             throw ModelError("no linear layer named \(layer)")
         }
         guard old.shape == W.shape else {
-            throw ModelError("\(layer): the replacement has shape \(Shape.describe(W.shape)), the layer's weight is \(Shape.describe(old.shape))")
+            throw ModelError(
+                "\(layer): the replacement has shape \(Shape.describe(W.shape)), the layer's weight is \(Shape.describe(old.shape))")
         }
         var m = self
         m.weights[layer + ".weight"] = W
@@ -176,14 +185,18 @@ public struct Transformer: Sendable {
         let type0 = weights["embeddings.token_type_embeddings.weight"]!
         let vocab = word.shape[0]
         var x = Tensor(shape: [T, h]) { o in
-            word.withBuffer { wp in pos.withBuffer { pp in type0.withBuffer { tp in
-                for (s, ids) in tokens.enumerated() {
-                    for (p, id) in ids.enumerated() {
-                        let row = (offsets[s] + p) * h, wr = (id >= 0 && id < vocab ? id : tokenizer.unknown) * h, pr = p * h
-                        for j in 0..<h { o[row + j] = wp[wr + j] + pp[pr + j] + tp[j] }
+            word.withBuffer { wp in
+                pos.withBuffer { pp in
+                    type0.withBuffer { tp in
+                        for (s, ids) in tokens.enumerated() {
+                            for (p, id) in ids.enumerated() {
+                                let row = (offsets[s] + p) * h, wr = (id >= 0 && id < vocab ? id : tokenizer.unknown) * h, pr = p * h
+                                for j in 0..<h { o[row + j] = wp[wr + j] + pp[pr + j] + tp[j] }
+                            }
+                        }
                     }
                 }
-            } } }
+            }
         }
         layerNorm(&x, "embeddings.LayerNorm")
         for i in 0..<config.layers {
@@ -192,7 +205,8 @@ public struct Transformer: Sendable {
             if capture.inputs.contains(p + "attention.self.query") { out.inputs[p + "attention.self.query"] = x }
             if capture.inputs.contains(p + "attention.self.key") { out.inputs[p + "attention.self.key"] = x }
             if capture.inputs.contains(p + "attention.self.value") { out.inputs[p + "attention.self.value"] = x }
-            let q = try linear(x, p + "attention.self.query"), k = try linear(x, p + "attention.self.key"), v = try linear(x, p + "attention.self.value")
+            let q = try linear(x, p + "attention.self.query"), k = try linear(x, p + "attention.self.key"),
+                v = try linear(x, p + "attention.self.value")
             if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v }
             let (ctx, probs) = attend(q, k, v, offsets: offsets, keep: capture.attention.contains(i))
             if capture.attention.contains(i) { out.attention[i] = probs }
@@ -229,9 +243,11 @@ public struct Transformer: Sendable {
         var y = try Tensor.gemm(x, weights[name + ".weight"]!, transB: true)
         let b = weights[name + ".bias"]!
         let n = b.count
-        y.withMutableBuffer { yp in b.withBuffer { bp in
-            for r in 0..<(yp.count / n) { for j in 0..<n { yp[r * n + j] += bp[j] } }
-        } }
+        y.withMutableBuffer { yp in
+            b.withBuffer { bp in
+                for r in 0..<(yp.count / n) { for j in 0..<n { yp[r * n + j] += bp[j] } }
+            }
+        }
         return y
     }
 
@@ -243,21 +259,25 @@ public struct Transformer: Sendable {
     func layerNorm(_ x: inout Tensor, _ name: String) {
         let g = weights[name + ".weight"]!, b = weights[name + ".bias"]!
         let h = g.count, eps = Double(config.eps)
-        x.withMutableBuffer { xp in g.withBuffer { gp in b.withBuffer { bp in
-            nonisolated(unsafe) let xp = xp
-            Parallel.forEach(xp.count / h, grain: 64) { rows in
-                for r in rows {
-                    let row = r * h
-                    var mean = 0.0
-                    for j in 0..<h { mean += Double(xp[row + j]) }
-                    mean /= Double(h)
-                    var variance = 0.0
-                    for j in 0..<h { let d = Double(xp[row + j]) - mean; variance += d * d }
-                    let inv = 1 / (variance / Double(h) + eps).squareRoot()
-                    for j in 0..<h { xp[row + j] = Float((Double(xp[row + j]) - mean) * inv) * gp[j] + bp[j] }
+        x.withMutableBuffer { xp in
+            g.withBuffer { gp in
+                b.withBuffer { bp in
+                    nonisolated(unsafe) let xp = xp
+                    Parallel.forEach(xp.count / h, grain: 64) { rows in
+                        for r in rows {
+                            let row = r * h
+                            var mean = 0.0
+                            for j in 0..<h { mean += Double(xp[row + j]) }
+                            mean /= Double(h)
+                            var variance = 0.0
+                            for j in 0..<h { let d = Double(xp[row + j]) - mean; variance += d * d }
+                            let inv = 1 / (variance / Double(h) + eps).squareRoot()
+                            for j in 0..<h { xp[row + j] = Float((Double(xp[row + j]) - mean) * inv) * gp[j] + bp[j] }
+                        }
+                    }
                 }
             }
-        } } }
+        }
     }
 
     /// GELU with the exact erf form, x·Φ(x).
@@ -282,38 +302,42 @@ public struct Transformer: Sendable {
         let probBuffers = keep ? lengths.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: heads * $0 * $0) } : []
         defer { for b in probBuffers { b.deallocate() } }
         let ctx = Tensor(shape: [offsets.last!, h]) { cp in
-            q.withBuffer { qp in k.withBuffer { kp in v.withBuffer { vp in
-                nonisolated(unsafe) let (cp, pb) = (cp, probBuffers)
-                Parallel.forEach(sentences * heads, grain: max(1, 4096 / max(1, maxLen * maxLen))) { range in
-                    var row = [Float](repeating: 0, count: maxLen)
-                    for job in range {
-                        let s = job / heads, head = job % heads
-                        let start = offsets[s], L = offsets[s + 1] - start, col = head * d
-                        for i in 0..<L {
-                            let qi = (start + i) * h + col
-                            var mx = -Float.infinity
-                            for j in 0..<L {
-                                let kj = (start + j) * h + col
-                                var dot: Float = 0
-                                for c in 0..<d { dot += qp[qi + c] * kp[kj + c] }
-                                row[j] = dot * scale
-                                mx = max(mx, row[j])
-                            }
-                            var sum: Float = 0
-                            for j in 0..<L { row[j] = expf(row[j] - mx); sum += row[j] }
-                            let inv = 1 / sum
-                            let ci = (start + i) * h + col
-                            for c in 0..<d { cp[ci + c] = 0 }
-                            for j in 0..<L {
-                                let pj = row[j] * inv
-                                if keep { pb[s][(head * L + i) * L + j] = pj }
-                                let vj = (start + j) * h + col
-                                for c in 0..<d { cp[ci + c] += pj * vp[vj + c] }
+            q.withBuffer { qp in
+                k.withBuffer { kp in
+                    v.withBuffer { vp in
+                        nonisolated(unsafe) let (cp, pb) = (cp, probBuffers)
+                        Parallel.forEach(sentences * heads, grain: max(1, 4096 / max(1, maxLen * maxLen))) { range in
+                            var row = [Float](repeating: 0, count: maxLen)
+                            for job in range {
+                                let s = job / heads, head = job % heads
+                                let start = offsets[s], L = offsets[s + 1] - start, col = head * d
+                                for i in 0..<L {
+                                    let qi = (start + i) * h + col
+                                    var mx = -Float.infinity
+                                    for j in 0..<L {
+                                        let kj = (start + j) * h + col
+                                        var dot: Float = 0
+                                        for c in 0..<d { dot += qp[qi + c] * kp[kj + c] }
+                                        row[j] = dot * scale
+                                        mx = max(mx, row[j])
+                                    }
+                                    var sum: Float = 0
+                                    for j in 0..<L { row[j] = expf(row[j] - mx); sum += row[j] }
+                                    let inv = 1 / sum
+                                    let ci = (start + i) * h + col
+                                    for c in 0..<d { cp[ci + c] = 0 }
+                                    for j in 0..<L {
+                                        let pj = row[j] * inv
+                                        if keep { pb[s][(head * L + i) * L + j] = pj }
+                                        let vj = (start + j) * h + col
+                                        for c in 0..<d { cp[ci + c] += pj * vp[vj + c] }
+                                    }
+                                }
                             }
                         }
                     }
                 }
-            } } }
+            }
         }
         let probs = zip(lengths, probBuffers).map { L, b in Tensor(shape: [heads, L, L], storage: Array(b)) }
         return (ctx, probs)
@@ -328,7 +352,8 @@ extension Transformer {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw ModelError("\(weights): the minilm model is not installed here: run Scripts/setup (it fetches the data sets once)")
         }
-        return try Transformer(name: "all-MiniLM-L6-v2", weightsPath: weights, configPath: dir.appendingPathComponent("config.json").path,
-                               vocabPath: dir.appendingPathComponent("vocab.txt").path)
+        return try Transformer(
+            name: "all-MiniLM-L6-v2", weightsPath: weights, configPath: dir.appendingPathComponent("config.json").path,
+            vocabPath: dir.appendingPathComponent("vocab.txt").path)
     }
 }

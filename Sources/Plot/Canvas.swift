@@ -123,7 +123,7 @@ public final class Canvas {
         guard bx0 <= bx1, by0 <= by1 else { return }
         let bw = bx1 - bx0 + 1
         var mask = [Float](repeating: 0, count: bw * (by1 - by0 + 1))
-        var along = 0.0   // arc length at the segment's start, for dashes
+        var along = 0.0  // arc length at the segment's start, for dashes
         for k in 0..<(points.count - 1) {
             let (ax, ay) = points[k], (qx, qy) = points[k + 1]
             let dx = qx - ax, dy = qy - ay

@@ -61,14 +61,14 @@ public struct Figure {
     // MARK: - Layout
 
     struct Frame {
-        var left, top, right, bottom: Double   // the axes box in pixels
+        var left, top, right, bottom: Double  // the axes box in pixels
         var w: Double { right - left }
         var h: Double { bottom - top }
     }
 
     struct Scale {
         let lo: Double, hi: Double, log: Bool
-        let p0: Double, p1: Double   // pixel positions of lo and hi
+        let p0: Double, p1: Double  // pixel positions of lo and hi
         func map(_ v: Double) -> Double {
             if log {
                 guard v > 0 else { return .nan }
@@ -109,8 +109,16 @@ public struct Figure {
         return lo <= hi ? (lo, hi) : nil
     }
 
-    var hasHeat: Bool { series.contains { if case .heat = $0 { return true }; return false } }
-    var hasBars: Bool { series.contains { if case .bars = $0 { return true }; return false } }
+    var hasHeat: Bool {
+        series.contains {
+            if case .heat = $0 { return true }; return false
+        }
+    }
+    var hasBars: Bool {
+        series.contains {
+            if case .bars = $0 { return true }; return false
+        }
+    }
 
     /// Limits with matplotlib's 5% margins (none for heatmaps; bars keep their base at the edge).
     func limits(_ axisIndex: Int, _ axis: Axis, right: Bool = false) -> (Double, Double) {
@@ -231,8 +239,12 @@ public struct Figure {
 
         // Grid behind the data.
         if grid {
-            for v in xt.major { let p = xs.map(v).rounded(.down); if p.isFinite { canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) } }
-            for v in yt.major { let p = ys.map(v).rounded(.down); if p.isFinite { canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) } }
+            for v in xt.major {
+                let p = xs.map(v).rounded(.down); if p.isFinite { canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) }
+            }
+            for v in yt.major {
+                let p = ys.map(v).rounded(.down); if p.isFinite { canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) }
+            }
         }
 
         // Data, clipped to the axes box.
@@ -259,7 +271,9 @@ public struct Figure {
         }
         for v in xt.minor {
             let p = xs.map(v)
-            if p.isFinite && p > frame.left && p < frame.right { canvas.fillRect(p.rounded(.down), frame.bottom + 1, p.rounded(.down) + 1, frame.bottom + 4, ink) }
+            if p.isFinite && p > frame.left && p < frame.right {
+                canvas.fillRect(p.rounded(.down), frame.bottom + 1, p.rounded(.down) + 1, frame.bottom + 4, ink)
+            }
         }
         for (v, s) in zip(yt.major, yt.labels) {
             let p = ys.map(v)
@@ -270,7 +284,9 @@ public struct Figure {
         }
         for v in yt.minor {
             let p = ys.map(v)
-            if p.isFinite && p > frame.top && p < frame.bottom { canvas.fillRect(frame.left - 3, p.rounded(.down), frame.left, p.rounded(.down) + 1, ink) }
+            if p.isFinite && p > frame.top && p < frame.bottom {
+                canvas.fillRect(frame.left - 3, p.rounded(.down), frame.left, p.rounded(.down) + 1, ink)
+            }
         }
         if let y2s, let a2 = y2 {
             let t2 = yTicks(y2s.lo, y2s.hi, axis: a2, length: frame.h, font: font)
@@ -289,14 +305,20 @@ public struct Figure {
 
         // Title and axis labels.
         if let t = title {
-            Font.title.draw(t, x: (frame.left + frame.right) / 2, top: frame.top - 8 - Double(Font.title.lineHeight), anchor: .center, color: ink, on: canvas)
+            Font.title.draw(
+                t, x: (frame.left + frame.right) / 2, top: frame.top - 8 - Double(Font.title.lineHeight), anchor: .center, color: ink,
+                on: canvas)
         }
         if let l = x.label {
-            font.draw(l, x: (frame.left + frame.right) / 2, top: frame.bottom + 5 + 3 + Double(font.lineHeight) + 4, anchor: .center, color: ink, on: canvas)
+            font.draw(
+                l, x: (frame.left + frame.right) / 2, top: frame.bottom + 5 + 3 + Double(font.lineHeight) + 4, anchor: .center, color: ink,
+                on: canvas)
         }
         if let l = y.label {
             let widest = yt.labels.map { font.width($0) }.max() ?? 0
-            font.drawVertical(l, x: max(2, frame.left - 5 - 4 - widest - 6 - Double(font.lineHeight)), centerY: (frame.top + frame.bottom) / 2, color: ink, on: canvas)
+            font.drawVertical(
+                l, x: max(2, frame.left - 5 - 4 - widest - 6 - Double(font.lineHeight)), centerY: (frame.top + frame.bottom) / 2,
+                color: ink, on: canvas)
         }
         if let cb = colorbar { drawColorbar(cb, canvas, frame) }
         if !legend.isEmpty { drawLegend(canvas, frame, xs, ys, y2s) }

@@ -4,8 +4,8 @@ import Foundation
 /// placed at whole pixels along a pen advanced in 1/64 px.
 public final class Font: @unchecked Sendable {
     struct Glyph {
-        let advance: Int     // 1/64 px
-        let dx: Int, dy: Int // bitmap offset from the pen on the baseline (y down)
+        let advance: Int  // 1/64 px
+        let dx: Int, dy: Int  // bitmap offset from the pen on the baseline (y down)
         let w: Int, h: Int
         let coverage: [UInt8]
     }
@@ -35,7 +35,9 @@ public final class Font: @unchecked Sendable {
         var i = 0
         func u16() -> Int { defer { i += 2 }; return Int(data[i]) | Int(data[i + 1]) << 8 }
         func i16() -> Int { Int(Int16(bitPattern: UInt16(u16()))) }
-        func u32() -> UInt32 { defer { i += 4 }; return UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24 }
+        func u32() -> UInt32 {
+            defer { i += 4 }; return UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
+        }
         while i + 8 <= data.count {
             let size = u16(), ascent = u16(), descent = u16(), count = u16()
             var glyphs: [UInt32: Glyph] = [:]

@@ -45,8 +45,9 @@ public struct ImageGrid {
         for (k, img) in images.enumerated() {
             let (ox, oy) = origin(k)
             if let labels, k < labels.count {
-                Font.small.draw(labels[k], x: Double(ox) + Double(w * scale) / 2, top: Double(oy - Font.small.lineHeight - 1),
-                                anchor: .center, color: .ink, on: canvas)
+                Font.small.draw(
+                    labels[k], x: Double(ox) + Double(w * scale) / 2, top: Double(oy - Font.small.lineHeight - 1),
+                    anchor: .center, color: .ink, on: canvas)
             }
             for i in 0..<h {
                 for j in 0..<w {

@@ -89,11 +89,13 @@ private func lineHandler(_ line: UnsafeMutablePointer<CChar>?) {
     }
 }
 
-private func attemptCompletion(_ text: UnsafePointer<CChar>?, _ start: Int32, _ end: Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+private func attemptCompletion(
+    _ text: UnsafePointer<CChar>?, _ start: Int32, _ end: Int32
+) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
     let line = rl_line_buffer.map { String(cString: $0) } ?? ""
     let word = text.map { String(cString: $0) } ?? ""
     if Completion.insideString(line: line, start: Int(start)) {
-        rl_attempted_completion_over = 0   // readline completes file names
+        rl_attempted_completion_over = 0  // readline completes file names
         return nil
     }
     rl_attempted_completion_over = 1

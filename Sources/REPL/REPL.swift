@@ -110,8 +110,10 @@ public final class REPL {
     /// Starts recording the session into the history (a failure is reported and recording skipped).
     func startRecording(kind: SessionKind, source: String, cellLines: [Int] = []) -> SessionRun? {
         guard let recording,
-              let r = recording.start(kind: kind, source: source, seed: session.seed, cellLines: cellLines,
-                                      outDirectory: session.sandbox.outputDirectory.path) else { return nil }
+            let r = recording.start(
+                kind: kind, source: source, seed: session.seed, cellLines: cellLines,
+                outDirectory: session.sandbox.outputDirectory.path)
+        else { return nil }
         recorder = r
         session.observer = r
         return r
@@ -187,7 +189,8 @@ public final class REPL {
             } else if case .function(.user(let f))? = session.global(name) {
                 say("\(f.signature)\n  a function defined in this session")
             } else {
-                printError("no operation named '\(name)'" + (Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "") + "\n")
+                printError(
+                    "no operation named '\(name)'" + (Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "") + "\n")
             }
             return false
         }
@@ -238,7 +241,9 @@ public final class REPL {
         case "help":
             say(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
         default:
-            printError("unknown command ':\(name)'" + (Suggest.didYouMean(name, in: REPLCommand.names).map { "; \($0)" } ?? "") + " (:help lists them)\n")
+            printError(
+                "unknown command ':\(name)'" + (Suggest.didYouMean(name, in: REPLCommand.names).map { "; \($0)" } ?? "")
+                    + " (:help lists them)\n")
         }
         return false
     }

@@ -35,11 +35,14 @@ struct Compiler {
         return try stmts.map { s in
             if case let .expr(e, silent) = s.kind {
                 let ev = try compile(e)
-                return (s, { f in
-                    let v = try ev(f)
-                    if !silent { onValue(v) }
-                    return .normal
-                })
+                return (
+                    s,
+                    { f in
+                        let v = try ev(f)
+                        if !silent { onValue(v) }
+                        return .normal
+                    }
+                )
             }
             return (s, try compile(s))
         }
@@ -100,14 +103,18 @@ struct Compiler {
         switch s.kind {
         case .expr(let e, _):
             let ev = try compile(e)
-            return { f in _ = try ev(f); return .normal }
+            return { f in
+                _ = try ev(f); return .normal
+            }
 
         case let .assign(targets, value):
             let ev = try compile(value)
             let setters = targets.map { setter($0.name) }
             if setters.count == 1 {
                 let set = setters[0]
-                return { f in set(f, try ev(f)); return .normal }
+                return { f in
+                    set(f, try ev(f)); return .normal
+                }
             }
             let span = s.span
             return { f in
@@ -119,7 +126,8 @@ struct Compiler {
                 default: throw Diagnostic(.runtime, "cannot unpack \(v.typeDescription) into \(setters.count) names", at: span)
                 }
                 guard items.count == setters.count else {
-                    throw Diagnostic(.runtime, "cannot unpack \(items.count) value\(items.count == 1 ? "" : "s") into \(setters.count) names", at: span)
+                    throw Diagnostic(
+                        .runtime, "cannot unpack \(items.count) value\(items.count == 1 ? "" : "s") into \(setters.count) names", at: span)
                 }
                 for (set, item) in zip(setters, items) { set(f, item) }
                 return .normal
@@ -128,7 +136,9 @@ struct Compiler {
         case .function(let decl):
             let make = try compileFunction(decl)
             let set = setter(decl.name ?? "<fn>")
-            return { f in set(f, try make(f)); return .normal }
+            return { f in
+                set(f, try make(f)); return .normal
+            }
 
         case .return(let e):
             guard let e else { return { _ in .returned(.none) } }
@@ -178,9 +188,14 @@ struct Compiler {
                 var v = def
                 var overridden = false
                 if let o = interp.parameterOverrides[name] {
-                    let compatible = o.typeName == def.typeName || def.typeName == "none" || (def.typeName == "tensor" && o.typeName == "list")
+                    let compatible =
+                        o.typeName == def.typeName || def.typeName == "none" || (def.typeName == "tensor" && o.typeName == "list")
                     guard compatible else {
-                        throw Diagnostic(.runtime, "parameter '\(name)' has a \(def.typeName) default (\(Format.inline(def))), but -p \(name)= gives a \(o.typeName) (\(Format.inline(o)))", at: nameSpan)
+                        throw Diagnostic(
+                            .runtime,
+                            "parameter '\(name)' has a \(def.typeName) default (\(Format.inline(def))), but -p \(name)= gives a " +
+                            "\(o.typeName) (\(Format.inline(o)))",
+                            at: nameSpan)
                     }
                     v = o
                     overridden = true
@@ -258,8 +273,9 @@ struct Compiler {
             case .string(let s):
                 for ch in s { if let out = try step(.string(String(ch))) { return out } }
             default:
-                throw Diagnostic(.runtime, "cannot iterate over \(seq.typeDescription)", at: ispan,
-                                 suggestion: "loop over a list, a range, a string, a record or the rows of a tensor")
+                throw Diagnostic(
+                    .runtime, "cannot iterate over \(seq.typeDescription)", at: ispan,
+                    suggestion: "loop over a list, a range, a string, a record or the rows of a tensor")
             }
             return .normal
         }
@@ -281,8 +297,11 @@ struct Compiler {
         return { f in
             let d = try defaults.map { try $0?(f) }
             let slotCount = inner.slots.count
-            return .function(.user(UserFunction(name: name, parameters: params, defaults: d, slotCount: slotCount,
-                                                body: body, captured: isNested ? f : nil)))
+            return .function(
+                .user(
+                    UserFunction(
+                        name: name, parameters: params, defaults: d, slotCount: slotCount,
+                        body: body, captured: isNested ? f : nil)))
         }
     }
 
@@ -313,9 +332,13 @@ struct Compiler {
             return { f in
                 var s = ""
                 for (text, ev) in parts {
-                    if let text { s += text } else if let ev {
+                    if let text {
+                        s += text
+                    } else if let ev {
                         let v = try ev(f)
-                        s += { if case .string(let x) = v { return x }; return Format.inline(v) }()
+                        s += {
+                            if case .string(let x) = v { return x }; return Format.inline(v)
+                        }()
                     }
                 }
                 return .string(s)
@@ -387,8 +410,9 @@ struct Compiler {
     func compileName(_ n: String, _ span: SourceSpan) -> Eval {
         switch resolve(n) {
         case let .local(depth, slot):
-            let unassigned = Diagnostic(.runtime, "'\(n)' is used before it is assigned", at: span,
-                                        notes: ["'\(n)' is assigned somewhere in this function, so it is local to it"])
+            let unassigned = Diagnostic(
+                .runtime, "'\(n)' is used before it is assigned", at: span,
+                notes: ["'\(n)' is assigned somewhere in this function, so it is local to it"])
             if depth == 0 {
                 return { f in
                     let v = f.slots[slot]

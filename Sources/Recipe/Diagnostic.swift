@@ -21,8 +21,10 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
     /// The parser hit the end of input where more was expected (the REPL keeps reading).
     public var isIncomplete: Bool
 
-    public init(_ kind: Kind, _ message: String, at span: SourceSpan?, notes: [String] = [],
-                suggestion: String? = nil, incomplete: Bool = false) {
+    public init(
+        _ kind: Kind, _ message: String, at span: SourceSpan?, notes: [String] = [],
+        suggestion: String? = nil, incomplete: Bool = false
+    ) {
         self.kind = kind
         self.message = message
         self.span = span

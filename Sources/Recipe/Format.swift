@@ -47,9 +47,14 @@ public enum Format {
             case .user(let u): return "<fn \(u.signature)>"
             case .builtin(let op): return "<op \(op.name)>"
             }
-        case .compressed(let c): return "<compressed \(c.method) \(Shape.describe(c.recon.shape)), \(number((c.bitsPerParam * 1000).rounded() / 1000)) bits/param>"
+        case .compressed(let c):
+            return
+                "<compressed \(c.method) \(Shape.describe(c.recon.shape)), \(number((c.bitsPerParam * 1000).rounded() / 1000)) bits/param>"
         case .model(let m):
-            return "<model \(m.name): \(m.config.layers) layers, \(m.parameterCount) parameters, \(number((m.linearBits / Double(max(1, m.linearParameterCount)) * 1000).rounded() / 1000)) bits/param in its linear layers>"
+            return
+                "<model \(m.name): \(m.config.layers) layers, \(m.parameterCount) parameters, " +
+                "\(number((m.linearBits / Double(max(1, m.linearParameterCount)) * 1000).rounded() / 1000)) bits/param in its linear " +
+                "layers>"
         case .unset: return "<unset>"
         }
     }
@@ -79,7 +84,9 @@ public enum Format {
             }.joined(separator: "\n")
         case .model(let m):
             var lines = [inline(value)]
-            for name in ModelValue.fieldNames where name != "weights" && name != "layers" { lines.append("  \(name): \(summary(ModelValue.field(m, name) ?? .none))") }
+            for name in ModelValue.fieldNames where name != "weights" && name != "layers" {
+                lines.append("  \(name): \(summary(ModelValue.field(m, name) ?? .none))")
+            }
             lines.append("  layers: \(m.linearLayers.count) linear layers, e.g. \(quoted(m.linearLayers[4]))")
             return lines.joined(separator: "\n")
         case .compressed(let c):
@@ -139,7 +146,10 @@ public enum Format {
             let maxAbs = absVals.max() ?? 0
             let minNonZero = absVals.filter { $0 > 0 }.min() ?? 0
             allIntegral = finite.allSatisfy { $0 == $0.rounded() } && maxAbs < 1e8
-            scientific = !allIntegral && (maxAbs >= 1e8 || (minNonZero > 0 && minNonZero < 1e-4) || (minNonZero > 0 && maxAbs / minNonZero > 1e3 && maxAbs >= 1e3))
+            scientific =
+                !allIntegral
+                && (maxAbs >= 1e8 || (minNonZero > 0 && minNonZero < 1e-4)
+                    || (minNonZero > 0 && maxAbs / minNonZero > 1e3 && maxAbs >= 1e3))
             // The fewest decimals (up to 4) that show every sampled value as "%.4f" would.
             var d = 0
             if !allIntegral && !scientific {

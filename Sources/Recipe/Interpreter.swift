@@ -17,7 +17,11 @@ final class Frame: @unchecked Sendable {
     /// closure can leave its call only through the return value; when none did, nothing can reach
     /// this frame any more and its slots are cleared (which frees both).
     func releaseAfterCall(returning value: Value?) {
-        guard slots.contains(where: { if case .function(.user(let u)) = $0 { return u.captured === self }; return false }) else { return }
+        guard
+            slots.contains(where: {
+                if case .function(.user(let u)) = $0 { return u.captured === self }; return false
+            })
+        else { return }
         if let value, value.anyUserFunction({ _ in true }) { return }
         slots.removeAll()
     }
@@ -87,8 +91,10 @@ public final class Interpreter: @unchecked Sendable {
     let started = ContinuousClock.now
 
     /// A fresh interpreter. Without `seed`, one is drawn from the system generator and reported.
-    public init(seed: UInt64? = nil, sandbox: Sandbox, parameterOverrides: [String: Value] = [:],
-                cancellation: CancellationToken = .shared, write: @escaping (String) -> Void = { print($0, terminator: "") }) {
+    public init(
+        seed: UInt64? = nil, sandbox: Sandbox, parameterOverrides: [String: Value] = [:],
+        cancellation: CancellationToken = .shared, write: @escaping (String) -> Void = { print($0, terminator: "") }
+    ) {
         let s = seed ?? UInt64.random(in: 0..<(1 << 53))
         self.seed = s
         self.rng = RandomGenerator(seed: s)
@@ -191,10 +197,12 @@ public final class Interpreter: @unchecked Sendable {
     public func run(_ program: Program, onValue: ((Value) -> Void)? = nil) throws {
         if let first = program.diagnostics.first { throw first }
         var compiler = Compiler(interpreter: self)
-        let statements = try compiler.compileTopLevel(program.statements, onValue: { [weak self] v in
-            self?.lastValue = v
-            onValue?(v)
-        })
+        let statements = try compiler.compileTopLevel(
+            program.statements,
+            onValue: { [weak self] v in
+                self?.lastValue = v
+                onValue?(v)
+            })
         for (stmt, exec) in statements {
             let index = statementIndex
             statementIndex += 1
@@ -215,7 +223,9 @@ public final class Interpreter: @unchecked Sendable {
 
     /// Names the program declares with `param`, in order.
     public static func parameterNames(_ program: Program) -> [String] {
-        program.statements.compactMap { if case let .param(name, _, _) = $0.kind { return name }; return nil }
+        program.statements.compactMap {
+            if case let .param(name, _, _) = $0.kind { return name }; return nil
+        }
     }
 
     /// Records a parameter's resolved value.
@@ -233,8 +243,10 @@ public final class Interpreter: @unchecked Sendable {
     // MARK: - Calls
 
     /// Calls a function value with evaluated arguments.
-    func call(_ fn: Function, positional: [Value], positionalSpans: [SourceSpan],
-              named: [(String, Value, SourceSpan)], span: SourceSpan) throws -> Value {
+    func call(
+        _ fn: Function, positional: [Value], positionalSpans: [SourceSpan],
+        named: [(String, Value, SourceSpan)], span: SourceSpan
+    ) throws -> Value {
         switch fn {
         case .builtin(let op):
             let args = try bind(op, positional, positionalSpans, named, span)
@@ -250,17 +262,22 @@ public final class Interpreter: @unchecked Sendable {
         }
     }
 
-    func callUser(_ f: UserFunction, positional: [Value], positionalSpans: [SourceSpan],
-                  named: [(String, Value, SourceSpan)], span: SourceSpan) throws -> Value {
+    func callUser(
+        _ f: UserFunction, positional: [Value], positionalSpans: [SourceSpan],
+        named: [(String, Value, SourceSpan)], span: SourceSpan
+    ) throws -> Value {
         guard positional.count <= f.parameters.count else {
-            throw Diagnostic(.runtime, "\(f.name) takes \(f.parameters.count) argument\(f.parameters.count == 1 ? "" : "s"), got \(positional.count)", at: positionalSpans[f.parameters.count])
+            throw Diagnostic(
+                .runtime, "\(f.name) takes \(f.parameters.count) argument\(f.parameters.count == 1 ? "" : "s"), got \(positional.count)",
+                at: positionalSpans[f.parameters.count])
         }
         let frame = Frame(count: f.slotCount, parent: f.captured)
         for (i, v) in positional.enumerated() { frame.slots[i] = v }
         for (name, v, nspan) in named {
             guard let i = f.parameters.firstIndex(of: name) else {
-                throw Diagnostic(.runtime, "\(f.name) has no parameter '\(name)'", at: nspan,
-                                 suggestion: Suggest.didYouMean(name, in: f.parameters) ?? "parameters: \(f.parameters.joined(separator: ", "))")
+                throw Diagnostic(
+                    .runtime, "\(f.name) has no parameter '\(name)'", at: nspan,
+                    suggestion: Suggest.didYouMean(name, in: f.parameters) ?? "parameters: \(f.parameters.joined(separator: ", "))")
             }
             if i < positional.count { throw Diagnostic(.runtime, "\(f.name): '\(name)' is given both by position and by name", at: nspan) }
             frame.slots[i] = v
@@ -268,7 +285,8 @@ public final class Interpreter: @unchecked Sendable {
         for i in 0..<f.parameters.count {
             if case .unset = frame.slots[i] {
                 guard let d = f.defaults[i] else {
-                    throw Diagnostic(.runtime, "\(f.name) is missing argument '\(f.parameters[i])'", at: span, notes: ["signature: \(f.signature)"])
+                    throw Diagnostic(
+                        .runtime, "\(f.name) is missing argument '\(f.parameters[i])'", at: span, notes: ["signature: \(f.signature)"])
                 }
                 frame.slots[i] = d
             }
@@ -296,8 +314,10 @@ public final class Interpreter: @unchecked Sendable {
     }
 
     /// Validates and converts arguments against an operation's specification.
-    func bind(_ op: Operation, _ positional: [Value], _ positionalSpans: [SourceSpan],
-              _ named: [(String, Value, SourceSpan)], _ span: SourceSpan) throws -> Arguments {
+    func bind(
+        _ op: Operation, _ positional: [Value], _ positionalSpans: [SourceSpan],
+        _ named: [(String, Value, SourceSpan)], _ span: SourceSpan
+    ) throws -> Arguments {
         var values: [String: Value] = [:]
         var spans: [String: SourceSpan] = [:]
         var rest: [Value] = [], restSpans: [SourceSpan] = []
@@ -310,8 +330,11 @@ public final class Interpreter: @unchecked Sendable {
             } else if op.variadic {
                 rest.append(v); restSpans.append(positionalSpans[i])
             } else {
-                throw Diagnostic(.runtime, "\(op.name) takes at most \(positionalParams.count) positional argument\(positionalParams.count == 1 ? "" : "s"), got \(positional.count)",
-                                 at: positionalSpans[i], notes: ["signature: \(op.signature)"])
+                throw Diagnostic(
+                    .runtime,
+                    "\(op.name) takes at most \(positionalParams.count) positional argument\(positionalParams.count == 1 ? "" : "s"), " +
+                    "got \(positional.count)",
+                    at: positionalSpans[i], notes: ["signature: \(op.signature)"])
             }
         }
         for (name, v, nspan) in named {
@@ -325,15 +348,17 @@ public final class Interpreter: @unchecked Sendable {
                 extra[name] = v
                 spans[name] = nspan
             } else {
-                throw Diagnostic(.runtime, "\(op.name) has no argument '\(name)'", at: nspan,
-                                 suggestion: Suggest.didYouMean(name, in: op.params.map(\.name)) ?? "signature: \(op.signature)")
+                throw Diagnostic(
+                    .runtime, "\(op.name) has no argument '\(name)'", at: nspan,
+                    suggestion: Suggest.didYouMean(name, in: op.params.map(\.name)) ?? "signature: \(op.signature)")
             }
         }
         for p in op.params {
             guard let v = values[p.name] else {
                 switch p.defaultValue {
                 case .required:
-                    throw Diagnostic(.runtime, "\(op.name) is missing argument '\(p.name)'", at: span, notes: ["signature: \(op.signature)"])
+                    throw Diagnostic(
+                        .runtime, "\(op.name) is missing argument '\(p.name)'", at: span, notes: ["signature: \(op.signature)"])
                 case .value(let d): values[p.name] = d
                 case .none: values[p.name] = Value.none
                 }
@@ -353,14 +378,18 @@ public final class Interpreter: @unchecked Sendable {
         for p in op.params {
             guard let methods = p.methods, !methods.contains(method), let at = spans[p.name] else { continue }
             if case .none? = values[p.name] { continue }
-            throw Diagnostic(.runtime, "\(op.name): '\(p.name)' applies to \(p.methodsDescription) only, not method: \"\(method)\"",
-                             at: at, notes: ["signature: \(op.signature)"])
+            throw Diagnostic(
+                .runtime, "\(op.name): '\(p.name)' applies to \(p.methodsDescription) only, not method: \"\(method)\"",
+                at: at, notes: ["signature: \(op.signature)"])
         }
     }
 
     func convert(_ v: Value, to p: ParamSpec, op: Operation, span: SourceSpan) throws -> Value {
         func mismatch() -> Diagnostic {
-            Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be \(p.type == .integer ? "an" : "a") \(p.type.name), got \(v.typeDescription)", at: span)
+            Diagnostic(
+                .runtime,
+                "\(op.name): argument '\(p.name)' must be \(p.type == .integer ? "an" : "a") \(p.type.name), got \(v.typeDescription)",
+                at: span)
         }
         var out = v
         switch p.type {
@@ -381,8 +410,9 @@ public final class Interpreter: @unchecked Sendable {
         case .choice(let options):
             guard case .string(let s) = v else { throw mismatch() }
             guard options.contains(s) else {
-                throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be one of \(p.type.name), got \(Format.quoted(s))", at: span,
-                                 suggestion: Suggest.didYouMean(s, in: options))
+                throw Diagnostic(
+                    .runtime, "\(op.name): argument '\(p.name)' must be one of \(p.type.name), got \(Format.quoted(s))", at: span,
+                    suggestion: Suggest.didYouMean(s, in: options))
             }
         case .list:
             if case .range(let r) = v { out = .list((0..<r.count).map { .number(Double(r.element($0))) }) }
@@ -390,7 +420,9 @@ public final class Interpreter: @unchecked Sendable {
         case .tensor:
             guard let t = Ops.toTensor(v) else {
                 if case .list = v {
-                    throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be a tensor; this list is not a rectangular array of numbers", at: span)
+                    throw Diagnostic(
+                        .runtime, "\(op.name): argument '\(p.name)' must be a tensor; this list is not a rectangular array of numbers",
+                        at: span)
                 }
                 throw mismatch()
             }
@@ -401,7 +433,9 @@ public final class Interpreter: @unchecked Sendable {
             guard case .function = v else { throw mismatch() }
         }
         if let range = p.range, case .number(let x) = out, !range.contains(x) {
-            let bounds = range.upperBound == .infinity ? "at least \(Format.number(range.lowerBound))"
+            let bounds =
+                range.upperBound == .infinity
+                ? "at least \(Format.number(range.lowerBound))"
                 : "between \(Format.number(range.lowerBound)) and \(Format.number(range.upperBound))"
             throw Diagnostic(.runtime, "\(op.name): argument '\(p.name)' must be \(bounds), got \(Format.number(x))", at: span)
         }
@@ -416,7 +450,6 @@ public final class Interpreter: @unchecked Sendable {
     /// Seconds since the interpreter started.
     public var elapsed: Double { (ContinuousClock.now - started).seconds }
 }
-
 
 extension Interpreter {
     /// Runs `body` on a thread with a 512 MiB stack and waits for it, so that deep recursion in

@@ -96,7 +96,7 @@ public struct Lexer {
     mutating func next() -> Token {
         while let c = peek() {
             if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\r") { pos += 1; continue }
-            if c == UInt8(ascii: "\\") && peek(1) == UInt8(ascii: "\n") { pos += 2; continue }   // explicit continuation
+            if c == UInt8(ascii: "\\") && peek(1) == UInt8(ascii: "\n") { pos += 2; continue }  // explicit continuation
             if c == UInt8(ascii: "#") { comment(); continue }
             if c == UInt8(ascii: "\n") {
                 let s = pos
@@ -136,7 +136,9 @@ public struct Lexer {
         pos += 1
         while let d = peek(), d & 0xC0 == 0x80 { pos += 1 }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
-        let hint = text == "'" ? " (strings use double quotes)" : (text == "!" ? " (use 'not')" : (text == "&" || text == "|" ? " (use 'and' / 'or')" : ""))
+        let hint =
+            text == "'"
+            ? " (strings use double quotes)" : (text == "!" ? " (use 'not')" : (text == "&" || text == "|" ? " (use 'and' / 'or')" : ""))
         error("unexpected character '\(text)'\(hint)", start, pos)
         return next()
     }
@@ -154,7 +156,11 @@ public struct Lexer {
     mutating func number() -> Token {
         let start = pos
         var digits = ""
-        func takeDigits() { while let d = peek(), Lexer.isDigit(d) || d == UInt8(ascii: "_") { if d != UInt8(ascii: "_") { digits.append(Character(UnicodeScalar(d))) }; pos += 1 } }
+        func takeDigits() {
+            while let d = peek(), Lexer.isDigit(d) || d == UInt8(ascii: "_") {
+                if d != UInt8(ascii: "_") { digits.append(Character(UnicodeScalar(d))) }; pos += 1
+            }
+        }
         takeDigits()
         if peek() == UInt8(ascii: "."), let d = peek(1), Lexer.isDigit(d) {
             digits.append("."); pos += 1; takeDigits()
@@ -213,9 +219,13 @@ public struct Lexer {
                 while let d = peek(), d != UInt8(ascii: "\n") {
                     if inString {
                         if d == UInt8(ascii: "\\") { pos += 1 } else if d == UInt8(ascii: "\"") { inString = false }
-                    } else if d == UInt8(ascii: "\"") { inString = true
-                    } else if d == UInt8(ascii: "(") { depth += 1
-                    } else if d == UInt8(ascii: ")") { depth -= 1; if depth == 0 { break } }
+                    } else if d == UInt8(ascii: "\"") {
+                        inString = true
+                    } else if d == UInt8(ascii: "(") {
+                        depth += 1
+                    } else if d == UInt8(ascii: ")") {
+                        depth -= 1; if depth == 0 { break }
+                    }
                     pos += 1
                 }
                 guard peek() == UInt8(ascii: ")") else {

@@ -1,5 +1,3 @@
-
-
 /// Values given on the command line (`-p k=8`, `-p method=kmeans`, `-p sizes=[1, 2]`).
 public enum Literal {
     /// A number, string, bool, none, or list of those written as in a recipe; anything that is not

@@ -4,8 +4,10 @@ import SqueezeCore
 
 /// The fields a model value answers: `m.layers`, `m.config`, `m.bits`, …; `m["name"]` gives a tensor.
 enum ModelValue {
-    static let fieldNames = ["name", "layers", "config", "params", "bits", "bits_per_param", "linear_params", "linear_bits",
-                             "linear_bits_per_param", "tensors", "weights", "vocab_size"]
+    static let fieldNames = [
+        "name", "layers", "config", "params", "bits", "bits_per_param", "linear_params", "linear_bits",
+        "linear_bits_per_param", "tensors", "weights", "vocab_size",
+    ]
 
     static func field(_ m: Transformer, _ name: String) -> Value? {
         let c = m.config
@@ -13,10 +15,13 @@ enum ModelValue {
         case "name": return .string(m.name)
         case "layers": return .list(m.linearLayers.map { .string($0) })
         case "config":
-            return .record(Record(pairs: [("layers", .number(Double(c.layers))), ("hidden", .number(Double(c.hidden))),
-                                          ("heads", .number(Double(c.heads))), ("head_dim", .number(Double(c.headDim))),
-                                          ("intermediate", .number(Double(c.intermediate))), ("max_length", .number(Double(c.maxLength))),
-                                          ("layer_norm_eps", .number(Double(c.eps))), ("activation", .string("gelu")), ("pooling", .string("mean"))]))
+            return .record(
+                Record(pairs: [
+                    ("layers", .number(Double(c.layers))), ("hidden", .number(Double(c.hidden))),
+                    ("heads", .number(Double(c.heads))), ("head_dim", .number(Double(c.headDim))),
+                    ("intermediate", .number(Double(c.intermediate))), ("max_length", .number(Double(c.maxLength))),
+                    ("layer_norm_eps", .number(Double(c.eps))), ("activation", .string("gelu")), ("pooling", .string("mean")),
+                ]))
         case "params": return .number(Double(m.parameterCount))
         case "bits": return .number(m.bits)
         case "bits_per_param": return .number(m.bits / Double(max(1, m.parameterCount)))

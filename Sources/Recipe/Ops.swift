@@ -36,12 +36,15 @@ enum Ops {
         case .range(let r): return Tensor((0..<r.count).map { Float(r.element($0)) })
         case .list(let items):
             if items.isEmpty { return Tensor.zeros([0]) }
-            if items.allSatisfy({ if case .number = $0 { return true }; return false }) {
+            if items.allSatisfy({
+                if case .number = $0 { return true }; return false
+            }) {
                 return Tensor(items.map { Float($0.asNumber!) })
             }
             let parts = items.compactMap(toTensor)
             guard parts.count == items.count, let first = parts.first,
-                  parts.allSatisfy({ $0.shape == first.shape }), first.rank < Tensor.maxRank else { return nil }
+                parts.allSatisfy({ $0.shape == first.shape }), first.rank < Tensor.maxRank
+            else { return nil }
             return try? Tensor.stack(parts)
         default: return nil
         }
@@ -55,8 +58,9 @@ enum Ops {
         case .none: return false
         case .tensor(let t) where t.count == 1: return t.storage[0] != 0
         case .tensor(let t):
-            throw fail("the truth value of a tensor with \(t.count) elements (shape \(Shape.describe(t.shape))) is ambiguous", span,
-                       suggestion: "reduce it first, e.g. all: min(A == B) == 1, or any: max(A) > 0")
+            throw fail(
+                "the truth value of a tensor with \(t.count) elements (shape \(Shape.describe(t.shape))) is ambiguous", span,
+                suggestion: "reduce it first, e.g. all: min(A == B) == 1, or any: max(A) > 0")
         default:
             throw fail("expected a bool condition, got \(v.typeDescription)", span)
         }
@@ -146,8 +150,11 @@ enum Ops {
         } catch let e as CoreError {
             if case let .shapeMismatch(_, l, r) = e {
                 let what = op == "@" ? "matrix product '@'" : "'\(op)'"
-                throw fail("shape mismatch in \(what): \(Shape.describe(l)) and \(Shape.describe(r))", span,
-                           suggestion: op == "@" ? "the inner dimensions must agree; transpose one side with .T?" : "shapes must be equal or broadcastable (NumPy rules)")
+                throw fail(
+                    "shape mismatch in \(what): \(Shape.describe(l)) and \(Shape.describe(r))", span,
+                    suggestion: op == "@"
+                        ? "the inner dimensions must agree; transpose one side with .T?"
+                        : "shapes must be equal or broadcastable (NumPy rules)")
             }
             throw wrap(e, span)
         }
@@ -178,14 +185,28 @@ enum Ops {
     static func index(_ base: Value, _ items: [Index], _ span: SourceSpan) throws -> Value {
         switch base {
         case .list(let l):
-            return try sequenceIndex(l.count, items, span, typeName: "list") { .list(Array($0.map { l[$0] })) } element: { l[$0] }
+            return try sequenceIndex(l.count, items, span, typeName: "list") {
+                .list(Array($0.map { l[$0] }))
+            } element: {
+                l[$0]
+            }
         case .string(let s):
             let chars = Array(s)
-            return try sequenceIndex(chars.count, items, span, typeName: "string") { .string(String($0.map { chars[$0] })) } element: { .string(String(chars[$0])) }
+            return try sequenceIndex(chars.count, items, span, typeName: "string") {
+                .string(String($0.map { chars[$0] }))
+            } element: {
+                .string(String(chars[$0]))
+            }
         case .range(let r):
-            return try sequenceIndex(r.count, items, span, typeName: "range") { idx in .list(idx.map { .number(Double(r.element($0))) }) } element: { .number(Double(r.element($0))) }
+            return try sequenceIndex(r.count, items, span, typeName: "range") { idx in
+                .list(idx.map { .number(Double(r.element($0))) })
+            } element: {
+                .number(Double(r.element($0)))
+            }
         case .record(let r):
-            guard items.count == 1, case let .at(key, kspan) = items[0] else { throw fail("a record is indexed by one field name: r[\"name\"]", span) }
+            guard items.count == 1, case let .at(key, kspan) = items[0] else {
+                throw fail("a record is indexed by one field name: r[\"name\"]", span)
+            }
             guard case .string(let k) = key else { throw fail("record keys are strings, got \(key.typeDescription)", kspan) }
             guard let v = r[k] else {
                 throw fail("record has no field \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: r.fields.keys))
@@ -200,7 +221,8 @@ enum Ops {
                 throw fail("a model is indexed by a tensor name: m[\"encoder.layer.0.intermediate.dense.weight\"]", span)
             }
             guard let t = m.weights[k] else {
-                throw fail("model has no tensor \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: m.names) ?? "see m.tensors")
+                throw fail(
+                    "model has no tensor \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: m.names) ?? "see m.tensors")
             }
             return .tensor(t)
         default:
@@ -208,8 +230,10 @@ enum Ops {
         }
     }
 
-    static func sequenceIndex(_ n: Int, _ items: [Index], _ span: SourceSpan, typeName: String,
-                              slice: ([Int]) -> Value, element: (Int) -> Value) throws -> Value {
+    static func sequenceIndex(
+        _ n: Int, _ items: [Index], _ span: SourceSpan, typeName: String,
+        slice: ([Int]) -> Value, element: (Int) -> Value
+    ) throws -> Value {
         guard items.count == 1 else { throw fail("a \(typeName) takes one index, got \(items.count)", span) }
         switch items[0] {
         case let .at(v, ispan):
@@ -272,8 +296,10 @@ enum Ops {
         switch base {
         case .record(let r):
             if let v = r[name] { return v }
-            throw fail("record has no field '\(name)'", span,
-                       suggestion: Suggest.didYouMean(name, in: r.fields.keys) ?? (r.fields.isEmpty ? nil : "fields: " + r.fields.keys.joined(separator: ", ")))
+            throw fail(
+                "record has no field '\(name)'", span,
+                suggestion: Suggest.didYouMean(name, in: r.fields.keys)
+                    ?? (r.fields.isEmpty ? nil : "fields: " + r.fields.keys.joined(separator: ", ")))
         case .tensor(let t):
             switch name {
             case "T": return .tensor(t.transposed)
@@ -281,15 +307,22 @@ enum Ops {
             case "rank": return .number(Double(t.rank))
             case "size": return .number(Double(t.count))
             default:
-                throw fail("tensor has no field '\(name)'", span, suggestion: Suggest.didYouMean(name, in: tensorFields) ?? "tensor fields: T, shape, rank, size")
+                throw fail(
+                    "tensor has no field '\(name)'", span,
+                    suggestion: Suggest.didYouMean(name, in: tensorFields) ?? "tensor fields: T, shape, rank, size")
             }
         case .compressed(let c):
             if let v = c.field(name) { return v }
             if name == "T" { return .tensor(c.recon.transposed) }
-            throw fail("compressed value has no field '\(name)'", span, suggestion: Suggest.didYouMean(name, in: c.fieldNames) ?? "fields: " + c.fieldNames.joined(separator: ", "))
+            throw fail(
+                "compressed value has no field '\(name)'", span,
+                suggestion: Suggest.didYouMean(name, in: c.fieldNames) ?? "fields: " + c.fieldNames.joined(separator: ", "))
         case .model(let m):
             if let v = ModelValue.field(m, name) { return v }
-            throw fail("model has no field '\(name)'", span, suggestion: Suggest.didYouMean(name, in: ModelValue.fieldNames) ?? "fields: " + ModelValue.fieldNames.joined(separator: ", "))
+            throw fail(
+                "model has no field '\(name)'", span,
+                suggestion: Suggest.didYouMean(name, in: ModelValue.fieldNames) ?? "fields: "
+                    + ModelValue.fieldNames.joined(separator: ", "))
         case .range(let r):
             switch name {
             case "start": return .number(Double(r.start))

@@ -123,8 +123,9 @@ public struct Parser {
     mutating func endOfStatement() throws {
         if current.isNewline || current.isEOF || current.isSymbol("}") { return }
         if current.isSymbol(";") { return }
-        throw fail("expected end of statement, found \(current.describe)",
-                   suggestion: current.isSymbol("=") ? "only names can be assigned to" : nil)
+        throw fail(
+            "expected end of statement, found \(current.describe)",
+            suggestion: current.isSymbol("=") ? "only names can be assigned to" : nil)
     }
 
     /// Skips to the next statement boundary at the current brace depth.
@@ -182,7 +183,8 @@ public struct Parser {
                 let iterable = try parseExpression()
                 loopDepth += 1; defer { loopDepth -= 1 }
                 let body = try parseBlock("the for loop")
-                return Stmt(kind: .for(names: names.map { ($0.0, $0.1) }, iterable: iterable, body: body), span: start.span.to(previous.span))
+                return Stmt(
+                    kind: .for(names: names.map { ($0.0, $0.1) }, iterable: iterable, body: body), span: start.span.to(previous.span))
             case .while:
                 _ = advance()
                 let cond = try parseExpression()
@@ -195,7 +197,9 @@ public struct Parser {
                 return Stmt(kind: k == .break ? .break : .continue, span: start.span)
             case .param:
                 _ = advance()
-                guard functionDepth == 0 && loopDepth == 0 else { throw fail("'param' is only allowed at the top level of a recipe", at: start) }
+                guard functionDepth == 0 && loopDepth == 0 else {
+                    throw fail("'param' is only allowed at the top level of a recipe", at: start)
+                }
                 let (name, nameSpan) = try expectIdentifier("a parameter name")
                 _ = try expectSymbol("=", "after the parameter name (param name = default)")
                 skipNewlines()
@@ -215,11 +219,13 @@ public struct Parser {
                 targets.append(try parseExpression())
             }
             guard current.isSymbol("=") else { throw fail("expected '=' after the names to assign, found \(current.describe)") }
-            _ = advance()   // =
+            _ = advance()  // =
             var names: [(String, SourceSpan)] = []
             for t in targets {
                 guard case .name(let n) = t.kind else {
-                    throw fail("cannot assign to this expression; only names can be assigned (x = …, a, b = …)", at: Token(kind: .symbol("="), span: t.span))
+                    throw fail(
+                        "cannot assign to this expression; only names can be assigned (x = …, a, b = …)",
+                        at: Token(kind: .symbol("="), span: t.span))
                 }
                 names.append((n, t.span))
             }
@@ -253,7 +259,7 @@ public struct Parser {
     }
 
     mutating func parseFunction() throws -> FunctionDecl {
-        let start = advance()   // fn
+        let start = advance()  // fn
         var name: String?
         if case .identifier(let n) = current.kind { name = n; _ = advance() }
         _ = try expectSymbol("(", "to open the parameter list")
@@ -270,7 +276,9 @@ public struct Parser {
                 throw fail("positional parameter '\(pname)' cannot follow named parameters", at: previous)
             }
             params.append(.init(name: pname, defaultValue: def, span: pspan))
-            if current.isSymbol(",") { _ = advance() } else if !current.isSymbol(")") {
+            if current.isSymbol(",") {
+                _ = advance()
+            } else if !current.isSymbol(")") {
                 throw fail("expected ',' or ')' in the parameter list, found \(current.describe)")
             }
         }
@@ -341,9 +349,11 @@ public struct Parser {
             let arg = CallArgument(name: nil, nameSpan: nil, value: value)
             return Expr(kind: .call(callee: callee, args: [arg] + args), span: value.span.to(rhs.span))
         case .name, .field, .function:
-            return Expr(kind: .call(callee: rhs, args: [CallArgument(name: nil, nameSpan: nil, value: value)]), span: value.span.to(rhs.span))
+            return Expr(
+                kind: .call(callee: rhs, args: [CallArgument(name: nil, nameSpan: nil, value: value)]), span: value.span.to(rhs.span))
         default:
-            throw fail("the right side of '|>' must be a function or a call, like x |> f(k: 1)", at: Token(kind: .symbol("|>"), span: rhs.span))
+            throw fail(
+                "the right side of '|>' must be a function or a call, like x |> f(k: 1)", at: Token(kind: .symbol("|>"), span: rhs.span))
         }
     }
 
@@ -365,7 +375,9 @@ public struct Parser {
                 }
                 args.append(CallArgument(name: nil, nameSpan: nil, value: v))
             }
-            if current.isSymbol(",") { _ = advance() } else if !current.isSymbol(")") {
+            if current.isSymbol(",") {
+                _ = advance()
+            } else if !current.isSymbol(")") {
                 throw fail("expected ',' or ')' in the argument list, found \(current.describe)")
             }
         }
@@ -392,7 +404,9 @@ public struct Parser {
             } else if let start {
                 items.append(.at(start))
             }
-            if current.isSymbol(",") { _ = advance() } else if !current.isSymbol("]") {
+            if current.isSymbol(",") {
+                _ = advance()
+            } else if !current.isSymbol("]") {
                 throw fail("expected ',' or ']' in the index, found \(current.describe)")
             }
         }
@@ -451,7 +465,9 @@ public struct Parser {
                 while !current.isSymbol("]") {
                     if current.isEOF { throw fail("expected ']' to close the list, found end of input") }
                     items.append(try parseExpression())
-                    if current.isSymbol(",") { _ = advance() } else if !current.isSymbol("]") {
+                    if current.isSymbol(",") {
+                        _ = advance()
+                    } else if !current.isSymbol("]") {
                         throw fail("expected ',' or ']' in the list, found \(current.describe)")
                     }
                 }
@@ -494,7 +510,9 @@ public struct Parser {
             if fields.contains(where: { $0.key == key }) { throw fail("field '\(key)' appears twice in the record", at: keyTok) }
             fields.append((key, try parseExpression()))
             skipNewlines()
-            if current.isSymbol(",") { _ = advance(); skipNewlines() } else if !current.isSymbol("}") {
+            if current.isSymbol(",") {
+                _ = advance(); skipNewlines()
+            } else if !current.isSymbol("}") {
                 throw fail("expected ',' or '}' in the record, found \(current.describe)")
             }
         }
@@ -512,7 +530,10 @@ public struct Parser {
                 sub.functionDepth = functionDepth
                 let e = try? sub.parseExpression()
                 if let e, sub.current.isEOF, sub.diagnostics.isEmpty { return .expr(e) }
-                diagnostics.append(contentsOf: sub.diagnostics.map { var d = $0; d.isIncomplete = false; return d })
+                diagnostics.append(
+                    contentsOf: sub.diagnostics.map {
+                        var d = $0; d.isIncomplete = false; return d
+                    })
                 if sub.diagnostics.isEmpty {
                     throw fail("expected one expression inside \\( … )", at: sub.current)
                 }

@@ -56,8 +56,10 @@ public struct ParamSpec: Sendable {
     /// Passing it with another method is an error, never silently ignored.
     public let methods: [String]?
 
-    public init(_ name: String, _ type: ArgType, _ defaultValue: Default = .required, range: ClosedRange<Double>? = nil,
-                namedOnly: Bool = false, doc: String = "", methods: [String]? = nil) {
+    public init(
+        _ name: String, _ type: ArgType, _ defaultValue: Default = .required, range: ClosedRange<Double>? = nil,
+        namedOnly: Bool = false, doc: String = "", methods: [String]? = nil
+    ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
@@ -89,8 +91,8 @@ public struct ParamSpec: Sendable {
     }
 }
 
-/// A registered operation: the single source of truth for help, completion, validation and the
-/// README's operation table.
+/// A registered operation: the single source of truth for help, completion, validation and
+/// docs/operations.md.
 public final class Operation: Sendable {
     public typealias Body = @Sendable (Arguments, Interpreter) throws -> Value
 
@@ -108,8 +110,10 @@ public final class Operation: Sendable {
     public let extraNamed: Bool
     let body: Body
 
-    public init(_ name: String, family: String, summary: String, doc: String = "", example: String,
-                params: [ParamSpec] = [], variadic: Bool = false, extraNamed: Bool = false, body: @escaping Body) {
+    public init(
+        _ name: String, family: String, summary: String, doc: String = "", example: String,
+        params: [ParamSpec] = [], variadic: Bool = false, extraNamed: Bool = false, body: @escaping Body
+    ) {
         self.name = name
         self.family = family
         self.summary = summary
@@ -149,7 +153,9 @@ public final class Operation: Sendable {
                 out += "  \(p.name)\(String(repeating: " ", count: w - p.name.count))  \(text)\n"
             }
         }
-        out += "\nExample:\n" + example.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n") + "\n"
+        out +=
+            "\nExample:\n" + example.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+            + "\n"
         return out
     }
 }
@@ -199,7 +205,9 @@ public struct Arguments: Sendable {
 
     public func int(_ name: String) throws -> Int {
         let v = try number(name)
-        guard v == v.rounded(), abs(v) < Ops.wholeLimit else { throw error(name, "'\(name)' must be a whole number, got \(Format.number(v))") }
+        guard v == v.rounded(), abs(v) < Ops.wholeLimit else {
+            throw error(name, "'\(name)' must be a whole number, got \(Format.number(v))")
+        }
         return Int(v)
     }
 
@@ -258,9 +266,10 @@ public enum Registry {
     }
 
     /// Top-level names: plain operations, and namespaces (`plot` for `plot.line`).
-    public static let globalNames: Set<String> = Set(operations.map { op in
-        op.name.split(separator: ".").first.map(String.init) ?? op.name
-    })
+    public static let globalNames: Set<String> = Set(
+        operations.map { op in
+            op.name.split(separator: ".").first.map(String.init) ?? op.name
+        })
 
     /// The value a bare name resolves to when no variable has it: an operation, or a record of
     /// the operations in a namespace.
@@ -274,13 +283,33 @@ public enum Registry {
         return .record(Record(r))
     }
 
-    /// The README's operation table (Markdown), generated so it is never written twice.
+    /// The operation table of docs/operations.md (Markdown), generated so it is never written twice.
     public static func markdownTable() -> String {
         var out = "| family | operation | summary |\n|---|---|---|\n"
         for fam in families {
             for op in operations where op.family == fam {
                 let summary = op.summary.replacingOccurrences(of: "|", with: "\\|")
                 out += "| \(fam) | `\(op.signature.replacingOccurrences(of: "|", with: "\\|"))` | \(summary) |\n"
+            }
+        }
+        return out
+    }
+
+    /// docs/operations.md: the table, then every operation's full help by family (what `?name` prints).
+    public static func markdownReference() -> String {
+        var out = """
+            # Operations
+
+            [← README](../README.md) · Generated from the registry by `Scripts/generate/docs.sh` \
+            (`squeeze help --reference`): do not edit. `squeeze help NAME` and `?NAME` in the REPL print the same text.
+
+
+            """
+        out += markdownTable()
+        for fam in families {
+            out += "\n## \(fam)\n"
+            for op in operations where op.family == fam {
+                out += "\n### `\(op.name)`\n\n```\n\(op.help)```\n"
             }
         }
         return out

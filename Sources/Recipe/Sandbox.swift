@@ -35,7 +35,9 @@ public struct Sandbox: Sendable {
         public var description: String {
             switch self {
             case let .outside(path, allowed):
-                return "writing '\(path)' is not allowed: recipes write only under \(allowed.map { "'\($0)'" }.joined(separator: " or ")) (use --out or --allow-write)"
+                return
+                    "writing '\(path)' is not allowed: recipes write only under \(allowed.map { "'\($0)'" }.joined(separator: " or ")) " +
+                    "(use --out or --allow-write)"
             case .history(let path):
                 return "writing '\(path)' is not allowed: the history folder .squeeze/ is off limits to recipes"
             case .empty:
@@ -121,7 +123,7 @@ public struct Sandbox: Sendable {
     static func realPath(_ url: URL) -> URL {
         let fm = FileManager.default
         var path = url.standardizedFileURL
-        for _ in 0..<40 {   // bounds link chains and loops
+        for _ in 0..<40 {  // bounds link chains and loops
             var existing = path
             var tail: [String] = []
             while existing.path != "/" && (try? fm.attributesOfItem(atPath: existing.path)) == nil {
@@ -131,7 +133,9 @@ public struct Sandbox: Sendable {
             let attrs = try? fm.attributesOfItem(atPath: existing.path)
             if (attrs?[.type] as? FileAttributeType) == .typeSymbolicLink && !fm.fileExists(atPath: existing.path) {
                 guard let dest = try? fm.destinationOfSymbolicLink(atPath: existing.path) else { break }
-                let base = dest.hasPrefix("/") ? URL(fileURLWithPath: dest)
+                let base =
+                    dest.hasPrefix("/")
+                    ? URL(fileURLWithPath: dest)
                     : existing.deletingLastPathComponent().appendingPathComponent(dest)
                 path = tail.reduce(base) { $0.appendingPathComponent($1) }.standardizedFileURL
                 continue

@@ -1,6 +1,6 @@
 import Compression
-import OrderedCollections
 import Models
+import OrderedCollections
 import SqueezeCore
 
 /// A value of the recipe language.
@@ -131,10 +131,14 @@ public struct CompressedValue: Sendable {
 
     /// The storage account as records {part, what, count, bits, total}.
     var storage: Value {
-        .list(core.storage.map { line in
-            .record(Record(pairs: [("part", .string(line.part)), ("what", .string(line.what)), ("count", .number(Double(line.count))),
-                                   ("bits", .number(line.bits)), ("total", .number(line.total))]))
-        })
+        .list(
+            core.storage.map { line in
+                .record(
+                    Record(pairs: [
+                        ("part", .string(line.part)), ("what", .string(line.what)), ("count", .number(Double(line.count))),
+                        ("bits", .number(line.bits)), ("total", .number(line.total)),
+                    ]))
+            })
     }
 
     /// Derived fields every compressed value answers.

@@ -1,5 +1,5 @@
-import History
 import Foundation
+import History
 import Recipe
 
 /// `squeeze export`: a run as a Jupyter notebook (nbformat 4.5) or a Markdown report.
@@ -61,8 +61,10 @@ public enum Notebook {
     /// its captured output, errors and the PNGs its statements wrote.
     public static func ipynb(_ run: RunRecord) -> String {
         var notebookCells: [[String: Any]] = []
-        notebookCells.append(["cell_type": "markdown", "id": "run-summary", "metadata": [String: Any](),
-                      "source": lines(summaryMarkdown(run))])
+        notebookCells.append([
+            "cell_type": "markdown", "id": "run-summary", "metadata": [String: Any](),
+            "source": lines(summaryMarkdown(run)),
+        ])
         var count = 0
         for cell in cells(run.source) {
             let statements = run.statements.filter { $0.cell == cell.index }
@@ -72,20 +74,26 @@ public enum Notebook {
             let indices = Set(statements.map(\.index))
             for a in run.artifacts where a.statement.map(indices.contains) == true {
                 if a.kind == "png", let data = unchangedBytes(a, run) {
-                    outputs.append(["output_type": "display_data", "metadata": [String: Any](),
-                                    "data": ["image/png": data.base64EncodedString(), "text/plain": ["<\(a.path)>"]]])
+                    outputs.append([
+                        "output_type": "display_data", "metadata": [String: Any](),
+                        "data": ["image/png": data.base64EncodedString(), "text/plain": ["<\(a.path)>"]],
+                    ])
                 } else {
                     outputs.append(["output_type": "stream", "name": "stdout", "text": ["wrote \(a.path) (\(a.bytes) bytes)\n"]])
                 }
             }
             for s in statements where s.error != nil {
                 let e = s.error ?? ""
-                outputs.append(["output_type": "error", "ename": s.status == "interrupted" ? "Interrupted" : "Error",
-                                "evalue": e.split(separator: "\n").first.map(String.init) ?? e,
-                                "traceback": e.split(separator: "\n").map(String.init)])
+                outputs.append([
+                    "output_type": "error", "ename": s.status == "interrupted" ? "Interrupted" : "Error",
+                    "evalue": e.split(separator: "\n").first.map(String.init) ?? e,
+                    "traceback": e.split(separator: "\n").map(String.init),
+                ])
             }
-            var c: [String: Any] = ["cell_type": "code", "id": "cell-\(cell.index)", "metadata": [String: Any](),
-                                    "source": lines(cell.body), "outputs": outputs]
+            var c: [String: Any] = [
+                "cell_type": "code", "id": "cell-\(cell.index)", "metadata": [String: Any](),
+                "source": lines(cell.body), "outputs": outputs,
+            ]
             if statements.isEmpty {
                 c["execution_count"] = NSNull()
             } else {
@@ -133,11 +141,15 @@ public enum Notebook {
             let statements = run.statements.filter { $0.cell == cell.index }
             let text = statements.map(\.output).joined()
             if !text.isEmpty { s += "\nOutput:\n\n```text\n\(text.hasSuffix("\n") ? String(text.dropLast()) : text)\n```\n" }
-            for st in statements { if let e = st.error { s += "\n**\(st.status)**:\n\n```text\n\(e.trimmingCharacters(in: .newlines))\n```\n" } }
+            for st in statements {
+                if let e = st.error { s += "\n**\(st.status)**:\n\n```text\n\(e.trimmingCharacters(in: .newlines))\n```\n" }
+            }
             let indices = Set(statements.map(\.index))
             for a in run.artifacts where a.statement.map(indices.contains) == true {
                 let path = link(artifactPath(a, run), base: linkBase)
-                s += a.kind == "png" ? "\n![\(a.path)](\(path))\n" : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n"
+                s +=
+                    a.kind == "png"
+                    ? "\n![\(a.path)](\(path))\n" : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n"
             }
         }
         return s

@@ -1,5 +1,5 @@
-import History
 import Foundation
+import History
 
 /// Compares a replay with the run it replays: every metric point (matched by name and order of
 /// logging) and every artifact (matched by path) must agree.
@@ -15,7 +15,9 @@ public struct ReplayCheck {
     /// `tolerance` is relative: |a − b| ≤ tolerance · max(|a|, |b|). Zero demands identical values.
     public init(original: RunRecord, replay: RunRecord, tolerance: Double = 0) {
         if original.status != replay.status {
-            mismatches.append("status: \(original.status.rawValue) vs \(replay.status.rawValue)" + (replay.error.map { "\n    \($0.split(separator: "\n").first ?? "")" } ?? ""))
+            mismatches.append(
+                "status: \(original.status.rawValue) vs \(replay.status.rawValue)"
+                    + (replay.error.map { "\n    \($0.split(separator: "\n").first ?? "")" } ?? ""))
         }
         // The k-th point logged under a name is compared with the k-th of the replay.
         func keyed(_ ms: [MetricRecord]) -> [(key: String, metric: MetricRecord)] {
@@ -35,7 +37,10 @@ public struct ReplayCheck {
             let x = a[key], y = b[key]
             let label = (x ?? y).map { m in m.step.map { "\(m.name) (step \($0))" } ?? m.name } ?? key
             guard let x, let y else {
-                mismatches.append("metric \(label): \(x.map { RunTable.number($0.value, digits: 17) } ?? "missing") vs \(y.map { RunTable.number($0.value, digits: 17) } ?? "missing")")
+                mismatches.append(
+                    "metric \(label): \(x.map { RunTable.number($0.value, digits: 17) } ?? "missing") vs " +
+                    "\(y.map { RunTable.number($0.value, digits: 17) } ?? "missing")"
+                )
                 continue
             }
             if ReplayCheck.agree(x.value, y.value, tolerance) {
@@ -52,7 +57,10 @@ public struct ReplayCheck {
             if let x, let y, x.sha256 == y.sha256 {
                 artifactsMatched += 1
             } else {
-                mismatches.append("artifact \(p): sha256 \(x.map { String($0.sha256.prefix(16)) } ?? "missing") vs \(y.map { String($0.sha256.prefix(16)) } ?? "missing")")
+                mismatches.append(
+                    "artifact \(p): sha256 \(x.map { String($0.sha256.prefix(16)) } ?? "missing") vs " +
+                    "\(y.map { String($0.sha256.prefix(16)) } ?? "missing")"
+                )
             }
         }
     }
@@ -64,6 +72,7 @@ public struct ReplayCheck {
     }
 
     public var summary: String {
-        "reproduced: \(metricsMatched)/\(metricsTotal) metric\(metricsTotal == 1 ? "" : "s"), \(artifactsMatched)/\(artifactsTotal) artifact\(artifactsTotal == 1 ? "" : "s")"
+        "reproduced: \(metricsMatched)/\(metricsTotal) metric\(metricsTotal == 1 ? "" : "s"), \(artifactsMatched)/\(artifactsTotal) " +
+        "artifact\(artifactsTotal == 1 ? "" : "s")"
     }
 }

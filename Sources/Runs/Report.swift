@@ -1,5 +1,5 @@
-import History
 import Foundation
+import History
 import Recipe
 
 /// `squeeze show` and `squeeze diff`, as text; runs as JSON objects.
@@ -21,22 +21,31 @@ public enum Report {
         if let e = run.error { out += "\nerror:\n" + indent(e) }
         if !run.parameters.isEmpty {
             out += "\nparameters:\n"
-            out += TextTable.render(header: ["name", "value", "default", "from"], rows: run.parameters.map {
-                [$0.name, $0.value, $0.defaultValue, $0.overridden ? "-p" : "default"]
-            }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            out +=
+                TextTable.render(
+                    header: ["name", "value", "default", "from"],
+                    rows: run.parameters.map {
+                        [$0.name, $0.value, $0.defaultValue, $0.overridden ? "-p" : "default"]
+                    }
+                ).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
         }
         if !run.metrics.isEmpty {
             out += "\nmetrics:\n"
             out += metricTable(run).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
             for series in stepped(run) {
-                out += "  \(series.name) by step: " + series.points.map { "\($0.0): \(RunTable.number($0.1))" }.joined(separator: ", ") + "\n"
+                out +=
+                    "  \(series.name) by step: " + series.points.map { "\($0.0): \(RunTable.number($0.1))" }.joined(separator: ", ") + "\n"
             }
         }
         if !run.artifacts.isEmpty {
             out += "\nartifacts:\n"
-            out += TextTable.render(header: ["path", "kind", "bytes", "sha256"], rows: run.artifacts.map {
-                [$0.path, $0.kind, String($0.bytes), String($0.sha256.prefix(16))]
-            }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            out +=
+                TextTable.render(
+                    header: ["path", "kind", "bytes", "sha256"],
+                    rows: run.artifacts.map {
+                        [$0.path, $0.kind, String($0.bytes), String($0.sha256.prefix(16))]
+                    }
+                ).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
         }
         if !run.notes.isEmpty {
             out += "\nnotes:\n" + run.notes.map { "  - " + $0 }.joined(separator: "\n") + "\n"
@@ -78,10 +87,13 @@ public enum Report {
     }
 
     static func metricTable(_ run: RunRecord) -> String {
-        TextTable.render(header: ["name", "last", "min", "max", "n"], rows: summaries(run).map {
-            $0.count == 1 ? [$0.name, RunTable.number($0.last), "", "", "1"]
-                : [$0.name, RunTable.number($0.last), RunTable.number($0.min), RunTable.number($0.max), String($0.count)]
-        })
+        TextTable.render(
+            header: ["name", "last", "min", "max", "n"],
+            rows: summaries(run).map {
+                $0.count == 1
+                    ? [$0.name, RunTable.number($0.last), "", "", "1"]
+                    : [$0.name, RunTable.number($0.last), RunTable.number($0.min), RunTable.number($0.max), String($0.count)]
+            })
     }
 
     /// Metrics logged with `step:`, as (step, value) series; long series show their ends.
@@ -111,7 +123,9 @@ public enum Report {
         var rows: [[String]] = []
         if all || a.seed != b.seed { rows.append(["seed", a.seed.map(String.init) ?? "-", b.seed.map(String.init) ?? "-"]) }
         if all || a.status != b.status { rows.append(["status", a.status.rawValue, b.status.rawValue]) }
-        if !rows.isEmpty { out += "\nrun:\n" + TextTable.render(header: ["", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false }
+        if !rows.isEmpty {
+            out += "\nrun:\n" + TextTable.render(header: ["", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false
+        }
 
         var names: [String] = a.parameters.map(\.name)
         for p in b.parameters where !names.contains(p.name) { names.append(p.name) }
@@ -119,10 +133,15 @@ public enum Report {
         for n in names {
             let x = a.parameter(n), y = b.parameter(n)
             if all || x?.value != y?.value {
-                rows.append([n, x.map { $0.value + ($0.overridden ? " (-p)" : "") } ?? "—", y.map { $0.value + ($0.overridden ? " (-p)" : "") } ?? "—"])
+                rows.append([
+                    n, x.map { $0.value + ($0.overridden ? " (-p)" : "") } ?? "—",
+                    y.map { $0.value + ($0.overridden ? " (-p)" : "") } ?? "—",
+                ])
             }
         }
-        if !rows.isEmpty { out += "\nparameters:\n" + TextTable.render(header: ["name", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false }
+        if !rows.isEmpty {
+            out += "\nparameters:\n" + TextTable.render(header: ["name", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false
+        }
 
         let ma = Dictionary(summaries(a).map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         let mb = Dictionary(summaries(b).map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
@@ -141,7 +160,11 @@ public enum Report {
                 rows.append([n, x.map { RunTable.number($0) } ?? "—", y.map { RunTable.number($0) } ?? "—", delta])
             }
         }
-        if !rows.isEmpty { out += "\nmetrics (last value):\n" + TextTable.render(header: ["name", "run \(a.id)", "run \(b.id)", "Δ"], rows: rows).indented(); same = false }
+        if !rows.isEmpty {
+            out +=
+                "\nmetrics (last value):\n" + TextTable.render(header: ["name", "run \(a.id)", "run \(b.id)", "Δ"], rows: rows).indented();
+            same = false
+        }
 
         rows = []
         var paths = a.artifacts.map(\.path)
@@ -152,11 +175,16 @@ public enum Report {
                 rows.append([p, x.map { String($0.sha256.prefix(12)) } ?? "—", y.map { String($0.sha256.prefix(12)) } ?? "—"])
             }
         }
-        if !rows.isEmpty { out += "\nartifacts (sha256):\n" + TextTable.render(header: ["path", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false }
+        if !rows.isEmpty {
+            out += "\nartifacts (sha256):\n" + TextTable.render(header: ["path", "run \(a.id)", "run \(b.id)"], rows: rows).indented();
+            same = false
+        }
 
         rows = []
         for ((k, x), (_, y)) in zip(a.environment.fields, b.environment.fields) where all || x != y { rows.append([k, x, y]) }
-        if !rows.isEmpty { out += "\nenvironment:\n" + TextTable.render(header: ["", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false }
+        if !rows.isEmpty {
+            out += "\nenvironment:\n" + TextTable.render(header: ["", "run \(a.id)", "run \(b.id)"], rows: rows).indented(); same = false
+        }
 
         if a.sourceSHA256 != b.sourceSHA256 {
             out += "\nsource:\n" + UnifiedDiff.render(a.source, b.source, from: "run \(a.id)", to: "run \(b.id)")
@@ -190,15 +218,21 @@ public enum Report {
         o["source_sha256"] = run.sourceSHA256
         o["finished"] = run.finished.map { ISO8601DateFormatter().string(from: $0) as Any } ?? NSNull()
         o["out_dir"] = run.outDirectory ?? NSNull()
-        o["parameters"] = run.parameters.map { ["name": $0.name, "value": $0.value, "default": $0.defaultValue, "overridden": $0.overridden] }
+        o["parameters"] = run.parameters.map {
+            ["name": $0.name, "value": $0.value, "default": $0.defaultValue, "overridden": $0.overridden]
+        }
         o["metric_points"] = run.metrics.map { m -> [String: Any] in
-            ["name": m.name, "value": m.value.isFinite ? m.value : NSNull(), "step": m.step.map { $0 as Any } ?? NSNull(),
-             "statement": m.statement.map { $0 as Any } ?? NSNull()]
+            [
+                "name": m.name, "value": m.value.isFinite ? m.value : NSNull(), "step": m.step.map { $0 as Any } ?? NSNull(),
+                "statement": m.statement.map { $0 as Any } ?? NSNull(),
+            ]
         }
         o["artifacts"] = run.artifacts.map { ["path": $0.path, "kind": $0.kind, "bytes": $0.bytes, "sha256": $0.sha256] }
         o["statements"] = run.statements.map { s -> [String: Any] in
-            ["index": s.index, "cell": s.cell, "line": s.line, "column": s.column, "text": s.text, "seconds": s.seconds,
-             "status": s.status, "error": s.error ?? NSNull(), "output": s.output]
+            [
+                "index": s.index, "cell": s.cell, "line": s.line, "column": s.column, "text": s.text, "seconds": s.seconds,
+                "status": s.status, "error": s.error ?? NSNull(), "output": s.output,
+            ]
         }
         o["notes"] = run.notes
         var env: [String: Any] = [:]
@@ -238,7 +272,7 @@ public enum UnifiedDiff {
     public static func render(_ a: String, _ b: String, from: String, to: String, context: Int = 3) -> String {
         func lines(_ s: String) -> [String] {
             var l = s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            if s.hasSuffix("\n") { l.removeLast() }   // the final newline ends a line; it does not start one
+            if s.hasSuffix("\n") { l.removeLast() }  // the final newline ends a line; it does not start one
             return l
         }
         let x = lines(a), y = lines(b)
@@ -254,10 +288,15 @@ public enum UnifiedDiff {
         var ops: [(Character, String)] = []
         var i = 0, j = 0
         while i < x.count || j < y.count {
-            if i < x.count && removed.contains(i) { ops.append(("-", x[i])); i += 1 }
-            else if j < y.count && inserted.contains(j) { ops.append(("+", y[j])); j += 1 }
-            else if i < x.count && j < y.count { ops.append((" ", x[i])); i += 1; j += 1 }
-            else { break }
+            if i < x.count && removed.contains(i) {
+                ops.append(("-", x[i])); i += 1
+            } else if j < y.count && inserted.contains(j) {
+                ops.append(("+", y[j])); j += 1
+            } else if i < x.count && j < y.count {
+                ops.append((" ", x[i])); i += 1; j += 1
+            } else {
+                break
+            }
         }
         var out = "--- \(from)\n+++ \(to)\n"
         let changed = ops.indices.filter { ops[$0].0 != " " }
@@ -266,7 +305,11 @@ public enum UnifiedDiff {
         var hunks: [ClosedRange<Int>] = []
         for c in changed {
             let lo = max(0, c - context), hi = min(ops.count - 1, c + context)
-            if let last = hunks.last, lo <= last.upperBound + 1 { hunks[hunks.count - 1] = last.lowerBound...hi } else { hunks.append(lo...hi) }
+            if let last = hunks.last, lo <= last.upperBound + 1 {
+                hunks[hunks.count - 1] = last.lowerBound...hi
+            } else {
+                hunks.append(lo...hi)
+            }
         }
         for h in hunks {
             var oldStart = 1, newStart = 1

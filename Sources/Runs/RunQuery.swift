@@ -1,5 +1,5 @@
-import History
 import Foundation
+import History
 import Recipe
 
 /// `--where`: a recipe expression over a run's parameters, last metric values and fields (`id`,
@@ -14,8 +14,9 @@ public struct RunFilter {
         program = Parser.parse(SourceFile(name: "--where", text: text))
         if let d = program.diagnostics.first { throw d }
         guard program.statements.count == 1, case .expr = program.statements[0].kind else {
-            throw Diagnostic(.syntax, "--where takes one expression, such as 'accuracy > 0.9 and k == 8'",
-                             at: program.statements.first?.span)
+            throw Diagnostic(
+                .syntax, "--where takes one expression, such as 'accuracy > 0.9 and k == 8'",
+                at: program.statements.first?.span)
         }
     }
 
@@ -57,7 +58,9 @@ public struct RunFilter {
             do {
                 let v = try evaluate(RunFilter.bindings(r))
                 guard case .bool(let b) = v else {
-                    throw Diagnostic(.runtime, "--where must give true or false, got \(v.typeName) (\(Format.inline(v)))", at: program.statements[0].span)
+                    throw Diagnostic(
+                        .runtime, "--where must give true or false, got \(v.typeName) (\(Format.inline(v)))", at: program.statements[0].span
+                    )
                 }
                 if b { out.append(r) }
             } catch let d as Diagnostic where RunFilter.isUnknownName(d) {
@@ -86,11 +89,14 @@ public enum RunKey: Equatable {
         if runs.contains(where: { r in r.metrics.contains { $0.name == name } }) { return .metric(name) }
         var known = Set(fields)
         for r in runs { known.formUnion(r.parameters.map(\.name)); known.formUnion(r.metrics.map(\.name)) }
-        throw HistoryQueryError("no field, parameter or metric named '\(name)'" + (Suggest.didYouMean(name, in: known).map { "; \($0)" } ?? ""))
+        throw HistoryQueryError(
+            "no field, parameter or metric named '\(name)'" + (Suggest.didYouMean(name, in: known).map { "; \($0)" } ?? ""))
     }
 
     var name: String {
-        switch self { case .field(let n), .parameter(let n), .metric(let n): return n }
+        switch self {
+        case .field(let n), .parameter(let n), .metric(let n): return n
+        }
     }
 }
 
@@ -234,11 +240,13 @@ public struct RunTable {
         var keys: [RunKey] = ["id", "when", "recipe", "status", "duration"].map { .field($0) }
         keys += RunTable.varyingParameters(runs).map { .parameter($0) }
         keys += try metricColumns(runs).map { .metric($0) }
-        let rows = runs.map { r in keys.map { k -> String in
-            let c = RunTable.cell(r, k)
-            if k == .field("duration"), let d = c.number { return exact ? "\(d)" : RunTable.duration(d) }
-            return c.display(digits: exact ? 17 : 6)
-        } }
+        let rows = runs.map { r in
+            keys.map { k -> String in
+                let c = RunTable.cell(r, k)
+                if k == .field("duration"), let d = c.number { return exact ? "\(d)" : RunTable.duration(d) }
+                return c.display(digits: exact ? 17 : 6)
+            }
+        }
         return (keys.map(\.name), rows, keys)
     }
 
@@ -250,7 +258,9 @@ public struct RunTable {
 
     /// `--group-by`: one row per combination of the grouping parameters, with the number of runs and
     /// each metric aggregated (std is the sample standard deviation, n − 1, as pandas computes it).
-    func grouped(_ runs: [RunRecord]) throws -> (header: [String], rows: [[String]], groups: [(keys: [Cell], count: Int, values: [String: [String: Double]])]) {
+    func grouped(
+        _ runs: [RunRecord]
+    ) throws -> (header: [String], rows: [[String]], groups: [(keys: [Cell], count: Int, values: [String: [String: Double]])]) {
         let keys = try groupBy.map { try RunKey.resolve($0, in: runs) }
         for a in aggregates where !["mean", "std", "min", "max", "median", "count"].contains(a) {
             throw HistoryQueryError("--agg: unknown aggregate '\(a)'; use mean, std, min, max, median or count")
@@ -281,7 +291,9 @@ public struct RunTable {
                 values[m] = agg
                 if aggregates == ["mean", "std"] {
                     let mean = agg["mean"] ?? .nan, std = agg["std"] ?? .nan
-                    row.append(xs.isEmpty ? "" : xs.count == 1 ? RunTable.number(mean) : "\(RunTable.number(mean)) ± \(RunTable.number(std, digits: 3))")
+                    row.append(
+                        xs.isEmpty
+                            ? "" : xs.count == 1 ? RunTable.number(mean) : "\(RunTable.number(mean)) ± \(RunTable.number(std, digits: 3))")
                 } else {
                     row += aggregates.map { a in xs.isEmpty ? "" : RunTable.number(agg[a] ?? .nan) }
                 }
@@ -345,7 +357,8 @@ public enum TextTable {
     /// JSON with sorted keys, pretty-printed.
     public static func json(_ object: Any) -> String {
         guard JSONSerialization.isValidJSONObject(object),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+            let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else {
             return "null\n"
         }
         return String(decoding: data, as: UTF8.self) + "\n"

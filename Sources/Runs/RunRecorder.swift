@@ -1,5 +1,5 @@
-import History
 import Foundation
+import History
 import Recipe
 
 /// Records one run into the history as the interpreter reports it: each top-level statement, with
@@ -64,8 +64,10 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
 
     /// Starts recording. The run's row is written on the writer thread, so the recipe starts at
     /// once; `environment`, when given, is also gathered there (it reads /proc and may run git).
-    public init(store: HistoryStore, start: RunStart, cellLines: [Int] = [], environment: (@Sendable () -> RunEnvironment)? = nil,
-                warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+    public init(
+        store: HistoryStore, start: RunStart, cellLines: [Int] = [], environment: (@Sendable () -> RunEnvironment)? = nil,
+        warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    ) {
         self.store = store
         self.cellLines = cellLines
         self.outDirectory = start.outDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL }
@@ -111,7 +113,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
 
     /// Commits what is pending and records how the run ended; returns when it is on disk.
     public func finish(status: RunStatus, error: String? = nil) {
-        let whole = inputs > 0 ? source : nil   // a session's cells, written whole once
+        let whole = inputs > 0 ? source : nil  // a session's cells, written whole once
         writer.sync {
             flush()
             guard let id else { return }
@@ -157,9 +159,11 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
 
     public func statementFinished(index: Int, span: SourceSpan, seconds: Double, error: Diagnostic?) {
         let status = error.map { $0.kind == .interrupted ? "interrupted" : "failed" } ?? "completed"
-        enqueue(Finished(index: index, span: span, seconds: seconds, status: status, error: error?.render(), cell: inputCell,
-                         lineOffset: lineOffset, output: output, metrics: metrics, artifacts: artifacts, notes: notes,
-                         parameters: parameters))
+        enqueue(
+            Finished(
+                index: index, span: span, seconds: seconds, status: status, error: error?.render(), cell: inputCell,
+                lineOffset: lineOffset, output: output, metrics: metrics, artifacts: artifacts, notes: notes,
+                parameters: parameters))
         currentStatement = nil
     }
 
@@ -170,16 +174,23 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         let (endLine, endColumn) = file.location(of: f.span.end)
         let text = String(decoding: file.bytes[f.span.start..<min(f.span.end, file.bytes.count)], as: UTF8.self)
         let cell = f.cell ?? cellLines.reduce(0) { $1 <= line ? $0 + 1 : $0 }
-        let record = StatementRecord(index: f.index, cell: cell, line: line + f.lineOffset, column: column,
-                                     endLine: endLine + f.lineOffset, endColumn: endColumn, text: text, seconds: f.seconds,
-                                     status: f.status, error: f.error, output: f.output)
-        return HistoryStore.StatementBatch(statement: record, metrics: f.metrics, artifacts: f.artifacts,
-                                           notes: f.notes, parameters: f.parameters)
+        let record = StatementRecord(
+            index: f.index, cell: cell, line: line + f.lineOffset, column: column,
+            endLine: endLine + f.lineOffset, endColumn: endColumn, text: text, seconds: f.seconds,
+            status: f.status, error: f.error, output: f.output)
+        return HistoryStore.StatementBatch(
+            statement: record, metrics: f.metrics, artifacts: f.artifacts,
+            notes: f.notes, parameters: f.parameters)
     }
 
     public func parameter(name: String, value: Value, defaultValue: Value, overridden: Bool) {
-        parameters.append((parameterCount, ParameterRecord(name: name, value: Format.inline(value),
-                                                            defaultValue: Format.inline(defaultValue), overridden: overridden)))
+        parameters.append(
+            (
+                parameterCount,
+                ParameterRecord(
+                    name: name, value: Format.inline(value),
+                    defaultValue: Format.inline(defaultValue), overridden: overridden)
+            ))
         parameterCount += 1
     }
 

@@ -13,7 +13,9 @@ extension Tensor {
 
     func requireSquare(_ op: String) throws {
         try requireMatrix(op)
-        guard shape[0] == shape[1] else { throw CoreError.invalidArgument("\(op): expected a square matrix, got shape \(Shape.describe(shape))") }
+        guard shape[0] == shape[1] else {
+            throw CoreError.invalidArgument("\(op): expected a square matrix, got shape \(Shape.describe(shape))")
+        }
     }
 
     static func check(_ info: LapackInt, _ routine: String, _ positive: (Int) -> String) throws {
@@ -40,10 +42,11 @@ extension Tensor {
         var a = tall ? transposed.storage : storage
         let (rows, cols) = tall ? (m, n) : (n, m)
         var s = [Float](repeating: 0, count: k)
-        var lu = [Float](repeating: 0, count: rows * k)    // LAPACK's U (rows × k, column-major)
-        var lvt = [Float](repeating: 0, count: k * cols)   // LAPACK's VT (k × cols, column-major)
-        let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "S")), LapackInt(rows), LapackInt(cols),
-                                  &a, LapackInt(rows), &s, &lu, LapackInt(rows), &lvt, LapackInt(k))
+        var lu = [Float](repeating: 0, count: rows * k)  // LAPACK's U (rows × k, column-major)
+        var lvt = [Float](repeating: 0, count: k * cols)  // LAPACK's VT (k × cols, column-major)
+        let info = LAPACKE_sgesdd(
+            LAPACK_COL_MAJOR, Int8(UInt8(ascii: "S")), LapackInt(rows), LapackInt(cols),
+            &a, LapackInt(rows), &s, &lu, LapackInt(rows), &lvt, LapackInt(k))
         try Tensor.check(info, "sgesdd") { _ in "the SVD did not converge" }
         if tall { return (Tensor(shape: [k, m], storage: lu).transposed, Tensor(s), Tensor(shape: [n, k], storage: lvt).transposed) }
         return (Tensor(shape: [m, k], storage: lvt), Tensor(s), Tensor(shape: [k, n], storage: lu))
@@ -61,8 +64,9 @@ extension Tensor {
         var s = [Float](repeating: 0, count: k)
         var du: Float = 0, dv: Float = 0
         let (rows, cols) = tall ? (m, n) : (n, m)
-        let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "N")), LapackInt(rows), LapackInt(cols),
-                                  &a, LapackInt(rows), &s, &du, 1, &dv, 1)
+        let info = LAPACKE_sgesdd(
+            LAPACK_COL_MAJOR, Int8(UInt8(ascii: "N")), LapackInt(rows), LapackInt(cols),
+            &a, LapackInt(rows), &s, &du, 1, &dv, 1)
         try Tensor.check(info, "sgesdd") { _ in "the SVD did not converge" }
         return Tensor(s)
     }
@@ -77,8 +81,9 @@ extension Tensor {
         var a = storage
         var w = [Float](repeating: 0, count: n)
         // Row-major lower triangle = column-major upper triangle.
-        let info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")),
-                                  LapackInt(n), &a, LapackInt(n), &w)
+        let info = LAPACKE_ssyevd(
+            LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")),
+            LapackInt(n), &a, LapackInt(n), &w)
         try Tensor.check(info, "ssyevd") { _ in "the eigenvalue algorithm did not converge" }
         // Column-major eigenvectors read row-major are the rows: transpose to columns.
         return (Tensor(w), Tensor(shape: [n, n], storage: a).transposed)

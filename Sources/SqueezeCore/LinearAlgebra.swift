@@ -1,32 +1,37 @@
-import Foundation
 import CBLAS
+import Foundation
 
 /// Matrix products on OpenBLAS. Transposes are passed to BLAS as flags, never copied.
 extension Tensor {
     /// `alpha · op(A) · op(B)` with `op` = transpose when the flag is set (both rank 2).
     public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false, alpha: Float = 1) throws -> Tensor {
         guard a.rank == 2, b.rank == 2 else {
-            throw CoreError.invalidArgument("matmul: expected matrices, got shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape))")
+            throw CoreError.invalidArgument(
+                "matmul: expected matrices, got shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape))")
         }
         let m = transA ? a.shape[1] : a.shape[0]
         let k = transA ? a.shape[0] : a.shape[1]
         let kb = transB ? b.shape[1] : b.shape[0]
         let n = transB ? b.shape[0] : b.shape[1]
         guard k == kb else {
-            throw CoreError.shapeMismatch(op: "matmul (inner dimensions \(k) and \(kb))",
-                                          lhs: transA ? a.shape.reversed() : a.shape,
-                                          rhs: transB ? b.shape.reversed() : b.shape)
+            throw CoreError.shapeMismatch(
+                op: "matmul (inner dimensions \(k) and \(kb))",
+                lhs: transA ? a.shape.reversed() : a.shape,
+                rhs: transB ? b.shape.reversed() : b.shape)
         }
         try Memory.check(shape: [m, n], "the matrix product")
         if m == 0 || n == 0 { return Tensor.zeros([m, n]) }
         if k == 0 { return Tensor.zeros([m, n]) }
         return Tensor(shape: [m, n]) { c in
-            a.withBuffer { pa in b.withBuffer { pb in
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), alpha,
-                            pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
-                            0, c.baseAddress, Int32(n))
-            } }
+            a.withBuffer { pa in
+                b.withBuffer { pb in
+                    cblas_sgemm(
+                        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha,
+                        pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
+                        0, c.baseAddress, Int32(n))
+                }
+            }
         }
     }
 
@@ -46,22 +51,25 @@ extension Tensor {
             guard count == other.count else { throw CoreError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape) }
             return Tensor(scalar: Float(dot(other)))
         default:
-            throw CoreError.invalidArgument("matmul: expected vectors or matrices, got shapes \(Shape.describe(shape)) and \(Shape.describe(other.shape))")
+            throw CoreError.invalidArgument(
+                "matmul: expected vectors or matrices, got shapes \(Shape.describe(shape)) and \(Shape.describe(other.shape))")
         }
     }
 
     /// Inner product of equal-length tensors, accumulated in Float64.
     public func dot(_ other: Tensor) -> Double {
         precondition(count == other.count)
-        return withBuffer { a in other.withBuffer { b in
-            var s0 = 0.0, s1 = 0.0
-            var k = 0
-            while k + 2 <= a.count {
-                s0 += Double(a[k]) * Double(b[k]); s1 += Double(a[k + 1]) * Double(b[k + 1]); k += 2
+        return withBuffer { a in
+            other.withBuffer { b in
+                var s0 = 0.0, s1 = 0.0
+                var k = 0
+                while k + 2 <= a.count {
+                    s0 += Double(a[k]) * Double(b[k]); s1 += Double(a[k + 1]) * Double(b[k + 1]); k += 2
+                }
+                if k < a.count { s0 += Double(a[k]) * Double(b[k]) }
+                return s0 + s1
             }
-            if k < a.count { s0 += Double(a[k]) * Double(b[k]) }
-            return s0 + s1
-        } }
+        }
     }
 
     /// The Gram matrix `AᵀA` (`transpose: false`, n×n) or `AAᵀ` (`transpose: true`, m×m) by `ssyrk`,
@@ -77,8 +85,9 @@ extension Tensor {
         c.withMutableBuffer { pc in
             withBuffer { pa in
                 // Row-major C = AᵀA is 'upper, trans' on the row-major layout.
-                cblas_ssyrk(CblasRowMajor, CblasUpper, outer ? CblasNoTrans : CblasTrans,
-                            Int32(size), Int32(k), 1, pa.baseAddress, Int32(n), 0, pc.baseAddress, Int32(size))
+                cblas_ssyrk(
+                    CblasRowMajor, CblasUpper, outer ? CblasNoTrans : CblasTrans,
+                    Int32(size), Int32(k), 1, pa.baseAddress, Int32(n), 0, pc.baseAddress, Int32(size))
             }
             for i in 0..<size { for j in 0..<i { pc[i * size + j] = pc[j * size + i] } }
         }

@@ -14,7 +14,8 @@ public enum Memory {
 
     /// Parses a size such as "2G", "512M", "64k" or a byte count (case-insensitive; powers of 1024).
     public static func parse(_ text: String) -> Int? {
-        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(
+            of: "B", with: "")
         let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
         if let u = t.last, let scale = units[u], let v = Double(t.dropLast()), v > 0 { return Int(v * Double(scale)) }
         if let v = Int(t), v > 0 { return v }
@@ -25,7 +26,8 @@ public enum Memory {
     public static func check(elements: Int, copies: Int = 1, _ what: @autoclosure () -> String) throws {
         let (bytes, o1) = elements.multipliedReportingOverflow(by: 4 * copies)
         if o1 || bytes > limit {
-            throw CoreError.invalidArgument("\(what()) needs \(o1 ? "more than 2^63 bytes" : describe(bytes)), above the memory budget of \(describe(limit))")
+            throw CoreError.invalidArgument(
+                "\(what()) needs \(o1 ? "more than 2^63 bytes" : describe(bytes)), above the memory budget of \(describe(limit))")
         }
     }
 
@@ -52,7 +54,7 @@ public enum Memory {
     /// with the default, 1.8% with one arena). Must run before other threads start.
     public static func useOneHeap() {
         #if os(Linux)
-        _ = glibcMallopt(-8, 1)   // M_ARENA_MAX
+        _ = glibcMallopt(-8, 1)  // M_ARENA_MAX
         #endif
     }
 
@@ -68,7 +70,7 @@ public enum Memory {
         let a = (Int(bitPattern: start) + huge - 1) & ~(huge - 1)
         let b = (Int(bitPattern: start) + bytes) & ~(huge - 1)
         guard b > a, let p = UnsafeMutableRawPointer(bitPattern: a) else { return }
-        _ = madvise(p, b - a, 14)   // MADV_HUGEPAGE
+        _ = madvise(p, b - a, 14)  // MADV_HUGEPAGE
         #endif
     }
 

@@ -60,7 +60,7 @@ public struct RandomGenerator: Sendable {
     /// Standard normal by the Box–Muller transform; draws come in pairs, the second is kept.
     public mutating func normal() -> Double {
         if let z = spareNormal { spareNormal = nil; return z }
-        let u1 = 1 - uniform()            // (0, 1]: log is finite
+        let u1 = 1 - uniform()  // (0, 1]: log is finite
         let u2 = uniform()
         let r = (-2 * Foundation.log(u1)).squareRoot()
         let t = 2 * Double.pi * u2

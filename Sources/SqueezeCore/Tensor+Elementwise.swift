@@ -50,7 +50,7 @@ public enum UnaryOp: String, Sendable, CaseIterable {
         case .tanh: return T.tanh(x)
         case .floor: return x.rounded(.down)
         case .ceil: return x.rounded(.up)
-        case .round: return x.rounded(.toNearestOrEven)   // NumPy rounds half to even
+        case .round: return x.rounded(.toNearestOrEven)  // NumPy rounds half to even
         case .square: return x * x
         case .sigmoid: return 1 / (1 + T.exp(-x))
         case .relu: return x > 0 ? x : (x.isNaN ? x : 0)
@@ -102,15 +102,17 @@ extension Tensor {
 
     static func sameShape(_ op: BinaryOp, _ x: Tensor, _ y: Tensor) -> Tensor {
         Tensor(shape: x.shape) { out in
-            x.withBuffer { a in y.withBuffer { b in
-                switch op {
-                case .add: for i in 0..<a.count { out[i] = a[i] + b[i] }
-                case .sub: for i in 0..<a.count { out[i] = a[i] - b[i] }
-                case .mul: for i in 0..<a.count { out[i] = a[i] * b[i] }
-                case .div: for i in 0..<a.count { out[i] = a[i] / b[i] }
-                default: for i in 0..<a.count { out[i] = op.apply(a[i], b[i]) }
+            x.withBuffer { a in
+                y.withBuffer { b in
+                    switch op {
+                    case .add: for i in 0..<a.count { out[i] = a[i] + b[i] }
+                    case .sub: for i in 0..<a.count { out[i] = a[i] - b[i] }
+                    case .mul: for i in 0..<a.count { out[i] = a[i] * b[i] }
+                    case .div: for i in 0..<a.count { out[i] = a[i] / b[i] }
+                    default: for i in 0..<a.count { out[i] = op.apply(a[i], b[i]) }
+                    }
                 }
-            } }
+            }
         }
     }
 
@@ -152,28 +154,34 @@ extension Tensor {
         var dims = outShape, sa = paddedStrides(x), sb = paddedStrides(y)
         while dims.count < 4 { dims.insert(1, at: 0); sa.insert(0, at: 0); sb.insert(0, at: 0) }
         return Tensor(shape: outShape) { out in
-            x.withBuffer { a in y.withBuffer { b in
-                var o = 0
-                for i0 in 0..<dims[0] { for i1 in 0..<dims[1] { for i2 in 0..<dims[2] {
-                    let pa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2]
-                    let pb = i0 * sb[0] + i1 * sb[1] + i2 * sb[2]
-                    let da = sa[3], db = sb[3]
-                    if op == .add && da == 1 && db == 0 {
-                        let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] + v }
-                    } else if op == .sub && da == 1 && db == 0 {
-                        let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] - v }
-                    } else if op == .mul && da == 1 && db == 0 {
-                        let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] * v }
-                    } else if op == .add && da == 1 && db == 1 {
-                        for k in 0..<dims[3] { out[o + k] = a[pa + k] + b[pb + k] }
-                    } else if op == .sub && da == 1 && db == 1 {
-                        for k in 0..<dims[3] { out[o + k] = a[pa + k] - b[pb + k] }
-                    } else {
-                        for k in 0..<dims[3] { out[o + k] = op.apply(a[pa + k * da], b[pb + k * db]) }
+            x.withBuffer { a in
+                y.withBuffer { b in
+                    var o = 0
+                    for i0 in 0..<dims[0] {
+                        for i1 in 0..<dims[1] {
+                            for i2 in 0..<dims[2] {
+                                let pa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2]
+                                let pb = i0 * sb[0] + i1 * sb[1] + i2 * sb[2]
+                                let da = sa[3], db = sb[3]
+                                if op == .add && da == 1 && db == 0 {
+                                    let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] + v }
+                                } else if op == .sub && da == 1 && db == 0 {
+                                    let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] - v }
+                                } else if op == .mul && da == 1 && db == 0 {
+                                    let v = b[pb]; for k in 0..<dims[3] { out[o + k] = a[pa + k] * v }
+                                } else if op == .add && da == 1 && db == 1 {
+                                    for k in 0..<dims[3] { out[o + k] = a[pa + k] + b[pb + k] }
+                                } else if op == .sub && da == 1 && db == 1 {
+                                    for k in 0..<dims[3] { out[o + k] = a[pa + k] - b[pb + k] }
+                                } else {
+                                    for k in 0..<dims[3] { out[o + k] = op.apply(a[pa + k * da], b[pb + k * db]) }
+                                }
+                                o += dims[3]
+                            }
+                        }
                     }
-                    o += dims[3]
-                } } }
-            } }
+                }
+            }
         }
     }
 

@@ -44,7 +44,8 @@ extension Tensor {
     }
 
     /// One reduction over `count` elements `a[base + k*stride]`.
-    static func reduceLine(_ kind: Reduction, _ a: UnsafeBufferPointer<Float>, base: Int, count n: Int, stride st: Int, ddof: Int) -> Double {
+    static func reduceLine(_ kind: Reduction, _ a: UnsafeBufferPointer<Float>, base: Int, count n: Int, stride st: Int, ddof: Int) -> Double
+    {
         @inline(__always) func at(_ k: Int) -> Float { a[base + k * st] }
         switch kind {
         case .sum, .mean:
@@ -267,7 +268,7 @@ extension Tensor {
         var total = 0
         var block = 0
         while block < wide {
-            let end = min(wide, block + (1 << 28))       // lanes cannot overflow within a block
+            let end = min(wide, block + (1 << 28))  // lanes cannot overflow within a block
             var acc = SIMD8<UInt32>(repeating: 0)
             UnsafeRawPointer(base).withMemoryRebound(to: SIMD8<UInt32>.self, capacity: wide) { v in
                 for i in block..<end { acc &+= ((v[i] & 0x7fff_ffff) &+ 0x0080_0000) &>> 31 }

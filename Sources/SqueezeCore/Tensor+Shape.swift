@@ -21,12 +21,14 @@ extension Tensor {
         if let u = unknown.first {
             let known = shape.enumerated().filter { $0.offset != u }.reduce(1) { $0 * $1.element }
             guard known > 0, count % known == 0 else {
-                throw CoreError.invalidArgument("reshape: cannot reshape \(Shape.describe(self.shape)) (\(count) elements) into \(Shape.describe(newShape))")
+                throw CoreError.invalidArgument(
+                    "reshape: cannot reshape \(Shape.describe(self.shape)) (\(count) elements) into \(Shape.describe(newShape))")
             }
             shape[u] = count / known
         }
         guard Shape.count(shape) == count else {
-            throw CoreError.invalidArgument("reshape: cannot reshape \(Shape.describe(self.shape)) (\(count) elements) into \(Shape.describe(newShape))")
+            throw CoreError.invalidArgument(
+                "reshape: cannot reshape \(Shape.describe(self.shape)) (\(count) elements) into \(Shape.describe(newShape))")
         }
         return Tensor(shape: shape, storage: storage)
     }
@@ -98,7 +100,8 @@ extension Tensor {
     /// Negative indices count from the end; ranges are clamped like Python's. The result is a copy.
     public func slice(_ components: [SliceComponent]) throws -> Tensor {
         guard components.count <= rank else {
-            throw CoreError.indexOutOfRange("too many indices: \(components.count) for a tensor of rank \(rank) (shape \(Shape.describe(shape)))")
+            throw CoreError.indexOutOfRange(
+                "too many indices: \(components.count) for a tensor of rank \(rank) (shape \(Shape.describe(shape)))")
         }
         let srcStrides = Shape.strides(shape)
         var offset = 0

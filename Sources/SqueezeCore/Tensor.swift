@@ -16,8 +16,9 @@ public struct Tensor: Sendable, Equatable {
     public init(shape: [Int], storage: [Float]) {
         precondition(shape.count <= Tensor.maxRank, "rank \(shape.count) > \(Tensor.maxRank)")
         precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in \(shape)")
-        precondition(Shape.count(shape) == storage.count,
-                     "shape \(shape) does not hold \(storage.count) elements")
+        precondition(
+            Shape.count(shape) == storage.count,
+            "shape \(shape) does not hold \(storage.count) elements")
         self.shape = shape
         self.storage = storage
     }

@@ -38,8 +38,10 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     let token = CancellationToken()
     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(200)) { token.cancel() }
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-fuzz-out")
-    let interp = Interpreter(seed: 1, sandbox: Sandbox(baseDirectory: out, outputDirectory: out),
-                             cancellation: token) { _ in }
+    let interp = Interpreter(
+        seed: 1, sandbox: Sandbox(baseDirectory: out, outputDirectory: out),
+        cancellation: token
+    ) { _ in }
     defer { interp.reset() }
     do { try interp.run(program) } catch let d as Diagnostic { _ = d.render() } catch {}
 }
@@ -53,9 +55,11 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
 }
 
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 /// SwiftPM links an executable's entry point under this name; hand control to libFuzzer's driver.
 @_cdecl("squeeze_fuzz_main")

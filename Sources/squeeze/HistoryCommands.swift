@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import History
-import Runs
 import Recipe
+import Runs
 
 /// Writes text to stdout, or to `-o FILE`.
 func emit(_ text: String, to file: String?) throws {
@@ -46,20 +46,27 @@ struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List recorded runs: parameters that vary between them and their metrics.",
         discussion: """
-        --where takes a recipe expression over parameters, last metric values and the fields id, status, \
-        recipe, kind, seed and duration: --where 'accuracy > 0.9 and k == 8'. A run without a name the \
-        expression uses does not match. --group-by k,method --agg mean,std aggregates metrics over the \
-        runs of each group (std is the sample standard deviation, as pandas computes it).
-        """)
+            --where takes a recipe expression over parameters, last metric values and the fields id, status, \
+            recipe, kind, seed and duration: --where 'accuracy > 0.9 and k == 8'. A run without a name the \
+            expression uses does not match. --group-by k,method --agg mean,std aggregates metrics over the \
+            runs of each group (std is the sample standard deviation, as pandas computes it).
+            """)
 
     @Option(help: "Only runs of this recipe (path or file name).") var recipe: String?
     @Option(help: "Only runs with this status: running, completed, failed, interrupted or crashed.") var status: String?
-    @Option(name: .customLong("where"), help: ArgumentHelp("A filter expression over parameters and metrics.", valueName: "expression")) var filter: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Sort by a field, parameter or metric; a leading - sorts descending.", valueName: "key")) var sort: String?
+    @Option(name: .customLong("where"), help: ArgumentHelp("A filter expression over parameters and metrics.", valueName: "expression"))
+    var filter: String?
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Sort by a field, parameter or metric; a leading - sorts descending.", valueName: "key")
+    ) var sort: String?
     @Option(help: "Show at most this many runs (the newest, unless --sort).") var limit: Int?
-    @Option(help: ArgumentHelp("Metric columns to show, comma-separated (default: the first eight logged).", valueName: "names")) var metrics: String?
-    @Option(name: .customLong("group-by"), help: ArgumentHelp("Aggregate over runs grouped by these parameters, comma-separated.", valueName: "names")) var groupBy: String?
-    @Option(help: ArgumentHelp("Aggregates for --group-by: mean, std, min, max, median, count.", valueName: "list")) var agg: String = "mean,std"
+    @Option(help: ArgumentHelp("Metric columns to show, comma-separated (default: the first eight logged).", valueName: "names"))
+    var metrics: String?
+    @Option(
+        name: .customLong("group-by"),
+        help: ArgumentHelp("Aggregate over runs grouped by these parameters, comma-separated.", valueName: "names")) var groupBy: String?
+    @Option(help: ArgumentHelp("Aggregates for --group-by: mean, std, min, max, median, count.", valueName: "list")) var agg: String =
+        "mean,std"
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
     @OptionGroup var history: HistoryOptions
 
@@ -70,7 +77,8 @@ struct Runs: ParsableCommand {
             table.recipe = recipe
             if let status {
                 guard let s = RunStatus(rawValue: status) else {
-                    throw HistoryQueryError("--status: expected one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")), got '\(status)'")
+                    throw HistoryQueryError(
+                        "--status: expected one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")), got '\(status)'")
                 }
                 table.status = s
             }
@@ -147,11 +155,11 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-run a recorded run from its recorded source, parameters and seed, and compare.",
         discussion: """
-        The replay is recorded as a new run of kind `replay`. Every metric (matched by name and order) and \
-        every artifact (by path and SHA-256) is compared with the original; any mismatch is listed and the \
-        exit status is 1. Files are written under --out (default: a new temporary directory), so the \
-        original's files are left as they were.
-        """)
+            The replay is recorded as a new run of kind `replay`. Every metric (matched by name and order) and \
+            every artifact (by path and SHA-256) is compared with the original; any mismatch is listed and the \
+            exit status is 1. Files are written under --out (default: a new temporary directory), so the \
+            original's files are left as they were.
+            """)
 
     @Argument(help: "The run to replay: an id, `last`, or -N.") var id: String
     @Option(help: "Relative tolerance for metrics (default 0: identical).") var tolerance: Double = 0
@@ -173,7 +181,8 @@ struct Replay: ParsableCommand {
                 outDir = URL(fileURLWithPath: out).standardizedFileURL
                 try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
             } else {
-                outDir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-replay-\(original.id)-\(UUID().uuidString.prefix(8))")
+                outDir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "squeeze-replay-\(original.id)-\(UUID().uuidString.prefix(8))")
                 try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
             }
         } catch {
@@ -182,10 +191,14 @@ struct Replay: ParsableCommand {
         }
         let env = RunEnvironment.current(squeezeVersion: Version.squeeze, recipeDirectory: recipeURL?.deletingLastPathComponent())
         if let t = original.environment.blasThreads, t != env.blasThreads {
-            RecipeRunner.stderr("squeeze: note: run \(original.id) used \(t) BLAS thread(s), this machine uses \(env.blasThreads ?? 0); results may differ in the last bits\n")
+            RecipeRunner.stderr(
+                "squeeze: note: run \(original.id) used \(t) BLAS thread(s), this machine uses \(env.blasThreads ?? 0); results may " +
+                "differ in the last bits\n"
+            )
         }
-        let start = RunStart(kind: .replay, recipe: original.recipe, source: original.source, seed: seed,
-                             environment: env, outDirectory: outDir.path, replayOf: original.id)
+        let start = RunStart(
+            kind: .replay, recipe: original.recipe, source: original.source, seed: seed,
+            environment: env, outDirectory: outDir.path, replayOf: original.id)
         let recording = RecipeRunner.Recording(store: store, start: start)
         let sandbox = Sandbox(baseDirectory: base, outputDirectory: outDir, protectedFiles: [URL(fileURLWithPath: store.path)])
         let result: RecipeRunner.Result
@@ -197,7 +210,8 @@ struct Replay: ParsableCommand {
         } else {
             var overrides: [String: Value] = [:]
             for p in original.parameters where p.overridden { overrides[p.name] = Literal.parse(p.value, name: p.name) }
-            let file = SourceFile(name: original.recipe.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "<run \(original.id)>", text: original.source)
+            let file = SourceFile(
+                name: original.recipe.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "<run \(original.id)>", text: original.source)
             result = RecipeRunner.run(source: file, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
         }
         guard let replayID = result.runID else { throw ExitCode(result.status == 0 ? Exit.history : result.status) }
@@ -217,9 +231,9 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export a run as a Jupyter notebook, a Markdown report, JSON, or its metrics as CSV.",
         discussion: """
-        ipynb is nbformat 4.5: one code cell per `# %%` cell with its output and plots. md is a readable \
-        report with plots linked. json is everything recorded. csv lists every metric point.
-        """)
+            ipynb is nbformat 4.5: one code cell per `# %%` cell with its output and plots. md is a readable \
+            report with plots linked. json is everything recorded. csv lists every metric point.
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case ipynb, md, json, csv }
 
@@ -237,9 +251,14 @@ struct Export: ParsableCommand {
         case .md: text = Notebook.markdown(run, linkBase: output.map { URL(fileURLWithPath: $0).deletingLastPathComponent() })
         case .json: text = TextTable.json(Report.json(run, full: true))
         case .csv:
-            text = TextTable.csv(header: ["run", "statement", "name", "step", "value"], rows: run.metrics.map {
-                [String(run.id), $0.statement.map(String.init) ?? "", $0.name, $0.step.map(String.init) ?? "", RunTable.number($0.value, digits: 17)]
-            })
+            text = TextTable.csv(
+                header: ["run", "statement", "name", "step", "value"],
+                rows: run.metrics.map {
+                    [
+                        String(run.id), $0.statement.map(String.init) ?? "", $0.name, $0.step.map(String.init) ?? "",
+                        RunTable.number($0.value, digits: 17),
+                    ]
+                })
         }
         try emit(text, to: output)
     }
@@ -247,23 +266,37 @@ struct Export: ParsableCommand {
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the history: integrity (a damaged file is rebuilt from every readable row, the original kept aside), runs left running by dead processes (marked crashed), and whether artifact files still hold what was recorded.")
+        abstract:
+            """
+                Check the history: integrity (a damaged file is rebuilt from every readable row, the original kept aside), runs left \
+                running by dead processes (marked crashed), and whether artifact files still hold what was recorded.
+                """
+    )
 
     @OptionGroup var history: HistoryOptions
 
     func run() throws {
         let path = history.resolvedPath
-        var sound: [String]?   // the integrity already found, when the file needed no repair
+        var sound: [String]?  // the integrity already found, when the file needed no repair
         if FileManager.default.fileExists(atPath: path) {
             let problems = HistoryStore.integrity(path: path)
-            if problems == ["ok"] { sound = problems } else {
-                print("integrity: \(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.prefix(5).joined(separator: "; "))")
+            if problems == ["ok"] {
+                sound = problems
+            } else {
+                print(
+                    "integrity: \(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.prefix(5).joined(separator: "; "))")
                 do {
                     let r = try HistoryStore.repair(path: path)
-                    print("repaired: rebuilt from the readable rows (" + r.copied.map { "\($0.rows) \($0.table)" }.joined(separator: ", ") + ")"
-                          + (r.unreadable.isEmpty ? "" : "; rows on damaged pages of \(r.unreadable.joined(separator: ", ")) are lost"))
+                    print(
+                        "repaired: rebuilt from the readable rows (" + r.copied.map { "\($0.rows) \($0.table)" }.joined(separator: ", ")
+                            + ")"
+                            + (r.unreadable.isEmpty ? "" : "; rows on damaged pages of \(r.unreadable.joined(separator: ", ")) are lost"))
                     if r.placeholderRuns > 0 {
-                        print("\(r.placeholderRuns) run\(r.placeholderRuns == 1 ? "" : "s") lost \(r.placeholderRuns == 1 ? "its" : "their") own record but kept statements or metrics: recorded as crashed placeholders")
+                        print(
+                            "\(r.placeholderRuns) run\(r.placeholderRuns == 1 ? "" : "s") lost " +
+                            "\(r.placeholderRuns == 1 ? "its" : "their") own record but kept statements or metrics: recorded as crashed " +
+                            "placeholders"
+                        )
                     }
                     print("the damaged file is kept as \(r.damagedCopy)")
                 } catch {
@@ -281,7 +314,9 @@ struct Doctor: ParsableCommand {
         print("runs by status: " + (report.statuses.isEmpty ? "none" : report.statuses.map { "\($0.1) \($0.0)" }.joined(separator: ", ")))
         var same = 0, changed: [String] = [], missing: [String] = []
         for (run, a, out) in try historyQuery({ try store.allArtifacts() }) {
-            let path = a.path.hasPrefix("/") ? a.path : URL(fileURLWithPath: out ?? FileManager.default.currentDirectoryPath).appendingPathComponent(a.path).path
+            let path =
+                a.path.hasPrefix("/")
+                ? a.path : URL(fileURLWithPath: out ?? FileManager.default.currentDirectoryPath).appendingPathComponent(a.path).path
             guard let digest = SHA256.file(path) else { missing.append("run \(run): \(path)"); continue }
             if digest.hex == a.sha256 { same += 1 } else { changed.append("run \(run): \(path)") }
         }

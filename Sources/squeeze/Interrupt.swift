@@ -6,7 +6,7 @@ import SqueezeCore
 nonisolated(unsafe) var lastInterrupt: timespec = timespec()
 
 func installInterruptHandler() {
-    _ = CancellationToken.shared   // initialise before any signal can touch it
+    _ = CancellationToken.shared  // initialise before any signal can touch it
     // A parent may start us with SIGINT blocked (the mask is inherited across exec): unblock it,
     // before any thread is created, so Ctrl-C always reaches the handler.
     var set = sigset_t()

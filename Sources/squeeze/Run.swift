@@ -1,13 +1,16 @@
 import ArgumentParser
 import Foundation
 import History
-import Runs
 import Recipe
+import Runs
 import SqueezeCore
 
 /// `--history PATH`, shared by every command that reads or writes the history.
 struct HistoryOptions: ParsableArguments {
-    @Option(name: .customLong("history"), help: ArgumentHelp("The history database (default: $SQUEEZE_HISTORY, else .squeeze/history.db under the working directory).", valueName: "path"))
+    @Option(
+        name: .customLong("history"),
+        help: ArgumentHelp(
+            "The history database (default: $SQUEEZE_HISTORY, else .squeeze/history.db under the working directory).", valueName: "path"))
     var path: String?
 
     var resolvedPath: String { HistoryStore.defaultPath(explicit: path) }
@@ -27,15 +30,17 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a recipe top to bottom in a fresh interpreter, recording it in the history.",
         discussion: """
-        Relative paths in the recipe are read against the recipe's directory; files are written only \
-        under --out (default: the recipe's directory) and --allow-write directories.
-        Exit codes: 0 success, 64 usage, 65 recipe (syntax) error, 70 runtime error, 74 history unusable, 130 interrupted.
-        """)
+            Relative paths in the recipe are read against the recipe's directory; files are written only \
+            under --out (default: the recipe's directory) and --allow-write directories.
+            Exit codes: 0 success, 64 usage, 65 recipe (syntax) error, 70 runtime error, 74 history unusable, 130 interrupted.
+            """)
 
     @Argument(help: "The recipe file (.recipe).")
     var file: String
 
-    @Option(name: .customShort("p"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Override a parameter: -p name=value (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customShort("p"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("Override a parameter: -p name=value (repeatable).", valueName: "name=value"))
     var parameters: [String] = []
 
     @Option(help: "Seed of the run's random generator (default: drawn and recorded).")
@@ -78,18 +83,22 @@ struct Run: ParsableCommand {
                 throw ExitCode(Exit.usage)
             }
         }
-        let sandbox = Sandbox(baseDirectory: url.deletingLastPathComponent(), outputDirectory: outDir,
-                              allowedWriteDirectories: allowWrite.map { URL(fileURLWithPath: $0) },
-                              protectedFiles: [URL(fileURLWithPath: history.resolvedPath)])
+        let sandbox = Sandbox(
+            baseDirectory: url.deletingLastPathComponent(), outputDirectory: outDir,
+            allowedWriteDirectories: allowWrite.map { URL(fileURLWithPath: $0) },
+            protectedFiles: [URL(fileURLWithPath: history.resolvedPath)])
         let seed = self.seed ?? RecipeRunner.drawSeed()
         var recording: RecipeRunner.Recording?
         if !noHistory {
-            let start = RunStart(kind: .script, recipe: url.path, source: text, seed: seed,
-                                 environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path)
+            let start = RunStart(
+                kind: .script, recipe: url.path, source: text, seed: seed,
+                environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path)
             let directory = url.deletingLastPathComponent()
-            recording = .init(store: try history.open(), start: start, environment: {
-                .current(squeezeVersion: Version.squeeze, recipeDirectory: directory)
-            })
+            recording = .init(
+                store: try history.open(), start: start,
+                environment: {
+                    .current(squeezeVersion: Version.squeeze, recipeDirectory: directory)
+                })
         }
         let source = SourceFile(name: file, text: text)
         let result = RecipeRunner.run(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
@@ -116,8 +125,10 @@ enum RecipeRunner {
     /// A seed for a run that was given none: 53 bits, so it survives JSON and spreadsheets exactly.
     static func drawSeed() -> UInt64 { UInt64.random(in: 0..<(1 << 53)) }
 
-    static func run(source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
-                    recording: Recording?) -> Result {
+    static func run(
+        source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
+        recording: Recording?
+    ) -> Result {
         Interpreter.onLargeStack {
             runHere(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
         }
@@ -129,8 +140,10 @@ enum RecipeRunner {
         }
     }
 
-    static func runHere(source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
-                        recording: Recording?) -> Result {
+    static func runHere(
+        source: SourceFile, seed: UInt64, overrides: [String: Value], sandbox: Sandbox,
+        recording: Recording?
+    ) -> Result {
         let program = Parser.parse(source)
         if !program.diagnostics.isEmpty {
             let text = program.diagnostics.map { $0.render() }.joined()
@@ -143,7 +156,9 @@ enum RecipeRunner {
         }
         let declared = Interpreter.parameterNames(program)
         for name in overrides.keys.sorted() where !declared.contains(name) {
-            let hint = Suggest.didYouMean(name, in: declared).map { "; \($0)" } ?? (declared.isEmpty ? "; the recipe declares no parameters" : "; parameters: \(declared.joined(separator: ", "))")
+            let hint =
+                Suggest.didYouMean(name, in: declared).map { "; \($0)" }
+                ?? (declared.isEmpty ? "; the recipe declares no parameters" : "; parameters: \(declared.joined(separator: ", "))")
             stderr("squeeze: -p \(name): the recipe has no parameter '\(name)'\(hint)\n")
             return Result(status: Exit.usage)
         }
@@ -174,7 +189,7 @@ enum RecipeRunner {
     static func runCells(_ cells: [String], seed: UInt64, sandbox: Sandbox, recording: Recording) -> Result {
         Interpreter.onLargeStack {
             var start = recording.start
-            start.source = ""   // grows cell by cell, as the session's did
+            start.source = ""  // grows cell by cell, as the session's did
             let recorder = RunRecorder(store: recording.store, start: start, environment: recording.environment)
             let interp = Interpreter(seed: seed, sandbox: sandbox) { FileHandle.standardOutput.write(Data($0.utf8)) }
             interp.observer = recorder

@@ -19,8 +19,9 @@ final class HistorySessionRecording: SessionRecording {
     var protectedFiles: [URL] { [URL(fileURLWithPath: store.path)] }
 
     func start(kind: SessionKind, source: String, seed: UInt64, cellLines: [Int], outDirectory: String) -> SessionRun? {
-        let start = RunStart(kind: kind == .repl ? .repl : .script, recipe: nil, source: source, seed: seed,
-                             environment: RunEnvironment(squeezeVersion: "?"), outDirectory: outDirectory)
+        let start = RunStart(
+            kind: kind == .repl ? .repl : .script, recipe: nil, source: source, seed: seed,
+            environment: RunEnvironment(squeezeVersion: "?"), outDirectory: outDirectory)
         return RunRecorder(store: store, start: start, cellLines: cellLines, environment: environment)
     }
 }

@@ -37,11 +37,16 @@ func helpCommand(_ args: [String]) -> Int32 {
         print(Registry.markdownTable(), terminator: "")
         return 0
     }
+    if name == "--reference" {
+        print(Registry.markdownReference(), terminator: "")
+        return 0
+    }
     if name == "run" {
         print(Run.helpMessage())
         return 0
     }
-    FileHandle.standardError.write(Data("squeeze: no operation named '\(name)'\(Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "")\n".utf8))
+    FileHandle.standardError.write(
+        Data("squeeze: no operation named '\(name)'\(Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "")\n".utf8))
     return Exit.usage
 }
 

@@ -30,10 +30,34 @@ import Testing
 }
 
 @Suite struct DocumentationTests {
-    @Test func readmeOperationTableMatchesTheRegistry() throws {
-        let readme = try String(contentsOf: CLI.package.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains(Registry.markdownTable()), "README's table is stale: paste `squeeze help --markdown`")
+    static func read(_ path: String) throws -> String {
+        try String(contentsOf: CLI.package.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test func operationReferenceMatchesTheRegistry() throws {
+        let reference = try Self.read("docs/operations.md")
+        #expect(reference == Registry.markdownReference(), "docs/operations.md is stale: run Scripts/generate/docs.sh")
+    }
+
+    @Test func readmeIsALandingPageWithTheTwoCommands() throws {
+        let readme = try Self.read("README.md")
         #expect(readme.hasPrefix("# squeeze"))
         #expect(readme.contains("```sh\nScripts/squeeze run Examples/quickstart.recipe\nScripts/test\n```"))
+        #expect(readme.utf8.count < 12_000, "README is the landing page: guides and reference live under docs/")
+    }
+
+    /// Every relative link in README, ARCHITECTURE and docs/ names a file that exists.
+    @Test func relativeLinksResolve() throws {
+        let docs = try FileManager.default.contentsOfDirectory(atPath: CLI.package.appendingPathComponent("docs").path)
+            .filter { $0.hasSuffix(".md") }.map { "docs/\($0)" }
+        for page in ["README.md", "ARCHITECTURE.md"] + docs {
+            let text = try Self.read(page)
+            let base = URL(fileURLWithPath: page).deletingLastPathComponent().relativePath
+            let links = text.matches(of: /\]\(([^)#:]+)(#[^)]*)?\)/).map { String($0.output.1) }
+            for link in links {
+                let path = CLI.package.appendingPathComponent(base == "." ? link : "\(base)/\(link)").standardizedFileURL.path
+                #expect(FileManager.default.fileExists(atPath: path), "\(page) links to \(link), which does not exist")
+            }
+        }
     }
 }

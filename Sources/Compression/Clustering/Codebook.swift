@@ -54,8 +54,11 @@ public enum CodebookLearning {
         public let encoder: Tensor, decoder: Tensor
     }
 
-    public static func train(_ X: Tensor, _ o: Options, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
-        guard X.rank == 2, X.shape[0] > 0, X.shape[1] > 0 else { throw CoreError.invalidParameter("X", "X must be a non-empty matrix (rows are vectors)") }
+    public static func train(_ X: Tensor, _ o: Options, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result
+    {
+        guard X.rank == 2, X.shape[0] > 0, X.shape[1] > 0 else {
+            throw CoreError.invalidParameter("X", "X must be a non-empty matrix (rows are vectors)")
+        }
         try X.requireFinite("codebook")
         let n = X.shape[0], p = X.shape[1], K = o.size, e = o.latent
         guard K >= 1 else { throw CoreError.invalidParameter("size", "size must be at least 1") }
@@ -71,11 +74,15 @@ public enum CodebookLearning {
         X.withBuffer { x in for i in 0..<n { for j in 0..<p { let d = Double(x[i * p + j] - mu[j]); sq += d * d } } }
         let scale = sq > 0 ? (sq / Double(n * p)).squareRoot() : 1
         let inv = Float(1 / scale)
-        let Xc = Tensor(shape: [n, p]) { out in X.withBuffer { x in for i in 0..<n { for j in 0..<p { out[i * p + j] = (x[i * p + j] - mu[j]) * inv } } } }
+        let Xc = Tensor(shape: [n, p]) { out in
+            X.withBuffer { x in for i in 0..<n { for j in 0..<p { out[i * p + j] = (x[i * p + j] - mu[j]) * inv } } }
+        }
         let sample = n > 20_000 ? try Xc.rows(at: rng.choice(n, count: 20_000).sorted()) : Xc
-        let Vt = try sample.svd().Vt                                       // p × p (or fewer rows)
+        let Vt = try sample.svd().Vt  // p × p (or fewer rows)
         var E = [Float](repeating: 0, count: p * e), D = [Float](repeating: 0, count: e * p)
-        for j in 0..<p { for c in 0..<e where c < Vt.shape[0] { E[j * e + c] = Vt.storage[c * p + j]; D[c * p + j] = Vt.storage[c * p + j] } }
+        for j in 0..<p {
+            for c in 0..<e where c < Vt.shape[0] { E[j * e + c] = Vt.storage[c * p + j]; D[c * p + j] = Vt.storage[c * p + j] }
+        }
 
         // The codebook's parameters.
         var C = [Float](), F = [Float](), P = [Float](), Wl = [Float](), bl = [Float]()
@@ -84,19 +91,27 @@ public enum CodebookLearning {
         case .vanilla, .ema:
             C = (0..<(K * e)).map { _ in Float((rng.uniform() * 2 - 1) / Double(K)) }
             if let feats = o.features {
-                guard feats.shape == [K, e] else { throw CoreError.invalidParameter("features", "features as codes must be \(K) × \(e), got \(Shape.describe(feats.shape))") }
+                guard feats.shape == [K, e] else {
+                    throw CoreError.invalidParameter(
+                        "features", "features as codes must be \(K) × \(e), got \(Shape.describe(feats.shape))")
+                }
                 C = feats.storage
             } else if o.kmeansInit {
                 let m = min(n, 4 * K)
-                guard m >= K else { throw CoreError.invalidParameter("size", "k-means initialisation needs at least size = \(K) rows, X has \(n)") }
+                guard m >= K else {
+                    throw CoreError.invalidParameter("size", "k-means initialisation needs at least size = \(K) rows, X has \(n)")
+                }
                 let rows = try Xc.rows(at: rng.choice(n, count: m).sorted())
                 let Z = try Tensor.gemm(rows, Tensor(shape: [p, e], storage: E))
                 C = try KMeans.fit(Z, k: K, maxIter: 10, tol: 0, rng: &rng, cancellation: cancellation).centroids.storage
             }
         case .lc:
-            guard let feats = o.features else { throw CoreError.invalidParameter("features", "method \"lc\" needs features (K × f, the frozen codebook)") }
+            guard let feats = o.features else {
+                throw CoreError.invalidParameter("features", "method \"lc\" needs features (K × f, the frozen codebook)")
+            }
             guard feats.rank == 2, feats.shape[0] == K else {
-                throw CoreError.invalidParameter("features", "features must have one row per code (\(K) × f), got \(Shape.describe(feats.shape))")
+                throw CoreError.invalidParameter(
+                    "features", "features must have one row per code (\(K) × f), got \(Shape.describe(feats.shape))")
             }
             try feats.requireFinite("codebook")
             f = feats.shape[1]
@@ -183,7 +198,9 @@ public enum CodebookLearning {
                     // codes = F Pᵀ → dP = dCbᵀ F (only used codes have non-zero rows).
                     var dP = [Float](repeating: 0, count: e * f)
                     for k in 0..<K where used[k] {
-                        for c in 0..<e where dCb[k * e + c] != 0 { let g = dCb[k * e + c]; for j in 0..<f { dP[c * f + j] += g * F[k * f + j] } }
+                        for c in 0..<e where dCb[k * e + c] != 0 {
+                            let g = dCb[k * e + c]; for j in 0..<f { dP[c * f + j] += g * F[k * f + j] }
+                        }
                     }
                     optP.step(&P, dP)
                 case .simvq:
@@ -214,8 +231,9 @@ public enum CodebookLearning {
         let Xh = try Tensor.gemm(Tensor(shape: [n, e], storage: Zq), Tensor(shape: [e, p], storage: D))
         var rec = 0.0
         for i in 0..<(n * p) { let r = Double(Xh.storage[i] - Xc.storage[i]); rec += r * r }
-        return Result(codebook: cb, codes: codes, utilization: Double(counts.filter { $0 > 0 }.count) / Double(K),
-                      perplexity: exp(entropy), reconstruction: rec / Double(n * p) * scale * scale, loss: losses, trainUtilization: trainUse,
-                      encoder: Tensor(shape: [p, e], storage: E), decoder: Tensor(shape: [e, p], storage: D))
+        return Result(
+            codebook: cb, codes: codes, utilization: Double(counts.filter { $0 > 0 }.count) / Double(K),
+            perplexity: exp(entropy), reconstruction: rec / Double(n * p) * scale * scale, loss: losses, trainUtilization: trainUse,
+            encoder: Tensor(shape: [p, e], storage: E), decoder: Tensor(shape: [e, p], storage: D))
     }
 }

@@ -23,9 +23,13 @@ public enum KMeans {
     }
 
     /// Runs k-means `nInit` times (different seeds drawn from `rng`) and keeps the lowest inertia.
-    public static func fit(_ X: Tensor, k: Int, initialization: Init = .kmeansPlusPlus, maxIter: Int = 300, tol: Double = 1e-4,
-                           nInit: Int = 1, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
-        guard X.rank == 2 else { throw CoreError.invalidParameter("X", "kmeans: expected a matrix of samples (n×d), got shape \(Shape.describe(X.shape))") }
+    public static func fit(
+        _ X: Tensor, k: Int, initialization: Init = .kmeansPlusPlus, maxIter: Int = 300, tol: Double = 1e-4,
+        nInit: Int = 1, rng: inout RandomGenerator, cancellation: CancellationToken? = nil
+    ) throws -> Result {
+        guard X.rank == 2 else {
+            throw CoreError.invalidParameter("X", "kmeans: expected a matrix of samples (n×d), got shape \(Shape.describe(X.shape))")
+        }
         let n = X.shape[0]
         guard k >= 1 else { throw CoreError.invalidParameter("k", "kmeans: k must be at least 1") }
         guard n >= k else { throw CoreError.invalidParameter("k", "kmeans: k = \(k) clusters need at least \(k) samples, got \(n)") }
@@ -37,7 +41,7 @@ public enum KMeans {
         for _ in 0..<max(1, nInit) {
             let r = try single(X, k: k, initialization: initialization, maxIter: maxIter, tol: tol, rng: &rng, cancellation: cancellation)
             if best == nil || r.inertia < best!.inertia { best = r }
-            if case .given = initialization { break }   // a given start is deterministic: one run
+            if case .given = initialization { break }  // a given start is deterministic: one run
         }
         return best!
     }
@@ -56,20 +60,24 @@ public enum KMeans {
         return tol * sq.reduce(0, +) / Double(n) / Double(d)
     }
 
-    static func single(_ X: Tensor, k: Int, initialization: Init, maxIter: Int, tol: Double,
-                       rng: inout RandomGenerator, cancellation: CancellationToken?) throws -> Result {
+    static func single(
+        _ X: Tensor, k: Int, initialization: Init, maxIter: Int, tol: Double,
+        rng: inout RandomGenerator, cancellation: CancellationToken?
+    ) throws -> Result {
         let n = X.shape[0], d = X.shape[1]
         var C: Tensor
         switch initialization {
         case .given(let c): C = c
         case .random:
             let idx = rng.choice(n, count: k)
-            C = Tensor(shape: [k, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+            C = Tensor(shape: [k, d]) { out in
+                X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } }
+            }
         case .kmeansPlusPlus:
             C = try plusPlus(X, k: k, rng: &rng)
         }
         let tolerance = scaledTolerance(X, tol)
-        let xNorm = rowNorms(X)   // the same every iteration
+        let xNorm = rowNorms(X)  // the same every iteration
         var labels = [Int](repeating: -1, count: n)
         var iterations = 0
         for it in 0..<max(1, maxIter) {
@@ -100,20 +108,24 @@ public enum KMeans {
         var partSums = [[Double]](repeating: [Double](repeating: 0, count: k * d), count: halves)
         var partCounts = [[Int]](repeating: [Int](repeating: 0, count: k), count: halves)
         X.withBuffer { p in
-            partSums.withUnsafeMutableBufferPointer { ps in partCounts.withUnsafeMutableBufferPointer { pc in
-                nonisolated(unsafe) let (ps, pc, p) = (ps, pc, p)
-                DispatchQueue.concurrentPerform(iterations: halves) { h in
-                    let lo = h * n / halves, hi = (h + 1) * n / halves
-                    ps[h].withUnsafeMutableBufferPointer { sums in pc[h].withUnsafeMutableBufferPointer { counts in
-                        for i in lo..<hi {
-                            let c = labels[i]
-                            counts[c] += 1
-                            let row = p.baseAddress! + i * d
-                            for j in 0..<d { sums[c * d + j] += Double(row[j]) }
+            partSums.withUnsafeMutableBufferPointer { ps in
+                partCounts.withUnsafeMutableBufferPointer { pc in
+                    nonisolated(unsafe) let (ps, pc, p) = (ps, pc, p)
+                    DispatchQueue.concurrentPerform(iterations: halves) { h in
+                        let lo = h * n / halves, hi = (h + 1) * n / halves
+                        ps[h].withUnsafeMutableBufferPointer { sums in
+                            pc[h].withUnsafeMutableBufferPointer { counts in
+                                for i in lo..<hi {
+                                    let c = labels[i]
+                                    counts[c] += 1
+                                    let row = p.baseAddress! + i * d
+                                    for j in 0..<d { sums[c * d + j] += Double(row[j]) }
+                                }
+                            }
                         }
-                    } }
+                    }
                 }
-            } }
+            }
         }
         var sums = partSums[0], counts = partCounts[0]
         for h in 1..<halves {
@@ -151,23 +163,29 @@ public enum KMeans {
         func distancesTo(_ idx: [Int]) throws -> Tensor {
             // n × |idx| squared distances.
             let t = idx.count
-            let cand = Tensor(shape: [t, d]) { out in X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+            let cand = Tensor(shape: [t, d]) { out in
+                X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } }
+            }
             let g = direct ? cand : try Tensor.gemm(X, cand, transB: true, alpha: -2)
             return Tensor(shape: [n, t]) { out in
-                X.withBuffer { px in g.withBuffer { pg in
-                    nonisolated(unsafe) let out = out
-                    Parallel.forEach(n, grain: 8192) { range in
-                        if direct {
-                            for i in range { for r in 0..<t {
-                                var s: Float = 0
-                                for j in 0..<d { let e = px[i * d + j] - pg[r * d + j]; s += e * e }
-                                out[i * t + r] = s
-                            } }
-                        } else {
-                            for i in range { for r in 0..<t { out[i * t + r] = max(0, pg[i * t + r] + xNorm[i] + xNorm[idx[r]]) } }
+                X.withBuffer { px in
+                    g.withBuffer { pg in
+                        nonisolated(unsafe) let out = out
+                        Parallel.forEach(n, grain: 8192) { range in
+                            if direct {
+                                for i in range {
+                                    for r in 0..<t {
+                                        var s: Float = 0
+                                        for j in 0..<d { let e = px[i * d + j] - pg[r * d + j]; s += e * e }
+                                        out[i * t + r] = s
+                                    }
+                                }
+                            } else {
+                                for i in range { for r in 0..<t { out[i * t + r] = max(0, pg[i * t + r] + xNorm[i] + xNorm[idx[r]]) } }
+                            }
                         }
                     }
-                } }
+                }
             }
         }
         var closest = try distancesTo([centers[0]]).storage.map(Double.init)
@@ -192,19 +210,23 @@ public enum KMeans {
             // order (the same sum on any number of cores); then `closest` is updated for the best only.
             let t = candidates.count, chunks = 64
             var partial = [Double](repeating: 0, count: chunks * t)
-            D.withBuffer { pd in closest.withUnsafeBufferPointer { cp in partial.withUnsafeMutableBufferPointer { pp in
-                nonisolated(unsafe) let (pd, cp, pp) = (pd, cp, pp)
-                Parallel.forEach(chunks, grain: 1) { range in
-                    for ch in range {
-                        let lo = ch * n / chunks, hi = (ch + 1) * n / chunks
-                        for r in 0..<t {
-                            var pot = 0.0
-                            for i in lo..<hi { pot += min(cp[i], Double(pd[i * t + r])) }
-                            pp[ch * t + r] = pot
+            D.withBuffer { pd in
+                closest.withUnsafeBufferPointer { cp in
+                    partial.withUnsafeMutableBufferPointer { pp in
+                        nonisolated(unsafe) let (pd, cp, pp) = (pd, cp, pp)
+                        Parallel.forEach(chunks, grain: 1) { range in
+                            for ch in range {
+                                let lo = ch * n / chunks, hi = (ch + 1) * n / chunks
+                                for r in 0..<t {
+                                    var pot = 0.0
+                                    for i in lo..<hi { pot += min(cp[i], Double(pd[i * t + r])) }
+                                    pp[ch * t + r] = pot
+                                }
+                            }
                         }
                     }
                 }
-            } } }
+            }
             var bestIndex = 0, bestPotential = Double.infinity
             for r in 0..<t {
                 var pot = 0.0
@@ -215,6 +237,8 @@ public enum KMeans {
             centers.append(candidates[bestIndex])
             potential = bestPotential
         }
-        return Tensor(shape: [k, d]) { out in X.withBuffer { p in for (r, i) in centers.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } } }
+        return Tensor(shape: [k, d]) { out in
+            X.withBuffer { p in for (r, i) in centers.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } }
+        }
     }
 }

@@ -43,10 +43,12 @@ public enum MLC {
 
         func forward(_ X: [Float], _ n: Int) -> (H: [Float], U: [Float], Y: [Float], norms: [Float]) {
             var H = [Float](repeating: 0, count: n * h)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(h), Int32(p), 1, X, Int32(p), A, Int32(h), 0, &H, Int32(h))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(h), Int32(p), 1, X, Int32(p), A, Int32(h), 0, &H, Int32(h))
             for i in 0..<n { for j in 0..<h { H[i * h + j] = max(0, H[i * h + j] + a[j]) } }
             var U = [Float](repeating: 0, count: n * d)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(h), 1, H, Int32(h), B, Int32(d), 0, &U, Int32(d))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(h), 1, H, Int32(h), B, Int32(d), 0, &U, Int32(d))
             var Y = U, norms = [Float](repeating: 0, count: n)
             for i in 0..<n {
                 var s: Float = 0
@@ -58,7 +60,9 @@ public enum MLC {
         }
 
         /// Gradients of the parameters from the gradient dY of the normalised outputs.
-        func backward(_ X: [Float], _ n: Int, _ f: (H: [Float], U: [Float], Y: [Float], norms: [Float]), _ dY: [Float]) -> (dA: [Float], da: [Float], dB: [Float]) {
+        func backward(
+            _ X: [Float], _ n: Int, _ f: (H: [Float], U: [Float], Y: [Float], norms: [Float]), _ dY: [Float]
+        ) -> (dA: [Float], da: [Float], dB: [Float]) {
             var dU = [Float](repeating: 0, count: n * d)
             for i in 0..<n {
                 var dot: Float = 0
@@ -66,12 +70,15 @@ public enum MLC {
                 for j in 0..<d { dU[i * d + j] = (dY[i * d + j] - f.Y[i * d + j] * dot) / f.norms[i] }
             }
             var dB = [Float](repeating: 0, count: h * d)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(h), Int32(d), Int32(n), 1, f.H, Int32(h), dU, Int32(d), 0, &dB, Int32(d))
+            cblas_sgemm(
+                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(h), Int32(d), Int32(n), 1, f.H, Int32(h), dU, Int32(d), 0, &dB, Int32(d))
             var dH = [Float](repeating: 0, count: n * h)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(h), Int32(d), 1, dU, Int32(d), B, Int32(d), 0, &dH, Int32(h))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(h), Int32(d), 1, dU, Int32(d), B, Int32(d), 0, &dH, Int32(h))
             for i in 0..<(n * h) where f.H[i] <= 0 { dH[i] = 0 }
             var dA = [Float](repeating: 0, count: p * h)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(p), Int32(h), Int32(n), 1, X, Int32(p), dH, Int32(h), 0, &dA, Int32(h))
+            cblas_sgemm(
+                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(p), Int32(h), Int32(n), 1, X, Int32(p), dH, Int32(h), 0, &dA, Int32(h))
             var da = [Float](repeating: 0, count: h)
             for i in 0..<n { for j in 0..<h { da[j] += dH[i * h + j] } }
             return (dA, da, dB)
@@ -84,7 +91,8 @@ public enum MLC {
         for i in 0..<d { S[i * d + i] += 1 }
         let u = Int8(UInt8(ascii: "U"))
         guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, u, Int32(d), &S, Int32(d)) == 0,
-              LAPACKE_dpotri(LAPACK_ROW_MAJOR, u, Int32(d), &S, Int32(d)) == 0 else {
+            LAPACKE_dpotri(LAPACK_ROW_MAJOR, u, Int32(d), &S, Int32(d)) == 0
+        else {
             throw CoreError.invalidParameter("X", "mlc: I + cZᵀDZ is not positive definite")
         }
         for i in 0..<d { for j in 0..<i { S[i * d + j] = S[j * d + i] } }
@@ -131,16 +139,21 @@ public enum MLC {
         let Rc = total / (2 * Double(n))
         // ∂R_c/∂Γ_ij = b/(2n)·vec(Q_i)·vec(M_j): one GEMM Q Mᵀ.
         var dG = [Double](repeating: 0, count: n * n)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dd), b / (2 * Double(n)), Q, Int32(dd), M, Int32(dd), 0, &dG, Int32(n))
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dd), b / (2 * Double(n)), Q, Int32(dd), M, Int32(dd), 0, &dG,
+            Int32(n))
         // ∂R_c/∂z_i = b/n·(Σ_j Γ_ij M_j) z_i.
         var GM = [Double](repeating: 0, count: n * dd)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dd), Int32(n), 1, G, Int32(n), M, Int32(dd), 0, &GM, Int32(dd))
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dd), Int32(n), 1, G, Int32(n), M, Int32(dd), 0, &GM, Int32(dd))
         var dZ = [Float](repeating: 0, count: n * d)
-        for i in 0..<n { for r in 0..<d {
-            var s = 0.0
-            for c in 0..<d { s += GM[i * dd + r * d + c] * z[i * d + c] }
-            dZ[i * d + r] = Float(b / Double(n) * s)
-        } }
+        for i in 0..<n {
+            for r in 0..<d {
+                var s = 0.0
+                for c in 0..<d { s += GM[i * dd + r * d + c] * z[i * d + c] }
+                dZ[i * d + r] = Float(b / Double(n) * s)
+            }
+        }
         return (Rc, dZ, dG)
     }
 
@@ -171,7 +184,7 @@ public enum MLC {
     static func sinkhornBackward(_ steps: [[Double]], _ Gamma: [Double], _ dGamma: [Double], _ n: Int) -> [Double] {
         var dL = (0..<(n * n)).map { dGamma[$0] * Gamma[$0] }
         for t in stride(from: steps.count - 1, through: 0, by: -1) {
-            let Lp = steps[t]                   // softmax of the input along the update = n·exp(L')
+            let Lp = steps[t]  // softmax of the input along the update = n·exp(L')
             let rows = t % 2 == 0
             for a in 0..<n {
                 @inline(__always) func at(_ b: Int) -> Int { rows ? a * n + b : b * n + a }
@@ -184,7 +197,9 @@ public enum MLC {
     }
 
     /// The membership from cluster features C (unit rows): Γ = n·Sinkhorn(|C Cᵀ|/η).
-    static func membership(_ C: [Float], _ n: Int, _ d: Int, eta: Double, iters: Int) -> (K: [Double], G: [Double], steps: [[Double]], Gamma: [Double]) {
+    static func membership(
+        _ C: [Float], _ n: Int, _ d: Int, eta: Double, iters: Int
+    ) -> (K: [Double], G: [Double], steps: [[Double]], Gamma: [Double]) {
         var G = [Float](repeating: 0, count: n * n)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(d), 1, C, Int32(d), C, Int32(d), 0, &G, Int32(n))
         let Gd = G.map(Double.init)
@@ -194,7 +209,9 @@ public enum MLC {
     }
 
     public static func fit(_ X: Tensor, _ o: Options, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
-        guard X.rank == 2, X.shape[0] >= 2 else { throw CoreError.invalidParameter("X", "mlc: expected at least two samples as rows of a matrix") }
+        guard X.rank == 2, X.shape[0] >= 2 else {
+            throw CoreError.invalidParameter("X", "mlc: expected at least two samples as rows of a matrix")
+        }
         try X.requireFinite("mlc")
         let n = X.shape[0], p = X.shape[1], d = o.dim, h = o.hidden
         guard o.k >= 1, o.k <= n else { throw CoreError.invalidParameter("k", "mlc: k = \(o.k) needs at least \(o.k) samples") }
@@ -236,12 +253,16 @@ public enum MLC {
             let dGamma = (0..<(n * n)).map { o.gamma * gRcG[$0] + o.lambdaGamma * m.Gamma[$0] }
             let dK = sinkhornBackward(m.steps, m.Gamma, dGamma, n)
             var dGram = [Float](repeating: 0, count: n * n)
-            for i in 0..<n { for j in 0..<n {
-                let s = m.G[i * n + j] >= 0 ? 1.0 : -1.0
-                dGram[i * n + j] = Float(s * (dK[i * n + j] + dK[j * n + i]) / o.eta)
-            } }
+            for i in 0..<n {
+                for j in 0..<n {
+                    let s = m.G[i * n + j] >= 0 ? 1.0 : -1.0
+                    dGram[i * n + j] = Float(s * (dK[i * n + j] + dK[j * n + i]) / o.eta)
+                }
+            }
             var dC = [Float](repeating: 0, count: n * d)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(n), 1, dGram, Int32(n), fc.Y, Int32(d), 0, &dC, Int32(d))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(n), 1, dGram, Int32(n), fc.Y, Int32(d), 0, &dC,
+                Int32(d))
             let gc = clus.backward(x, n, fc, dC)
             optC[0].step(&clus.A, gc.dA); optC[1].step(&clus.a, gc.da); optC[2].step(&clus.B, gc.dB)
         }
@@ -252,7 +273,8 @@ public enum MLC {
             err = max(err, abs(r - 1), abs(c - 1))
         }
         let labels = try Spectral.cluster(affinity: lastGamma, n: n, k: o.k, rng: &rng, cancellation: cancellation)
-        return Result(labels: labels, Z: Tensor(shape: [n, d], storage: lastZ), Gamma: Tensor(shape: [n, n], storage: lastGamma.map { Float($0) }),
-                      R: Rs, Rc: Rcs, objective: objs, marginalError: err)
+        return Result(
+            labels: labels, Z: Tensor(shape: [n, d], storage: lastZ), Gamma: Tensor(shape: [n, n], storage: lastGamma.map { Float($0) }),
+            R: Rs, Rc: Rcs, objective: objs, marginalError: err)
     }
 }

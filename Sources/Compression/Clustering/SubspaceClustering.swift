@@ -10,21 +10,27 @@ import SqueezeCore
 /// itself; spectral clustering of it gives the labels.
 public enum SubspaceClustering {
     /// The n × n self-expressive coefficients (row j expresses point j; the diagonal is zero).
-    public static func ompCoefficients(_ X: Tensor, maxNonzeros: Int, tol: Double = 1e-6, cancellation: CancellationToken? = nil) throws -> [Double] {
-        guard X.rank == 2, X.shape[0] >= 2 else { throw CoreError.invalidParameter("X", "subspace: expected at least two samples as rows of a matrix") }
+    public static func ompCoefficients(
+        _ X: Tensor, maxNonzeros: Int, tol: Double = 1e-6, cancellation: CancellationToken? = nil
+    ) throws -> [Double] {
+        guard X.rank == 2, X.shape[0] >= 2 else {
+            throw CoreError.invalidParameter("X", "subspace: expected at least two samples as rows of a matrix")
+        }
         try X.requireFinite("subspace")
         let n = X.shape[0], d = X.shape[1]
         guard maxNonzeros >= 1 else { throw CoreError.invalidParameter("nonzeros", "subspace: nonzeros must be at least 1") }
         try Memory.check(elements: n * n, copies: 4, "subspace clustering's n × n coefficients")
         // Unit rows (a zero row stays zero and is expressed by nothing).
-        let Xn = Tensor(shape: [n, d]) { o in X.withBuffer { x in
-            for i in 0..<n {
-                var s: Float = 0
-                for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
-                let inv = s > 0 ? 1 / s.squareRoot() : 0
-                for j in 0..<d { o[i * d + j] = x[i * d + j] * inv }
+        let Xn = Tensor(shape: [n, d]) { o in
+            X.withBuffer { x in
+                for i in 0..<n {
+                    var s: Float = 0
+                    for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
+                    let inv = s > 0 ? 1 / s.squareRoot() : 0
+                    for j in 0..<d { o[i * d + j] = x[i * d + j] * inv }
+                }
             }
-        } }
+        }
         let kmax = min(maxNonzeros, n - 1, d)
         var C = [Double](repeating: 0, count: n * n)
         var support = [[Int]](repeating: [], count: n)
@@ -32,7 +38,7 @@ public enum SubspaceClustering {
         var active = (0..<n).filter { i in (0..<d).contains { Xn.storage[i * d + $0] != 0 } }
         for _ in 0..<kmax where !active.isEmpty {
             try cancellation?.check()
-            let corr = try Tensor.gemm(residual, Xn, transB: true)           // n × n correlations
+            let corr = try Tensor.gemm(residual, Xn, transB: true)  // n × n correlations
             var stillActive: [Int] = []
             var newResidual = residual.storage
             for j in active {
@@ -48,7 +54,10 @@ public enum SubspaceClustering {
                 let S = support[j], t = S.count
                 var G = [Double](repeating: 0, count: t * t), b = [Double](repeating: 0, count: t)
                 for a in 0..<t {
-                    for c in 0..<t { var s = 0.0; for q in 0..<d { s += Double(Xn.storage[S[a] * d + q]) * Double(Xn.storage[S[c] * d + q]) }; G[a * t + c] = s }
+                    for c in 0..<t {
+                        var s = 0.0; for q in 0..<d { s += Double(Xn.storage[S[a] * d + q]) * Double(Xn.storage[S[c] * d + q]) };
+                        G[a * t + c] = s
+                    }
                     var s = 0.0; for q in 0..<d { s += Double(Xn.storage[S[a] * d + q]) * Double(Xn.storage[j * d + q]) }; b[a] = s
                 }
                 guard let coef = solveSymmetric(G, b, t) else { support[j].removeLast(); continue }
@@ -97,8 +106,10 @@ public enum SubspaceClustering {
     }
 
     /// SSC-OMP labels: spectral clustering of the affinity |C| + |C|ᵀ.
-    public static func cluster(_ X: Tensor, k: Int, maxNonzeros: Int, rng: inout RandomGenerator,
-                               cancellation: CancellationToken? = nil) throws -> (labels: [Int], coefficients: [Double]) {
+    public static func cluster(
+        _ X: Tensor, k: Int, maxNonzeros: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> (labels: [Int], coefficients: [Double]) {
         let n = X.shape.first ?? 0
         let C = try ompCoefficients(X, maxNonzeros: maxNonzeros, cancellation: cancellation)
         var A = [Double](repeating: 0, count: n * n)

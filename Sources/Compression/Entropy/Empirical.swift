@@ -11,6 +11,8 @@ public enum Entropy {
         let n = Double(symbols.count)
         // Summed in symbol order: a dictionary's order changes from process to process (its hash is
         // seeded per run), and with it the last bits of the sum.
-        return counts.sorted { $0.key < $1.key }.reduce(0.0) { acc, kv in let p = Double(kv.value) / n; return acc - p * log2(p) }
+        return counts.sorted { $0.key < $1.key }.reduce(0.0) { acc, kv in
+            let p = Double(kv.value) / n; return acc - p * log2(p)
+        }
     }
 }

@@ -57,7 +57,7 @@ extension Entropy {
         var cum = [UInt32](repeating: 0, count: freq.count + 1)
         for i in 0..<freq.count { cum[i + 1] = cum[i] + freq[i] }
         var state = lowBound
-        var out: [UInt8] = []   // written backwards, reversed at the end
+        var out: [UInt8] = []  // written backwards, reversed at the end
         out.reserveCapacity(symbols.count / 2 + 8)
         for s in symbols.reversed() {
             let i = index[s] ?? 0
@@ -78,7 +78,9 @@ extension Entropy {
 
     public static func decode(_ stream: Stream) throws -> [Int] {
         let freq = stream.frequencies
-        guard freq.reduce(0, +) == 1 << precision || stream.count == 0 else { throw CoreError.invalidParameter("stream", "the frequency table does not sum to 2^12") }
+        guard freq.reduce(0, +) == 1 << precision || stream.count == 0 else {
+            throw CoreError.invalidParameter("stream", "the frequency table does not sum to 2^12")
+        }
         var cum = [UInt32](repeating: 0, count: freq.count + 1)
         for i in 0..<freq.count { cum[i + 1] = cum[i] + freq[i] }
         var lookup = [Int](repeating: 0, count: 1 << precision)

@@ -16,8 +16,12 @@ public enum GEAR {
     public static func compress(_ D: Tensor, bits: Int, group: Int, rank: Int, outliers: Double) throws -> Result {
         guard D.rank == 2 else { throw CoreError.invalidParameter("D", "expected tokens × channels, got shape \(Shape.describe(D.shape))") }
         let (m, n) = (D.shape[0], D.shape[1])
-        guard group >= 1, n % group == 0 else { throw CoreError.invalidParameter("group", "group \(group) does not divide the \(n) channels") }
-        guard rank >= 0, rank <= min(m, n) else { throw CoreError.invalidParameter("rank", "rank \(rank) must be between 0 and min(m, n) = \(min(m, n))") }
+        guard group >= 1, n % group == 0 else {
+            throw CoreError.invalidParameter("group", "group \(group) does not divide the \(n) channels")
+        }
+        guard rank >= 0, rank <= min(m, n) else {
+            throw CoreError.invalidParameter("rank", "rank \(rank) must be between 0 and min(m, n) = \(min(m, n))")
+        }
         let half = Int((outliers * Double(n) / 2).rounded(.down))
         var x = D.storage
         var sparse = [Float](repeating: 0, count: m * n)
@@ -66,11 +70,15 @@ extension Compressed {
     public static func gear(_ D: Tensor, bits: Int, group: Int, rank: Int, outliers: Double) throws -> Compressed {
         let r = try GEAR.compress(D, bits: bits, group: group, rank: rank, outliers: outliers)
         let (m, n) = (D.shape[0], D.shape[1])
-        return Compressed(method: "gear", recon: r.recon, parts: [("outliers", .integer(r.outliers)), ("rank", .integer(rank))],
-                          storage: [Line("codes", "one code per value", count: D.count, bits: Double(bits)),
-                                    Line("groups", "an fp16 scale and offset per group", count: r.groups, bits: 32),
-                                    Line("outliers", "an exact value and its column index", count: r.outliers,
-                                         bits: 32 + log2(Double(n))),
-                                    Line("factors", "the rank-r residual, B (m × r) and A (r × n)", count: rank * (m + n), bits: 16)])
+        return Compressed(
+            method: "gear", recon: r.recon, parts: [("outliers", .integer(r.outliers)), ("rank", .integer(rank))],
+            storage: [
+                Line("codes", "one code per value", count: D.count, bits: Double(bits)),
+                Line("groups", "an fp16 scale and offset per group", count: r.groups, bits: 32),
+                Line(
+                    "outliers", "an exact value and its column index", count: r.outliers,
+                    bits: 32 + log2(Double(n))),
+                Line("factors", "the rank-r residual, B (m × r) and A (r × n)", count: rank * (m + n), bits: 16),
+            ])
     }
 }

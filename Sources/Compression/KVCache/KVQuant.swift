@@ -65,14 +65,19 @@ public enum KVQuant {
 extension Compressed {
     /// KVQuant with its storage account: codes, an fp16 zero point and half range per vector, the
     /// fp16 levels, and every outlier as an fp16 value with a 32-bit index.
-    public static func kvQuant(_ X: Tensor, bits: Int, perChannel: Bool, outliers: Double,
-                               rng: inout RandomGenerator) throws -> Compressed {
+    public static func kvQuant(
+        _ X: Tensor, bits: Int, perChannel: Bool, outliers: Double,
+        rng: inout RandomGenerator
+    ) throws -> Compressed {
         let r = try KVQuant.compress(X, bits: bits, perChannel: perChannel, outliers: outliers, rng: &rng)
-        return Compressed(method: "kvquant", recon: r.recon,
-                          parts: [("levels", .tensor(Tensor(r.levels))), ("outliers", .integer(r.outliers))],
-                          storage: [Line("codes", "one code per value", count: X.count, bits: Double(bits)),
-                                    Line("vectors", "an fp16 zero point and half range per vector", count: r.vectors, bits: 32),
-                                    Line("levels", "the non-uniform levels", count: r.levels.count, bits: 16),
-                                    Line("outliers", "an fp16 value and a 32-bit index", count: r.outliers, bits: 48)])
+        return Compressed(
+            method: "kvquant", recon: r.recon,
+            parts: [("levels", .tensor(Tensor(r.levels))), ("outliers", .integer(r.outliers))],
+            storage: [
+                Line("codes", "one code per value", count: X.count, bits: Double(bits)),
+                Line("vectors", "an fp16 zero point and half range per vector", count: r.vectors, bits: 32),
+                Line("levels", "the non-uniform levels", count: r.levels.count, bits: 16),
+                Line("outliers", "an fp16 value and a 32-bit index", count: r.outliers, bits: 48),
+            ])
     }
 }

@@ -7,7 +7,9 @@ extension LowRank {
     public static func bitstack(_ W: Tensor, blocks: Int, rank: Int) throws -> (recon: Tensor, residualNorms: [Double]) {
         guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
         let (m, n) = (W.shape[0], W.shape[1])
-        guard rank >= 1, rank <= min(m, n) else { throw CoreError.invalidParameter("rank", "rank \(rank) must be between 1 and min(m, n) = \(min(m, n))") }
+        guard rank >= 1, rank <= min(m, n) else {
+            throw CoreError.invalidParameter("rank", "rank \(rank) must be between 1 and min(m, n) = \(min(m, n))")
+        }
         guard blocks >= 1 else { throw CoreError.invalidParameter("blocks", "blocks must be at least 1") }
         var R = W.storage
         var norms = [R.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()]
@@ -29,9 +31,12 @@ extension Compressed {
     public static func bitStack(_ W: Tensor, blocks: Int, rank: Int) throws -> Compressed {
         let r = try LowRank.bitstack(W, blocks: blocks, rank: rank)
         let (m, n) = (W.shape[0], W.shape[1])
-        return Compressed(method: "bitstack", recon: r.recon,
-                          parts: [("norms", .numbers(r.residualNorms)), ("blocks", .integer(blocks))],
-                          storage: [Line("signs", "one sign bit per weight and block", count: blocks * m * n, bits: 1),
-                                    Line("factors", "a rank-k factorization per block", count: blocks * rank * (m + n), bits: 16)])
+        return Compressed(
+            method: "bitstack", recon: r.recon,
+            parts: [("norms", .numbers(r.residualNorms)), ("blocks", .integer(blocks))],
+            storage: [
+                Line("signs", "one sign bit per weight and block", count: blocks * m * n, bits: 1),
+                Line("factors", "a rank-k factorization per block", count: blocks * rank * (m + n), bits: 16),
+            ])
     }
 }

@@ -7,7 +7,8 @@ import SqueezeCore
 public enum TensorTrain {
     public static func decompose(_ W: Tensor, shape: [Int], ranks: [Int]) throws -> (cores: [Tensor], recon: Tensor) {
         guard shape.count >= 2, shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, *) == W.count else {
-            throw CoreError.invalidParameter("shape", "shape \(shape) must have at least two extents whose product is W's \(W.count) values")
+            throw CoreError.invalidParameter(
+                "shape", "shape \(shape) must have at least two extents whose product is W's \(W.count) values")
         }
         guard ranks.count == shape.count - 1, ranks.allSatisfy({ $0 >= 1 }) else {
             throw CoreError.invalidParameter("ranks", "give \(shape.count - 1) ranks (one between each pair of extents), each ≥ 1")
@@ -22,7 +23,9 @@ public enum TensorTrain {
             let f = try Tensor(shape: [rowsK, rest], storage: C).svd()
             let r = min(ranks[k], f.S.count)
             let q = f.U.shape[1]
-            cores.append(Tensor(shape: [rPrev, shape[k], r]) { o in for i in 0..<rowsK { for j in 0..<r { o[i * r + j] = f.U.storage[i * q + j] } } })
+            cores.append(
+                Tensor(shape: [rPrev, shape[k], r]) { o in for i in 0..<rowsK { for j in 0..<r { o[i * r + j] = f.U.storage[i * q + j] } } }
+            )
             C = [Float](repeating: 0, count: r * rest)
             for i in 0..<r { for j in 0..<rest { C[i * rest + j] = f.S.storage[i] * f.Vt.storage[i * rest + j] } }
             rPrev = r
@@ -43,7 +46,8 @@ extension Compressed {
     /// Tensor-train cores with their storage account: every core value at 32 bits.
     public static func tensorTrain(_ W: Tensor, shape: [Int], ranks: [Int]) throws -> Compressed {
         let r = try TensorTrain.decompose(W, shape: shape, ranks: ranks)
-        return Compressed(method: "tt", recon: r.recon, parts: [("cores", .tensors(r.cores))],
-                          storage: [Line("cores", "the values of every core", count: r.cores.reduce(0) { $0 + $1.count }, bits: 32)])
+        return Compressed(
+            method: "tt", recon: r.recon, parts: [("cores", .tensors(r.cores))],
+            storage: [Line("cores", "the values of every core", count: r.cores.reduce(0) { $0 + $1.count }, bits: 32)])
     }
 }

@@ -18,7 +18,9 @@ public enum ClusterMetrics {
     /// Fraction of samples matched under the best one-to-one map of clusters to classes
     /// (Hungarian algorithm on the contingency table; unmatched items count as errors).
     public static func accuracy(_ pred: [Int], _ truth: [Int]) throws -> Double {
-        guard pred.count == truth.count else { throw CoreError.invalidArgument("accuracy: \(pred.count) predictions for \(truth.count) labels") }
+        guard pred.count == truth.count else {
+            throw CoreError.invalidArgument("accuracy: \(pred.count) predictions for \(truth.count) labels")
+        }
         guard !truth.isEmpty else { return 1 }
         let c = contingency(truth, pred)
         let size = max(c.N.count, c.N.first?.count ?? 0)

@@ -18,10 +18,10 @@ extension Pruning {
                     nonisolated(unsafe) let (rp, mp) = (rp, mp)
                     let body = { (sp: UnsafeBufferPointer<Float>, magnitude: Bool) in
                         Parallel.forEach(W.count / m, grain: 16_384) { range in
-                            let (mp, rp, wp) = (mp, rp, wp)   // locals: stores through them cannot alias the closure's context
+                            let (mp, rp, wp) = (mp, rp, wp)  // locals: stores through them cannot alias the closure's context
                             // Branch-free: the outcome of a comparison of random weights is not predictable.
                             @inline(__always) func keep(_ below: Int, _ i: Int) {
-                                let k = ((drop &- 1 &- below) >> 63) & 1                 // 1 when below ≥ drop
+                                let k = ((drop &- 1 &- below) >> 63) & 1  // 1 when below ≥ drop
                                 mp[i] = Float(k)
                                 rp[i] = Float(bitPattern: wp[i].bitPattern & UInt32(truncatingIfNeeded: 0 &- k))
                             }

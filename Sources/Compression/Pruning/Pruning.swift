@@ -75,8 +75,10 @@ extension Compressed {
     /// Magnitude or Wanda pruning, unstructured (`sparsity`) or N:M (`pattern`), with its storage
     /// account: the kept weights at 32 bits plus the mask — one bit per weight, or log₂ C(M, N)
     /// bits per group of M for an N:M pattern. Wanda needs calibration activations X.
-    public static func pruned(_ W: Tensor, method: PruneMethod, sparsity: Double?, pattern: (n: Int, m: Int)?,
-                              X: Tensor?) throws -> Compressed {
+    public static func pruned(
+        _ W: Tensor, method: PruneMethod, sparsity: Double?, pattern: (n: Int, m: Int)?,
+        X: Tensor?
+    ) throws -> Compressed {
         var scores: [Float]?
         if method == .wanda {
             guard let X else { throw CoreError.invalidParameter("X", "method: \"wanda\" needs calibration activations X (tokens × in)") }
@@ -85,8 +87,9 @@ extension Compressed {
         let r: Pruning.Result, mask: Line
         if let pattern {
             r = try Pruning.nm(W, n: pattern.n, m: pattern.m, scores: scores)
-            mask = Line("mask", "which N of every M weights are kept", count: W.count / pattern.m,
-                        bits: choiceBits(pattern.n, of: pattern.m))
+            mask = Line(
+                "mask", "which N of every M weights are kept", count: W.count / pattern.m,
+                bits: choiceBits(pattern.n, of: pattern.m))
         } else {
             guard let sparsity else { throw CoreError.invalidArgument("give sparsity: s or pattern: \"N:M\"") }
             if let scores {
@@ -98,8 +101,9 @@ extension Compressed {
             mask = Line("mask", "one bit per weight", count: W.count, bits: 1)
         }
         let name = method == .wanda ? "wanda" : (pattern == nil ? "magnitude" : "nm")
-        return Compressed(method: name, recon: r.recon,
-                          parts: [("mask", .tensor(r.mask)), ("sparsity", .number(1 - Double(r.kept) / Double(max(1, W.count))))],
-                          storage: [Line("values", "the kept weights", count: r.kept, bits: 32), mask])
+        return Compressed(
+            method: name, recon: r.recon,
+            parts: [("mask", .tensor(r.mask)), ("sparsity", .number(1 - Double(r.kept) / Double(max(1, W.count))))],
+            storage: [Line("values", "the kept weights", count: r.kept, bits: 32), mask])
     }
 }

@@ -5,7 +5,10 @@ extension Pruning {
     /// Wanda's score |W_ij| · ‖X_j‖₂ (X: calibration rows × inputs).
     public static func wandaScores(_ W: Tensor, X: Tensor) throws -> [Float] {
         guard W.rank == 2, X.rank == 2, X.shape[1] == W.shape[1] else {
-            throw CoreError.invalidParameter("X", "wanda needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
+            throw CoreError.invalidParameter(
+                "X",
+                "wanda needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))"
+            )
         }
         let cols = W.shape[1], n = X.shape[0]
         var norms = [Double](repeating: 0, count: cols)

@@ -12,16 +12,23 @@ import SqueezeCore
 /// original groups (the reference's act_order with static_groups), so storage is unchanged.
 /// Grids are returned row-major: grids[row · groupsPerLine + group], as RTN returns them.
 public enum GPTQ {
-    public static func quantize(_ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool,
-                                damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false) throws -> Quantizer.Result {
-        guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))") }
+    public static func quantize(
+        _ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool,
+        damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false
+    ) throws -> Quantizer.Result {
+        guard W.rank == 2 else {
+            throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))")
+        }
         let rows = W.shape[0], cols = W.shape[1]
         guard X.rank == 2, X.shape[1] == cols else {
-            throw CoreError.invalidParameter("X", "calibration X must have \(cols) columns (the layer's inputs), got shape \(Shape.describe(X.shape))")
+            throw CoreError.invalidParameter(
+                "X", "calibration X must have \(cols) columns (the layer's inputs), got shape \(Shape.describe(X.shape))")
         }
         guard X.shape[0] > 0 else { throw CoreError.invalidParameter("X", "X has no calibration rows") }
         let g = group ?? cols
-        guard g >= 1, cols % g == 0 else { throw CoreError.invalidParameter("group", "group \(g) does not divide the \(cols) input columns") }
+        guard g >= 1, cols % g == 0 else {
+            throw CoreError.invalidParameter("group", "group \(g) does not divide the \(cols) input columns")
+        }
         let n = X.shape[0]
         // H = 2/N · XᵀX in Float64.
         let Xd = X.storage.map(Double.init)
@@ -35,7 +42,10 @@ public enum GPTQ {
         if group == nil {
             W.withBuffer { p in
                 for r in 0..<rows {
-                    rowGrids.append(Quantizer.grid(UnsafeBufferPointer(rebasing: p[(r * cols)..<((r + 1) * cols)]), bits: bits, symmetric: symmetric, scaleBits: scaleBits))
+                    rowGrids.append(
+                        Quantizer.grid(
+                            UnsafeBufferPointer(rebasing: p[(r * cols)..<((r + 1) * cols)]), bits: bits, symmetric: symmetric,
+                            scaleBits: scaleBits))
                 }
             }
         }
@@ -66,7 +76,8 @@ public enum GPTQ {
         // U = upper Cholesky of H⁻¹ (row-major 'U' triangles).
         let ci = Int32(cols)
         guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0,
-              LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0 else {
+            LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0
+        else {
             throw CoreError.invalidParameter("X", "the damped Hessian XᵀX is not positive definite (raise damp)")
         }
         for i in 0..<cols { for j in 0..<i { H[i * cols + j] = H[j * cols + i] } }
@@ -112,20 +123,26 @@ public enum GPTQ {
                 var Ub = [Double](repeating: 0, count: bw * rest)
                 for a in 0..<bw { for b in 0..<rest { Ub[a * rest + b] = U[(start + a) * cols + end + b] } }
                 var upd = [Double](repeating: 0, count: rows * rest)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(rest), Int32(bw), 1, err, Int32(bw), Ub, Int32(rest), 0, &upd, Int32(rest))
+                cblas_dgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(rest), Int32(bw), 1, err, Int32(bw), Ub, Int32(rest), 0,
+                    &upd, Int32(rest))
                 for r in 0..<rows { for b in 0..<rest { w[r * cols + end + b] -= upd[r * rest + b] } }
             }
             start = end
         }
         if group == nil { grids = rowGrids } else if actOrder { grids = staticGrids }
-        return Quantizer.Result(recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine)
+        return Quantizer.Result(
+            recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine
+        )
     }
 }
 
 extension Compressed {
     /// GPTQ with its storage account (the same grids and codes as RTN stores).
-    public static func gptq(_ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool, scaleBits: Int,
-                            actOrder: Bool) throws -> Compressed {
+    public static func gptq(
+        _ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool, scaleBits: Int,
+        actOrder: Bool
+    ) throws -> Compressed {
         try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits, actOrder: actOrder)
             .compressed(method: "gptq", bits: bits, symmetric: symmetric, scaleBits: scaleBits)
     }

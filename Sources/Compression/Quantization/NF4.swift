@@ -41,10 +41,15 @@ extension Compressed {
     /// NF4 with its storage account: a 4-bit code per weight and a 32-bit absmax per block.
     public static func nf4(_ W: Tensor, block: Int) throws -> Compressed {
         let r = try Quantizer.nf4(W, block: block)
-        return Compressed(method: "nf4", recon: r.recon,
-                          parts: [("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))),
-                                  ("absmax", .tensor(Tensor(r.absmax)))],
-                          storage: [Line("codes", "one NormalFloat-4 code per weight", count: W.count, bits: 4),
-                                    Line("absmax", "one absolute maximum per block", count: r.absmax.count, bits: 32)])
+        return Compressed(
+            method: "nf4", recon: r.recon,
+            parts: [
+                ("codes", .tensor(Tensor(shape: W.shape, storage: r.codes.map(Float.init)))),
+                ("absmax", .tensor(Tensor(r.absmax))),
+            ],
+            storage: [
+                Line("codes", "one NormalFloat-4 code per weight", count: W.count, bits: 4),
+                Line("absmax", "one absolute maximum per block", count: r.absmax.count, bits: 32),
+            ])
     }
 }

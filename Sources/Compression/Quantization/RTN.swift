@@ -27,7 +27,8 @@ public enum Quantizer {
 
     /// The grid for a set of values (`quant.py`'s find_params), optionally shrunk by the MSE search
     /// (p = 1 − i/100 for i < 80, keeping the p that minimises Σ|ŵ − w|^2.4).
-    public static func grid(_ w: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, clip: Clip = .minmax, scaleBits: Int = 32) -> Grid {
+    public static func grid(_ w: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, clip: Clip = .minmax, scaleBits: Int = 32) -> Grid
+    {
         let maxq = Float((1 << bits) - 1)
         var (lo, hi) = range(w)
         func make(_ lo0: Float, _ hi0: Float) -> Grid {
@@ -94,7 +95,9 @@ public enum Quantizer {
 
     /// Round-to-nearest of a matrix: one grid per `group` consecutive weights along each row
     /// (`axis: .row`, nil group = the whole row), per column, or for the whole tensor.
-    public static func rtn(_ W: Tensor, bits: Int, group: Int?, symmetric: Bool, axis: Axis, clip: Clip, scaleBits: Int = 32) throws -> Result {
+    public static func rtn(
+        _ W: Tensor, bits: Int, group: Int?, symmetric: Bool, axis: Axis, clip: Clip, scaleBits: Int = 32
+    ) throws -> Result {
         guard W.rank == 2 || W.rank == 1 else {
             throw CoreError.invalidParameter("W", "expected a matrix, got shape \(Shape.describe(W.shape))")
         }
@@ -103,7 +106,8 @@ public enum Quantizer {
         let rows = axis == .tensor ? 1 : work.shape[0], cols = axis == .tensor ? work.count : work.shape[1]
         let g = group ?? cols
         guard g >= 1, cols % g == 0 else {
-            throw CoreError.invalidParameter("group", "group \(g) does not divide the \(cols) weights of a \(axis == .tensor ? "tensor" : axis.rawValue)")
+            throw CoreError.invalidParameter(
+                "group", "group \(g) does not divide the \(cols) weights of a \(axis == .tensor ? "tensor" : axis.rawValue)")
         }
         let maxq = Float((1 << bits) - 1)
         let perLine = cols / g
@@ -113,21 +117,25 @@ public enum Quantizer {
         var codes = Tensor.zeros([0])
         var out = Tensor(shape: work.shape) { op in
             codes = Tensor(shape: work.shape) { cp in
-                work.withBuffer { p in grids.withUnsafeMutableBufferPointer { gp in
-                    nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
-                    Parallel.forEach(rows * perLine, grain: max(1, 65_536 / g)) { range in
-                        for k in range {
-                            let base = k * g
-                            let gr = grid(UnsafeBufferPointer(rebasing: p[base..<(base + g)]), bits: bits, symmetric: symmetric, clip: clip, scaleBits: scaleBits)
-                            gp[k] = gr
-                            for j in base..<(base + g) {
-                                let q = quantize(p[j], gr, maxq)
-                                cp[j] = q
-                                op[j] = dequantize(q, gr)
+                work.withBuffer { p in
+                    grids.withUnsafeMutableBufferPointer { gp in
+                        nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
+                        Parallel.forEach(rows * perLine, grain: max(1, 65_536 / g)) { range in
+                            for k in range {
+                                let base = k * g
+                                let gr = grid(
+                                    UnsafeBufferPointer(rebasing: p[base..<(base + g)]), bits: bits, symmetric: symmetric, clip: clip,
+                                    scaleBits: scaleBits)
+                                gp[k] = gr
+                                for j in base..<(base + g) {
+                                    let q = quantize(p[j], gr, maxq)
+                                    cp[j] = q
+                                    op[j] = dequantize(q, gr)
+                                }
                             }
                         }
                     }
-                } }
+                }
             }
         }
         if axis == .col { out = out.transposed; codes = codes.transposed }
@@ -141,22 +149,29 @@ extension Quantizer.Result {
     /// precision) and, for asymmetric grids, one zero point per group at `bits`; a symmetric
     /// grid's zero is fixed at 2^(bits−1) and not stored.
     public func compressed(method: String, bits: Int, symmetric: Bool, scaleBits: Int) -> Compressed {
-        var lines = [Compressed.Line("codes", "one integer code per weight", count: recon.count, bits: Double(bits)),
-                     Compressed.Line("scales", "one scale per group", count: grids.count, bits: Double(scaleBits))]
+        var lines = [
+            Compressed.Line("codes", "one integer code per weight", count: recon.count, bits: Double(bits)),
+            Compressed.Line("scales", "one scale per group", count: grids.count, bits: Double(scaleBits)),
+        ]
         if !symmetric {
             lines.append(Compressed.Line("zeros", "one zero point per group", count: grids.count, bits: Double(bits)))
         }
-        return Compressed(method: method, recon: recon,
-                          parts: [("codes", .tensor(codes)), ("scales", .tensor(Tensor(grids.map(\.scale)))),
-                                  ("zeros", .tensor(Tensor(grids.map(\.zero))))],
-                          storage: lines)
+        return Compressed(
+            method: method, recon: recon,
+            parts: [
+                ("codes", .tensor(codes)), ("scales", .tensor(Tensor(grids.map(\.scale)))),
+                ("zeros", .tensor(Tensor(grids.map(\.zero)))),
+            ],
+            storage: lines)
     }
 }
 
 extension Compressed {
     /// Round-to-nearest quantization with its storage account.
-    public static func rtn(_ W: Tensor, bits: Int, group: Int?, symmetric: Bool, axis: Quantizer.Axis,
-                           clip: Quantizer.Clip, scaleBits: Int) throws -> Compressed {
+    public static func rtn(
+        _ W: Tensor, bits: Int, group: Int?, symmetric: Bool, axis: Quantizer.Axis,
+        clip: Quantizer.Clip, scaleBits: Int
+    ) throws -> Compressed {
         try Quantizer.rtn(W, bits: bits, group: group, symmetric: symmetric, axis: axis, clip: clip, scaleBits: scaleBits)
             .compressed(method: "rtn", bits: bits, symmetric: symmetric, scaleBits: scaleBits)
     }

@@ -17,8 +17,10 @@ public enum VectorQuantization {
     public static let pointsPerCentroid = 256
 
     /// A k-means codebook for the rows of X and every row's code.
-    static func fitCodebook(_ X: Tensor, codes: Int, iters: Int, rng: inout RandomGenerator,
-                            cancellation: CancellationToken?) throws -> (labels: [Int], centroids: Tensor) {
+    static func fitCodebook(
+        _ X: Tensor, codes: Int, iters: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken?
+    ) throws -> (labels: [Int], centroids: Tensor) {
         let n = X.shape[0], cap = pointsPerCentroid * codes
         guard n > cap else {
             let k = try KMeans.fit(X, k: codes, maxIter: iters, tol: 1e-4, rng: &rng, cancellation: cancellation)
@@ -32,17 +34,22 @@ public enum VectorQuantization {
     /// Rows cut into consecutive sub-vectors of `dim` values: an (rows·cols/dim) × dim matrix.
     static func vectors(_ W: Tensor, dim: Int) throws -> Tensor {
         guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
-        guard dim >= 1, W.shape[1] % dim == 0 else { throw CoreError.invalidParameter("dim", "dim \(dim) does not divide the \(W.shape[1]) columns") }
+        guard dim >= 1, W.shape[1] % dim == 0 else {
+            throw CoreError.invalidParameter("dim", "dim \(dim) does not divide the \(W.shape[1]) columns")
+        }
         return try W.reshaped([W.count / dim, dim])
     }
 
     /// Plain VQ (one shared codebook of `codes` entries) or RVQ (`stages` codebooks, each fitted to
     /// the previous stages' residual): r₀ = x, q_l = VQ_l(r_{l−1}), r_l = r_{l−1} − q_l, x̂ = Σ q_l.
-    public static func residual(_ W: Tensor, dim: Int, codes: Int, stages: Int, iters: Int, rng: inout RandomGenerator,
-                                cancellation: CancellationToken? = nil) throws -> Result {
+    public static func residual(
+        _ W: Tensor, dim: Int, codes: Int, stages: Int, iters: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> Result {
         var residual = try vectors(W, dim: dim)
         guard codes >= 1, codes <= residual.shape[0] else {
-            throw CoreError.invalidParameter("codes", "\(codes) codes need at least as many vectors; W has \(residual.shape[0]) of length \(dim)")
+            throw CoreError.invalidParameter(
+                "codes", "\(codes) codes need at least as many vectors; W has \(residual.shape[0]) of length \(dim)")
         }
         var total = [Float](repeating: 0, count: residual.count)
         var allCodes: [[Int]] = []
@@ -66,8 +73,10 @@ public enum VectorQuantization {
 
     /// Group-residual VQ (HiFi-Codec): the columns split into `groups` equal blocks, each with its
     /// own `stages`-level residual VQ.
-    public static func groupResidual(_ W: Tensor, groups: Int, dim: Int, codes: Int, stages: Int, iters: Int,
-                                     rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
+    public static func groupResidual(
+        _ W: Tensor, groups: Int, dim: Int, codes: Int, stages: Int, iters: Int,
+        rng: inout RandomGenerator, cancellation: CancellationToken? = nil
+    ) throws -> Result {
         guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
         let rows = W.shape[0], cols = W.shape[1]
         guard groups >= 1, cols % groups == 0, (cols / groups) % dim == 0 else {
@@ -77,7 +86,9 @@ public enum VectorQuantization {
         var out = [Float](repeating: 0, count: W.count)
         var allCodes: [[Int]] = [], books: [Tensor] = []
         for gi in 0..<groups {
-            let sub = Tensor(shape: [rows, width]) { o in for r in 0..<rows { for j in 0..<width { o[r * width + j] = W.storage[r * cols + gi * width + j] } } }
+            let sub = Tensor(shape: [rows, width]) { o in
+                for r in 0..<rows { for j in 0..<width { o[r * width + j] = W.storage[r * cols + gi * width + j] } }
+            }
             let res = try residual(sub, dim: dim, codes: codes, stages: stages, iters: iters, rng: &rng, cancellation: cancellation)
             allCodes += res.codes
             books += res.codebooks
@@ -88,17 +99,23 @@ public enum VectorQuantization {
 
     /// Product quantization (Jégou et al. 2011): each row split into cols/dim subspaces, each with
     /// its own codebook of `codes` centroids over all rows.
-    public static func product(_ W: Tensor, dim: Int, codes: Int, iters: Int, rng: inout RandomGenerator,
-                               cancellation: CancellationToken? = nil) throws -> Result {
+    public static func product(
+        _ W: Tensor, dim: Int, codes: Int, iters: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> Result {
         guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a matrix, got shape \(Shape.describe(W.shape))") }
         let rows = W.shape[0], cols = W.shape[1]
         guard dim >= 1, cols % dim == 0 else { throw CoreError.invalidParameter("dim", "dim \(dim) does not divide the \(cols) columns") }
-        guard codes >= 1, codes <= rows else { throw CoreError.invalidParameter("codes", "\(codes) codes per subspace need at least as many rows; W has \(rows)") }
+        guard codes >= 1, codes <= rows else {
+            throw CoreError.invalidParameter("codes", "\(codes) codes per subspace need at least as many rows; W has \(rows)")
+        }
         var out = [Float](repeating: 0, count: W.count)
         var allCodes: [[Int]] = []
         var books: [Tensor] = []
         for s in stride(from: 0, to: cols, by: dim) {
-            let sub = Tensor(shape: [rows, dim]) { o in for r in 0..<rows { for j in 0..<dim { o[r * dim + j] = W.storage[r * cols + s + j] } } }
+            let sub = Tensor(shape: [rows, dim]) { o in
+                for r in 0..<rows { for j in 0..<dim { o[r * dim + j] = W.storage[r * cols + s + j] } }
+            }
             let k = try fitCodebook(sub, codes: codes, iters: iters, rng: &rng, cancellation: cancellation)
             allCodes.append(k.labels)
             books.append(k.centroids)
@@ -114,26 +131,32 @@ extension Compressed {
 
     /// Vector, product, residual or group-residual VQ with its storage account: every stage's (or
     /// subspace's) indices at log₂ codes bits, then every codebook at 32 bits per value.
-    public static func vectorQuantized(_ W: Tensor, method: VectorMethod, dim: Int, codes: Int, stages: Int, groups: Int,
-                                       iters: Int, rng: inout RandomGenerator,
-                                       cancellation: CancellationToken? = nil) throws -> Compressed {
+    public static func vectorQuantized(
+        _ W: Tensor, method: VectorMethod, dim: Int, codes: Int, stages: Int, groups: Int,
+        iters: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> Compressed {
         let r: VectorQuantization.Result
         switch method {
         case .pq:
             r = try VectorQuantization.product(W, dim: dim, codes: codes, iters: iters, rng: &rng, cancellation: cancellation)
         case .grvq:
-            r = try VectorQuantization.groupResidual(W, groups: groups, dim: dim, codes: codes, stages: stages, iters: iters,
-                                                     rng: &rng, cancellation: cancellation)
+            r = try VectorQuantization.groupResidual(
+                W, groups: groups, dim: dim, codes: codes, stages: stages, iters: iters,
+                rng: &rng, cancellation: cancellation)
         case .vq, .rvq:
-            r = try VectorQuantization.residual(W, dim: dim, codes: codes, stages: method == .rvq ? stages : 1, iters: iters,
-                                                rng: &rng, cancellation: cancellation)
+            r = try VectorQuantization.residual(
+                W, dim: dim, codes: codes, stages: method == .rvq ? stages : 1, iters: iters,
+                rng: &rng, cancellation: cancellation)
         }
         let indexBits = Compressed.indexBits(codes)
-        let lines = r.codes.map { Line("codes", "one index per vector", count: $0.count, bits: indexBits) }
+        let lines =
+            r.codes.map { Line("codes", "one index per vector", count: $0.count, bits: indexBits) }
             + r.codebooks.map { Line("codebooks", "codebook entries", count: $0.count, bits: 32) }
         let codeTensors = r.codes.map { Tensor($0.map(Float.init)) }
         let codesPart: Part = codeTensors.count == 1 ? .tensor(codeTensors[0]) : .tensor(Tensor(r.codes.flatMap { $0.map(Float.init) }))
-        return Compressed(method: method.rawValue, recon: r.recon, parts: [("codes", codesPart), ("codebooks", .tensors(r.codebooks))],
-                          storage: lines)
+        return Compressed(
+            method: method.rawValue, recon: r.recon, parts: [("codes", codesPart), ("codebooks", .tensors(r.codebooks))],
+            storage: lines)
     }
 }

@@ -27,11 +27,14 @@ public enum CRATE {
     }
 
     static func check(_ Z: Tensor, _ bases: [Tensor]) throws {
-        guard Z.rank == 2, Z.shape[0] >= 1 else { throw CoreError.invalidParameter("Z", "expected tokens as rows of a matrix (N × d), got shape \(Shape.describe(Z.shape))") }
+        guard Z.rank == 2, Z.shape[0] >= 1 else {
+            throw CoreError.invalidParameter("Z", "expected tokens as rows of a matrix (N × d), got shape \(Shape.describe(Z.shape))")
+        }
         guard !bases.isEmpty else { throw CoreError.invalidParameter("Z", "no subspace bases") }
         for (k, U) in bases.enumerated() {
             guard U.rank == 2, U.shape[0] == Z.shape[1], U.shape[1] == bases[0].shape[1] else {
-                throw CoreError.invalidParameter("bases", "basis \(k) must be d × p = \(Z.shape[1]) × \(bases[0].shape.last ?? 0), got \(Shape.describe(U.shape))")
+                throw CoreError.invalidParameter(
+                    "bases", "basis \(k) must be d × p = \(Z.shape[1]) × \(bases[0].shape.last ?? 0), got \(Shape.describe(U.shape))")
             }
         }
         try Z.requireFinite("crate")
@@ -53,8 +56,8 @@ public enum CRATE {
         let N = Z.shape[0], d = Z.shape[1]
         var out = Tensor.zeros([N, d])
         for U in bases {
-            let W = try Tensor.gemm(Z, U)                        // N × p
-            var G = try Tensor.gemm(W, W, transB: true)          // N × N
+            let W = try Tensor.gemm(Z, U)  // N × p
+            var G = try Tensor.gemm(W, W, transB: true)  // N × N
             G.withMutableBuffer { g in
                 for i in 0..<N {
                     var m = -Float.infinity
@@ -64,7 +67,7 @@ public enum CRATE {
                     for j in 0..<N { g[i * N + j] /= s }
                 }
             }
-            let ssa = try Tensor.gemm(G, W)                      // N × p
+            let ssa = try Tensor.gemm(G, W)  // N × p
             out = try out + Tensor.gemm(ssa, U, transB: true)
         }
         return scaled(out, Float(beta))
@@ -77,33 +80,43 @@ public enum CRATE {
     /// Tokens scaled to unit length (zero tokens stay zero).
     public static func normalizeRows(_ Z: Tensor) -> Tensor {
         let N = Z.shape[0], d = Z.shape[1]
-        return Tensor(shape: Z.shape) { o in Z.withBuffer { z in
-            for i in 0..<N {
-                var s: Float = 0
-                for j in 0..<d { s += z[i * d + j] * z[i * d + j] }
-                let inv = s > 0 ? 1 / s.squareRoot() : 0
-                for j in 0..<d { o[i * d + j] = z[i * d + j] * inv }
+        return Tensor(shape: Z.shape) { o in
+            Z.withBuffer { z in
+                for i in 0..<N {
+                    var s: Float = 0
+                    for j in 0..<d { s += z[i * d + j] * z[i * d + j] }
+                    let inv = s > 0 ? 1 / s.squareRoot() : 0
+                    for j in 0..<d { o[i * d + j] = z[i * d + j] * inv }
+                }
             }
-        } }
+        }
     }
 
     /// One ISTA step towards a sparse non-negative code of Z in the dictionary D (d × d).
     public static func ista(_ Z: Tensor, dictionary D: Tensor, eta: Double, lambda: Double) throws -> Tensor {
         let residual = try Z - Tensor.gemm(Z, D, transB: true)  // Z − Z Dᵀ
-        let step = try Tensor.gemm(residual, D)                   // (Z − Z Dᵀ) D
+        let step = try Tensor.gemm(residual, D)  // (Z − Z Dᵀ) D
         let shift = Float(eta * lambda), e = Float(eta)
-        return Tensor(shape: Z.shape) { o in Z.withBuffer { z in step.withBuffer { s in
-            for i in 0..<o.count { o[i] = max(0, z[i] + e * s[i] - shift) }
-        } } }
+        return Tensor(shape: Z.shape) { o in
+            Z.withBuffer { z in
+                step.withBuffer { s in
+                    for i in 0..<o.count { o[i] = max(0, z[i] + e * s[i] - shift) }
+                }
+            }
+        }
     }
 
     /// `layers` CRATE layers with fixed bases: normalise, compress (MSSA step κ), normalise,
     /// sparsify (ISTA with η, λ and D, identity by default; η = 0 skips it, ReLU included).
-    public static func forward(_ Z0: Tensor, bases: [Tensor], layers: Int, kappa: Double, eta: Double, lambda: Double,
-                               dictionary: Tensor?, eps2: Double) throws -> (tokens: Tensor, layers: [Layer], rcInput: Double) {
+    public static func forward(
+        _ Z0: Tensor, bases: [Tensor], layers: Int, kappa: Double, eta: Double, lambda: Double,
+        dictionary: Tensor?, eps2: Double
+    ) throws -> (tokens: Tensor, layers: [Layer], rcInput: Double) {
         try check(Z0, bases)
         let N = Z0.shape[0], d = Z0.shape[1], p = bases[0].shape[1]
-        if let D = dictionary, D.shape != [d, d] { throw CoreError.invalidParameter("dictionary", "the dictionary must be d × d = \(d) × \(d), got \(Shape.describe(D.shape))") }
+        if let D = dictionary, D.shape != [d, d] {
+            throw CoreError.invalidParameter("dictionary", "the dictionary must be d × d = \(d) × \(d), got \(Shape.describe(D.shape))")
+        }
         let D = dictionary ?? Tensor.eye(d)
         let beta = Double(p) / (Double(N) * eps2)
         var Z = normalizeRows(Z0)
@@ -115,7 +128,7 @@ public enum CRATE {
             let step = try scaled(Z, Float(1 - kappa * beta)) + scaled(M, Float(kappa))
             Z = normalizeRows(step)
             let rc = try rate(Z, bases, eps2)
-            if eta > 0 { Z = try ista(Z, dictionary: D, eta: eta, lambda: lambda) }   // η = 0: compression steps only
+            if eta > 0 { Z = try ista(Z, dictionary: D, eta: eta, lambda: lambda) }  // η = 0: compression steps only
             let zeros = Double(Z.storage.filter { $0 == 0 }.count) / Double(N * d)
             out.append(Layer(rc: rc, sparsity: zeros, rcAfterISTA: try rate(normalizeRows(Z), bases, eps2)))
         }
@@ -134,15 +147,21 @@ public enum CRATE {
     /// most of its energy ‖U_kᵀz‖², each basis to its tokens' top p directions) refine them until
     /// no token changes group (at most 50 rounds). A group with fewer than p tokens is completed by
     /// random orthonormal directions from `rng`.
-    public static func learnBases(_ Z0: Tensor, heads: Int, p: Int, rng: inout RandomGenerator,
-                                  cancellation: CancellationToken? = nil) throws -> (bases: [Tensor], labels: [Int]) {
-        guard Z0.rank == 2, Z0.shape[0] >= 1 else { throw CoreError.invalidParameter("Z", "learning bases needs tokens as rows of a matrix") }
+    public static func learnBases(
+        _ Z0: Tensor, heads: Int, p: Int, rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> (bases: [Tensor], labels: [Int]) {
+        guard Z0.rank == 2, Z0.shape[0] >= 1 else {
+            throw CoreError.invalidParameter("Z", "learning bases needs tokens as rows of a matrix")
+        }
         let N = Z0.shape[0], d = Z0.shape[1]
         try checkHeads(d: d, heads: heads, p: p)
         guard N >= heads else { throw CoreError.invalidParameter("Z", "learning \(heads) bases needs at least \(heads) tokens, got \(N)") }
         try Z0.requireFinite("crate")
         let Z = normalizeRows(Z0)
-        var labels = heads == 1 ? [Int](repeating: 0, count: N)
+        var labels =
+            heads == 1
+            ? [Int](repeating: 0, count: N)
             : try SubspaceClustering.cluster(Z, k: heads, maxNonzeros: min(p, N - 1), rng: &rng, cancellation: cancellation).labels
         func basis(of group: [Int]) throws -> Tensor {
             var directions: [[Float]] = []
@@ -150,7 +169,9 @@ public enum CRATE {
                 let Vt = try Z.rows(at: group).svd().Vt
                 for r in 0..<min(p, Vt.shape[0], group.count) { directions.append(Array(Vt.storage[(r * d)..<((r + 1) * d)])) }
             }
-            if directions.count == p { return Tensor(shape: [d, p]) { o in for j in 0..<d { for c in 0..<p { o[j * p + c] = directions[c][j] } } } }
+            if directions.count == p {
+                return Tensor(shape: [d, p]) { o in for j in 0..<d { for c in 0..<p { o[j * p + c] = directions[c][j] } } }
+            }
             // Complete with random directions: QR of [found, random] keeps the found span first.
             let G = try Tensor.randn([d, p], using: &rng)
             let M = Tensor(shape: [d, p]) { o in
@@ -183,7 +204,9 @@ public enum CRATE {
     public static func randomBases(d: Int, heads: Int, p: Int, rng: inout RandomGenerator) throws -> [Tensor] {
         try checkHeads(d: d, heads: heads, p: p)
         func columns(_ Q: Tensor, _ from: Int, _ count: Int) -> Tensor {
-            Tensor(shape: [d, count]) { o in for i in 0..<d { for c in 0..<count { o[i * count + c] = Q.storage[i * Q.shape[1] + from + c] } } }
+            Tensor(shape: [d, count]) { o in
+                for i in 0..<d { for c in 0..<count { o[i * count + c] = Q.storage[i * Q.shape[1] + from + c] } }
+            }
         }
         if heads * p <= d {
             let Q = try Tensor.randn([d, heads * p], using: &rng).qr().Q

@@ -31,7 +31,10 @@ public enum RateReduction {
 
     /// Features must be the rows of a matrix, all finite.
     static func validate(_ Z: Tensor) throws {
-        guard Z.rank == 2 else { throw CoreError.invalidParameter("Z", "coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))") }
+        guard Z.rank == 2 else {
+            throw CoreError.invalidParameter(
+                "Z", "coding rate: expected features as rows of a matrix (n × d), got shape \(Shape.describe(Z.shape))")
+        }
         try Z.requireFinite("coding rate")
     }
 
@@ -71,23 +74,27 @@ public enum RateReduction {
         var parts = [[Double]](repeating: [Double](repeating: 0, count: d * d), count: halves)
         let block = 256
         BLAS.singleThreaded {
-            Z.withBuffer { z in parts.withUnsafeMutableBufferPointer { ps in
-                nonisolated(unsafe) let (z, ps) = (z, ps)
-                DispatchQueue.concurrentPerform(iterations: halves) { h in
-                    let lo = h * n / halves, hi = (h + 1) * n / halves
-                    let buf = UnsafeMutablePointer<Double>.allocate(capacity: block * d)
-                    defer { buf.deallocate() }
-                    ps[h].withUnsafeMutableBufferPointer { g in
-                        var start = lo
-                        while start < hi {
-                            let rows = min(block, hi - start)
-                            for i in 0..<(rows * d) { buf[i] = Double(z[start * d + i]) }
-                            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), a, buf, Int32(d), 1, g.baseAddress, Int32(d))
-                            start += rows
+            Z.withBuffer { z in
+                parts.withUnsafeMutableBufferPointer { ps in
+                    nonisolated(unsafe) let (z, ps) = (z, ps)
+                    DispatchQueue.concurrentPerform(iterations: halves) { h in
+                        let lo = h * n / halves, hi = (h + 1) * n / halves
+                        let buf = UnsafeMutablePointer<Double>.allocate(capacity: block * d)
+                        defer { buf.deallocate() }
+                        ps[h].withUnsafeMutableBufferPointer { g in
+                            var start = lo
+                            while start < hi {
+                                let rows = min(block, hi - start)
+                                for i in 0..<(rows * d) { buf[i] = Double(z[start * d + i]) }
+                                cblas_dsyrk(
+                                    CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), a, buf, Int32(d), 1, g.baseAddress,
+                                    Int32(d))
+                                start += rows
+                            }
                         }
                     }
                 }
-            } }
+            }
         }
         var G = parts[0]
         for h in 1..<halves { for i in 0..<(d * d) { G[i] += parts[h][i] } }
@@ -95,14 +102,18 @@ public enum RateReduction {
     }
 
     /// R, R_c and ΔR for hard labels (one per row) or a soft membership Π (n × k, rows summing to 1).
-    public static func rateReduction(_ Z: Tensor, labels: [Int]? = nil, membership: Tensor? = nil, eps2: Double) throws -> (R: Double, Rc: Double, delta: Double) {
+    public static func rateReduction(
+        _ Z: Tensor, labels: [Int]? = nil, membership: Tensor? = nil, eps2: Double
+    ) throws -> (R: Double, Rc: Double, delta: Double) {
         try validate(Z)
         let z = float64(Z)
         let (m, d) = (Z.shape[0], Z.shape[1])
         let R = try rate(Z, eps2: eps2)
         var Rc = 0.0
         if let labels {
-            guard labels.count == m else { throw CoreError.invalidParameter("labels", "rate reduction: \(labels.count) labels for \(m) rows") }
+            guard labels.count == m else {
+                throw CoreError.invalidParameter("labels", "rate reduction: \(labels.count) labels for \(m) rows")
+            }
             for c in Set(labels).sorted() {
                 let idx = labels.indices.filter { labels[$0] == c }
                 var zj = [Double]()
@@ -112,14 +123,19 @@ public enum RateReduction {
                 Rc += mj / (2 * Double(m)) * (try logdetIPlus(zj, rows: idx.count, cols: d, a: Double(d) / (mj * eps2)))
             }
         } else if let P = membership {
-            guard P.rank == 2, P.shape[0] == m else { throw CoreError.invalidParameter("labels", "rate reduction: the membership must be \(m) × k, got \(Shape.describe(P.shape))") }
+            guard P.rank == 2, P.shape[0] == m else {
+                throw CoreError.invalidParameter(
+                    "labels", "rate reduction: the membership must be \(m) × k, got \(Shape.describe(P.shape))")
+            }
             let k = P.shape[1]
             for j in 0..<k {
                 var zj = [Double](repeating: 0, count: m * d)
                 var tr = 0.0
                 for i in 0..<m {
                     let w = Double(P.storage[i * k + j])
-                    guard w >= 0 else { throw CoreError.invalidParameter("labels", "rate reduction: membership weights must be non-negative") }
+                    guard w >= 0 else {
+                        throw CoreError.invalidParameter("labels", "rate reduction: membership weights must be non-negative")
+                    }
                     tr += w
                     let s = w.squareRoot()
                     for t in 0..<d { zj[i * d + t] = z[i * d + t] * s }

@@ -8,9 +8,9 @@ import SqueezeCore
 /// one-hidden-layer ReLU network (Z = normalise(relu(XW₁ + b₁)W₂)).
 public enum MCR2 {
     public struct Model: Sendable {
-        public var W1: [Double]   // in × hidden (or in × dim when linear)
+        public var W1: [Double]  // in × hidden (or in × dim when linear)
         public var b1: [Double]
-        public var W2: [Double]   // hidden × dim (empty when linear)
+        public var W2: [Double]  // hidden × dim (empty when linear)
         public let input: Int, hidden: Int, dim: Int
 
         public var isLinear: Bool { W2.isEmpty }
@@ -25,8 +25,9 @@ public enum MCR2 {
 
     static func gemm(_ a: [Double], _ b: [Double], _ m: Int, _ k: Int, _ n: Int, transA: Bool = false, transB: Bool = false) -> [Double] {
         var c = [Double](repeating: 0, count: m * n)
-        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(transA ? m : k), b, Int32(transB ? k : n), 0, &c, Int32(n))
+        cblas_dgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            1, a, Int32(transA ? m : k), b, Int32(transB ? k : n), 0, &c, Int32(n))
         return c
     }
 
@@ -89,7 +90,9 @@ public enum MCR2 {
     }
 
     /// ΔR of the model's features and the gradients of ΔR with respect to every parameter.
-    static func gradients(_ model: Model, _ x: [Double], _ n: Int, labels: [Int], eps2: Double) throws -> (Double, [Double], [Double], [Double]) {
+    static func gradients(
+        _ model: Model, _ x: [Double], _ n: Int, labels: [Int], eps2: Double
+    ) throws -> (Double, [Double], [Double], [Double]) {
         let f = forward(model, x, n)
         let d = model.dim
         let (delta, gz) = try deltaAndGradient(f.z, n, d, labels: labels, eps2: eps2)
@@ -112,9 +115,13 @@ public enum MCR2 {
         return (delta, gW1, gb1, gW2)
     }
 
-    public static func train(_ X: Tensor, labels: [Int], dim: Int, hidden: Int?, epochs: Int, lr: Double, eps2: Double,
-                             rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Result {
-        guard X.rank == 2 else { throw CoreError.invalidParameter("X", "mcr2: expected samples as rows (n × d), got shape \(Shape.describe(X.shape))") }
+    public static func train(
+        _ X: Tensor, labels: [Int], dim: Int, hidden: Int?, epochs: Int, lr: Double, eps2: Double,
+        rng: inout RandomGenerator, cancellation: CancellationToken? = nil
+    ) throws -> Result {
+        guard X.rank == 2 else {
+            throw CoreError.invalidParameter("X", "mcr2: expected samples as rows (n × d), got shape \(Shape.describe(X.shape))")
+        }
         let (n, p) = (X.shape[0], X.shape[1])
         guard labels.count == n else { throw CoreError.invalidParameter("labels", "mcr2: \(labels.count) labels for \(n) samples") }
         guard dim >= 1 else { throw CoreError.invalidParameter("dim", "mcr2: dim must be at least 1") }
@@ -122,7 +129,8 @@ public enum MCR2 {
         let x = X.storage.map(Double.init)
         let h = hidden ?? 0
         func gaussian(_ count: Int, _ fanIn: Int) -> [Double] { (0..<count).map { _ in rng.normal() / Double(fanIn).squareRoot() } }
-        var model = h > 0
+        var model =
+            h > 0
             ? Model(W1: gaussian(p * h, p), b1: [Double](repeating: 0, count: h), W2: gaussian(h * dim, h), input: p, hidden: h, dim: dim)
             : Model(W1: gaussian(p * dim, p), b1: [], W2: [], input: p, hidden: 0, dim: dim)
         // Adam (β₁ 0.9, β₂ 0.999, ε 1e-8), ascending ΔR.

@@ -4,7 +4,8 @@ import SqueezeCore
 
 /// The binding table: every family's operations, in the order `help` lists them.
 enum Builtins {
-    static let all: [Operation] = language + recording + construction + io + synthetic + utilities + linearAlgebra
+    static let all: [Operation] =
+        language + recording + construction + io + synthetic + utilities + linearAlgebra
         + quantization + pruning + lowRank + kvCache + entropy + metrics + clustering + codebooks + crate + models + plots
 
     /// Number in → number out, tensor in → tensor out, for elementwise math.
@@ -24,8 +25,9 @@ enum Builtins {
         guard !raw.isEmpty || args.isNone(first) else { throw args.error(first, "expected dimensions") }
         let dims = try raw.enumerated().map { i, v -> Int in
             guard case .number(let x) = v, x == x.rounded(), x >= 0, x < 1e12 else {
-                throw Diagnostic(.runtime, "\(args.operation.name): dimensions must be non-negative whole numbers, got \(Format.inline(v))",
-                                 at: i == 0 ? args.spanOf(first) : args.spanOfRest(i - 1))
+                throw Diagnostic(
+                    .runtime, "\(args.operation.name): dimensions must be non-negative whole numbers, got \(Format.inline(v))",
+                    at: i == 0 ? args.spanOf(first) : args.spanOfRest(i - 1))
             }
             return Int(x)
         }
@@ -46,8 +48,9 @@ enum Builtins {
         return try body(&interp.rng)
     }
 
-    static let seedParam = ParamSpec("seed", .integer, .none, namedOnly: true,
-                                     doc: "own seed for this call; omitted, the run's generator is used (seeded by seed(n) or --seed)")
+    static let seedParam = ParamSpec(
+        "seed", .integer, .none, namedOnly: true,
+        doc: "own seed for this call; omitted, the run's generator is used (seeded by seed(n) or --seed)")
 
     static func checkFinite(_ t: Tensor, _ args: Arguments, _ name: String) throws {
         if let bad = t.nonFiniteDescription { throw args.error(name, "'\(name)' contains \(bad)") }

@@ -5,40 +5,72 @@ import SqueezeCore
 
 extension Builtins {
     static let quantization: [Operation] = [
-        Operation("quantize", family: "compression", summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
-                  doc: """
-                  method: "kmeans" is non-uniform scalar quantization: 2^bits levels per row (axis: "row", SqueezeLLM's per-channel lookup tables), per column or per tensor, fitted by exact 1-D Lloyd iterations (`iters`) from the quantiles; levels stored (and used) at scale_bits. method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, indices at log₂ codes bits; each codebook is fitted on a random sample of at most 256·codes vectors (faiss's default), then every vector takes its nearest code. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a diagonal H it equals RTN; act_order: true processes the columns by descending H_ii with static group grids (same storage). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
-                  """,
-                  example: "W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), round(error(W, q), digits: 4))",
-                  params: [
-                    ParamSpec("W", .tensor),
-                    ParamSpec("bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true, doc: "Bits per code.",
-                              methods: ["rtn", "nf4", "gptq", "kmeans"]),
-                    ParamSpec("group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
-                              doc: "Weights per grid (default: the whole row; 64 for nf4).", methods: ["rtn", "nf4", "gptq"]),
-                    ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true, methods: ["rtn", "gptq"]),
-                    ParamSpec("axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true,
-                              methods: ["rtn", "gptq", "kmeans"]),
-                    ParamSpec("clip", .choice(["minmax", "mse"]), .value(.string("minmax")), namedOnly: true, methods: ["rtn"]),
-                    ParamSpec("method", .choice(QuantizeMethod.allCases.map(\.rawValue)), .value(.string("rtn")), namedOnly: true),
-                    ParamSpec("groups", .integer, .value(.number(2)), range: 1...65_536, namedOnly: true,
-                              doc: "Column groups, each with its own residual VQ.", methods: ["grvq"]),
-                    ParamSpec("dim", .integer, .value(.number(4)), range: 1...65_536, namedOnly: true,
-                              doc: "Sub-vector length along rows.", methods: vectorMethods),
-                    ParamSpec("codes", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true,
-                              doc: "Codebook entries (per subspace for pq, per stage for rvq).", methods: vectorMethods),
-                    ParamSpec("stages", .integer, .value(.number(2)), range: 1...64, namedOnly: true, doc: "Residual stages.",
-                              methods: ["rvq", "grvq"]),
-                    ParamSpec("iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "k-means iterations.",
-                              methods: ["kmeans"] + vectorMethods),
-                    seedParam.only(vectorMethods),
-                    ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq"]),
-                    ParamSpec("act_order", .bool, .value(.bool(false)), namedOnly: true,
-                              doc: "Process columns by descending activation energy H_ii, with group grids fixed beforehand (static groups).",
-                              methods: ["gptq"]),
-                    ParamSpec("scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true,
-                              doc: "Precision of the stored scales (and of kmeans levels).", methods: ["rtn", "gptq", "kmeans"]),
-                  ]) { args, interp in
+        Operation(
+            "quantize", family: "compression",
+            summary: "Quantize weights: round-to-nearest (min/max or MSE clipping), NF4, or GPTQ with calibration data.",
+            doc: """
+                method: "kmeans" is non-uniform scalar quantization: 2^bits levels per row (axis: "row", SqueezeLLM's per-channel lookup \
+                tables), per column or per tensor, fitted by exact 1-D Lloyd iterations (`iters`) from the quantiles; levels stored (and \
+                used) at scale_bits. method: "vq" cuts rows into sub-vectors of `dim` values and snaps each to one shared k-means \
+                codebook of `codes` entries; "rvq" fits `stages` such codebooks to successive residuals (SoundStream/EnCodec); "grvq" \
+                splits the columns into `groups` blocks, each with its own `stages`-level RVQ (HiFi-Codec); "pq" gives each of the \
+                cols/dim subspaces its own codebook over the rows (Jégou et al. 2011). Codebooks are counted at 32 bits per value, \
+                indices at log₂ codes bits; each codebook is fitted on a random sample of at most 256·codes vectors (faiss's default), \
+                then every vector takes its nearest code. RTN (GPTQ's quant.py): per group of `group` consecutive weights along each row \
+                (axis: "row"; "col" groups down columns; "tensor" one grid), range [min(w, 0), max(w, 0)], asymmetric scale (max − \
+                min)/(2^b − 1) and zero round(−min/scale), or symmetric scale 2·max|w|/(2^b − 1) and zero 2^(b−1); q = \
+                clamp(round(w/scale) + zero, 0, 2^b − 1), ŵ = scale(q − zero), half to even. clip: "mse" searches shrunken ranges p = 1 − \
+                i/100 (i < 80) minimising Σ|ŵ − w|^2.4. method: "nf4" maps blocks of `group` (default 64) weights scaled by their absmax \
+                to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, \
+                column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a \
+                diagonal H it equals RTN; act_order: true processes the columns by descending H_ii with static group grids (same \
+                storage). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                """,
+            example:
+                """
+                    W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), \
+                    round(error(W, q), digits: 4))
+                    """,
+            params: [
+                ParamSpec("W", .tensor),
+                ParamSpec(
+                    "bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true, doc: "Bits per code.",
+                    methods: ["rtn", "nf4", "gptq", "kmeans"]),
+                ParamSpec(
+                    "group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
+                    doc: "Weights per grid (default: the whole row; 64 for nf4).", methods: ["rtn", "nf4", "gptq"]),
+                ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true, methods: ["rtn", "gptq"]),
+                ParamSpec(
+                    "axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true,
+                    methods: ["rtn", "gptq", "kmeans"]),
+                ParamSpec("clip", .choice(["minmax", "mse"]), .value(.string("minmax")), namedOnly: true, methods: ["rtn"]),
+                ParamSpec("method", .choice(QuantizeMethod.allCases.map(\.rawValue)), .value(.string("rtn")), namedOnly: true),
+                ParamSpec(
+                    "groups", .integer, .value(.number(2)), range: 1...65_536, namedOnly: true,
+                    doc: "Column groups, each with its own residual VQ.", methods: ["grvq"]),
+                ParamSpec(
+                    "dim", .integer, .value(.number(4)), range: 1...65_536, namedOnly: true,
+                    doc: "Sub-vector length along rows.", methods: vectorMethods),
+                ParamSpec(
+                    "codes", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true,
+                    doc: "Codebook entries (per subspace for pq, per stage for rvq).", methods: vectorMethods),
+                ParamSpec(
+                    "stages", .integer, .value(.number(2)), range: 1...64, namedOnly: true, doc: "Residual stages.",
+                    methods: ["rvq", "grvq"]),
+                ParamSpec(
+                    "iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "k-means iterations.",
+                    methods: ["kmeans"] + vectorMethods),
+                seedParam.only(vectorMethods),
+                ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq"]),
+                ParamSpec(
+                    "act_order", .bool, .value(.bool(false)), namedOnly: true,
+                    doc: "Process columns by descending activation energy H_ii, with group grids fixed beforehand (static groups).",
+                    methods: ["gptq"]),
+                ParamSpec(
+                    "scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true,
+                    doc: "Precision of the stored scales (and of kmeans levels).", methods: ["rtn", "gptq", "kmeans"]),
+            ]
+        ) { args, interp in
             let W = try args.tensor("W")
             try checkFinite(W, args, "W")
             guard W.rank == 2 || W.rank == 1 else {
@@ -52,7 +84,7 @@ extension Builtins {
             case .kmeans: return try quantizeKMeans(W, args)
             case .vq, .pq, .rvq, .grvq: return try quantizeVectors(W, method, args, interp)
             }
-        },
+        }
     ]
 
     /// The methods of `quantize`, each bound by one function below.
@@ -66,9 +98,11 @@ extension Builtins {
 
     static func quantizeRTN(_ W: Tensor, _ args: Arguments) throws -> Value {
         let clip = Quantizer.Clip(rawValue: try args.string("clip")) ?? .minmax
-        return compressed(try Compressed.rtn(W, bits: try args.int("bits"), group: try args.optionalInt("group"),
-                                             symmetric: try args.bool("symmetric"), axis: try axis(args), clip: clip,
-                                             scaleBits: try scaleBits(args)))
+        return compressed(
+            try Compressed.rtn(
+                W, bits: try args.int("bits"), group: try args.optionalInt("group"),
+                symmetric: try args.bool("symmetric"), axis: try axis(args), clip: clip,
+                scaleBits: try scaleBits(args)))
     }
 
     static func quantizeGPTQ(_ W: Tensor, _ args: Arguments) throws -> Value {
@@ -78,9 +112,11 @@ extension Builtins {
         try checkFinite(X, args, "X")
         guard W.rank == 2 else { throw args.error("W", "gptq quantizes a weight matrix [out, in]") }
         guard try args.string("axis") == "row" else { throw args.error("axis", "gptq groups along rows (axis: \"row\")") }
-        return compressed(try Compressed.gptq(W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"),
-                                              symmetric: try args.bool("symmetric"), scaleBits: try scaleBits(args),
-                                              actOrder: try args.bool("act_order")))
+        return compressed(
+            try Compressed.gptq(
+                W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"),
+                symmetric: try args.bool("symmetric"), scaleBits: try scaleBits(args),
+                actOrder: try args.bool("act_order")))
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {
@@ -89,8 +125,10 @@ extension Builtins {
     }
 
     static func quantizeKMeans(_ W: Tensor, _ args: Arguments) throws -> Value {
-        compressed(try Compressed.scalarKMeans(W, bits: try args.int("bits"), axis: try axis(args), iters: try args.int("iters"),
-                                               levelBits: try scaleBits(args)))
+        compressed(
+            try Compressed.scalarKMeans(
+                W, bits: try args.int("bits"), axis: try axis(args), iters: try args.int("iters"),
+                levelBits: try scaleBits(args)))
     }
 
     static func quantizeVectors(_ W: Tensor, _ method: QuantizeMethod, _ args: Arguments, _ interp: Interpreter) throws -> Value {
@@ -98,9 +136,11 @@ extension Builtins {
         let vector = Compressed.VectorMethod(rawValue: method.rawValue)!
         let (dim, codes, stages) = (try args.int("dim"), try args.int("codes"), try args.int("stages"))
         let (iters, groups) = (try args.int("iters"), try args.int("groups"))
-        return compressed(try withGenerator(args, interp) { g in
-            try Compressed.vectorQuantized(W, method: vector, dim: dim, codes: codes, stages: stages, groups: groups, iters: iters,
-                                           rng: &g, cancellation: interp.cancellation)
-        })
+        return compressed(
+            try withGenerator(args, interp) { g in
+                try Compressed.vectorQuantized(
+                    W, method: vector, dim: dim, codes: codes, stages: stages, groups: groups, iters: iters,
+                    rng: &g, cancellation: interp.cancellation)
+            })
     }
 }
