@@ -187,139 +187,89 @@ extension Builtins {
                     }))
         },
         Operation(
-            "mcr2", family: "clustering",
-            summary: "Learn features that maximise the rate reduction ΔR (MCR², Yu et al. 2020) with a linear or one-hidden-layer map.",
-            doc:
+            "codebook", family: "clustering",
+            summary:
                 """
-                    Z = normalise(X W) (linear) or normalise(relu(X W₁ + b₁) W₂) (hidden: h), rows on the unit sphere; full-batch Adam \
-                    ascending ΔR = R(Z) − R_c(Z, labels) with its closed-form gradient (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹, checked \
-                    by finite differences), weights initialised N(0, 1/fan-in) from the run's generator. Returns {features, delta (ΔR per \
-                    epoch, index 0 before training), W (linear) or W1, b1, W2}. apply with features of new data: normalise(X @ W).
+                    Learn a VQ codebook inside a linear VQ autoencoder: vanilla, EMA, k-means init, VQGAN-LC (frozen features + \
+                    projector) or SimVQ.
                     """,
+            doc: """
+                Rows of X (centred) are encoded z = xE to `latent` dimensions, snapped to the nearest of `size` codes (‖z‖² + ‖c‖² − \
+                2zᵀc), and decoded x̂ = z_q D with the straight-through estimator; loss mean‖x̂ − x‖² + mean‖sg(z) − c_q‖² + 0.25·mean‖z \
+                − sg(c_q)‖² (van den Oord et al. 2017), Adam at lr, minibatches of `batch`, E and D starting at the principal directions. \
+                method: "vanilla" trains the codes directly from taming's Uniform(±1/K) start (unselected codes get no gradient: dead \
+                codes); "ema" replaces the codebook term by moving averages (decay 0.99, Laplace ε 1e-5); init: "kmeans" starts the codes \
+                at k-means (10 iterations) of 4·size initial latents; init: "features" with features: F (size × f) freezes F and trains a \
+                linear projector P (codes = F Pᵀ, P ~ N(0, 1/latent)) — VQGAN-LC (Zhu et al. 2024); method: "simvq" freezes a random C ~ \
+                N(0, 1/latent) behind one trained linear layer (codes = C Wᵀ + b) — SimVQ (Zhu et al. 2024). Returns {codebook, codes, \
+                utilization (#{k used} / size over all of X), perplexity (exp of the entropy of the code frequencies over all of X, not \
+                per batch), reconstruction (mean squared error), loss and train_utilization per epoch, encoder, decoder}.
+                """,
             example:
                 """
-                    g = mixture(n: 200, k: 4, dim: 10, spread: 1, seed: 1)\nr = mcr2(g.X, g.labels, dim: 8, epochs: 50, seed: \
-                    2)\nprint(r.delta[50] > r.delta[0])
+                    X = randn(2000, 16, seed: 1)\nv = codebook(X, size: 256, epochs: 2, seed: 2)\ns = codebook(X, size: 256, method: \
+                    \"simvq\", epochs: 2, seed: 2)\nprint(v.utilization < s.utilization)
                     """,
             params: [
-                ParamSpec("X", .tensor), ParamSpec("labels", .any),
-                ParamSpec("dim", .integer, .value(.number(16)), range: 1...100_000, namedOnly: true, doc: "Feature dimension."),
+                ParamSpec("X", .tensor), ParamSpec("size", .integer, range: 1...10_000_000, namedOnly: true, doc: "Codes K."),
+                ParamSpec("method", .choice(["vanilla", "ema", "simvq"]), .value(.string("vanilla")), namedOnly: true),
+                ParamSpec("init", .choice(["random", "kmeans", "features"]), .value(.string("random")), namedOnly: true),
+                ParamSpec("features", .tensor, .none, namedOnly: true, doc: "VQGAN-LC's frozen codebook (size × f)."),
                 ParamSpec(
-                    "hidden", .integer, .none, range: 1...100_000, namedOnly: true, doc: "Hidden ReLU units (omit for a linear map)."),
-                ParamSpec("epochs", .integer, .value(.number(200)), range: 0...1_000_000, namedOnly: true),
-                ParamSpec("lr", .number, .value(.number(0.01)), range: 0...1e6, namedOnly: true, doc: "Adam step size."),
-                ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true), seedParam,
+                    "projector", .bool, .value(.bool(true)), namedOnly: true,
+                    doc: "With features: train the projector (false freezes features as codes of width latent)."),
+                ParamSpec(
+                    "latent", .integer, .none, range: 1...100_000, namedOnly: true, doc: "Latent width e (default min(8, columns of X))."),
+                ParamSpec("epochs", .integer, .value(.number(3)), range: 0...100_000, namedOnly: true),
+                ParamSpec("batch", .integer, .value(.number(256)), range: 1...10_000_000, namedOnly: true),
+                ParamSpec("lr", .number, .value(.number(1e-3)), range: 0...10, namedOnly: true),
+                seedParam,
             ]
         ) { args, interp in
             let X = try args.tensor("X")
-            guard let L = Ops.toTensor(args.value("labels")) else { throw args.error("labels", "expected one label per row") }
-            let labels = try intLabels(L, args, "labels")
-            let (dim, epochs, lr, eps2) = (try args.int("dim"), try args.int("epochs"), try args.number("lr"), try args.number("eps2"))
-            let hidden = try args.optionalInt("hidden")
-            let r = try withGenerator(args, interp) {
-                try MCR2.train(
-                    X, labels: labels, dim: dim, hidden: hidden, epochs: epochs, lr: lr, eps2: eps2, rng: &$0,
-                    cancellation: interp.cancellation)
+            guard X.rank == 2 else { throw args.error("X", "expected vectors as rows of a matrix, got shape \(Shape.describe(X.shape))") }
+            var o = CodebookLearning.Options(size: try args.int("size"))
+            o.latent = try args.optionalInt("latent") ?? min(8, X.shape[1]); o.epochs = try args.int("epochs");
+            o.batch = try args.int("batch"); o.lr = try args.number("lr")
+            guard o.latent <= X.shape[1] else {
+                throw args.error("latent", "latent \(o.latent) is wider than the data (\(X.shape[1]) columns)")
             }
-            let m = r.model
-            var pairs: [(String, Value)] = [("features", .tensor(r.features)), ("delta", .list(r.deltas.map { .number($0) }))]
-            if m.isLinear {
-                pairs.append(("W", .tensor(Tensor(shape: [m.input, m.dim], storage: m.W1.map(Float.init)))))
-            } else {
-                pairs += [
-                    ("W1", .tensor(Tensor(shape: [m.input, m.hidden], storage: m.W1.map(Float.init)))),
-                    ("b1", .tensor(Tensor(m.b1.map(Float.init)))),
-                    ("W2", .tensor(Tensor(shape: [m.hidden, m.dim], storage: m.W2.map(Float.init)))),
-                ]
+            let method = try args.string("method"), initial = try args.string("init")
+            switch (method, initial) {
+            case ("simvq", "features"): throw args.error("init", "simvq uses a frozen random codebook; init: \"features\" is VQGAN-LC's")
+            case ("simvq", _): o.method = .simvq
+            case (_, "features"):
+                guard let F = try args.optionalTensor("features") else {
+                    throw args.error("features", "init: \"features\" needs features: F (size × f)")
+                }
+                guard F.rank == 2, F.shape[0] == o.size else {
+                    throw args.error("features", "features must have one row per code (\(o.size) × f), got \(Shape.describe(F.shape))")
+                }
+                if try args.bool("projector") {
+                    o.method = .lc; o.features = F
+                } else {
+                    guard F.shape[1] == o.latent else {
+                        throw args.error(
+                            "features", "without a projector the features are the codes: they need latent = \(o.latent) columns")
+                    }
+                    o.method = method == "ema" ? .ema : .vanilla
+                    o.features = F
+                }
+            case ("ema", let i): o.method = .ema; o.kmeansInit = i == "kmeans"
+            default: o.method = .vanilla; o.kmeansInit = initial == "kmeans"
             }
-            return record(pairs)
-        },
-        Operation(
-            "coding_rate", family: "clustering", summary: "Coding rate R(Z) = ½ logdet(I + d/(n ε²) ZᵀZ) of features Z (rows are samples).",
-            doc:
-                """
-                    MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the \
-                    reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: \
-                    normalise rows first (MCR² features live on the unit sphere).
-                    """,
-            example:
-                """
-                    Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, \
-                    0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))
-                    """,
-            params: [
-                ParamSpec("Z", .tensor),
-                ParamSpec(
-                    "eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true, doc: "ε² (the reference code's eps)."),
-            ]
-        ) { args, interp in
-            return .number(try RateReduction.codingRate(try args.tensor("Z"), eps2: try args.number("eps2")))
-        },
-        Operation(
-            "rate_reduction", family: "clustering",
-            summary: "ΔR = R(Z) − R_c(Z, Π): the MCR² objective for hard labels or a soft membership.",
-            doc:
-                """
-                    R_c = Σ_j (m_j / 2m) logdet(I + d/(m_j ε²) Z_jᵀZ_j) over the classes of labels (or, with a membership Π of n × k \
-                    non-negative weights, Z_jᵀZ_j = Zᵀ diag(Π_j) Z and m_j = tr Π_j). ΔR ≥ 0 always. Returns {R, Rc, delta}.
-                    """,
-            example:
-                """
-                    Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, \
-                    0, 0, -1]])\nr = rate_reduction(Z, [0, 0, 0, 0, 1, 1, 1, 1])\nprint(round(r.delta, digits: 6))
-                    """,
-            params: [
-                ParamSpec("Z", .tensor), ParamSpec("labels", .any),
-                ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true),
-            ]
-        ) { args, interp in
-            let Z = try args.tensor("Z")
-            let eps2 = try args.number("eps2")
-            guard let L = Ops.toTensor(args.value("labels")) else {
-                throw args.error("labels", "expected labels (one per row) or a membership matrix")
-            }
-            let r: (R: Double, Rc: Double, delta: Double)
-            if L.rank == 2 && Z.rank == 2 && L.shape[0] == Z.shape[0] {
-                r = try RateReduction.rateReduction(Z, membership: L, eps2: eps2)
-            } else {
-                r = try RateReduction.rateReduction(Z, labels: try intLabels(L, args, "labels"), eps2: eps2)
-            }
-            return record([("R", .number(r.R)), ("Rc", .number(r.Rc)), ("delta", .number(r.delta))])
-        },
-        Operation(
-            "accuracy", family: "clustering",
-            summary: "Clustering accuracy: the best one-to-one matching of clusters to classes (Hungarian algorithm).",
-            doc:
-                """
-                    ACC = Σ N[r, c]/n for the assignment maximising matched counts in the contingency table N (as \
-                    ChongYou/subspace-clustering computes it with linear_sum_assignment); unmatched items count as errors. Invariant to \
-                    renaming clusters.
-                    """,
-            example: "print(accuracy([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]))",
-            params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]
-        ) { args, interp in
-            .number(try ClusterMetrics.accuracy(try labelArg(args, "pred"), try labelArg(args, "truth")))
-        },
-        Operation(
-            "nmi", family: "clustering", summary: "Normalized mutual information, as scikit-learn's normalized_mutual_info_score.",
-            example: "print(round(nmi([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]), digits: 6))",
-            params: [
-                ParamSpec("pred", .any), ParamSpec("truth", .any),
-                ParamSpec("average", .choice(["arithmetic", "geometric", "min", "max"]), .value(.string("arithmetic")), namedOnly: true),
-            ]
-        ) { args, interp in
-            .number(
-                try ClusterMetrics.nmi(
-                    try labelArg(args, "pred"), try labelArg(args, "truth"),
-                    average: ClusterMetrics.Average(rawValue: try args.string("average")) ?? .arithmetic))
-        },
-        Operation(
-            "ari", family: "clustering", summary: "Adjusted Rand index, as scikit-learn's adjusted_rand_score.",
-            example: "print(ari([0, 0, 1, 1], [0, 1, 0, 1]))",
-            params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]
-        ) { args, interp in
-            .number(try ClusterMetrics.ari(try labelArg(args, "pred"), try labelArg(args, "truth")))
-        },
+            let r: CodebookLearning.Result
+            r = try withGenerator(args, interp) { g in try CodebookLearning.train(X, o, rng: &g, cancellation: interp.cancellation) }
+            return .record(
+                Record(pairs: [
+                    ("codebook", .tensor(r.codebook)), ("codes", .tensor(Tensor(r.codes.map { Float($0) }))),
+                    ("utilization", .number(r.utilization)), ("perplexity", .number(r.perplexity)),
+                    ("reconstruction", .number(r.reconstruction)),
+                    ("loss", .tensor(Tensor(r.loss.map { Float($0) }))),
+                    ("train_utilization", .tensor(Tensor(r.trainUtilization.map { Float($0) }))),
+                    ("encoder", .tensor(r.encoder)), ("decoder", .tensor(r.decoder)),
+                ]))
+        }
     ]
 
     static func intLabels(_ t: Tensor, _ args: Arguments, _ name: String) throws -> [Int] {

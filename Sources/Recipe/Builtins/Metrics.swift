@@ -82,6 +82,40 @@ extension Builtins {
             }
             return record(pairs)
         },
+        Operation(
+            "accuracy", family: "clustering",
+            summary: "Clustering accuracy: the best one-to-one matching of clusters to classes (Hungarian algorithm).",
+            doc:
+                """
+                    ACC = Σ N[r, c]/n for the assignment maximising matched counts in the contingency table N (as \
+                    ChongYou/subspace-clustering computes it with linear_sum_assignment); unmatched items count as errors. Invariant to \
+                    renaming clusters.
+                    """,
+            example: "print(accuracy([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]))",
+            params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]
+        ) { args, interp in
+            .number(try ClusterMetrics.accuracy(try labelArg(args, "pred"), try labelArg(args, "truth")))
+        },
+        Operation(
+            "nmi", family: "clustering", summary: "Normalized mutual information, as scikit-learn's normalized_mutual_info_score.",
+            example: "print(round(nmi([1, 1, 0, 0, 0, 0, 2, 2, 2, 2], [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]), digits: 6))",
+            params: [
+                ParamSpec("pred", .any), ParamSpec("truth", .any),
+                ParamSpec("average", .choice(["arithmetic", "geometric", "min", "max"]), .value(.string("arithmetic")), namedOnly: true),
+            ]
+        ) { args, interp in
+            .number(
+                try ClusterMetrics.nmi(
+                    try labelArg(args, "pred"), try labelArg(args, "truth"),
+                    average: ClusterMetrics.Average(rawValue: try args.string("average")) ?? .arithmetic))
+        },
+        Operation(
+            "ari", family: "clustering", summary: "Adjusted Rand index, as scikit-learn's adjusted_rand_score.",
+            example: "print(ari([0, 0, 1, 1], [0, 1, 0, 1]))",
+            params: [ParamSpec("pred", .any), ParamSpec("truth", .any)]
+        ) { args, interp in
+            .number(try ClusterMetrics.ari(try labelArg(args, "pred"), try labelArg(args, "truth")))
+        },
     ]
 
     static func metric(_ args: Arguments, _ f: (Tensor, Tensor) throws -> Double) throws -> Double {

@@ -2,7 +2,8 @@ import Compression
 import Foundation
 import SqueezeCore
 
-/// CRATE's white-box layers and the sparse rate reduction objective.
+/// Rate reduction: the coding rate, ΔR, MCR² feature learning, CRATE's white-box layers and the sparse
+/// rate reduction objective.
 extension Builtins {
     /// Bases given as a list of d × p tensors or one K × d × p tensor.
     static func subspaceBases(_ args: Arguments, _ name: String) throws -> [Tensor] {
@@ -20,7 +21,107 @@ extension Builtins {
         }
     }
 
-    static let crate: [Operation] = [
+    static let rateReduction: [Operation] = [
+        Operation(
+            "mcr2", family: "clustering",
+            summary: "Learn features that maximise the rate reduction ΔR (MCR², Yu et al. 2020) with a linear or one-hidden-layer map.",
+            doc:
+                """
+                    Z = normalise(X W) (linear) or normalise(relu(X W₁ + b₁) W₂) (hidden: h), rows on the unit sphere; full-batch Adam \
+                    ascending ΔR = R(Z) − R_c(Z, labels) with its closed-form gradient (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹, checked \
+                    by finite differences), weights initialised N(0, 1/fan-in) from the run's generator. Returns {features, delta (ΔR per \
+                    epoch, index 0 before training), W (linear) or W1, b1, W2}. apply with features of new data: normalise(X @ W).
+                    """,
+            example:
+                """
+                    g = mixture(n: 200, k: 4, dim: 10, spread: 1, seed: 1)\nr = mcr2(g.X, g.labels, dim: 8, epochs: 50, seed: \
+                    2)\nprint(r.delta[50] > r.delta[0])
+                    """,
+            params: [
+                ParamSpec("X", .tensor), ParamSpec("labels", .any),
+                ParamSpec("dim", .integer, .value(.number(16)), range: 1...100_000, namedOnly: true, doc: "Feature dimension."),
+                ParamSpec(
+                    "hidden", .integer, .none, range: 1...100_000, namedOnly: true, doc: "Hidden ReLU units (omit for a linear map)."),
+                ParamSpec("epochs", .integer, .value(.number(200)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("lr", .number, .value(.number(0.01)), range: 0...1e6, namedOnly: true, doc: "Adam step size."),
+                ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true), seedParam,
+            ]
+        ) { args, interp in
+            let X = try args.tensor("X")
+            guard let L = Ops.toTensor(args.value("labels")) else { throw args.error("labels", "expected one label per row") }
+            let labels = try intLabels(L, args, "labels")
+            let (dim, epochs, lr, eps2) = (try args.int("dim"), try args.int("epochs"), try args.number("lr"), try args.number("eps2"))
+            let hidden = try args.optionalInt("hidden")
+            let r = try withGenerator(args, interp) {
+                try MCR2.train(
+                    X, labels: labels, dim: dim, hidden: hidden, epochs: epochs, lr: lr, eps2: eps2, rng: &$0,
+                    cancellation: interp.cancellation)
+            }
+            let m = r.model
+            var pairs: [(String, Value)] = [("features", .tensor(r.features)), ("delta", .list(r.deltas.map { .number($0) }))]
+            if m.isLinear {
+                pairs.append(("W", .tensor(Tensor(shape: [m.input, m.dim], storage: m.W1.map(Float.init)))))
+            } else {
+                pairs += [
+                    ("W1", .tensor(Tensor(shape: [m.input, m.hidden], storage: m.W1.map(Float.init)))),
+                    ("b1", .tensor(Tensor(m.b1.map(Float.init)))),
+                    ("W2", .tensor(Tensor(shape: [m.hidden, m.dim], storage: m.W2.map(Float.init)))),
+                ]
+            }
+            return record(pairs)
+        },
+        Operation(
+            "coding_rate", family: "clustering", summary: "Coding rate R(Z) = ½ logdet(I + d/(n ε²) ZᵀZ) of features Z (rows are samples).",
+            doc:
+                """
+                    MCR² (Yu et al. 2020): the bits (in nats) needed to code the n features up to distortion ε², eps2 being ε² as the \
+                    reference code takes it. Computed on the smaller Gram side (Sylvester) with a Float64 Cholesky. Scale matters: \
+                    normalise rows first (MCR² features live on the unit sphere).
+                    """,
+            example:
+                """
+                    Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, \
+                    0, 0, -1]])\nprint(round(coding_rate(Z), digits: 6))
+                    """,
+            params: [
+                ParamSpec("Z", .tensor),
+                ParamSpec(
+                    "eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true, doc: "ε² (the reference code's eps)."),
+            ]
+        ) { args, interp in
+            return .number(try RateReduction.codingRate(try args.tensor("Z"), eps2: try args.number("eps2")))
+        },
+        Operation(
+            "rate_reduction", family: "clustering",
+            summary: "ΔR = R(Z) − R_c(Z, Π): the MCR² objective for hard labels or a soft membership.",
+            doc:
+                """
+                    R_c = Σ_j (m_j / 2m) logdet(I + d/(m_j ε²) Z_jᵀZ_j) over the classes of labels (or, with a membership Π of n × k \
+                    non-negative weights, Z_jᵀZ_j = Zᵀ diag(Π_j) Z and m_j = tr Π_j). ΔR ≥ 0 always. Returns {R, Rc, delta}.
+                    """,
+            example:
+                """
+                    Z = tensor([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, \
+                    0, 0, -1]])\nr = rate_reduction(Z, [0, 0, 0, 0, 1, 1, 1, 1])\nprint(round(r.delta, digits: 6))
+                    """,
+            params: [
+                ParamSpec("Z", .tensor), ParamSpec("labels", .any),
+                ParamSpec("eps2", .number, .value(.number(0.5)), range: 1e-12...1e12, namedOnly: true),
+            ]
+        ) { args, interp in
+            let Z = try args.tensor("Z")
+            let eps2 = try args.number("eps2")
+            guard let L = Ops.toTensor(args.value("labels")) else {
+                throw args.error("labels", "expected labels (one per row) or a membership matrix")
+            }
+            let r: (R: Double, Rc: Double, delta: Double)
+            if L.rank == 2 && Z.rank == 2 && L.shape[0] == Z.shape[0] {
+                r = try RateReduction.rateReduction(Z, membership: L, eps2: eps2)
+            } else {
+                r = try RateReduction.rateReduction(Z, labels: try intLabels(L, args, "labels"), eps2: eps2)
+            }
+            return record([("R", .number(r.R)), ("Rc", .number(r.Rc)), ("delta", .number(r.delta))])
+        },
         Operation(
             "crate", family: "clustering",
             summary:
