@@ -77,7 +77,9 @@ public enum Npy {
         let inner = s.dropFirst().prefix { $0 != ")" }
         let dims = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
             part -> Int in
-            guard let v = Int(part), v >= 0 else { throw DataError(name, at: offset, "bad extent '\(part)' in the shape") }
+            // Python 2 on Windows wrote long integers with an L suffix, `(2L,)`; numpy still reads them.
+            let digits = part.hasSuffix("L") || part.hasSuffix("l") ? String(part.dropLast()) : part
+            guard let v = Int(digits), v >= 0 else { throw DataError(name, at: offset, "bad extent '\(part)' in the shape") }
             return v
         }
         return (descr, fortran, dims)
@@ -92,10 +94,11 @@ public enum Npy {
             var d = Substring(descr)
             var big = false
             if let c = d.first, "<>|=".contains(c) { big = c == ">"; d = d.dropFirst() }
+            // '|O' (Python 3) and '|O8' (Python 2): object arrays, refused whatever their width says.
+            if d.first == "O" { throw DataError(name, at: offset, "object arrays are refused: loading them would unpickle Python objects") }
             guard let k = d.first, let sz = Int(d.dropFirst()) else { throw DataError(name, at: offset, "unknown dtype '\(descr)'") }
             let ok: Set<String> = ["f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1"]
             guard ok.contains("\(k)\(sz)") else {
-                if k == "O" { throw DataError(name, at: offset, "object arrays are refused: loading them would unpickle Python objects") }
                 throw DataError(name, at: offset, "unsupported dtype '\(descr)' (squeeze reads f2/f4/f8, i1–i8, u1–u8, b1)")
             }
             kind = k; size = sz; bigEndian = big

@@ -332,9 +332,10 @@ public final class Interpreter: @unchecked Sendable {
             } else {
                 throw Diagnostic(
                     .runtime,
-                    "\(op.name) takes at most \(positionalParams.count) positional argument\(positionalParams.count == 1 ? "" : "s"), " +
-                    "got \(positional.count)",
-                    at: positionalSpans[i], notes: ["signature: \(op.signature)"])
+                    "\(op.name) takes at most \(positionalParams.count) positional argument\(positionalParams.count == 1 ? "" : "s") " +
+                    "(\(positionalParams.map(\.name).joined(separator: ", "))), got \(positional.count)",
+                    at: positionalSpans[i], notes: ["signature: \(op.signature)"],
+                    suggestion: op.params.first(where: \.namedOnly).map { "the others are named, e.g. \($0.name): …" })
             }
         }
         for (name, v, nspan) in named {

@@ -82,11 +82,14 @@ public struct ParamSpec: Sendable {
     }
 
     /// `k: 3`, `A`, `seed: none`.
+    /// How help shows it, which is the rule calls follow: a positional parameter is `name` (or
+    /// `name = default`), a named-only one is `name:` (or `name: default`).
     var signature: String {
+        let sep = namedOnly ? ": " : " = "
         switch defaultValue {
-        case .required: return name
-        case .value(let v): return "\(name): \(Format.inline(v))"
-        case .none: return "\(name): none"
+        case .required: return namedOnly ? "\(name):" : name
+        case .value(let v): return "\(name)\(sep)\(Format.inline(v))"
+        case .none: return "\(name)\(sep)none"
         }
     }
 }

@@ -22,6 +22,17 @@ struct Squeeze: ParsableCommand {
         defaultSubcommand: Repl.self)
 }
 
+/// `squeeze show -1`, `diff -1 -2`, `replay -1`, `export -1 …`: a run reference `-N` (the N-th newest)
+/// looks like a flag to the argument parser, so these commands get their `-N`s after a `--`, in order.
+func runReferencesAsPositionals(_ arguments: [String]) -> [String] {
+    guard let command = arguments.first, ["show", "diff", "replay", "export", "artifact"].contains(command),
+          !arguments.contains("--") else { return arguments }
+    let isReference = { (a: String) in a.count > 1 && a.hasPrefix("-") && a.dropFirst().allSatisfy(\.isNumber) }
+    let references = arguments.dropFirst().filter(isReference)
+    guard !references.isEmpty else { return arguments }
+    return [command] + arguments.dropFirst().filter { !isReference($0) } + ["--"] + references
+}
+
 /// `squeeze help [OP]` comes from the registry; ArgumentParser keeps `--help` for the commands.
 func helpCommand(_ args: [String]) -> Int32 {
     guard let name = args.first else {
@@ -83,6 +94,7 @@ if let (source, text) = budget {
 if arguments.first == "help" {
     exit(helpCommand(Array(arguments.dropFirst())))
 }
+arguments = runReferencesAsPositionals(arguments)
 do {
     var command = try Squeeze.parseAsRoot(arguments)
     try command.run()

@@ -73,3 +73,32 @@ import Testing
         #expect(back.rows == t.rows && back.header == nil)
     }
 }
+
+/// numpy's own loader test files (Fixtures/numpy-tests, copied by its script from numpy/lib/tests/data).
+@Suite struct NumpyTestFiles {
+    static let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/numpy-tests")
+
+    static func data(_ name: String) throws -> Data { try Data(contentsOf: dir.appendingPathComponent(name)) }
+
+    /// A Python 2 header from Windows writes the shape `(2L,)`; numpy reads it as [1, 1].
+    @Test(arguments: ["python3.npy", "win64python2.npy"])
+    func readsWhatNumpyReads(name: String) throws {
+        let t = try Npy.read(Array(try Self.data(name)), name: name)
+        #expect(t == Tensor(shape: [2], storage: [1, 1]))
+    }
+
+    /// Object arrays, in .npy or inside .npz, Python 2 or 3, are refused with the same message.
+    @Test(arguments: ["py3-objarr.npy", "py2-objarr.npy", "py2-np0-objarr.npy", "py3-objarr.npz", "py2-objarr.npz"])
+    func objectArraysAreRefusedAlike(name: String) throws {
+        do {
+            if name.hasSuffix(".npz") {
+                _ = try Npz.read(try Self.data(name), name: name)
+            } else {
+                _ = try Npy.read(Array(try Self.data(name)), name: name)
+            }
+            Issue.record("\(name) was read")
+        } catch {
+            #expect("\(error)".contains("object arrays are refused: loading them would unpickle Python objects"), "\(error)")
+        }
+    }
+}

@@ -127,7 +127,7 @@ enum CLI {
         let h = try CLI.run(["help"])
         #expect(h.stdout.contains("linear algebra:") && h.stdout.contains("  svd "))
         let svd = try CLI.run(["help", "svd"])
-        #expect(svd.stdout.hasPrefix("svd(A, rank: none)") && svd.stdout.contains("Eckart–Young"))
+        #expect(svd.stdout.hasPrefix("svd(A, rank = none)") && svd.stdout.contains("Eckart–Young"))
     }
 
     @Test func outputGoesUnderOut() throws {

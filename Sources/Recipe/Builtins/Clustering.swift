@@ -21,7 +21,7 @@ extension Builtins {
                     len(r.labels))
                     """,
             params: [
-                ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true, doc: "Number of clusters."),
+                ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, doc: "Number of clusters."),
                 ParamSpec("init", .any, .value(.string("k-means++")), namedOnly: true, doc: "\"k-means++\", \"random\" or a k×d tensor."),
                 ParamSpec(
                     "iters", .integer, .value(.number(300)), range: 1...1_000_000, namedOnly: true,
@@ -105,7 +105,7 @@ extension Builtins {
                     \"spectral\", seed: 0)\nprint(accuracy(c.labels, m.labels))
                     """,
             params: [
-                ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000, namedOnly: true),
+                ParamSpec("X", .tensor), ParamSpec("k", .integer, range: 1...1_000_000),
                 ParamSpec("method", .choice(ClusterMethod.allCases.map(\.rawValue)), .value(.string("kmeans")), namedOnly: true),
                 ParamSpec(
                     "dim", .integer, .value(.number(16)), range: 1...4096, namedOnly: true, doc: "Feature width d.",

@@ -18,7 +18,7 @@ extension Builtins {
             example: "r = svd(randn(6, 4, seed: 1))\nprint(shape(r.U), shape(r.S), shape(r.Vt))",
             params: [
                 ParamSpec("A", .tensor),
-                ParamSpec("rank", .integer, .none, range: 0...1e9, namedOnly: true, doc: "keep the first r singular triplets"),
+                ParamSpec("rank", .integer, .none, range: 0...1e9, doc: "keep the first r singular triplets"),
             ]
         ) { args, _ in
             let a = try args.tensor("A")

@@ -15,7 +15,7 @@ extension Builtins {
                     """,
             example: "W = randn(64, 32, seed: 3)\nc = lowrank(W, rank: 8)\nprint(shape(c.B), shape(c.A), round(c.ratio, digits: 3))",
             params: [
-                ParamSpec("W", .tensor), ParamSpec("rank", .integer, .none, range: 1...1_000_000, namedOnly: true),
+                ParamSpec("W", .tensor), ParamSpec("rank", .integer, .none, range: 1...1_000_000),
                 ParamSpec("energy", .number, .none, range: 0...1, namedOnly: true),
             ]
         ) { args, interp in
@@ -101,7 +101,7 @@ extension Builtins {
                     """,
             example: "W = randn(200, 100, seed: 4)\nc = rsvd(W, rank: 10, seed: 1)\nprint(shape(c.B))",
             params: [
-                ParamSpec("W", .tensor), ParamSpec("rank", .integer, range: 1...1_000_000, namedOnly: true),
+                ParamSpec("W", .tensor), ParamSpec("rank", .integer, range: 1...1_000_000),
                 ParamSpec("oversample", .integer, .value(.number(10)), range: 0...10_000, namedOnly: true),
                 ParamSpec("iters", .integer, .value(.number(4)), range: 0...100, namedOnly: true), seedParam,
             ]

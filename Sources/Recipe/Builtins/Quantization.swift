@@ -34,7 +34,7 @@ extension Builtins {
             params: [
                 ParamSpec("W", .tensor),
                 ParamSpec(
-                    "bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true, doc: "Bits per code.",
+                    "bits", .integer, .value(.number(4)), range: 1...16, doc: "Bits per code.",
                     methods: ["rtn", "nf4", "gptq", "kmeans"]),
                 ParamSpec(
                     "group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
