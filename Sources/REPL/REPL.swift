@@ -4,7 +4,7 @@ import SqueezeCore
 
 /// The `:` commands; a leading colon never clashes with recipe names.
 enum REPLCommand {
-    static let names = ["vars", "time", "history", "run", "save", "reset", "quit", "help"]
+    static let names = ["vars", "time", "timeit", "history", "run", "save", "reset", "quit", "help"]
 }
 
 /// An interactive session: one interpreter whose variables persist across inputs.
@@ -178,19 +178,16 @@ public final class REPL {
 
     /// Handles `?`, `?name` and `:commands`. Returns nil when the input is not one, else whether to quit.
     func command(_ input: String) -> Bool? {
-        if input == "?" {
-            say(Registry.overview(), terminator: "")
-            return false
-        }
-        if input.hasPrefix("?") {
-            let name = input.dropFirst().trimmingCharacters(in: .whitespaces)
-            if let op = Registry.byName[name] {
-                say(op.help, terminator: "")
-            } else if case .function(.user(let f))? = session.global(name) {
-                say("\(f.signature)\n  a function defined in this session")
+        // `?`, `?name`, `??word`, and `help` / `help name` typed alone, which mean the same.
+        var query: String?
+        if input.hasPrefix("?") { query = String(input.dropFirst()) }
+        if input == "help" { query = "" }
+        if input.hasPrefix("help "), !input.contains("(") { query = String(input.dropFirst(5)) }
+        if let query {
+            if let text = Help.answer(query, globals: { session.global($0) }) {
+                say(text, terminator: "")
             } else {
-                printError(
-                    "no operation named '\(name)'" + (Suggest.didYouMean(name, in: Registry.byName.keys).map { "; \($0)" } ?? "") + "\n")
+                printError(Help.notFound(query.trimmingCharacters(in: .whitespaces), names: session.globalNames))
             }
             return false
         }
@@ -213,6 +210,8 @@ public final class REPL {
             let t0 = ContinuousClock.now
             execute(program, source: arg)
             say(style.dim(String(format: "%.3f s", (ContinuousClock.now - t0).seconds)))
+        case "timeit":
+            timeit(arg)
         case "history":
             let n = Int(arg) ?? 20
             for (i, line) in (reader?.recent(n) ?? []).enumerated() { say("\(i + 1)  \(line)") }
@@ -225,7 +224,10 @@ public final class REPL {
         case "save":
             guard !arg.isEmpty else { printError(":save needs a file name, e.g. :save explore.recipe\n"); return false }
             let header = "# saved from a squeeze REPL session\nseed(\(initialSeed))\n\n"
-            let body = successful.filter { !$0.hasPrefix(":") && !$0.hasPrefix("?") }.joined(separator: "\n")
+            let inputs = successful.filter { !$0.hasPrefix(":") && !$0.hasPrefix("?") }
+            // `_` is the REPL's last value; a recipe gets it by assignment, wherever the session read it.
+            let usesLast = inputs.contains { $0.range(of: #"(?<![A-Za-z0-9_])_(?![A-Za-z0-9_])"#, options: .regularExpression) != nil }
+            let body = inputs.map { usesLast ? REPL.assigningLastValue($0) : $0 }.joined(separator: "\n")
             do {
                 try (header + body + "\n").write(toFile: arg, atomically: true, encoding: .utf8)
                 say("saved \(successful.count) input\(successful.count == 1 ? "" : "s") to \(arg)")
@@ -239,12 +241,70 @@ public final class REPL {
             successful = []
             say("session reset (variables forgotten, generator restarted from seed \(initialSeed))")
         case "help":
-            say(":vars  :time EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ?")
+            say(":vars  :time EXPR  :timeit EXPR  :history [N]  :run FILE  :save FILE  :reset  :quit   ?NAME  ??WORD  ?")
         default:
             printError(
                 "unknown command ':\(name)'" + (Suggest.didYouMean(name, in: REPLCommand.names).map { "; \($0)" } ?? "")
                     + " (:help lists them)\n")
         }
         return false
+    }
+
+    /// The input with `_ = ` before each top-level expression statement, so a saved recipe sets `_`
+    /// where the REPL did.
+    static func assigningLastValue(_ source: String) -> String {
+        let program = Parser.parse(SourceFile(name: "<save>", text: source))
+        var bytes = Array(source.utf8)
+        let starts = program.statements.compactMap { stmt -> Int? in
+            if case .expr(_, silent: false) = stmt.kind { return stmt.span.start }
+            return nil
+        }
+        for start in starts.sorted(by: >) { bytes.insert(contentsOf: Array("_ = ".utf8), at: start) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `:timeit EXPR`: runs the input until about a second has passed (at least 3 times, at most
+    /// 100,000) and prints the mean ± standard deviation per run, like IPython's %timeit. The runs
+    /// are not recorded in the history one by one, and Ctrl-C stops them.
+    func timeit(_ input: String) {
+        let program = Parser.parse(SourceFile(name: "<timeit>", text: input))
+        if let d = program.diagnostics.first { printError(d.render()); return }
+        let observer = session.observer
+        session.observer = nil
+        defer { session.observer = observer }
+        cancellation.reset()
+        var times: [Double] = []
+        let failure: Diagnostic? = Interpreter.onLargeStack {
+            var total = 0.0
+            while times.count < 3 || (total < 1 && times.count < 100_000) {
+                let t0 = ContinuousClock.now
+                do {
+                    try session.run(program)
+                    try cancellation.check()
+                } catch let d as Diagnostic {
+                    return d
+                } catch let e as CoreError where e == .cancelled {
+                    return Diagnostic(.interrupted, "interrupted", at: nil)
+                } catch {
+                    return Diagnostic(.runtime, "\(error)", at: nil)
+                }
+                let dt = (ContinuousClock.now - t0).seconds
+                times.append(dt)
+                total += dt
+            }
+            return nil
+        }
+        cancellation.reset()
+        if let failure { printError(failure.render()); return }
+        let mean = times.reduce(0, +) / Double(times.count)
+        let std = (times.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, times.count - 1))).squareRoot()
+        say("\(REPL.duration(mean)) ± \(REPL.duration(std)) per run (mean ± std. dev. of \(times.count) runs)")
+        successful.append(input)
+    }
+
+    /// 1.23 s, 45.6 ms, 789 µs, 12.3 ns.
+    static func duration(_ s: Double) -> String {
+        let (value, unit): (Double, String) = s >= 1 ? (s, "s") : s >= 1e-3 ? (s * 1e3, "ms") : s >= 1e-6 ? (s * 1e6, "µs") : (s * 1e9, "ns")
+        return String(format: value >= 100 ? "%.0f %@" : value >= 10 ? "%.1f %@" : "%.2f %@", value, unit)
     }
 }

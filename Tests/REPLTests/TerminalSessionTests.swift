@@ -171,6 +171,50 @@ final class TerminalSession {
         #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "answer 42\n")
     }
 
+    /// Issue 27.6: a session that reads `_` and `:run`s a file saves a recipe that runs and prints
+    /// the session's values.
+    @Test func savedSessionWithLastValueAndRunRoundTrips() throws {
+        try "b = 10\nc = b * 2\n".write(to: dir.appendingPathComponent("two.recipe"), atomically: true, encoding: .utf8)
+        let t = try TerminalSession(histfile: hist, cwd: dir.path)
+        for (input, shown) in [("x = 3", "squeeze> "), ("x * 7", "21"), (":run two.recipe", "squeeze> "), ("y = _ + c", "squeeze> "),
+                               ("print(\"y is\", y)", "y is 41"), (":save saved.recipe", "saved")] {
+            t.send(input + "\n")
+            try t.expect(shown)
+        }
+        try t.expect("squeeze> ")
+        t.send(":quit\n")
+        #expect(t.finish() == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+        p.arguments = ["run", dir.appendingPathComponent("saved.recipe").path, "--no-history"]
+        p.currentDirectoryURL = dir
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(error)")
+        #expect(text == "y is 41\n")
+    }
+
+    /// Issue 27.5 and 27.13: `?` lists families, `?family` its operations, `??word` searches, `?name`
+    /// works on variables, `help` alone is `?`; `:timeit` repeats and reports mean ± std.
+    @Test func helpLevelsAndTimeit() throws {
+        let t = try TerminalSession(histfile: hist, cwd: dir.path)
+        for (input, shown) in [("?", "Operations by family"), ("?clustering", "kmeans"), ("??hungarian", "accuracy"),
+                               ("x = randn(3, 4, seed: 1)", "squeeze> "), ("?x", "x: tensor 3×4 f32"), ("help", "Operations by family"),
+                               ("help quantize", "For method: \"gptq\":"), ("?nosuchthing", "no operation, family or variable named"),
+                               (":timeit sum(randn(100))", "per run (mean ± std. dev. of")] {
+            t.send(input + "\n")
+            try t.expect(shown)
+            if shown != "squeeze> " { try t.expect("squeeze> ") }
+        }
+        t.send(":quit\n")
+        #expect(t.finish() == 0)
+    }
+
     /// A REPL session is a run of kind `repl`, one cell per input, and replays exactly.
     @Test func sessionsAreRecordedAndReplay() throws {
         let t = try TerminalSession(histfile: hist, cwd: dir.path)

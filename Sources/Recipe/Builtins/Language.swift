@@ -130,22 +130,20 @@ extension Builtins {
             }
         },
         Operation(
-            "help", family: "language", summary: "Print an operation's documentation, or the list of operations.",
+            "help", family: "language",
+            summary: "Print an operation's documentation, a family's operations (help(\"clustering\")), or the families.",
             example: "help(\"svd\")", params: [ParamSpec("name", .any, .none)]
         ) { args, interp in
             switch args.value("name") {
-            case .none: interp.emit(Registry.overview())
+            case .none: interp.emit(Help.families())
             case .function(.builtin(let op)): interp.emit(op.help)
             case .function(.user(let f)): interp.emit("\(f.signature)\n  a function defined in this recipe\n")
             case .string(let s):
-                guard let op = Registry.byName[s] else {
-                    throw args.error(
-                        "name",
-                        "no operation named \(Format.quoted(s))" + (Suggest.didYouMean(s, in: Registry.byName.keys).map { "; \($0)" } ?? "")
-                    )
+                guard let text = Help.answer(s, globals: { _ in nil }) else {
+                    throw args.error("name", Help.notFound(s, names: []).trimmingCharacters(in: .newlines))
                 }
-                interp.emit(op.help)
-            case let v: throw args.error("name", "help takes an operation or its name, got \(v.typeDescription)")
+                interp.emit(text)
+            case let v: throw args.error("name", "help takes an operation, a family or its name, got \(v.typeDescription)")
             }
             return .none
         },
