@@ -15,6 +15,10 @@ public final class REPL {
         public var historyFile: String?
         /// Where the session is recorded (nil: not recorded).
         public var recording: SessionRecording?
+        /// Where the session may write (default: the working directory), as `run --out`.
+        public var outputDirectory: URL?
+        /// Further directories the session may write under, as `run --allow-write`.
+        public var allowedWriteDirectories: [URL] = []
         public init() {}
     }
 
@@ -32,7 +36,10 @@ public final class REPL {
     public init(options: Options) {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let protected = options.recording?.protectedFiles ?? []
-        session = Interpreter(seed: options.seed, sandbox: Sandbox(baseDirectory: cwd, protectedFiles: protected)) { text in
+        let sandbox = Sandbox(
+            baseDirectory: cwd, outputDirectory: options.outputDirectory, allowedWriteDirectories: options.allowedWriteDirectories,
+            protectedFiles: protected)
+        session = Interpreter(seed: options.seed, sandbox: sandbox) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         initialSeed = session.seed
@@ -83,7 +90,22 @@ public final class REPL {
     /// Without a terminal: the whole of stdin is a recipe, with the recipe exit codes.
     func runPiped() -> Int32 {
         let data = FileHandle.standardInput.readDataToEndOfFile()
-        let text = String(decoding: data, as: UTF8.self)
+        var text = String(decoding: data, as: UTF8.self)
+        // Piped input runs as one recipe. `:quit` ends it (so `echo ':quit' | squeeze` works); any
+        // other `:` command is refused with a clear word, before anything runs.
+        var kept: [Substring] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let command = line.trimmingCharacters(in: .whitespaces)
+            if ["quit", "q", "exit"].contains(where: { command == ":" + $0 }) { break }
+            if command.hasPrefix(":") {
+                FileHandle.standardError.write(
+                    Data(("<stdin>:\(i + 1): '\(command)' is a REPL command: standard input that is not a terminal runs as a recipe, " +
+                          "where only :quit is understood (run squeeze in a terminal for the REPL, or squeeze run FILE)\n").utf8))
+                return 64
+            }
+            kept.append(line)
+        }
+        text = kept.joined(separator: "\n")
         let program = Parser.parse(SourceFile(name: "<stdin>", text: text))
         let recorder = startRecording(kind: .script, source: text, cellLines: program.cells.map(\.line))
         if !program.diagnostics.isEmpty {

@@ -15,6 +15,12 @@ struct Repl: ParsableCommand {
     @Option(help: "Colour prompts, errors and headers: auto, always or never (NO_COLOR and TERM=dumb also turn it off).")
     var color: String = "auto"
 
+    @Option(help: "Directory the session writes into (default: the working directory).")
+    var out: String?
+
+    @Option(name: .customLong("allow-write"), help: "Also allow writes under this directory (repeatable).")
+    var allowWrite: [String] = []
+
     @OptionGroup var history: HistoryOptions
 
     @Flag(name: .customLong("no-history"), help: "Do not record the session.")
@@ -24,6 +30,15 @@ struct Repl: ParsableCommand {
         var options = REPL.Options()
         options.seed = seed ?? RecipeRunner.drawSeed()
         options.color = color
+        if let out {
+            let dir = URL(fileURLWithPath: out).standardizedFileURL
+            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+                RecipeRunner.stderr("squeeze: cannot create --out directory '\(dir.path)': \(error.localizedDescription)\n")
+                throw ExitCode(Exit.usage)
+            }
+            options.outputDirectory = dir
+        }
+        options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
         if !noHistory {
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             options.recording = HistorySessionRecording(store: try history.open()) {

@@ -16,7 +16,7 @@ enum CLI {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
-    static func run(_ args: [String], recipe: String? = nil) throws -> Result {
+    static func run(_ args: [String], recipe: String? = nil, stdin: String? = nil) throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -26,19 +26,35 @@ enum CLI {
             try recipe.write(to: file, atomically: true, encoding: .utf8)
             arguments = arguments.map { $0 == "RECIPE" ? file.path : $0 }
         }
+        let r = try exec(arguments, in: dir, stdin: stdin)
+        return Result(status: r.status, stdout: r.stdout, stderr: r.stderr.replacingOccurrences(of: dir.path + "/", with: ""))
+    }
+
+    /// Runs the binary to its end. Standard error is drained on its own thread while standard output
+    /// is read, so neither pipe can fill and block the child, however much it writes.
+    static func exec(_ arguments: [String], in dir: URL, environment: [String: String]? = nil, stdin: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
         p.currentDirectoryURL = dir
-        let out = Pipe(), err = Pipe()
+        if let environment { p.environment = environment }
+        let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
         p.standardError = err
+        p.standardInput = input
         try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? input.fileHandleForWriting.close()
+        nonisolated(unsafe) var e = Data()
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            e = err.fileHandleForReading.readDataToEndOfFile()
+            drained.signal()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self).replacingOccurrences(of: dir.path + "/", with: ""))
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 }
 

@@ -31,13 +31,10 @@ final class Workspace {
     @discardableResult
     func run(_ args: String...) throws -> CLI.Result { try run(args) }
 
-    func run(_ args: [String]) throws -> CLI.Result {
-        let (p, out, err) = process(args)
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    func run(_ args: [String], stdin: String? = nil) throws -> CLI.Result {
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "SQUEEZE_HISTORY")
+        return try CLI.exec(args, in: dir, environment: env, stdin: stdin)
     }
 
     /// `squeeze runs --format json`, parsed.
