@@ -144,8 +144,13 @@ public struct RunTable {
     public var metrics: [String]?
     public var groupBy: [String] = []
     public var aggregates: [String] = ["mean", "std"]
+    /// Only runs of these kinds (script, repl, replay); nil: all.
+    public var kinds: Set<String>?
 
     public init() {}
+
+    /// Replays repeat a run: aggregates count each experiment once unless `--kind` asks for replays.
+    var aggregatesReplays: Bool { kinds?.contains("replay") ?? false }
 
     static let dateFormatter: DateFormatter = {
         let f = DateFormatter()
@@ -193,6 +198,7 @@ public struct RunTable {
             runs = runs.filter { $0.recipe == recipe || $0.recipeName == recipe || $0.recipe?.hasSuffix("/" + recipe) == true }
         }
         if let status { runs = runs.filter { $0.status == status } }
+        if let kinds { runs = runs.filter { kinds.contains($0.kind) } }
         if let filter { runs = try filter.apply(runs) }
         if let sort {
             let descending = sort.hasPrefix("-")
@@ -237,7 +243,7 @@ public struct RunTable {
     /// Header and rows of the plain listing. `exact` (for CSV) writes numbers in full precision and
     /// durations in seconds, for pandas rather than for eyes.
     public func listing(_ runs: [RunRecord], exact: Bool = false) throws -> (header: [String], rows: [[String]], keys: [RunKey]) {
-        var keys: [RunKey] = ["id", "when", "recipe", "status", "duration"].map { .field($0) }
+        var keys: [RunKey] = ["id", "when", "recipe", "kind", "status", "duration"].map { .field($0) }
         keys += RunTable.varyingParameters(runs).map { .parameter($0) }
         keys += try metricColumns(runs).map { .metric($0) }
         let rows = runs.map { r in
@@ -265,6 +271,7 @@ public struct RunTable {
         for a in aggregates where !["mean", "std", "min", "max", "median", "count"].contains(a) {
             throw HistoryQueryError("--agg: unknown aggregate '\(a)'; use mean, std, min, max, median or count")
         }
+        let runs = aggregatesReplays ? runs : runs.filter { $0.kind != "replay" }
         let metricNames = try metricColumns(runs)
         var order: [[Cell]] = []
         var members: [[Cell]: [RunRecord]] = [:]
@@ -366,25 +373,80 @@ public enum TextTable {
 }
 
 extension RunTable {
+    /// Tidy records for `--format csv | json`: one per run with `id`, `kind`, `status`, `recipe`,
+    /// `seed`, `started` (ISO 8601), `duration` (seconds), `param.<name>` for every parameter and
+    /// `metric.<name>` (the last value) for every metric, so a parameter and a metric may share a name.
+    public func tidy(_ runs: [RunRecord]) -> (columns: [String], records: [[String: Any]]) {
+        var params: [String] = [], metrics: [String] = []
+        for r in runs {
+            for p in r.parameters where !params.contains(p.name) { params.append(p.name) }
+            for m in r.metrics where !metrics.contains(m.name) { metrics.append(m.name) }
+        }
+        let columns = ["id", "kind", "status", "recipe", "seed", "started", "duration", "replay_of"] + params.map { "param.\($0)" }
+            + metrics.map { "metric.\($0)" }
+        let iso = ISO8601DateFormatter()
+        let records = runs.map { r -> [String: Any] in
+            var o: [String: Any] = [
+                "id": r.id, "kind": r.kind, "status": r.status.rawValue, "recipe": r.recipe ?? NSNull(),
+                "seed": r.seed.map { $0 as Any } ?? NSNull(), "started": iso.string(from: r.started),
+                "duration": r.duration.map { $0 as Any } ?? NSNull(), "replay_of": r.replayOf.map { $0 as Any } ?? NSNull(),
+            ]
+            for p in params {
+                o["param.\(p)"] = r.parameter(p).map { Report.jsonValue(Literal.parse($0.value, name: p)) } ?? NSNull()
+            }
+            let last = Dictionary(r.lastMetrics.map { ($0.name, $0.value) }, uniquingKeysWith: { _, b in b })
+            for m in metrics { o["metric.\(m)"] = last[m].map { $0.isFinite ? $0 as Any : NSNull() } ?? NSNull() }
+            return o
+        }
+        return (columns, records)
+    }
+
+    /// Tidy records of `--group-by`: the group's `param.<name>` values, `runs`, and one numeric
+    /// column per metric and aggregate, `metric.<name>.<agg>`.
+    public func tidyGroups(_ runs: [RunRecord]) throws -> (columns: [String], records: [[String: Any]]) {
+        let g = try grouped(runs)
+        let metricNames = try metricColumns(aggregatesReplays ? runs : runs.filter { $0.kind != "replay" })
+        let columns = groupBy.map { "param.\($0)" } + ["runs"] + metricNames.flatMap { m in aggregates.map { "metric.\(m).\($0)" } }
+        let records = g.groups.map { group -> [String: Any] in
+            var o: [String: Any] = ["runs": group.count]
+            for (name, cell) in zip(groupBy, group.keys) {
+                switch cell {
+                case .missing: o["param.\(name)"] = NSNull()
+                case .number(let x): o["param.\(name)"] = x == x.rounded() && abs(x) < 1e15 ? Int(x) as Any : x as Any
+                case .text(let t): o["param.\(name)"] = t
+                }
+            }
+            for m in metricNames {
+                for a in aggregates {
+                    let v = group.values[m]?[a] ?? .nan
+                    o["metric.\(m).\(a)"] = v.isFinite ? v as Any : NSNull()
+                }
+            }
+            return o
+        }
+        return (columns, records)
+    }
+
+    /// Records as CSV with the given columns: numbers in full precision, missing values empty.
+    public static func csv(columns: [String], records: [[String: Any]]) -> String {
+        TextTable.csv(header: columns, rows: records.map { r in
+            columns.map { c in
+                switch r[c] {
+                case let x as Double: return RunTable.number(x, digits: 17)
+                case let i as Int: return String(i)
+                case let u as UInt64: return String(u)
+                case let b as Bool: return b ? "true" : "false"
+                case let t as String: return t
+                case .none, is NSNull: return ""
+                case let v?: return "\(v)"
+                }
+            }
+        })
+    }
+
     /// `--group-by` as a table.
     public func groupedTable(_ runs: [RunRecord]) throws -> (header: [String], rows: [[String]]) {
         let g = try grouped(runs)
         return (g.header, g.rows)
-    }
-
-    /// `--group-by --format json`: one object per group with its keys, run count and aggregates.
-    public func groupedJSON(_ runs: [RunRecord]) throws -> [[String: Any]] {
-        try grouped(runs).groups.map { g in
-            var keys: [String: Any] = [:]
-            for (name, cell) in zip(groupBy, g.keys) {
-                switch cell {
-                case .missing: keys[name] = NSNull()
-                case .number(let x): keys[name] = x == x.rounded() && abs(x) < 1e15 ? Int(x) as Any : x as Any
-                case .text(let s): keys[name] = s
-                }
-            }
-            let metrics = g.values.mapValues { $0.mapValues { $0.isFinite ? $0 as Any : NSNull() } }
-            return ["group": keys, "runs": g.count, "metrics": metrics]
-        }
     }
 }

@@ -54,6 +54,10 @@ struct Runs: ParsableCommand {
 
     @Option(help: "Only runs of this recipe (path or file name).") var recipe: String?
     @Option(help: "Only runs with this status: running, completed, failed, interrupted or crashed.") var status: String?
+    @Option(
+        help: ArgumentHelp(
+            "Only runs of these kinds, comma-separated: script, repl, replay. Aggregates leave replays out unless this names them.",
+            valueName: "kinds")) var kind: String?
     @Option(name: .customLong("where"), help: ArgumentHelp("A filter expression over parameters and metrics.", valueName: "expression"))
     var filter: String?
     @Option(
@@ -82,6 +86,13 @@ struct Runs: ParsableCommand {
                 }
                 table.status = s
             }
+            if let kind {
+                let kinds = Set(Runs.list(kind))
+                for k in kinds where !["script", "repl", "replay"].contains(k) {
+                    throw HistoryQueryError("--kind: expected script, repl or replay, got '\(k)'")
+                }
+                table.kinds = kinds
+            }
             table.filter = try filter.map(RunFilter.init)
             table.sort = sort
             table.limit = limit
@@ -93,8 +104,10 @@ struct Runs: ParsableCommand {
                 let g = try table.groupedTable(runs)
                 switch format {
                 case .table: print(TextTable.render(header: g.header, rows: g.rows), terminator: "")
-                case .csv: print(TextTable.csv(header: g.header, rows: g.rows), terminator: "")
-                case .json: print(TextTable.json(try table.groupedJSON(runs)), terminator: "")
+                case .csv:
+                    let t = try table.tidyGroups(runs)
+                    print(RunTable.csv(columns: t.columns, records: t.records), terminator: "")
+                case .json: print(TextTable.json(try table.tidyGroups(runs).records), terminator: "")
                 }
                 return
             }
@@ -104,10 +117,10 @@ struct Runs: ParsableCommand {
                 let l = try table.listing(runs)
                 print(TextTable.render(header: l.header, rows: l.rows), terminator: "")
             case .csv:
-                let l = try table.listing(runs, exact: true)
-                print(TextTable.csv(header: l.header, rows: l.rows), terminator: "")
+                let t = table.tidy(runs)
+                print(RunTable.csv(columns: t.columns, records: t.records), terminator: "")
             case .json:
-                print(TextTable.json(runs.map { Report.json($0) }), terminator: "")
+                print(TextTable.json(table.tidy(runs).records), terminator: "")
             }
         }
     }

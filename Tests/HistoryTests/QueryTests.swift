@@ -75,9 +75,9 @@ func sampleStore(_ s: Scratch) throws -> HistoryStore {
         let s = try Scratch()
         let store = try sampleStore(s)
         let l = try RunTable().listing(try store.runs())
-        #expect(l.header == ["id", "when", "recipe", "status", "duration", "k", "method", "accuracy"])
-        #expect(l.rows.map { $0[5] } == ["4", "4", "4", "8", "8"])
-        #expect(l.rows.map { $0[7] } == ["0.5", "0.7", "0.9", "0.95", "0.85"])
+        #expect(l.header == ["id", "when", "recipe", "kind", "status", "duration", "k", "method", "accuracy"])
+        #expect(l.rows.map { $0[6] } == ["4", "4", "4", "8", "8"])
+        #expect(l.rows.map { $0[8] } == ["0.5", "0.7", "0.9", "0.95", "0.85"])
         let one = try RunTable().listing([try store.run(1)])
         #expect(one.header.contains("k") && one.header.contains("method"))
     }

@@ -76,13 +76,13 @@ save(X, "x.npy")
         #expect(lines.first?.hasPrefix("id  when") == true)
         #expect(lines.first?.hasSuffix("duration  k      loss  accuracy") == true, "\(table.stdout)")
         #expect(lines.count == 4)
-        #expect(lines[2].hasPrefix(" 1  ") && lines[2].contains("sweep.recipe  completed") && lines[2].hasSuffix("     0.7"), "\(table.stdout)")
+        #expect(lines[2].hasPrefix(" 1  ") && lines[2].contains("sweep.recipe  script  completed") && lines[2].hasSuffix("     0.7"), "\(table.stdout)")
         #expect(lines[3].hasPrefix(" 2  ") && lines[3].hasSuffix("     0.9"))
 
         let json = try ws.runsJSON()
         #expect(json.map { $0["id"] as? Int } == [1, 2])
-        #expect(json.map { ($0["params"] as? [String: Any])?["k"] as? Int } == [4, 8])
-        #expect(json.map { ($0["metrics"] as? [String: Any])?["accuracy"] as? Double } == [0.7, 0.9])
+        #expect(json.map { $0["param.k"] as? Int } == [4, 8])
+        #expect(json.map { $0["metric.accuracy"] as? Double } == [0.7, 0.9])
         #expect(json.allSatisfy { $0["status"] as? String == "completed" && ($0["recipe"] as? String)?.hasSuffix("sweep.recipe") == true })
 
         let filtered = try ws.runsJSON(["--where", "accuracy > 0.8 and k == 8"])
@@ -124,14 +124,14 @@ save(X, "x.npy")
         let groups = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(groups.count == 2)
         #expect(groups.map { $0["runs"] as? Int } == [3, 1])
-        let losses = try ws.runsJSON(["--where", "k == 4"]).compactMap { ($0["metrics"] as? [String: Any])?["loss"] as? Double }
+        let losses = try ws.runsJSON(["--where", "k == 4"]).compactMap { $0["metric.loss"] as? Double }
         #expect(losses.count == 3 && Set(losses).count == 3)   // three seeds, three values
         let mean = losses.reduce(0, +) / 3
         let std = (losses.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
-        let agg = (groups.first?["metrics"] as? [String: Any])?["loss"] as? [String: Double]
-        #expect(abs((agg?["mean"] ?? 0) - mean) < 1e-12 * abs(mean))
-        #expect(abs((agg?["std"] ?? 0) - std) < 1e-9 * std)
-        #expect(agg?["min"] == losses.min() && agg?["max"] == losses.max())
+        let first = groups.first ?? [:]
+        #expect(abs((first["metric.loss.mean"] as? Double ?? 0) - mean) < 1e-12 * abs(mean))
+        #expect(abs((first["metric.loss.std"] as? Double ?? 0) - std) < 1e-9 * std)
+        #expect(first["metric.loss.min"] as? Double == losses.min() && first["metric.loss.max"] as? Double == losses.max())
         let table = try ws.run("runs", "--group-by", "k")
         #expect(table.stdout.contains(" ± "), "\(table.stdout)")
     }
@@ -150,7 +150,7 @@ save(X, "x.npy")
         #expect(runs.count == 2)
         #expect(runs[1]["kind"] as? String == "replay" && runs[1]["replay_of"] as? Int == 1)
         #expect(runs[0]["seed"] as? Int == runs[1]["seed"] as? Int)
-        #expect((runs[1]["params"] as? [String: Any])?["k"] as? Int == 6)
+        #expect(runs[1]["param.k"] as? Int == 6)
         // A replay of the replay is also exact.
         #expect(try ws.run("replay", "last").status == 0)
     }
@@ -219,7 +219,7 @@ save(X, "x.npy")
         let runs = try ws.runsJSON()
         #expect(runs.count == 2)
         #expect(runs.allSatisfy { $0["status"] as? String == "completed" })
-        #expect(Set(runs.compactMap { ($0["params"] as? [String: Any])?["tag"] as? Int }) == [1, 2])
+        #expect(Set(runs.compactMap { $0["param.tag"] as? Int }) == [1, 2])
         for id in ["1", "2"] {
             #expect((try ws.exportJSON(id)["metric_points"] as? [Any])?.count == 300)
         }
