@@ -1,3 +1,4 @@
+import Foundation
 import Recipe
 
 /// What Tab offers, computed from the registry and the live session (no readline here, so it is
@@ -109,5 +110,26 @@ public enum Completion {
             if c == UInt8(ascii: "\"") { inString.toggle() }
         }
         return inString
+    }
+
+    /// File names completing `text` inside a string literal: the literal up to `start` is the
+    /// directory (relative to `base`), `text` the start of the name; directories end with `/`.
+    public static func fileCandidates(line: String, start: Int, text: String, base: String) -> [String] {
+        let bytes = Array(line.utf8.prefix(start))
+        var quote = -1, escaped = false, inString = false
+        for (i, c) in bytes.enumerated() {
+            if escaped { escaped = false; continue }
+            if c == UInt8(ascii: "\\") { escaped = true; continue }
+            if c == UInt8(ascii: "\"") { inString.toggle(); if inString { quote = i } }
+        }
+        guard quote >= 0 else { return [] }
+        let directory = String(decoding: bytes[(quote + 1)...], as: UTF8.self)
+        let folder = directory.hasPrefix("/") ? directory : (base as NSString).appendingPathComponent(directory)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return [] }
+        return names.filter { $0.hasPrefix(text) && (text.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(name), isDirectory: &isDirectory)
+            return isDirectory.boolValue ? name + "/" : name
+        }
     }
 }

@@ -17,8 +17,9 @@ final class LineReader {
         rl_readline_name = UnsafePointer(strdup("squeeze"))
         rl_catch_signals = 0
         rl_catch_sigwinch = 1
-        rl_completer_word_break_characters = UnsafePointer(strdup(" \t\n\"\\'`@$><=;|&{([,+-*/%.:"))
+        rl_completer_word_break_characters = UnsafePointer(codeBreaks)
         rl_attempted_completion_function = attemptCompletion
+        rl_completion_word_break_hook = wordBreaks
         using_history()
         stifle_history(LineReader.historyLimit)
         read_history(historyFile)
@@ -94,16 +95,37 @@ private func attemptCompletion(
 ) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
     let line = rl_line_buffer.map { String(cString: $0) } ?? ""
     let word = text.map { String(cString: $0) } ?? ""
-    if Completion.insideString(line: line, start: Int(start)) {
-        rl_attempted_completion_over = 0  // readline completes file names
-        return nil
-    }
     rl_attempted_completion_over = 1
+    if Completion.insideString(line: line, start: Int(start)) {
+        // A path: complete it ourselves, relative to the working directory (readline's own file
+        // completion only sees the word after the last break character, so `data/my` failed).
+        let cwd = FileManager.default.currentDirectoryPath
+        completionMatches = Completion.fileCandidates(line: line, start: Int(start), text: word, base: cwd)
+        completionIndex = 0
+        // One match: insert the rest of it here, as readline would close the quote after it.
+        if completionMatches.count == 1 {
+            let rest = String(completionMatches[0].utf8.dropFirst(word.utf8.count)) ?? ""
+            _ = rest.withCString { rl_insert_text($0) }
+            return nil
+        }
+        return completionMatches.isEmpty ? nil : rl_completion_matches(text, completionGenerator)
+    }
     guard let session = completionSession else { return nil }
     completionMatches = Completion.candidates(line: line, start: Int(start), text: word, session: session)
     completionIndex = 0
     if completionMatches.count == 1 && completionMatches[0].hasSuffix(":") { rl_completion_append_character = 32 }
     return rl_completion_matches(text, completionGenerator)
+}
+
+/// Inside a string literal words break only at the quote and at `/` (so `my.npy` is one word);
+/// elsewhere at operators and punctuation as well.
+nonisolated(unsafe) private let codeBreaks = strdup(" \t\n\"\\'`@$><=;|&{([,+-*/%.:")
+nonisolated(unsafe) private let pathBreaks = strdup(" \t\n\"/")
+
+private func wordBreaks() -> UnsafeMutablePointer<CChar>? {
+    let line = rl_line_buffer.map { String(cString: $0) } ?? ""
+    let point = String(decoding: Array(line.utf8).prefix(Int(rl_point)), as: UTF8.self)
+    return Completion.insideString(line: point, start: point.utf8.count) ? pathBreaks : codeBreaks
 }
 
 private func completionGenerator(_ text: UnsafePointer<CChar>?, _ state: Int32) -> UnsafeMutablePointer<CChar>? {

@@ -326,7 +326,8 @@ public final class REPL {
 
     /// 1.23 s, 45.6 ms, 789 µs, 12.3 ns.
     static func duration(_ s: Double) -> String {
-        let (value, unit): (Double, String) = s >= 1 ? (s, "s") : s >= 1e-3 ? (s * 1e3, "ms") : s >= 1e-6 ? (s * 1e6, "µs") : (s * 1e9, "ns")
+        let (value, unit): (Double, String) =
+            s >= 1 ? (s, "s") : s >= 1e-3 ? (s * 1e3, "ms") : s >= 1e-6 ? (s * 1e6, "µs") : (s * 1e9, "ns")
         return String(format: value >= 100 ? "%.0f %@" : value >= 10 ? "%.1f %@" : "%.2f %@", value, unit)
     }
 }

@@ -48,7 +48,7 @@ import Testing
     @Test func commandsAndStrings() throws {
         let s = try session("")
         #expect(complete(":sa", s) == ["save"])
-        #expect(complete(":", s).count == 8)
+        #expect(complete(":", s).count == 9)
         #expect(Completion.insideString(line: "load(\"da", start: 6))
         #expect(!Completion.insideString(line: "load(\"a\", x", start: 10))
     }

@@ -215,6 +215,28 @@ final class TerminalSession {
         #expect(t.finish() == 0)
     }
 
+    /// Issue 27.7: file names complete in subdirectories, names with dots stay whole, and a
+    /// directory's listing is its own, not the working directory's.
+    @Test func fileNamesCompleteInSubdirectories() throws {
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        for name in ["my_weights.npy", "other.csv"] { try Data().write(to: data.appendingPathComponent(name)) }
+        let t = try TerminalSession(histfile: hist, cwd: dir.path)
+        t.send("p = \"data/my\t")
+        try t.expect("my_weights.npy")
+        t.send("\u{15}")   // Ctrl-U: clear the line
+        t.send("p = \"data/my_weights.n\t")
+        try t.expect("my_weights.npy")
+        t.send("\u{15}")
+        t.send("p = \"da\t")
+        try t.expect("data/")
+        t.send("\t\t")   // the second Tab lists data/, not the working directory
+        let listing = try t.expect("other.csv")
+        #expect(!listing.contains("history"))
+        t.send("\u{15}:quit\n")
+        #expect(t.finish() == 0)
+    }
+
     /// A REPL session is a run of kind `repl`, one cell per input, and replays exactly.
     @Test func sessionsAreRecordedAndReplay() throws {
         let t = try TerminalSession(histfile: hist, cwd: dir.path)
