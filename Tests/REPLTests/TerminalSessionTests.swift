@@ -71,7 +71,8 @@ final class TerminalSession {
             if poll(&p, 1, 100) > 0 {
                 let n = read(master, &buf, buf.count)
                 if n <= 0 { break }
-                screen += String(decoding: buf[0..<n], as: UTF8.self)
+                // BEL is a sound, not text on the screen.
+                screen += String(decoding: buf[0..<n], as: UTF8.self).replacingOccurrences(of: "\u{07}", with: "")
             }
         }
         throw ExpectationFailure(wanted: text, screen: screen)
