@@ -57,6 +57,11 @@ public struct Lexer {
     var pos: Int
     let end: Int
     var nesting: [UInt8] = []
+    /// Where each open bracket of `nesting` was opened.
+    var openedAt: [Int] = []
+    /// Brackets reported as never closed, as (opening offset, offset of the newline where that was
+    /// noticed): the parser does not report the same mistake again inside that range.
+    public private(set) var neverClosed: [(open: Int, newline: Int)] = []
     public private(set) var diagnostics: [Diagnostic] = []
     public private(set) var cells: [CellMarker] = []
 
@@ -90,6 +95,29 @@ public struct Lexer {
 
     @inline(__always) func peek(_ k: Int = 0) -> UInt8? { pos + k < end ? bytes[pos + k] : nil }
 
+    /// Whether the line starting at `at` can only be a new statement: `name = …` (named arguments
+    /// use `:`, so `=` never continues an expression), a statement keyword, or `fn name(`.
+    func startsStatement(at: Int) -> Bool {
+        var i = at
+        while i < end, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
+        let wordStart = i
+        while i < end, Lexer.isIdentStart(bytes[i]) || Lexer.isDigit(bytes[i]) { i += 1 }
+        guard i > wordStart, !Lexer.isDigit(bytes[wordStart]) else { return false }
+        let word = String(decoding: bytes[wordStart..<i], as: UTF8.self)
+        var j = i
+        while j < end, bytes[j] == UInt8(ascii: " ") || bytes[j] == UInt8(ascii: "\t") { j += 1 }
+        switch word {
+        case "if", "for", "while", "param", "return", "break", "continue": return true
+        case "fn":
+            // `fn name(` declares; `fn (x) { … }` is a function value, which may be an argument.
+            var k = j
+            while k < end, Lexer.isIdentStart(bytes[k]) || Lexer.isDigit(bytes[k]) { k += 1 }
+            return k > j
+        default:
+            return j < end && bytes[j] == UInt8(ascii: "=") && (j + 1 >= end || bytes[j + 1] != UInt8(ascii: "="))
+        }
+    }
+
     public static func isIdentStart(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c >= 0x80 }
     public static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
 
@@ -101,7 +129,15 @@ public struct Lexer {
             if c == UInt8(ascii: "\n") {
                 let s = pos
                 pos += 1
-                if let top = nesting.last, top != UInt8(ascii: "{") { continue }
+                if let top = nesting.last, top != UInt8(ascii: "{") {
+                    // Inside ( ) or [ ] a newline continues the statement, unless the next line can
+                    // only start a statement (`name = …`, `if`, `for`, …): then the bracket was never
+                    // closed, and saying so there beats swallowing the rest of the file.
+                    guard startsStatement(at: pos), let open = openedAt.last else { continue }
+                    error("'\(Character(UnicodeScalar(top)))' was never closed", open, open + 1)
+                    neverClosed.append((open, s))
+                    while let t = nesting.last, t != UInt8(ascii: "{") { nesting.removeLast(); openedAt.removeLast() }
+                }
                 return Token(kind: .newline, span: span(s, s + 1))
             }
             break
@@ -126,8 +162,11 @@ public struct Lexer {
         if Lexer.symbols1.contains(c) {
             pos += 1
             switch c {
-            case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"): nesting.append(c)
-            case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"): if !nesting.isEmpty { nesting.removeLast() }
+            case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"):
+                nesting.append(c)
+                openedAt.append(start)
+            case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if !nesting.isEmpty { nesting.removeLast(); openedAt.removeLast() }
             default: break
             }
             return Token(kind: .symbol(String(UnicodeScalar(c))), span: span(start, pos))

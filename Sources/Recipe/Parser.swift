@@ -32,6 +32,11 @@ public struct Parser {
     var loopDepth = 0
     /// Nesting of expressions and blocks; bounded so that no input can exhaust the stack.
     var nesting = 0
+    /// Inside an `if`/`while` condition or a `for` iterable, a `{` opens the body, not a record
+    /// (brackets and calls lift this, as in Rust).
+    var inCondition = false
+    /// Brackets the lexer found never closed: errors inside them are that one mistake.
+    var neverClosed: [(open: Int, newline: Int)] = []
     static let maxNesting = 1000
 
     public init(file: SourceFile) {
@@ -40,6 +45,7 @@ public struct Parser {
         self.tokens = lexer.tokenize()
         self.diagnostics = lexer.diagnostics
         self.cells = lexer.cells
+        self.neverClosed = lexer.neverClosed
     }
 
     init(file: SourceFile, start: Int, end: Int) {
@@ -53,7 +59,12 @@ public struct Parser {
     public static func parse(_ file: SourceFile) -> Program {
         var p = Parser(file: file)
         let statements = p.parseStatements(untilBrace: false)
-        return Program(file: file, statements: statements, cells: p.cells, diagnostics: p.diagnostics)
+        // Lexer and parser errors, in source order (a stable sort keeps each one's own order).
+        let ordered = p.diagnostics.enumerated().sorted { a, b in
+            let (x, y) = (a.element.span?.start ?? 0, b.element.span?.start ?? 0)
+            return x != y ? x < y : a.offset < b.offset
+        }.map(\.element)
+        return Program(file: file, statements: statements, cells: p.cells, diagnostics: ordered)
     }
 
     // MARK: - Tokens
@@ -71,6 +82,7 @@ public struct Parser {
 
     mutating func fail(_ message: String, at token: Token? = nil, suggestion: String? = nil) -> Failure {
         let t = token ?? current
+        if neverClosed.contains(where: { $0.open < t.span.start && t.span.start <= $0.newline }) { return Failure() }
         diagnostics.append(Diagnostic(.syntax, message, at: t.span, suggestion: suggestion, incomplete: t.isEOF))
         return Failure()
     }
@@ -112,7 +124,7 @@ public struct Parser {
                 }
                 try endOfStatement()
             } catch {
-                synchronize()
+                synchronize(from: before)
                 // Always make progress, whatever the error left behind.
                 if index == before && !current.isEOF { index += 1 }
             }
@@ -128,9 +140,14 @@ public struct Parser {
             suggestion: current.isSymbol("=") ? "only names can be assigned to" : nil)
     }
 
-    /// Skips to the next statement boundary at the current brace depth.
-    mutating func synchronize() {
+    /// Skips to the next statement boundary at the depth the statement began at: braces the failed
+    /// statement opened (a record, a body) are skipped to their close, not taken for the block's end.
+    mutating func synchronize(from start: Int) {
         var depth = 0
+        for t in tokens[start..<index] {
+            if t.isSymbol("{") { depth += 1 }
+            if t.isSymbol("}") { depth = max(0, depth - 1) }
+        }
         while !current.isEOF {
             if current.isSymbol("{") { depth += 1 }
             if current.isSymbol("}") {
@@ -157,6 +174,9 @@ public struct Parser {
         defer { nesting -= 1 }
         if nesting > Parser.maxNesting { throw fail("blocks nested too deeply (more than \(Parser.maxNesting) levels)") }
         let start = current
+        if case .keyword(let k) = current.kind, tokens[index + 1].isSymbol("="), !tokens[index + 1].isSymbol("==") {
+            throw fail("'\(k.rawValue)' is a reserved word and cannot be assigned to")
+        }
         if case .keyword(let k) = current.kind {
             switch k {
             case .fn:
@@ -180,14 +200,14 @@ public struct Parser {
                 while current.isSymbol(",") { _ = advance(); names.append(try expectIdentifier("a loop variable name")) }
                 guard current.isKeyword(.in) else { throw fail("expected 'in' after the loop variable, found \(current.describe)") }
                 _ = advance()
-                let iterable = try parseExpression()
+                let iterable = try parseCondition()
                 loopDepth += 1; defer { loopDepth -= 1 }
                 let body = try parseBlock("the for loop")
                 return Stmt(
                     kind: .for(names: names.map { ($0.0, $0.1) }, iterable: iterable, body: body), span: start.span.to(previous.span))
             case .while:
                 _ = advance()
-                let cond = try parseExpression()
+                let cond = try parseCondition()
                 loopDepth += 1; defer { loopDepth -= 1 }
                 let body = try parseBlock("the while loop")
                 return Stmt(kind: .while(condition: cond, body: body), span: start.span.to(previous.span))
@@ -238,9 +258,17 @@ public struct Parser {
         return Stmt(kind: .expr(first, silent: silent), span: first.span)
     }
 
+    /// A condition or iterable: an expression that a `{` ends.
+    mutating func parseCondition() throws -> Expr {
+        let saved = inCondition
+        inCondition = true
+        defer { inCondition = saved }
+        return try parseExpression()
+    }
+
     mutating func parseIf() throws -> Stmt {
         let start = advance()
-        let cond = try parseExpression()
+        let cond = try parseCondition()
         let then = try parseBlock("the if statement")
         var elseBody: [Stmt]?
         // `else` may sit on the next line after the closing brace.
@@ -262,6 +290,7 @@ public struct Parser {
         let start = advance()  // fn
         var name: String?
         if case .identifier(let n) = current.kind { name = n; _ = advance() }
+        if case .keyword(let k) = current.kind { throw fail("'\(k.rawValue)' is a reserved word and cannot name a function") }
         _ = try expectSymbol("(", "to open the parameter list")
         var params: [FunctionDecl.Parameter] = []
         var seen = Set<String>()
@@ -305,8 +334,7 @@ public struct Parser {
             guard case .symbol(let op) = current.kind, let (prec, right) = Parser.infix[op], prec > minimum else {
                 if (current.isKeyword(.and) && Precedence.and > minimum) || (current.isKeyword(.or) && Precedence.or > minimum) {
                     let isAnd = current.isKeyword(.and)
-                    _ = advance()
-                    skipNewlines()
+                    try continueAfterOperator(advance())
                     let rhs = try parseExpression(isAnd ? .and : .or)
                     left = Expr(kind: isAnd ? .and(left, rhs) : .or(left, rhs), span: left.span.to(rhs.span))
                     nesting += 1
@@ -325,14 +353,33 @@ public struct Parser {
                 let (name, span) = try expectFieldName()
                 left = Expr(kind: .field(left, name: name, nameSpan: span), span: left.span.to(span))
             case "|>":
-                skipNewlines()
+                try continueAfterOperator(opToken)
                 let rhs = try parseExpression(.pipe)
                 left = try pipe(left, into: rhs, opToken)
             default:
-                skipNewlines()
+                try continueAfterOperator(opToken)
                 let rhs = try parseExpression(right ? Precedence(rawValue: prec.rawValue - 1)! : prec)
                 left = Expr(kind: .binary(op: op, left, rhs), span: left.span.to(rhs.span))
             }
+        }
+    }
+
+    /// A trailing operator continues its expression on the next line, unless that line can only be
+    /// a statement of its own (`name = …`, `if …`): then the operand is missing, and that is the error.
+    mutating func continueAfterOperator(_ op: Token) throws {
+        guard current.isNewline else { return }
+        let lineEnd = index
+        skipNewlines()
+        let startsStatement: Bool
+        switch current.kind {
+        case .keyword(let k): startsStatement = [.if, .for, .while, .param, .return, .break, .continue].contains(k)
+        case .identifier: startsStatement = tokens[index + 1].isSymbol("=")
+        default: startsStatement = false
+        }
+        if startsStatement {
+            index = lineEnd   // recovery resumes at that next statement, which gets parsed
+            throw fail("expected an expression after \(op.describe) at the end of the line", at: op,
+                       suggestion: "an operator at the end of a line continues the expression on the next line")
         }
     }
 
@@ -358,6 +405,9 @@ public struct Parser {
     }
 
     mutating func parseCall(_ callee: Expr) throws -> Expr {
+        let saved = inCondition
+        inCondition = false
+        defer { inCondition = saved }
         var args: [CallArgument] = []
         var sawNamed = false
         while !current.isSymbol(")") {
@@ -456,11 +506,17 @@ public struct Parser {
                 return s == "-" ? Expr(kind: .unary(op: "-", e), span: t.span.to(e.span)) : e
             case "(":
                 _ = advance()
+                let saved = inCondition
+                inCondition = false
+                defer { inCondition = saved }
                 let e = try parseExpression()
                 _ = try expectSymbol(")", "to close the parenthesis")
                 return Expr(kind: e.kind, span: t.span.to(previous.span))
             case "[":
                 _ = advance()
+                let saved = inCondition
+                inCondition = false
+                defer { inCondition = saved }
                 var items: [Expr] = []
                 while !current.isSymbol("]") {
                     if current.isEOF { throw fail("expected ']' to close the list, found end of input") }
@@ -474,6 +530,11 @@ public struct Parser {
                 let close = advance()
                 return Expr(kind: .list(items), span: t.span.to(close.span))
             case "{":
+                if inCondition && !recordAhead() {
+                    throw fail(
+                        "expected an expression after \(previous.describe), found '{'",
+                        suggestion: "the condition is incomplete: its body starts at this '{'")
+                }
                 return try parseRecord()
             default:
                 throw fail("expected an expression, found '\(s)'")
@@ -482,6 +543,16 @@ public struct Parser {
             throw fail("expected an expression, found end of line")
         case .eof:
             throw fail("expected an expression, found end of input")
+        }
+    }
+
+    /// After a `{`: whether a record's first key follows (`{a: 1}`, `{"k": 2}`), not a block.
+    func recordAhead() -> Bool {
+        var i = index + 1
+        while tokens[i].isNewline { i += 1 }
+        switch tokens[i].kind {
+        case .identifier, .keyword, .string: return tokens[i + 1].isSymbol(":")
+        default: return false
         }
     }
 
