@@ -200,13 +200,13 @@ public final class HistoryStore: @unchecked Sendable {
                 let s = b.statement
                 try db.write(
                     """
-                        INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output) \
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO statements (run, idx, cell, line, col, end_line, end_col, text, seconds, status, error, output, \
+                        result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     [
                         r, .int(Int64(s.index)), .int(Int64(s.cell)), .int(Int64(s.line)), .int(Int64(s.column)),
                         .int(Int64(s.endLine)), .int(Int64(s.endColumn)), .text(s.text), .real(s.seconds), .text(s.status),
-                        SQLValue(s.error), .text(s.output),
+                        SQLValue(s.error), .text(s.output), SQLValue(s.result),
                     ])
                 for m in b.metrics {
                     try db.write(
@@ -404,15 +404,15 @@ public final class HistoryStore: @unchecked Sendable {
         }
         run.statements = try db.rows(
             """
-                SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output FROM statements WHERE run = ? ORDER \
-                BY idx
+                SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output, result FROM statements \
+                WHERE run = ? ORDER BY idx
                 """,
             [key]
         ).map {
             StatementRecord(
                 index: $0[0].int ?? 0, cell: $0[1].int ?? 0, line: $0[2].int ?? 0, column: $0[3].int ?? 0,
                 endLine: $0[4].int ?? 0, endColumn: $0[5].int ?? 0, text: $0[6].string ?? "", seconds: $0[7].double ?? 0,
-                status: $0[8].string ?? "", error: $0[9].string, output: $0[10].string ?? "")
+                status: $0[8].string ?? "", error: $0[9].string, output: $0[10].string ?? "", result: $0[11].string)
         }
         run.notes = try db.rows("SELECT text FROM notes WHERE run = ? ORDER BY rowid", [key]).compactMap { $0[0].string }
         return run

@@ -92,10 +92,12 @@ public struct StatementRecord: Sendable {
     public let status: String
     public let error: String?
     public let output: String
+    /// The value the statement displayed (a REPL's bare expression), if any.
+    public let result: String?
 
     package init(
         index: Int, cell: Int, line: Int, column: Int, endLine: Int, endColumn: Int, text: String, seconds: Double, status: String,
-        error: String?, output: String
+        error: String?, output: String, result: String? = nil
     ) {
         self.index = index
         self.cell = cell
@@ -108,6 +110,7 @@ public struct StatementRecord: Sendable {
         self.status = status
         self.error = error
         self.output = output
+        self.result = result
     }
 }
 

@@ -97,5 +97,9 @@ enum Schema {
             PRIMARY KEY (run, idx)
         ) WITHOUT ROWID;
         """,
+        // 3: the value a REPL input displayed (its Jupyter execute_result), apart from what it printed.
+        """
+        ALTER TABLE statements ADD COLUMN result TEXT;
+        """,
     ]
 }

@@ -164,6 +164,7 @@ public final class REPL {
                     session.setGlobal("_", value)
                     if case .none = value { return }
                     say(display(value))
+                    recorder?.valueShown(Format.describe(value, width: 100))
                 }
                 return nil
             } catch let d as Diagnostic {

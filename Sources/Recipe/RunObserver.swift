@@ -19,6 +19,8 @@ public protocol RunObserver: AnyObject {
     func artifact(path: String, kind: String)
     /// Text the recipe printed.
     func output(_ text: String)
+    /// The value a statement displayed (the REPL shows a bare expression's value), as text.
+    func valueShown(_ text: String)
 }
 
 extension RunObserver {
@@ -30,4 +32,5 @@ extension RunObserver {
     public func note(_ text: String) {}
     public func artifact(path: String, kind: String) {}
     public func output(_ text: String) {}
+    public func valueShown(_ text: String) {}
 }

@@ -82,6 +82,14 @@ public enum Notebook {
                     outputs.append(["output_type": "stream", "name": "stdout", "text": ["wrote \(a.path) (\(a.bytes) bytes)\n"]])
                 }
             }
+            // What the cell displayed, as Jupyter shows a cell's value (its count is set below).
+            let results = statements.compactMap(\.result)
+            if !results.isEmpty {
+                outputs.append([
+                    "output_type": "execute_result", "metadata": [String: Any](), "execution_count": count + 1,
+                    "data": ["text/plain": lines(results.joined(separator: "\n"))],
+                ])
+            }
             for s in statements where s.error != nil {
                 let e = s.error ?? ""
                 outputs.append([
@@ -141,6 +149,8 @@ public enum Notebook {
             let statements = run.statements.filter { $0.cell == cell.index }
             let text = statements.map(\.output).joined()
             if !text.isEmpty { s += "\nOutput:\n\n```text\n\(text.hasSuffix("\n") ? String(text.dropLast()) : text)\n```\n" }
+            let results = statements.compactMap(\.result)
+            if !results.isEmpty { s += "\nValue:\n\n```text\n\(results.joined(separator: "\n"))\n```\n" }
             for st in statements {
                 if let e = st.error { s += "\n**\(st.status)**:\n\n```text\n\(e.trimmingCharacters(in: .newlines))\n```\n" }
             }

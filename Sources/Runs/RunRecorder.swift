@@ -37,6 +37,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         let cell: Int?
         let lineOffset: Int
         let output: String
+        let result: String?
         let metrics: [MetricRecord]
         let artifacts: [ArtifactRecord]
         let notes: [String]
@@ -46,6 +47,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
 
     // What the running statement has produced so far.
     var output = ""
+    var result: String?
     var metrics: [MetricRecord] = []
     var artifacts: [ArtifactRecord] = []
     var notes: [String] = []
@@ -151,6 +153,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     public func statementStarted(index: Int, span: SourceSpan) {
         currentStatement = index
         output = ""
+        result = nil
         metrics = []
         artifacts = []
         notes = []
@@ -162,7 +165,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         enqueue(
             Finished(
                 index: index, span: span, seconds: seconds, status: status, error: error?.render(), cell: inputCell,
-                lineOffset: lineOffset, output: output, metrics: metrics, artifacts: artifacts, notes: notes,
+                lineOffset: lineOffset, output: output, result: result, metrics: metrics, artifacts: artifacts, notes: notes,
                 parameters: parameters))
         currentStatement = nil
     }
@@ -177,7 +180,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         let record = StatementRecord(
             index: f.index, cell: cell, line: line + f.lineOffset, column: column,
             endLine: endLine + f.lineOffset, endColumn: endColumn, text: text, seconds: f.seconds,
-            status: f.status, error: f.error, output: f.output)
+            status: f.status, error: f.error, output: f.output, result: f.result)
         return HistoryStore.StatementBatch(
             statement: record, metrics: f.metrics, artifacts: f.artifacts,
             notes: f.notes, parameters: f.parameters)
@@ -202,6 +205,8 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     public func note(_ text: String) { notes.append(text) }
 
     public func output(_ text: String) { output += text }
+
+    public func valueShown(_ text: String) { result = (result.map { $0 + "\n" } ?? "") + text }
 
     public func artifact(path: String, kind: String) {
         let url = URL(fileURLWithPath: path).standardizedFileURL

@@ -14,10 +14,10 @@ final class TerminalSession {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? ".build/debug/squeeze"
     }
 
-    init(histfile: String, cwd: String) throws {
+    init(histfile: String, cwd: String, extra: [String] = []) throws {
         var size = winsize(ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0)
         // env -C: the working directory (posix_spawn_file_actions_addchdir_np is not exported to Swift).
-        let args = ["/usr/bin/env", "-C", cwd, TerminalSession.binary, "--color", "never"]
+        let args = ["/usr/bin/env", "-C", cwd, TerminalSession.binary, "--color", "never"] + extra
         // A clean environment, except the sanitizer settings of Scripts/test --sanitize.
         let env = ["SQUEEZE_HISTFILE=\(histfile)", "TERM=xterm", "HOME=\(cwd)", "PATH=/usr/bin:/bin"]
             + ["ASAN_OPTIONS", "LSAN_OPTIONS"].compactMap { k in ProcessInfo.processInfo.environment[k].map { "\(k)=\($0)" } }
@@ -236,6 +236,47 @@ final class TerminalSession {
         #expect(!listing.contains("history"))
         t.send("\u{15}:quit\n")
         #expect(t.finish() == 0)
+    }
+
+    /// Issue 27.1: every exported cell carries its own printed output, its displayed value (as an
+    /// execute_result), its error and its plots, also after `:run` and errors.
+    @Test func exportedSessionCellsCarryTheirOwnOutputs() throws {
+        try "a = 10\nb = a * 2\n".write(to: dir.appendingPathComponent("two.recipe"), atomically: true, encoding: .utf8)
+        let history = dir.appendingPathComponent("h.db").path
+        let t = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--history", history])
+        for (input, shown) in [("x = 1", "squeeze> "), ("print(\"before\", x)", "before 1"), (":run two.recipe", "squeeze> "),
+                               ("y = x + b", "squeeze> "), ("print(\"after\", y)", "after 21"), ("y", "21"),
+                               ("z = undefined_name", "unknown name"), ("plot.line([1, 2, 3], to: \"p.png\")", "squeeze> ")] {
+            t.send(input + "\n")
+            try t.expect(shown)
+            if shown != "squeeze> " { try t.expect("squeeze> ") }
+        }
+        t.send(":quit\n")
+        #expect(t.finish() == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TerminalSession.binary)
+        p.arguments = ["export", "last", "--format", "ipynb", "-o", "s.ipynb", "--history", history]
+        p.currentDirectoryURL = dir
+        try p.run()
+        p.waitUntilExit()
+        let nb = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("s.ipynb"))) as? [String: Any]
+        let cells = (nb?["cells"] as? [[String: Any]] ?? []).filter { $0["cell_type"] as? String == "code" }
+        func outputs(_ i: Int) -> [[String: Any]] { cells.count > i ? cells[i]["outputs"] as? [[String: Any]] ?? [] : [] }
+        func texts(_ i: Int) -> [String] {
+            outputs(i).map { o in
+                let t = (o["text"] as? [String]) ?? ((o["data"] as? [String: Any])?["text/plain"] as? [String]) ?? []
+                return "\(o["output_type"] as? String ?? ""): \(t.joined())"
+            }
+        }
+        #expect(cells.map { ($0["source"] as? [String] ?? []).joined() } == [
+            "x = 1", "print(\"before\", x)", "a = 10\nb = a * 2", "y = x + b", "print(\"after\", y)", "y", "z = undefined_name",
+            "plot.line([1, 2, 3], to: \"p.png\")",
+        ])
+        #expect(texts(0) == [] && texts(1) == ["stream: before 1\n"] && texts(2) == [] && texts(3) == [])
+        #expect(texts(4) == ["stream: after 21\n"])
+        #expect(texts(5) == ["execute_result: 21"])
+        #expect(outputs(6).map { $0["output_type"] as? String } == ["error"])
+        #expect(outputs(7).map { $0["output_type"] as? String } == ["display_data", "execute_result"])
     }
 
     /// A REPL session is a run of kind `repl`, one cell per input, and replays exactly.
