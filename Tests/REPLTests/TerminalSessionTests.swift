@@ -84,9 +84,11 @@ final class TerminalSession {
         var description: String { "did not see \(wanted.debugDescription) in \(screen.debugDescription)" }
     }
 
+    /// Waits for the session to exit (polling, up to two minutes on a busy machine; only a hang
+    /// reaches the kill).
     func finish() -> Int32 {
         var status: Int32 = 0
-        for _ in 0..<50 {
+        for _ in 0..<1200 {
             if waitpid(pid, &status, WNOHANG) == pid { close(master); return (status >> 8) & 0xFF }
             usleep(100_000)
         }
@@ -133,8 +135,8 @@ final class TerminalSession {
         t.send("?svd\n")
         try t.expect("Eckart–Young")
         // Ctrl-C during a long computation returns to a working prompt, state intact.
-        t.send("while true { y = 1 }\n")
-        usleep(500_000)
+        t.send("print(\"spinning\"); while true { y = 1 }\n")
+        try t.expect("spinning")   // the loop is running (or about to): Ctrl-C lands in it
         t.send("\u{03}")
         try t.expect("interrupted")
         t.send("x + 1\n")

@@ -161,7 +161,9 @@ enum CLI {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("spin.recipe")
-        try "print(\"started\")\nfn f(n) { return f(n) }\nwhile true { x = 1 }\n".write(to: file, atomically: true, encoding: .utf8)
+        // "started" is printed by the statement before the loop: once it is seen, an interrupt can
+        // only land in the loop (or at its start), whatever the machine's load.
+        try "fn f(n) { return f(n) }\nprint(\"started\")\nwhile true { x = 1 }\n".write(to: file, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = CLI.binary
         p.arguments = ["run", file.path]
@@ -172,7 +174,6 @@ enum CLI {
         try p.run()
         // Wait until the recipe is running, then interrupt it.
         _ = out.fileHandleForReading.availableData
-        usleep(200_000)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

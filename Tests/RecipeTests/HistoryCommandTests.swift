@@ -180,9 +180,11 @@ save(X, "x.npy")
         try ws.write("long.recipe", "x = 1\nlog(a: 1)\nprint(\"started\")\nwhile true { x = x + 1 }\n")
         let (p, _, _) = ws.process(["run", "long.recipe"])
         try p.run()
-        // Wait until the first three statements are committed.
+        // Wait until the first three statements are committed (polling; the deadline only guards
+        // against a hang, so a busy machine just takes longer).
         var recorded = 0
-        for _ in 0..<200 {
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
             let run = try ws.exportJSON("last")
             recorded = (run["statements"] as? [Any])?.count ?? 0
