@@ -136,7 +136,7 @@ final class TerminalSession {
         try t.expect("Eckart–Young")
         // Ctrl-C during a long computation returns to a working prompt, state intact.
         t.send("print(\"spinning\"); while true { y = 1 }\n")
-        try t.expect("spinning")   // the loop is running (or about to): Ctrl-C lands in it
+        try t.expect("spinning\r\n")   // printed (not the echoed input): the loop runs, Ctrl-C lands in it
         t.send("\u{03}")
         try t.expect("interrupted")
         t.send("x + 1\n")
