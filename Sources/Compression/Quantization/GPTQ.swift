@@ -14,7 +14,8 @@ import SqueezeCore
 public enum GPTQ {
     public static func quantize(
         _ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool,
-        damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false
+        damp: Double = 0.01, blockSize: Int = 128, scaleBits: Int = 32, actOrder: Bool = false,
+        cancellation: CancellationToken? = nil
     ) throws -> Quantizer.Result {
         guard W.rank == 2 else {
             throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))")
@@ -92,12 +93,14 @@ public enum GPTQ {
         var current = rowGrids
         var start = 0
         while start < cols {
+            try cancellation?.check()   // per 128-column block: a 4096-wide layer is 32 checks
             let end = min(cols, start + blockSize), bw = end - start
             // The block's working copy; `w` keeps the lazily updated weights the grids are found from.
             var w1 = [Double](repeating: 0, count: rows * bw)
             for r in 0..<rows { for j in 0..<bw { w1[r * bw + j] = w[r * cols + start + j] } }
             var err = [Double](repeating: 0, count: rows * bw)
             for j in 0..<bw {
+                if j % 16 == 0 { try cancellation?.check() }
                 let i = start + j, orig = perm[i]
                 if actOrder && group != nil {
                     current = (0..<rows).map { staticGrids[$0 * perLine + orig / g] }
@@ -141,9 +144,10 @@ extension Compressed {
     /// GPTQ with its storage account (the same grids and codes as RTN stores).
     public static func gptq(
         _ W: Tensor, X: Tensor, bits: Int, group: Int?, symmetric: Bool, scaleBits: Int,
-        actOrder: Bool
+        actOrder: Bool, cancellation: CancellationToken? = nil
     ) throws -> Compressed {
-        try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits, actOrder: actOrder)
+        try GPTQ.quantize(W, X: X, bits: bits, group: group, symmetric: symmetric, scaleBits: scaleBits, actOrder: actOrder,
+                          cancellation: cancellation)
             .compressed(method: "gptq", bits: bits, symmetric: symmetric, scaleBits: scaleBits)
     }
 }

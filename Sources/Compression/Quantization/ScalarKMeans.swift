@@ -10,7 +10,7 @@ extension Quantizer {
     /// from prefix sums. Levels start at the quantiles (j + ½)/k, ties go to the lower level, and the
     /// levels are rounded to fp16 when `levelBits` is 16 (what is stored is what is used).
     public static func kmeans(
-        _ W: Tensor, bits: Int, axis: Axis, iters: Int, levelBits: Int = 16
+        _ W: Tensor, bits: Int, axis: Axis, iters: Int, levelBits: Int = 16, cancellation: CancellationToken? = nil
     ) throws
         -> (recon: Tensor, codes: Tensor, levels: [[Float]])
     {
@@ -30,8 +30,9 @@ extension Quantizer {
                         nonisolated(unsafe) let (cp, op, lp) = (cp, op, lp)
                         Parallel.forEach(lines, grain: 1) { range in
                             for l in range {
+                                if cancellation?.isCancelled == true { return }
                                 let line = UnsafeBufferPointer(rebasing: p[(l * len)..<((l + 1) * len)])
-                                let c = lloyd1D(line.sorted(), k: k, iters: iters, levelBits: levelBits)
+                                let c = lloyd1D(line.sorted(), k: k, iters: iters, levelBits: levelBits, cancellation: cancellation)
                                 lp[l] = c
                                 let mids = (0..<(c.count - 1)).map { (c[$0] + c[$0 + 1]) / 2 }
                                 for i in 0..<len {
@@ -48,13 +49,14 @@ extension Quantizer {
             }
         }
         var recon = Tensor(shape: work.shape, storage: out), codeT = Tensor(shape: work.shape, storage: codes)
+        try cancellation?.check()
         if axis == .col { recon = recon.transposed; codeT = codeT.transposed }
         return (try recon.reshaped(W.shape), try codeT.reshaped(W.shape), levels)
     }
 
     /// Lloyd's algorithm on sorted values: at most k ascending levels (fewer when there are fewer
     /// distinct values).
-    static func lloyd1D(_ v: [Float], k: Int, iters: Int, levelBits: Int) -> [Float] {
+    static func lloyd1D(_ v: [Float], k: Int, iters: Int, levelBits: Int, cancellation: CancellationToken? = nil) -> [Float] {
         let n = v.count
         guard n > 0 else { return [0] }
         var prefix = [Double](repeating: 0, count: n + 1)
@@ -70,6 +72,7 @@ extension Quantizer {
             return lo
         }
         for _ in 0..<max(0, iters) {
+            if cancellation?.isCancelled == true { break }   // the caller throws
             var next = c
             var start = 0
             for j in 0..<c.count {
@@ -88,8 +91,10 @@ extension Quantizer {
 extension Compressed {
     /// k-means scalar quantization with its storage account: a code per weight at `bits` and every
     /// line's levels at `levelBits`.
-    public static func scalarKMeans(_ W: Tensor, bits: Int, axis: Quantizer.Axis, iters: Int, levelBits: Int) throws -> Compressed {
-        let r = try Quantizer.kmeans(W, bits: bits, axis: axis, iters: iters, levelBits: levelBits)
+    public static func scalarKMeans(
+        _ W: Tensor, bits: Int, axis: Quantizer.Axis, iters: Int, levelBits: Int, cancellation: CancellationToken? = nil
+    ) throws -> Compressed {
+        let r = try Quantizer.kmeans(W, bits: bits, axis: axis, iters: iters, levelBits: levelBits, cancellation: cancellation)
         let levelCount = r.levels.reduce(0) { $0 + $1.count }
         let levels: Part = r.levels.count == 1 ? .tensor(Tensor(r.levels[0])) : .tensors(r.levels.map { Tensor($0) })
         return Compressed(

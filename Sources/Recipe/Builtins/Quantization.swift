@@ -79,9 +79,9 @@ extension Builtins {
             let method = QuantizeMethod(rawValue: try args.string("method"))!
             switch method {
             case .rtn: return try quantizeRTN(W, args)
-            case .gptq: return try quantizeGPTQ(W, args)
+            case .gptq: return try quantizeGPTQ(W, args, interp)
             case .nf4: return try quantizeNF4(W, args)
-            case .kmeans: return try quantizeKMeans(W, args)
+            case .kmeans: return try quantizeKMeans(W, args, interp)
             case .vq, .pq, .rvq, .grvq: return try quantizeVectors(W, method, args, interp)
             }
         }
@@ -105,7 +105,7 @@ extension Builtins {
                 scaleBits: try scaleBits(args)))
     }
 
-    static func quantizeGPTQ(_ W: Tensor, _ args: Arguments) throws -> Value {
+    static func quantizeGPTQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
         guard let X = try args.optionalTensor("X") else {
             throw args.error("X", "method: \"gptq\" needs calibration activations X (tokens × in)")
         }
@@ -116,7 +116,7 @@ extension Builtins {
             try Compressed.gptq(
                 W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"),
                 symmetric: try args.bool("symmetric"), scaleBits: try scaleBits(args),
-                actOrder: try args.bool("act_order")))
+                actOrder: try args.bool("act_order"), cancellation: interp.cancellation))
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {
@@ -124,11 +124,11 @@ extension Builtins {
         return compressed(try Compressed.nf4(W, block: try args.optionalInt("group") ?? 64))
     }
 
-    static func quantizeKMeans(_ W: Tensor, _ args: Arguments) throws -> Value {
+    static func quantizeKMeans(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
         compressed(
             try Compressed.scalarKMeans(
                 W, bits: try args.int("bits"), axis: try axis(args), iters: try args.int("iters"),
-                levelBits: try scaleBits(args)))
+                levelBits: try scaleBits(args), cancellation: interp.cancellation))
     }
 
     static func quantizeVectors(_ W: Tensor, _ method: QuantizeMethod, _ args: Arguments, _ interp: Interpreter) throws -> Value {
