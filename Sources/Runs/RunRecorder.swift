@@ -44,6 +44,8 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         let parameters: [(position: Int, ParameterRecord)]
     }
     var flushScheduled = false
+    /// Set on the writer queue by the first `finish`.
+    var finished = false
 
     // What the running statement has produced so far.
     var output = ""
@@ -114,11 +116,13 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
     }
 
     /// Commits what is pending and records how the run ended; returns when it is on disk.
+    /// Marks the run finished; only the first call counts (a second Ctrl-C may race the end of a run).
     public func finish(status: RunStatus, error: String? = nil) {
         let whole = inputs > 0 ? source : nil  // a session's cells, written whole once
         writer.sync {
             flush()
-            guard let id else { return }
+            guard let id, !finished else { return }
+            finished = true
             attempt { try store.finishRun(id, status: status, error: error, source: whole) }
         }
     }

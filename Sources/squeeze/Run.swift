@@ -135,9 +135,11 @@ enum RecipeRunner {
     }
 
     static func startRecorder(_ recording: Recording?, _ program: Program) -> RunRecorder? {
-        recording.map {
+        let recorder = recording.map {
             RunRecorder(store: $0.store, start: $0.start, cellLines: program.cells.map(\.line), environment: $0.environment)
         }
+        recordForcedExit(into: recorder)
+        return recorder
     }
 
     static func runHere(

@@ -22,7 +22,9 @@ final class HistorySessionRecording: SessionRecording {
         let start = RunStart(
             kind: kind == .repl ? .repl : .script, recipe: nil, source: source, seed: seed,
             environment: RunEnvironment(squeezeVersion: "?"), outDirectory: outDirectory)
-        return RunRecorder(store: store, start: start, cellLines: cellLines, environment: environment)
+        let recorder = RunRecorder(store: store, start: start, cellLines: cellLines, environment: environment)
+        recordForcedExit(into: recorder)
+        return recorder
     }
 }
 

@@ -192,4 +192,36 @@ enum CLI {
         #expect(run?["status"] as? String == "interrupted")
         #expect((run?["statements"] as? [[String: Any]])?.map { $0["status"] as? String } == ["completed", "completed", "interrupted"])
     }
+
+    /// Issue 27.11: a second Ctrl-C within a second ends the process at once, inside an operation
+    /// that cannot stop (one LAPACK call), and the run is recorded as interrupted, not crashed.
+    @Test func aDoubleInterruptIsRecordedAsInterrupted() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-int2-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("hard.recipe")
+        // One statement: once "started" is out, the next check of the token is after the SVD.
+        try "fn go() {\n  print(\"started\")\n  return svd(randn(3000, 3000, seed: 1))\n}\ns = go()\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["run", file.path]
+        p.currentDirectoryURL = dir
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        _ = out.fileHandleForReading.availableData   // "started": the SVD is next
+        // Signals sent back to back merge into one: repeat every 100 ms until the process is gone.
+        for _ in 0..<600 where p.isRunning {
+            kill(p.processIdentifier, SIGINT)
+            usleep(100_000)
+        }
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let r = try CLI.exec(["export", "last", "--format", "json"], in: dir)
+        let run = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(run?["status"] as? String == "interrupted", "\(r.stdout)")
+        #expect((run?["error"] as? String)?.contains("second Ctrl-C") == true)
+    }
 }
