@@ -199,8 +199,11 @@ public struct Transformer: Sendable {
             }
         }
         layerNorm(&x, "embeddings.LayerNorm")
+        let task = ProgressMeter.start("\(name) forward", total: config.layers)
+        defer { task.end() }
         for i in 0..<config.layers {
             try cancellation?.check()
+            task.advance()
             let p = "encoder.layer.\(i)."
             if capture.inputs.contains(p + "attention.self.query") { out.inputs[p + "attention.self.query"] = x }
             if capture.inputs.contains(p + "attention.self.key") { out.inputs[p + "attention.self.key"] = x }

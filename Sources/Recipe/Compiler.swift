@@ -217,8 +217,19 @@ struct Compiler {
         return { _, v in g.slots[i] = v }
     }
 
+    /// `for x in progress(xs, label: "…")`: the loop reports its progress (the one progress facility).
+    func progressLabel(_ iterable: Expr) -> String? {
+        guard case .call(let callee, let args) = iterable.kind, case .name("progress") = callee.kind,
+              case .global = resolve("progress"), interpreter.global("progress") == nil else { return nil }
+        for a in args where a.name == "label" {
+            if case .string(let pieces) = a.value.kind, pieces.count <= 1, case .text(let t)? = pieces.first ?? .text("loop") { return t }
+        }
+        return "loop"
+    }
+
     mutating func compileFor(names: [(name: String, span: SourceSpan)], iterable: Expr, body: [Stmt]) throws -> Exec {
         let it = try compile(iterable)
+        let progressLabel = progressLabel(iterable)
         let ispan = iterable.span
         let b = try compileBlock(body)
         let setters = names.map { setter($0.name) }
@@ -244,8 +255,11 @@ struct Compiler {
         }
         return { f in
             let seq = try it(f)
+            let task = progressLabel.map { ProgressMeter.start($0, total: Compiler.iterationCount(seq)) }
+            defer { task?.end() }
             @inline(__always) func step(_ v: Value) throws -> Flow? {
                 if token.isCancelled { throw Diagnostic(.interrupted, "interrupted", at: ispan) }
+                defer { task?.advance() }
                 try bind(f, v)
                 switch try b(f) {
                 case .normal, .continueLoop: return nil
@@ -278,6 +292,18 @@ struct Compiler {
                     suggestion: "loop over a list, a range, a string, a record or the rows of a tensor")
             }
             return .normal
+        }
+    }
+
+    /// How many times a for loop over `v` runs (for its progress line).
+    static func iterationCount(_ v: Value) -> Int {
+        switch v {
+        case .range(let r): return r.count
+        case .list(let l): return l.count
+        case .tensor(let t): return t.rank >= 1 ? t.shape[0] : 0
+        case .record(let r): return r.fields.count
+        case .string(let s): return s.count
+        default: return 0
         }
     }
 

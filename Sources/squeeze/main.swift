@@ -84,6 +84,12 @@ if let i = arguments.firstIndex(where: { $0 == "--max-memory" || $0.hasPrefix("-
         exit(Exit.usage)
     }
 }
+// --quiet (any command): no progress line. Progress goes to standard error only when it is a terminal.
+if let i = arguments.firstIndex(of: "--quiet") {
+    arguments.remove(at: i)
+} else if isatty(2) != 0 {
+    ProgressMeter.sink = ProgressLine()
+}
 if let (source, text) = budget {
     guard let bytes = Memory.parse(text) else {
         FileHandle.standardError.write(Data("squeeze: \(source): expected a size such as 512M, 4G or a byte count, got '\(text)'\n".utf8))

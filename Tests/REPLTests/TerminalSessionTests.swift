@@ -281,6 +281,29 @@ final class TerminalSession {
         #expect(outputs(7).map { $0["output_type"] as? String } == ["display_data", "execute_result"])
     }
 
+    /// Issue 27.12: long work shows one redrawn progress line on the terminal (a recipe's own loop
+    /// through progress(), and an operation: k-means), erased at the end; --quiet shows none.
+    @Test func longWorkShowsProgressUnlessQuiet() throws {
+        let loop = "for i in progress(range(40), label: \"steps\") { s = svd(randn(300, 300)) }\n"
+        let t = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history"])
+        t.send(loop)
+        try t.expect("\u{1B}[Ksteps  ")
+        try t.expect("% ")
+        try t.expect("\r\u{1B}[K")   // erased
+        try t.expect("squeeze> ")
+        t.send("c = kmeans(randn(50000, 16, seed: 1), 256, iters: 5, seed: 0)\n")
+        try t.expect("\u{1B}[Kkmeans  ")
+        try t.expect("squeeze> ")
+        t.send(":quit\n")
+        #expect(t.finish() == 0)
+        let quiet = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history", "--quiet"])
+        quiet.send(loop)
+        let shown = try quiet.expect("squeeze> ")
+        #expect(!shown.contains("steps  "), "\(shown)")
+        quiet.send(":quit\n")
+        #expect(quiet.finish() == 0)
+    }
+
     /// A REPL session is a run of kind `repl`, one cell per input, and replays exactly.
     @Test func sessionsAreRecordedAndReplay() throws {
         let t = try TerminalSession(histfile: hist, cwd: dir.path)

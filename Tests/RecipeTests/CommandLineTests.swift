@@ -224,4 +224,12 @@ enum CLI {
         #expect(run?["status"] as? String == "interrupted", "\(r.stdout)")
         #expect((run?["error"] as? String)?.contains("second Ctrl-C") == true)
     }
+
+    /// Issue 27.12: with standard error not a terminal, no progress line is written.
+    @Test func noProgressWhenStandardErrorIsNotATerminal() throws {
+        let r = try CLI.run(
+            ["run", "RECIPE", "--no-history"], recipe: "for i in progress(range(30), label: \"steps\") { s = svd(randn(300, 300)) }\n")
+        #expect(r.status == 0)
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+    }
 }

@@ -140,6 +140,8 @@ public enum CodebookLearning {
         var emaN = [Float](repeating: 0, count: o.method == .ema ? K : 0)
         var emaM = o.method == .ema ? C : []
         var losses: [Double] = [], trainUse: [Double] = []
+        let task = ProgressMeter.start("codebook", total: o.epochs * ((n + o.batch - 1) / max(1, o.batch)))
+        defer { task.end() }
         for _ in 0..<o.epochs {
             let order = rng.permutation(n)
             var used = [Bool](repeating: false, count: K)
@@ -147,6 +149,7 @@ public enum CodebookLearning {
             var start = 0
             while start < n {
                 try cancellation?.check()
+                task.advance()
                 let idx = Array(order[start..<min(n, start + o.batch)]).sorted()
                 start += o.batch
                 let B = idx.count

@@ -38,8 +38,15 @@ public enum KMeans {
             throw CoreError.invalidParameter("init", "kmeans: initial centroids must be \(k)×\(X.shape[1]), got \(Shape.describe(c.shape))")
         }
         var best: Result?
-        for _ in 0..<max(1, nInit) {
-            let r = try single(X, k: k, initialization: initialization, maxIter: maxIter, tol: tol, rng: &rng, cancellation: cancellation)
+        var seeded = false
+        if case .kmeansPlusPlus = initialization { seeded = true }
+        let runs: Int
+        if case .given = initialization { runs = 1 } else { runs = max(1, nInit) }
+        let task = ProgressMeter.start("kmeans", total: runs * ((seeded ? k : 0) + max(1, maxIter)))
+        defer { task.end() }
+        for _ in 0..<runs {
+            let r = try single(
+                X, k: k, initialization: initialization, maxIter: maxIter, tol: tol, rng: &rng, cancellation: cancellation, task: task)
             if best == nil || r.inertia < best!.inertia { best = r }
             if case .given = initialization { break }  // a given start is deterministic: one run
         }
@@ -62,7 +69,7 @@ public enum KMeans {
 
     static func single(
         _ X: Tensor, k: Int, initialization: Init, maxIter: Int, tol: Double,
-        rng: inout RandomGenerator, cancellation: CancellationToken?
+        rng: inout RandomGenerator, cancellation: CancellationToken?, task: ProgressMeter.Task? = nil
     ) throws -> Result {
         let n = X.shape[0], d = X.shape[1]
         var C: Tensor
@@ -74,7 +81,7 @@ public enum KMeans {
                 X.withBuffer { p in for (r, i) in idx.enumerated() { for j in 0..<d { out[r * d + j] = p[i * d + j] } } }
             }
         case .kmeansPlusPlus:
-            C = try plusPlus(X, k: k, rng: &rng, cancellation: cancellation)
+            C = try plusPlus(X, k: k, rng: &rng, cancellation: cancellation, task: task)
         }
         let tolerance = scaledTolerance(X, tol)
         let xNorm = rowNorms(X)  // the same every iteration
@@ -82,6 +89,7 @@ public enum KMeans {
         var iterations = 0
         for it in 0..<max(1, maxIter) {
             if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
+            task?.advance()
             let (newLabels, dist) = try assign(X, C, cancellation: cancellation, xNorms: xNorm)
             let newC = update(X, labels: newLabels, distances: dist, k: k, previous: C)
             iterations = it + 1
@@ -152,7 +160,9 @@ public enum KMeans {
 
     /// Greedy k-means++: each step draws 2 + ⌊ln k⌋ candidates by D² sampling and keeps the one that
     /// lowers the potential Σ D² the most (scikit-learn's `_kmeans_plusplus`).
-    static func plusPlus(_ X: Tensor, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil) throws -> Tensor {
+    static func plusPlus(
+        _ X: Tensor, k: Int, rng: inout RandomGenerator, cancellation: CancellationToken? = nil, task: ProgressMeter.Task? = nil
+    ) throws -> Tensor {
         let n = X.shape[0], d = X.shape[1]
         let trials = 2 + Int(log(Double(k)))
         var centers = [Int]()
@@ -194,6 +204,7 @@ public enum KMeans {
             // One new centre costs a pass over X: seeding 1,024 centres on 200,000 rows took 26 s
             // unpolled, so Ctrl-C waited for all of it.
             try cancellation?.check()
+            task?.advance()
             // D² sampling by inverse CDF over the running sums (as numpy's searchsorted on the cumsum).
             var cumulative = [Double](repeating: 0, count: n)
             var acc = 0.0

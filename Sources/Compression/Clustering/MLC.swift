@@ -221,9 +221,12 @@ public enum MLC {
         func gaussian(_ count: Int, _ fanIn: Int) -> [Float] { (0..<count).map { _ in Float(rng.normal() / Double(fanIn).squareRoot()) } }
         var feat = Head(A: gaussian(p * h, p), a: [Float](repeating: 0, count: h), B: gaussian(h * d, h), p: p, h: h, d: d)
         var opt = [Adam(count: p * h, lr: o.lr), Adam(count: h, lr: o.lr), Adam(count: h * d, lr: o.lr)]
+        let task = ProgressMeter.start("mlc", total: o.warmup + o.epochs + 1)
+        defer { task.end() }
         // Warm-up: the feature head alone, maximising R(Z).
         for _ in 0..<o.warmup {
             try cancellation?.check()
+            task.advance()
             let f = feat.forward(x, n)
             let (_, gR) = try totalRate(f.Y, n, d, o.eps2)
             let g = feat.backward(x, n, f, gR.map { -$0 })
@@ -237,6 +240,7 @@ public enum MLC {
         var lastZ: [Float] = []
         for epoch in 0...o.epochs {
             try cancellation?.check()
+            task.advance()
             let fz = feat.forward(x, n), fc = clus.forward(x, n)
             let m = membership(fc.Y, n, d, eta: o.eta, iters: o.sinkhornIters)
             let (R, gR) = try totalRate(fz.Y, n, d, o.eps2)

@@ -92,8 +92,11 @@ public enum GPTQ {
         var grids = [Quantizer.Grid](repeating: Quantizer.Grid(scale: 1, zero: 0), count: group == nil ? 0 : rows * perLine)
         var current = rowGrids
         var start = 0
+        let task = ProgressMeter.start("gptq", total: cols)
+        defer { task.end() }
         while start < cols {
             try cancellation?.check()   // per 128-column block: a 4096-wide layer is 32 checks
+            task.advance(min(blockSize, cols - start))
             let end = min(cols, start + blockSize), bw = end - start
             // The block's working copy; `w` keeps the lazily updated weights the grids are found from.
             var w1 = [Double](repeating: 0, count: rows * bw)

@@ -23,6 +23,8 @@ extension Quantizer {
         let k = 1 << bits
         var levels = [[Float]](repeating: [], count: lines)
         var codes = [Float](repeating: 0, count: work.count), out = [Float](repeating: 0, count: work.count)
+        let task = ProgressMeter.start("kmeans levels", total: lines)
+        defer { task.end() }
         work.withBuffer { p in
             codes.withUnsafeMutableBufferPointer { cp in
                 out.withUnsafeMutableBufferPointer { op in
@@ -31,6 +33,7 @@ extension Quantizer {
                         Parallel.forEach(lines, grain: 1) { range in
                             for l in range {
                                 if cancellation?.isCancelled == true { return }
+                                task.advance()
                                 let line = UnsafeBufferPointer(rebasing: p[(l * len)..<((l + 1) * len)])
                                 let c = lloyd1D(line.sorted(), k: k, iters: iters, levelBits: levelBits, cancellation: cancellation)
                                 lp[l] = c

@@ -136,8 +136,11 @@ public enum MCR2 {
         // Adam (β₁ 0.9, β₂ 0.999, ε 1e-8), ascending ΔR.
         var m1 = [[Double]](repeating: [], count: 3), v1 = [[Double]](repeating: [], count: 3)
         var deltas: [Double] = []
+        let task = ProgressMeter.start("mcr2", total: epochs + 1)
+        defer { task.end() }
         for epoch in 0...epochs {
             if let c = cancellation, c.isCancelled { throw CoreError.cancelled }
+            task.advance()
             let (delta, g1, gb, g2) = try gradients(model, x, n, labels: labels, eps2: eps2)
             deltas.append(delta)
             if epoch == epochs { break }

@@ -147,6 +147,20 @@ extension Builtins {
             }
             return .none
         },
+        Operation(
+            "progress", family: "language",
+            summary: "Loop with a progress line: for x in progress(xs, label: \"epochs\") { … } (the argument itself otherwise).",
+            doc: """
+                Returns its argument unchanged; a for loop over progress(…) reports how many of its iterations are done \
+                through the one progress facility: one line on standard error that redraws (label, fraction, elapsed, \
+                estimated remaining), shown after the first second, erased at the end, never when standard error is not \
+                a terminal or with --quiet.
+                """,
+            example: "total = 0\nfor i in progress(range(5), label: \"sum\") { total = total + i }\nprint(total)",
+            params: [ParamSpec("items", .any), ParamSpec("label", .string, .value(.string("loop")), namedOnly: true)]
+        ) { args, interp in
+            args.value("items")
+        },
     ]
 
     static let recording: [Operation] = [
