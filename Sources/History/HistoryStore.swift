@@ -33,6 +33,8 @@ public final class HistoryStore: @unchecked Sendable {
     let db: Database
     /// Where messages about repairs (a corrupt file moved aside, crashed runs) go.
     let warn: (String) -> Void
+    /// Files runs write up to this many bytes are copied into the artifact store; larger ones are recorded by hash.
+    public var artifactLimit = ArtifactStore.defaultLimit
 
     /// The default location: `SQUEEZE_HISTORY`, else `.squeeze/history.db` under the working directory.
     public static func defaultPath(explicit: String? = nil) -> String {
@@ -218,8 +220,11 @@ public final class HistoryStore: @unchecked Sendable {
                 }
                 for a in b.artifacts {
                     try db.write(
-                        "INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                        [r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256)])
+                        "INSERT INTO artifacts (run, statement, path, kind, bytes, sha256, stored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            r, SQLValue(a.statement), .text(a.path), .text(a.kind), .int(Int64(a.bytes)), .text(a.sha256),
+                            .int(a.stored ? 1 : 0),
+                        ])
                 }
                 for n in b.notes {
                     try db.write("INSERT INTO notes (run, statement, text) VALUES (?, ?, ?)", [r, .int(Int64(s.index)), .text(n)])
@@ -301,17 +306,23 @@ public final class HistoryStore: @unchecked Sendable {
     public func allArtifacts() throws -> [(run: Int, artifact: ArtifactRecord, outDirectory: String?)] {
         try db.rows(
             """
-                SELECT a.run, a.statement, a.path, a.kind, a.bytes, a.sha256, r.out_dir FROM artifacts a JOIN runs r ON r.id = a.run \
-                ORDER BY a.run, a.rowid
+                SELECT a.run, r.out_dir, a.statement, a.path, a.kind, a.bytes, a.sha256, a.stored FROM artifacts a \
+                JOIN runs r ON r.id = a.run ORDER BY a.run, a.rowid
                 """
-        ).map {
-            (
-                $0[0].int ?? 0,
-                ArtifactRecord(
-                    statement: $0[1].int, path: $0[2].string ?? "", kind: $0[3].string ?? "", bytes: $0[4].int ?? 0,
-                    sha256: $0[5].string ?? ""), $0[6].string
-            )
-        }
+        ).map { ($0[0].int ?? 0, artifact(Row(values: Array($0.values.dropFirst(2)))), $0[1].string) }
+    }
+
+    /// The copies of the files runs wrote, in `artifacts/` next to the database.
+    public var artifactStore: ArtifactStore {
+        ArtifactStore(root: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("artifacts", isDirectory: true))
+    }
+
+    /// An artifact row (statement, path, kind, bytes, sha256, stored) with its stored copy's path.
+    func artifact(_ row: Row) -> ArtifactRecord {
+        let kind = row[2].string ?? "", sha = row[4].string ?? "", stored = row[5].int == 1
+        return ArtifactRecord(
+            statement: row[0].int, path: row[1].string ?? "", kind: kind, bytes: row[3].int ?? 0, sha256: sha, stored: stored,
+            copy: stored ? artifactStore.location(sha256: sha, kind: kind).path : nil)
     }
 
     // MARK: - Reading
@@ -398,10 +409,9 @@ public final class HistoryStore: @unchecked Sendable {
         run.metrics = try db.rows("SELECT seq, statement, name, value, step FROM metrics WHERE run = ? ORDER BY seq", [key]).map {
             HistoryStore.metric($0, offset: 0)
         }
-        run.artifacts = try db.rows("SELECT statement, path, kind, bytes, sha256 FROM artifacts WHERE run = ? ORDER BY rowid", [key]).map {
-            ArtifactRecord(
-                statement: $0[0].int, path: $0[1].string ?? "", kind: $0[2].string ?? "", bytes: $0[3].int ?? 0, sha256: $0[4].string ?? "")
-        }
+        run.artifacts = try db.rows(
+            "SELECT statement, path, kind, bytes, sha256, stored FROM artifacts WHERE run = ? ORDER BY rowid", [key]
+        ).map { artifact($0) }
         run.statements = try db.rows(
             """
                 SELECT idx, cell, line, col, end_line, end_col, text, seconds, status, error, output, result FROM statements \
@@ -467,22 +477,24 @@ extension HistoryStore {
             }
             for (table, key) in tables {
                 var damaged = false
+                // The old file may be from an earlier schema: copy the columns it has, the rest take their defaults.
+                let columns = try out.rows("SELECT name FROM pragma_table_info('\(table)', 'old')").compactMap { $0[0].string }
+                let list = columns.joined(separator: ", ")
                 // Forwards until a read fails, then backwards from the end until a read fails.
                 for order in ["ASC", "DESC"] {
                     let keyOrder = key.split(separator: ",").map { "\($0) \(order)" }.joined(separator: ",")
                     do {
-                        try out.execute("INSERT OR IGNORE INTO main.\(table) SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
+                        try out.execute("INSERT OR IGNORE INTO main.\(table) (\(list)) SELECT \(list) FROM old.\(table) ORDER BY \(keyOrder)")
                         break  // the whole table read cleanly
                     } catch {
                         damaged = true
                         // A failed INSERT … SELECT rolls back its statement: copy row by row instead.
-                        let columns = try out.rows("SELECT name FROM pragma_table_info('\(table)')").compactMap { $0[0].string }
                         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-                        let stmt = try Statement(out, "SELECT * FROM old.\(table) ORDER BY \(keyOrder)")
+                        let stmt = try Statement(out, "SELECT \(list) FROM old.\(table) ORDER BY \(keyOrder)")
                         while (try? stmt.step()) == true {
                             let row = stmt.row()
                             try? out.run(
-                                "INSERT OR IGNORE INTO main.\(table) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
+                                "INSERT OR IGNORE INTO main.\(table) (\(list)) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
                         }
                     }
                 }

@@ -69,13 +69,20 @@ public struct ArtifactRecord: Sendable {
     public let kind: String
     public let bytes: Int
     public let sha256: String
+    /// Whether the history's artifact store was given a copy (false: over the size limit, or
+    /// recorded before the store existed).
+    public let stored: Bool
+    /// The stored copy's path, when it was stored (set when read back; the file may since be gone).
+    public var copy: String?
 
-    package init(statement: Int?, path: String, kind: String, bytes: Int, sha256: String) {
+    package init(statement: Int?, path: String, kind: String, bytes: Int, sha256: String, stored: Bool = false, copy: String? = nil) {
         self.statement = statement
         self.path = path
         self.kind = kind
         self.bytes = bytes
         self.sha256 = sha256
+        self.stored = stored
+        self.copy = copy
     }
 }
 

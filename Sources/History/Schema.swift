@@ -101,5 +101,9 @@ enum Schema {
         """
         ALTER TABLE statements ADD COLUMN result TEXT;
         """,
+        // 4: whether the artifact store next to the database holds a copy of the file.
+        """
+        ALTER TABLE artifacts ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 }

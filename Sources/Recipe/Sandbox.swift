@@ -89,12 +89,14 @@ public struct Sandbox: Sendable {
         if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { throw Refusal.control(path: path) }
     }
 
-    /// Inside a `.squeeze/` folder, or one of the protected files (or its SQLite companions).
+    /// Inside a `.squeeze/` folder, one of the protected files (or its SQLite companions), or the
+    /// artifact store beside a protected history.
     func isHistory(_ real: URL) -> Bool {
         if real.pathComponents.contains(".squeeze") { return true }
         let p = real.path
         return protectedFiles.contains { f in
             p == f.path || ["-wal", "-shm", "-journal"].contains { p == f.path + $0 }
+                || Sandbox.isInside(real, f.deletingLastPathComponent().appendingPathComponent("artifacts"))
         }
     }
 

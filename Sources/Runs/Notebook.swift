@@ -40,12 +40,16 @@ public enum Notebook {
         return URL(fileURLWithPath: run.outDirectory ?? FileManager.default.currentDirectoryPath).appendingPathComponent(a.path).path
     }
 
-    /// An artifact's bytes if the file still holds what the run wrote.
+    /// Where the bytes the run wrote are now: the history's stored copy, else the file itself if it
+    /// still holds what the run wrote; nil when neither does.
+    public static func recordedFile(_ a: ArtifactRecord, _ run: RunRecord) -> String? {
+        for path in [a.copy, artifactPath(a, run)].compactMap({ $0 }) where SHA256.file(path)?.hex == a.sha256 { return path }
+        return nil
+    }
+
+    /// An artifact's bytes as the run wrote them, if they can still be had.
     static func unchangedBytes(_ a: ArtifactRecord, _ run: RunRecord) -> Data? {
-        let path = artifactPath(a, run)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let hex = data.withUnsafeBytes { SHA256.hex($0) }
-        return hex == a.sha256 ? data : nil
+        recordedFile(a, run).flatMap { FileManager.default.contents(atPath: $0) }
     }
 
     static func lines(_ text: String) -> [String] {
@@ -156,10 +160,14 @@ public enum Notebook {
             }
             let indices = Set(statements.map(\.index))
             for a in run.artifacts where a.statement.map(indices.contains) == true {
-                let path = link(artifactPath(a, run), base: linkBase)
+                // The stored copy: the file at the run's path may since hold another run's result.
+                let kept = recordedFile(a, run)
+                let path = link(kept ?? artifactPath(a, run), base: linkBase)
+                let lost = kept == nil ? "\n(\(a.path) no longer holds what this run wrote, and the history kept no copy.)\n" : ""
                 s +=
-                    a.kind == "png"
-                    ? "\n![\(a.path)](\(path))\n" : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n"
+                    (a.kind == "png"
+                        ? "\n![\(a.path)](\(path))\n" : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n")
+                    + lost
             }
         }
         return s

@@ -15,6 +15,14 @@ public enum Report {
         return s + "\n"
     }
 
+    /// Whether the history holds the bytes a run wrote: `stored`, `missing` (stored, since lost:
+    /// `squeeze doctor`), or `hash only` (over the size limit, or recorded before the store existed).
+    public static func copyState(_ a: ArtifactRecord) -> String {
+        guard let copy = a.copy else { return "hash only" }
+        let size = (try? FileManager.default.attributesOfItem(atPath: copy))?[.size] as? NSNumber
+        return size?.intValue == a.bytes ? "stored" : "missing"
+    }
+
     /// Everything recorded for one run.
     public static func show(_ run: RunRecord) -> String {
         var out = header(run)
@@ -41,11 +49,14 @@ public enum Report {
             out += "\nartifacts:\n"
             out +=
                 TextTable.render(
-                    header: ["path", "kind", "bytes", "sha256"],
+                    header: ["path", "kind", "bytes", "sha256", "copy"],
                     rows: run.artifacts.map {
-                        [$0.path, $0.kind, String($0.bytes), String($0.sha256.prefix(16))]
+                        [$0.path, $0.kind, String($0.bytes), String($0.sha256.prefix(16)), copyState($0)]
                     }
                 ).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+        }
+        if run.artifacts.contains(where: { $0.copy != nil }) {
+            out += "  (squeeze artifact \(run.id) PATH -o FILE gets a stored copy back)\n"
         }
         if !run.notes.isEmpty {
             out += "\nnotes:\n" + run.notes.map { "  - " + $0 }.joined(separator: "\n") + "\n"
@@ -227,7 +238,9 @@ public enum Report {
                 "statement": m.statement.map { $0 as Any } ?? NSNull(),
             ]
         }
-        o["artifacts"] = run.artifacts.map { ["path": $0.path, "kind": $0.kind, "bytes": $0.bytes, "sha256": $0.sha256] }
+        o["artifacts"] = run.artifacts.map {
+            ["path": $0.path, "kind": $0.kind, "bytes": $0.bytes, "sha256": $0.sha256, "copy": $0.copy.map { $0 as Any } ?? NSNull()]
+        }
         o["statements"] = run.statements.map { s -> [String: Any] in
             [
                 "index": s.index, "cell": s.cell, "line": s.line, "column": s.column, "text": s.text, "seconds": s.seconds,

@@ -212,11 +212,14 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
 
     public func valueShown(_ text: String) { result = (result.map { $0 + "\n" } ?? "") + text }
 
+    /// A file the statement wrote: digested and, up to the history's `artifactLimit` bytes, copied
+    /// into its artifact store, so later runs writing the same path cannot take it away.
     public func artifact(path: String, kind: String) {
         let url = URL(fileURLWithPath: path).standardizedFileURL
-        guard let digest = SHA256.file(url.path) else { return }
+        guard let kept = store.artifactStore.keep(path: url.path, kind: kind, limit: store.artifactLimit) else { return }
         var shown = url.path
         if let root = outDirectory?.path, shown.hasPrefix(root + "/") { shown = String(shown.dropFirst(root.count + 1)) }
-        artifacts.append(ArtifactRecord(statement: currentStatement, path: shown, kind: kind, bytes: digest.bytes, sha256: digest.hex))
+        artifacts.append(
+            ArtifactRecord(statement: currentStatement, path: shown, kind: kind, bytes: kept.bytes, sha256: kept.sha256, stored: kept.stored))
     }
 }

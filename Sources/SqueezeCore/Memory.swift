@@ -17,9 +17,11 @@ public enum Memory {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(
             of: "B", with: "")
         let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        if let u = t.last, let scale = units[u], let v = Double(t.dropLast()), v > 0 { return Int(v * Double(scale)) }
-        if let v = Int(t), v > 0 { return v }
-        return nil
+        var scale = 1, number = Substring(t)
+        if let u = t.last, let s = units[u] { (scale, number) = (s, t.dropLast()) }
+        // Checked in Double first: a size past Int.max (say 10⁹T) is refused, not trapped on.
+        guard let v = Double(number.trimmingCharacters(in: .whitespaces)), v > 0, v * Double(scale) < 9.2e18 else { return nil }
+        return Int(v * Double(scale))
     }
 
     /// Throws unless `elements` Float32 values (times `copies`) fit the budget.

@@ -235,6 +235,9 @@ struct Replay: ParsableCommand {
         } else {
             print("NOT " + check.summary)
             for m in check.mismatches { print("  " + m) }
+            if check.artifactsMatched < check.artifactsTotal, original.artifacts.contains(where: { $0.copy != nil }) {
+                print("  the original's files: squeeze artifact \(original.id) PATH -o FILE; the replay's: squeeze artifact \(replayID) PATH")
+            }
             throw ExitCode(1)
         }
     }
@@ -282,7 +285,7 @@ struct Doctor: ParsableCommand {
         abstract:
             """
                 Check the history: integrity (a damaged file is rebuilt from every readable row, the original kept aside), runs left \
-                running by dead processes (marked crashed), and whether artifact files still hold what was recorded.
+                running by dead processes (marked crashed), the stored copies of artifacts, and whether the files at the runs' paths still hold what was recorded.
                 """
     )
 
@@ -325,17 +328,37 @@ struct Doctor: ParsableCommand {
         print("integrity: \(report.integrity.joined(separator: "; "))")
         print("rows: " + report.counts.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
         print("runs by status: " + (report.statuses.isEmpty ? "none" : report.statuses.map { "\($0.1) \($0.0)" }.joined(separator: ", ")))
+        try checkArtifacts(store)
+        if report.integrity != ["ok"] { throw ExitCode(Exit.history) }
+    }
+
+    /// The stored copies (each hashed once) and the files at the runs' paths.
+    func checkArtifacts(_ store: HistoryStore) throws {
+        var intact: [String: Bool] = [:]
+        var stored = 0, hashOnly = 0, lost: [String] = []
         var same = 0, changed: [String] = [], missing: [String] = []
         for (run, a, out) in try historyQuery({ try store.allArtifacts() }) {
+            if let copy = a.copy {
+                if intact[copy] == nil { intact[copy] = SHA256.file(copy)?.hex == a.sha256 }
+                if intact[copy] == true { stored += 1 } else { lost.append("run \(run): \(a.path) (\(copy))") }
+            } else {
+                hashOnly += 1
+            }
             let path =
                 a.path.hasPrefix("/")
                 ? a.path : URL(fileURLWithPath: out ?? FileManager.default.currentDirectoryPath).appendingPathComponent(a.path).path
             guard let digest = SHA256.file(path) else { missing.append("run \(run): \(path)"); continue }
             if digest.hex == a.sha256 { same += 1 } else { changed.append("run \(run): \(path)") }
         }
-        print("artifacts: \(same) unchanged, \(changed.count) changed since their run, \(missing.count) missing")
+        let kept = intact.filter(\.value).count
+        print(
+            "artifact store: \(stored) stored (\(kept) distinct cop\(kept == 1 ? "y" : "ies") in \(store.artifactStore.root.path)), "
+                + "\(lost.count) stored cop\(lost.count == 1 ? "y" : "ies") missing or damaged, \(hashOnly) recorded by hash only")
+        for l in lost.prefix(20) { print("  missing copy  \(l)") }
+        print(
+            "files at the runs' paths: \(same) unchanged, \(changed.count) changed since their run, \(missing.count) missing"
+                + (changed.count + missing.count > 0 && stored > 0 ? " (`squeeze artifact ID PATH` gets a stored copy back)" : ""))
         for c in changed.prefix(20) { print("  changed  \(c)") }
         for m in missing.prefix(20) { print("  missing  \(m)") }
-        if report.integrity != ["ok"] { throw ExitCode(Exit.history) }
     }
 }

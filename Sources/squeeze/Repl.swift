@@ -23,6 +23,8 @@ struct Repl: ParsableCommand {
 
     @OptionGroup var history: HistoryOptions
 
+    @OptionGroup var artifacts: ArtifactOptions
+
     @Flag(name: .customLong("no-history"), help: "Do not record the session.")
     var noHistory = false
 
@@ -41,7 +43,9 @@ struct Repl: ParsableCommand {
         options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
         if !noHistory {
             let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            options.recording = HistorySessionRecording(store: try history.open()) {
+            let store = try history.open()
+            store.artifactLimit = try artifacts.bytes()
+            options.recording = HistorySessionRecording(store: store) {
                 .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
             }
         }

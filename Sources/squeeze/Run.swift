@@ -26,6 +26,28 @@ struct HistoryOptions: ParsableArguments {
     }
 }
 
+/// `--artifact-limit`, for the commands that record runs.
+struct ArtifactOptions: ParsableArguments {
+    @Option(
+        name: .customLong("artifact-limit"),
+        help: ArgumentHelp(
+            "Keep a copy in the history of each file the run writes up to this size (e.g. 500M, 2G; 0: none; default 100M); "
+                + "larger files are recorded by SHA-256 only.", valueName: "size"))
+    var limit: String?
+
+    /// The limit in bytes, or a usage error naming the option.
+    func bytes() throws -> Int {
+        guard let limit else { return ArtifactStore.defaultLimit }
+        if limit.trimmingCharacters(in: .whitespaces) == "0" { return 0 }
+        guard let n = Memory.parse(limit) else {
+            throw ValidationError("--artifact-limit: expected a size such as 0, 250K, 100M or 2G, got '\(limit)'")
+        }
+        return n
+    }
+
+    func validate() throws { _ = try bytes() }
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a recipe top to bottom in a fresh interpreter, recording it in the history.",
@@ -53,6 +75,8 @@ struct Run: ParsableCommand {
     var allowWrite: [String] = []
 
     @OptionGroup var history: HistoryOptions
+
+    @OptionGroup var artifacts: ArtifactOptions
 
     @Flag(name: .customLong("no-history"), help: "Do not record this run.")
     var noHistory = false
@@ -94,8 +118,10 @@ struct Run: ParsableCommand {
                 kind: .script, recipe: url.path, source: text, seed: seed,
                 environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path)
             let directory = url.deletingLastPathComponent()
+            let store = try history.open()
+            store.artifactLimit = try artifacts.bytes()
             recording = .init(
-                store: try history.open(), start: start,
+                store: store, start: start,
                 environment: {
                     .current(squeezeVersion: Version.squeeze, recipeDirectory: directory)
                 })

@@ -18,19 +18,30 @@ struct Squeeze: ParsableCommand {
         abstract: "A notebook-style scripting environment for compression research.",
         discussion: "Run with no arguments for the REPL. `squeeze help` lists the operations; `squeeze help NAME` documents one.",
         version: Version.full,
-        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Doctor.self],
+        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Artifact.self, Doctor.self],
         defaultSubcommand: Repl.self)
 }
 
-/// `squeeze show -1`, `diff -1 -2`, `replay -1`, `export -1 …`: a run reference `-N` (the N-th newest)
-/// looks like a flag to the argument parser, so these commands get their `-N`s after a `--`, in order.
+/// `squeeze show -1`, `diff -1 -2`, `replay -1`, `export -1 …`, `artifact -1 PATH`: a run reference
+/// `-N` (the N-th newest) looks like a flag to the argument parser, so these commands get their
+/// options first and their positional arguments after a `--`, in the order given.
 func runReferencesAsPositionals(_ arguments: [String]) -> [String] {
     guard let command = arguments.first, ["show", "diff", "replay", "export", "artifact"].contains(command),
           !arguments.contains("--") else { return arguments }
     let isReference = { (a: String) in a.count > 1 && a.hasPrefix("-") && a.dropFirst().allSatisfy(\.isNumber) }
-    let references = arguments.dropFirst().filter(isReference)
-    guard !references.isEmpty else { return arguments }
-    return [command] + arguments.dropFirst().filter { !isReference($0) } + ["--"] + references
+    guard arguments.dropFirst().contains(where: isReference) else { return arguments }
+    let takesValue: Set = ["-o", "--output", "--format", "--history", "--tolerance", "--out", "--artifact-limit"]
+    var options: [String] = [], positionals: [String] = []
+    var rest = arguments.dropFirst()[...]
+    while let a = rest.popFirst() {
+        if isReference(a) || !a.hasPrefix("-") {
+            positionals.append(a)
+        } else {
+            options.append(a)
+            if takesValue.contains(a), let value = rest.popFirst() { options.append(value) }
+        }
+    }
+    return [command] + options + ["--"] + positionals
 }
 
 /// `squeeze help [OP]` comes from the registry; ArgumentParser keeps `--help` for the commands.

@@ -201,6 +201,25 @@ func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: 
         #expect(try store.db.rows("SELECT count(*) FROM cells").first?[0].int == 0)
     }
 
+    @Test func aVersionOneHistoryIsRepairedIntoTheCurrentSchema() throws {
+        // `squeeze doctor` may rebuild a file an older squeeze wrote: the columns it lacks take their defaults.
+        let s = try Scratch()
+        do {
+            let db = try Database(path: s.db)
+            try db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            try db.execute(Schema.migrations[0])
+            try db.run("INSERT INTO schema_version (version) VALUES (1)")
+            try db.run("INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('script', 'y', '', 0, 'completed', 'old')")
+            try db.run("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (1, 0, 'a.npy', 'npy', 8, 'ab')")
+        }
+        let report = try HistoryStore.repair(path: s.db)
+        #expect(report.unreadable.isEmpty)
+        let store = try HistoryStore(path: s.db)
+        let run = try store.run(1)
+        #expect(run.source == "y" && run.artifacts.count == 1)
+        #expect(run.artifacts.first.map { !$0.stored && $0.copy == nil } == true)
+    }
+
     @Test func resolvesLastAndNegativeReferences() throws {
         let s = try Scratch()
         let store = try HistoryStore(path: s.db)

@@ -278,7 +278,8 @@ save(X, "x.npy")
         #expect(r.stdout.contains("integrity: ok"))
         #expect(r.stdout.contains("1 runs, 0 params, 3 statements, 1 metrics, 0 notes, 2 artifacts"))
         #expect(r.stdout.contains("runs by status: 1 completed"))
-        #expect(r.stdout.contains("artifacts: 0 unchanged, 1 changed since their run, 1 missing"))
+        #expect(r.stdout.contains("files at the runs' paths: 0 unchanged, 1 changed since their run, 1 missing"))
+        #expect(r.stdout.contains("artifact store: 2 stored (2 distinct copies"), "\(r.stdout)")
     }
 
     @Test func historyFlagAndEnvironmentMoveTheDatabase() throws {

@@ -30,7 +30,7 @@ public enum Quantizer {
     public static func grid(_ w: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, clip: Clip = .minmax, scaleBits: Int = 32) -> Grid
     {
         let maxq = Float((1 << bits) - 1)
-        var (lo, hi) = range(w)
+        let (lo, hi) = range(w)
         func make(_ lo0: Float, _ hi0: Float) -> Grid {
             var lo = lo0, hi = hi0
             if symmetric {
