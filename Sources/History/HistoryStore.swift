@@ -484,7 +484,8 @@ extension HistoryStore {
                 for order in ["ASC", "DESC"] {
                     let keyOrder = key.split(separator: ",").map { "\($0) \(order)" }.joined(separator: ",")
                     do {
-                        try out.execute("INSERT OR IGNORE INTO main.\(table) (\(list)) SELECT \(list) FROM old.\(table) ORDER BY \(keyOrder)")
+                        try out.execute(
+                            "INSERT OR IGNORE INTO main.\(table) (\(list)) SELECT \(list) FROM old.\(table) ORDER BY \(keyOrder)")
                         break  // the whole table read cleanly
                     } catch {
                         damaged = true
@@ -494,7 +495,8 @@ extension HistoryStore {
                         while (try? stmt.step()) == true {
                             let row = stmt.row()
                             try? out.run(
-                                "INSERT OR IGNORE INTO main.\(table) (\(list)) VALUES (\(placeholders))", (0..<columns.count).map { row[$0] })
+                                "INSERT OR IGNORE INTO main.\(table) (\(list)) VALUES (\(placeholders))",
+                                (0..<columns.count).map { row[$0] })
                         }
                     }
                 }

@@ -166,7 +166,8 @@ public enum Notebook {
                 let lost = kept == nil ? "\n(\(a.path) no longer holds what this run wrote, and the history kept no copy.)\n" : ""
                 s +=
                     (a.kind == "png"
-                        ? "\n![\(a.path)](\(path))\n" : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n")
+                        ? "\n![\(a.path)](\(path))\n"
+                        : "\nWrote [\(a.path)](\(path)) (\(a.bytes) bytes, sha256 `\(a.sha256.prefix(16))…`).\n")
                     + lost
             }
         }

@@ -220,6 +220,7 @@ public final class RunRecorder: RunObserver, @unchecked Sendable {
         var shown = url.path
         if let root = outDirectory?.path, shown.hasPrefix(root + "/") { shown = String(shown.dropFirst(root.count + 1)) }
         artifacts.append(
-            ArtifactRecord(statement: currentStatement, path: shown, kind: kind, bytes: kept.bytes, sha256: kept.sha256, stored: kept.stored))
+            ArtifactRecord(
+                statement: currentStatement, path: shown, kind: kind, bytes: kept.bytes, sha256: kept.sha256, stored: kept.stored))
     }
 }

@@ -236,7 +236,8 @@ struct Replay: ParsableCommand {
             print("NOT " + check.summary)
             for m in check.mismatches { print("  " + m) }
             if check.artifactsMatched < check.artifactsTotal, original.artifacts.contains(where: { $0.copy != nil }) {
-                print("  the original's files: squeeze artifact \(original.id) PATH -o FILE; the replay's: squeeze artifact \(replayID) PATH")
+                print(
+                    "  the original's files: squeeze artifact \(original.id) PATH -o FILE; the replay's: squeeze artifact \(replayID) PATH")
             }
             throw ExitCode(1)
         }
@@ -285,7 +286,8 @@ struct Doctor: ParsableCommand {
         abstract:
             """
                 Check the history: integrity (a damaged file is rebuilt from every readable row, the original kept aside), runs left \
-                running by dead processes (marked crashed), the stored copies of artifacts, and whether the files at the runs' paths still hold what was recorded.
+                running by dead processes (marked crashed), the stored copies of artifacts, and whether the files at the runs' paths \
+                still hold what was recorded.
                 """
     )
 
