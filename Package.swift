@@ -44,7 +44,7 @@ let package = Package(
         // What connects a run to the store: the recorder (a RunObserver), the `--where` filter,
         // reports and notebooks. Above both the language and the history, below the executable.
         .target(name: "Runs", dependencies: ["Recipe", "History", "SqueezeCore"]),
-        .target(name: "Plot", dependencies: ["CPNG"], exclude: ["LICENSE-DejaVu.txt"]),
+        .target(name: "Plot", dependencies: ["CPNG", "CZlib"], exclude: ["LICENSE-DejaVu.txt"]),
         .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "CReadline"]),
         .executableTarget(
             name: "squeeze",

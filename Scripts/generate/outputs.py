@@ -1,72 +1,194 @@
 #!/usr/bin/env python3
-"""Regenerates the recipe outputs quoted in README.md and docs/*.md from a run of the current code,
-so quoted numbers cannot drift from what squeeze prints.
+"""Regenerates what README.md and docs/*.md quote from squeeze — recipe outputs, shell sessions,
+run times and the plots in docs/plots — from a run of the current code, so quoted numbers and
+pictures cannot drift from what squeeze does.
 
-A quoted block is marked in the Markdown as
+Marks in the Markdown:
 
-    <!-- output: Examples/quickstart.recipe [--seed 1] [| lines matching REGEX] -->
+    <!-- output: Examples/quickstart.recipe [--seed 1] [| lines matching REGEX | lines 1-3] -->
     ```
-    …replaced…
+    …the recipe's standard output…
     ```
 
-The recipe runs with the release binary (`Scripts/squeeze`), `--seed 1` unless the marker gives
-one, writing into a temporary folder with no history. A `|` filter keeps only the lines that match
-the regular expression. The line after the last marker of a file says when and where the outputs
-were made.   Scripts/generate/outputs.py [FILE.md …]"""
+    <!-- session -->
+    ```
+    $ squeeze run Examples/sweep.recipe -p rank=2     # each `$ ` line is run by bash,
+    …its output…                                      # its output follows it
+    ```
+
+    <!-- time: Examples/minilm-quantization.recipe -->75 s<!-- /time -->
+
+Recipes run with the release binary (`Scripts/squeeze`), `--seed 1` unless the mark gives one,
+writing into a temporary folder with no history. A session runs in a temporary folder holding a
+copy of Examples/, with `squeeze` on the PATH and a fresh history. A time is the wall time of the
+recipe's run. Every PNG in docs/plots that an example recipe writes is replaced by the one it
+wrote. The line `<!-- outputs made … -->` after the marks says when, where and under what load.
+
+    Scripts/generate/outputs.py [FILE.md …]      (default: README.md, docs/*.md, docs/plots)
+    Scripts/generate/outputs.py --check DIR [FILE.md …]   (quoted outputs against DIR/<recipe>.out)"""
 import datetime
+import glob
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SQUEEZE = os.path.join(ROOT, "Scripts", "squeeze")
 MARK = re.compile(r"<!-- output: (?P<recipe>\S+)(?P<args>(?: --?\S+(?: \S+)?)*?)(?: \| (?P<filter>.+?))? -->\n```[a-z]*\n(?P<body>.*?)```",
                   re.S)
-STAMP = re.compile(r"<!-- outputs made .*? -->")
+SESSION = re.compile(r"<!-- session -->\n```[a-z]*\n(?P<body>.*?)```", re.S)
+TIME = re.compile(r"<!-- time: (?P<recipe>\S+) -->(?P<text>.*?)<!-- /time -->")
+STAMP = re.compile(r"<!-- outputs made[^>]*-->")
+runs = {}
 
 
-def run(recipe, args, keep):
-    out = tempfile.mkdtemp(prefix="squeeze-outputs-")
-    argv = [os.path.join(ROOT, "Scripts", "squeeze"), "run", os.path.join(ROOT, recipe), "--out", out, "--no-history",
-            "--quiet"] + (args.split() if args.strip() else ["--seed", "1"])
-    text = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    span = re.fullmatch(r"lines (\d+)-(\d+)", keep or "")
+def run(recipe, args=""):
+    """The recipe's output, output folder and wall time (each recipe and arguments run once)."""
+    key = (recipe, args.strip())
+    if key not in runs:
+        out = tempfile.mkdtemp(prefix="squeeze-outputs-")
+        argv = [SQUEEZE, "run", os.path.join(ROOT, recipe), "--out", out, "--no-history", "--quiet"] + (
+            args.split() if args.strip() else ["--seed", "1"])
+        start = time.monotonic()
+        text = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        runs[key] = (text, out, time.monotonic() - start)
+    return runs[key]
+
+
+def keep(text, spec):
+    span = re.fullmatch(r"lines (\d+)-(\d+)", spec or "")
     if span:
-        text = "".join(line + "\n" for line in text.splitlines()[int(span[1]) - 1:int(span[2])])
-    elif keep:
-        text = "".join(line + "\n" for line in text.splitlines() if re.search(keep, line))
+        return "".join(line + "\n" for line in text.splitlines()[int(span[1]) - 1:int(span[2])])
+    if spec:
+        return "".join(line + "\n" for line in text.splitlines() if re.search(spec, line))
     return text
 
 
+def session(body):
+    """Runs each `$ ` line of a session block in a scratch folder and puts its output after it."""
+    work = tempfile.mkdtemp(prefix="squeeze-session-")
+    shutil.copytree(os.path.join(ROOT, "Examples"), os.path.join(work, "Examples"))
+    env = dict(os.environ, PATH=os.path.join(ROOT, "Scripts") + os.pathsep + os.environ["PATH"],
+               SQUEEZE_HISTORY=os.path.join(work, "history.db"))
+    out = ""
+    for line in body.splitlines():
+        if not line.startswith("$ "):
+            continue
+        command = re.sub(r"\s+#.*$", "", line[2:])
+        result = subprocess.run(["bash", "-c", command],
+                                cwd=work, env=env, capture_output=True, text=True)
+        out += line + "\n" + result.stdout
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
 def machine():
-    cores = os.cpu_count()
-    return f"{platform.node()}, {cores} cores, {platform.system()} {platform.release()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{platform.node()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load}"
 
 
 def regenerate(path):
     text = open(path, encoding="utf-8").read()
     count = 0
 
-    def replace(m):
+    def output(m):
         nonlocal count
         count += 1
-        body = run(m["recipe"], m["args"] or "", m["filter"])
+        body = keep(run(m["recipe"], m["args"] or "")[0], m["filter"])
         if m["body"].startswith("$ "):   # a shown command line stays
             body = m["body"].split("\n", 1)[0] + "\n" + body
         return m.group(0)[: m.start("body") - m.start(0)] + body + "```"
 
-    new = MARK.sub(replace, text)
+    def shell(m):
+        nonlocal count
+        count += 1
+        return m.group(0)[: m.start("body") - m.start(0)] + session(m["body"]) + "```"
+
+    def timed(m):
+        nonlocal count
+        count += 1
+        return f"<!-- time: {m['recipe']} -->{duration(run(m['recipe'])[2])}<!-- /time -->"
+
+    new = TIME.sub(timed, SESSION.sub(shell, MARK.sub(output, text)))
     if count:
         stamp = f"<!-- outputs made {datetime.date.today().isoformat()} by Scripts/generate/outputs.py on {machine()} -->"
         new = STAMP.sub(stamp, new) if STAMP.search(new) else new
     if new != text:
         open(path, "w", encoding="utf-8").write(new)
-    print(f"{os.path.relpath(path, ROOT)}: {count} output block{'s' if count != 1 else ''} regenerated")
+    print(f"{os.path.relpath(path, ROOT)}: {count} block{'s' if count != 1 else ''} regenerated")
 
 
-files = sys.argv[1:] or [os.path.join(ROOT, "README.md")] + [
+def plots():
+    """docs/plots/*.png from the example recipes that write them."""
+    shown = {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "docs", "plots", "*.png"))}
+    found = set()
+    for recipe in sorted(glob.glob(os.path.join(ROOT, "Examples", "*.recipe"))):
+        out = run(os.path.relpath(recipe, ROOT))[1]
+        for png in glob.glob(os.path.join(out, "*.png")):
+            name = os.path.basename(png)
+            if name in shown:
+                shutil.copyfile(png, os.path.join(ROOT, "docs", "plots", name))
+                found.add(name)
+    print(f"docs/plots: {len(found)} of {len(shown)} plots regenerated" +
+          (f"; not written by any example: {', '.join(sorted(shown - found))}" if shown - found else ""))
+
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def same(quoted, fresh, tolerance=1e-6):
+    """Equal text, numbers equal to a relative `tolerance` (another CPU's BLAS kernels may move
+    the last digits; the same machine gives the same bytes)."""
+    if NUMBER.sub("#", quoted) != NUMBER.sub("#", fresh):
+        return False
+    for a, b in zip(NUMBER.findall(quoted), NUMBER.findall(fresh)):
+        x, y = float(a), float(b)
+        if abs(x - y) > tolerance * max(abs(x), abs(y), 1e-300) and x != y:
+            return False
+    return True
+
+
+def check(outputs):
+    """`--check DIR`: every output block quoted in the docs against DIR/<recipe name>.out, the
+    standard output of a `--seed 1` run (Scripts/test writes them); exits 1 on a difference."""
+    bad = 0
+    for path in files:
+        for m in MARK.finditer(open(path, encoding="utf-8").read()):
+            if (m["args"] or "").strip() not in ("", "--seed 1"):
+                continue
+            name = os.path.join(outputs, os.path.basename(m["recipe"]) + ".out")
+            if not os.path.exists(name):
+                continue
+            fresh = keep(open(name, encoding="utf-8").read(), m["filter"])
+            quoted = m["body"].split("\n", 1)[1] if m["body"].startswith("$ ") else m["body"]
+            if not same(quoted, fresh):
+                bad += 1
+                print(f"{os.path.relpath(path, ROOT)}: the output of {m['recipe']} quoted there is not what it prints now "
+                      f"(Scripts/generate/outputs.py regenerates it):\n--- quoted\n{quoted}--- now\n{fresh}", file=sys.stderr)
+    print(f"quoted outputs: {'all match' if not bad else f'{bad} differ'}")
+    sys.exit(1 if bad else 0)
+
+
+args = sys.argv[1:]
+checking = args[:1] == ["--check"]
+if checking:
+    args = args[2:] if len(args) > 1 else sys.exit("--check needs the folder of the runs' outputs")
+files = [os.path.abspath(f) for f in args] or [os.path.join(ROOT, "README.md")] + [
     os.path.join(ROOT, "docs", f) for f in sorted(os.listdir(os.path.join(ROOT, "docs"))) if f.endswith(".md")]
+if checking:
+    check(sys.argv[2])
 for f in files:
     regenerate(f)
+if not args:
+    plots()

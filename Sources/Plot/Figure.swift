@@ -29,9 +29,10 @@ public struct Axis {
     public init() {}
 }
 
-/// A legend entry: a line sample, a marker or a patch.
+/// A legend entry: a line sample (with a marker on it when the line marks its points), a marker
+/// alone (a scatter class, a method that is one point) or a patch.
 public struct LegendEntry {
-    public enum Kind { case line, marker, patch }
+    public enum Kind { case line, markedLine, marker, patch }
     public let label: String
     public let color: Color
     public let kind: Kind
@@ -55,6 +56,9 @@ public struct Figure {
     public var legend: [LegendEntry] = []
     /// A colour bar for viridis-coloured values over [lo, hi].
     public var colorbar: (lo: Double, hi: Double, label: String?)?
+    /// Text, lines, markers, ticks and margins grow by this factor (`plot.*(scale: 2)` for a figure
+    /// twice the size that reads the same); the figure's pixel size is `width`×`height` regardless.
+    public var scale = 1.0
 
     public init() {}
 
@@ -166,14 +170,14 @@ public struct Figure {
 
     /// X ticks whose labels do not overlap: fewer ticks until they fit (every k-th label for categories).
     func xTicks(_ lo: Double, _ hi: Double, scale: Scale, font: Font) -> TickSet {
-        var count = max(2, Int(scale.p1 - scale.p0) / 60)
+        var count = max(2, Int((scale.p1 - scale.p0) / (60 * self.scale)))
         while true {
             var t = ticks(lo, hi, axis: x, maxCount: count)
             if x.categories != nil {
                 // Thin category labels to every k-th when they collide.
                 let widest = t.labels.map { font.width($0) }.max() ?? 0
                 let spacing = t.major.count > 1 ? abs(scale.map(1) - scale.map(0)) : .infinity
-                let k = max(1, Int(((widest + 8) / spacing).rounded(.up)))
+                let k = max(1, Int(((widest + 8 * self.scale) / spacing).rounded(.up)))
                 if k > 1 {
                     t.labels = t.labels.enumerated().map { $0.offset % k == 0 ? $0.element : "" }
                 }
@@ -183,7 +187,7 @@ public struct Figure {
             var overlap = false
             for (v, s) in zip(t.major, t.labels) {
                 let c = scale.map(v), w = font.width(s)
-                if c - w / 2 < lastRight + 8 { overlap = true; break }
+                if c - w / 2 < lastRight + 8 * self.scale { overlap = true; break }
                 lastRight = c + w / 2
             }
             if !overlap || count <= 2 { return t }
@@ -199,9 +203,14 @@ public struct Figure {
     // MARK: - Rendering
 
     /// Draws the figure.
-    public func render() -> Canvas {
+    public func render() -> Canvas { render(legendOutside: false) }
+
+    /// `legendOutside`: the legend covers data wherever it goes inside the axes, so it stands to
+    /// their right, the axes narrowed to make room.
+    func render(legendOutside: Bool) -> Canvas {
         let canvas = Canvas(width: width, height: height)
-        let font = Font.normal, small = Font.small
+        let font = Font.normal(scale: scale), small = Font.small(scale: scale), titleFont = Font.title(scale: scale)
+        let u = scale, line = max(1, scale.rounded())  // a length unit and the width of a hairline
         let W = Double(width), H = Double(height)
         let (xlo, xhi) = limits(0, x)
         var (ylo, yhi) = limits(1, y)
@@ -211,7 +220,7 @@ public struct Figure {
         let roughH = H * 0.77
         let yt0 = yTicks(min(ylo, yhi), max(ylo, yhi), axis: y, length: roughH, font: font)
         let yLabelW = yt0.labels.map { font.width($0) }.max() ?? 0
-        var left = max(W * 0.125, yLabelW + 5 + 4 + 6 + (y.label != nil ? Double(font.lineHeight) + 6 : 0))
+        var left = max(W * 0.125, yLabelW + 15 * u + (y.label != nil ? Double(font.lineHeight) + 6 * u : 0))
         var right = W * 0.1
         var y2Range: (Double, Double)?
         if let a2 = y2 {
@@ -219,38 +228,50 @@ public struct Figure {
             y2Range = r
             let t2 = yTicks(r.0, r.1, axis: a2, length: roughH, font: font)
             let w2 = t2.labels.map { font.width($0) }.max() ?? 0
-            right = max(right, w2 + 5 + 4 + 6 + (a2.label != nil ? Double(font.lineHeight) + 6 : 0))
+            right = max(right, w2 + 15 * u + (a2.label != nil ? Double(font.lineHeight) + 6 * u : 0))
         }
         if let cb = colorbar {
             let t = ticks(cb.lo, cb.hi, axis: Axis(), maxCount: 6)
             let w = t.labels.map { small.width($0) }.max() ?? 0
-            right = max(right, 14 + 16 + 4 + 4 + w + 10 + (cb.label != nil ? Double(small.lineHeight) + 6 : 0))
+            right = max(right, 48 * u + w + (cb.label != nil ? Double(small.lineHeight) + 6 * u : 0))
         }
-        let top = max(H * 0.08, title != nil ? Double(Font.title.lineHeight) + 16 : 12)
-        let bottom = max(H * 0.11, 5 + 4 + Double(font.lineHeight) + (x.label != nil ? Double(font.lineHeight) + 8 : 0) + 8)
+        if legendOutside { right += legendSize().w + 8 * u }
+        let top = max(H * 0.08, title != nil ? Double(titleFont.lineHeight) + 16 * u : 12 * u)
+        let bottom = max(H * 0.11, 17 * u + Double(font.lineHeight) + (x.label != nil ? Double(font.lineHeight) + 8 * u : 0))
         left = left.rounded()
         let frame = Frame(left: left, top: top.rounded(), right: (W - right).rounded(), bottom: (H - bottom).rounded())
         guard frame.w > 10, frame.h > 10 else { return canvas }
 
         let xs = Scale(lo: xlo, hi: xhi, log: x.log, p0: frame.left, p1: frame.right)
         let ys = Scale(lo: ylo, hi: yhi, log: y.log, p0: frame.bottom, p1: frame.top)
+        var y2s: Scale?
+        if let r = y2Range, let a2 = y2 { y2s = Scale(lo: r.0, hi: r.1, log: a2.log, p0: frame.bottom, p1: frame.top) }
+        var legendAt: (x: Double, y: Double)?
+        if !legend.isEmpty {
+            if legendOutside {
+                legendAt = (W - legendSize().w - 4 * u, frame.top)
+            } else {
+                let place = legendPlace(frame, xs, ys, y2s)
+                // Outside only while the axes keep at least a third of the figure's width.
+                if !place.free && frame.w - legendSize().w - 8 * u >= W / 3 { return render(legendOutside: true) }
+                legendAt = (place.x, place.y)
+            }
+        }
         let xt = xTicks(xlo, xhi, scale: xs, font: font)
         let yt = yTicks(min(ylo, yhi), max(ylo, yhi), axis: y, length: frame.h, font: font)
 
         // Grid behind the data.
         if grid {
             for v in xt.major {
-                let p = xs.map(v).rounded(.down); if p.isFinite { canvas.fillRect(p, frame.top, p + 1, frame.bottom, Color.grid) }
+                let p = xs.map(v).rounded(.down); if p.isFinite { canvas.fillRect(p, frame.top, p + line, frame.bottom, Color.grid) }
             }
             for v in yt.major {
-                let p = ys.map(v).rounded(.down); if p.isFinite { canvas.fillRect(frame.left, p, frame.right, p + 1, Color.grid) }
+                let p = ys.map(v).rounded(.down); if p.isFinite { canvas.fillRect(frame.left, p, frame.right, p + line, Color.grid) }
             }
         }
 
         // Data, clipped to the axes box.
         canvas.clip = (Int(frame.left), Int(frame.top), Int(frame.right), Int(frame.bottom))
-        var y2s: Scale?
-        if let r = y2Range, let a2 = y2 { y2s = Scale(lo: r.0, hi: r.1, log: a2.log, p0: frame.bottom, p1: frame.top) }
         for s in series { draw(s, canvas, xs, ys, y2s) }
         canvas.clip = nil
 
@@ -258,34 +279,35 @@ public struct Figure {
         let ink = Color.ink
         // Spines and ticks are whole pixels (crisp): the spine rows/columns are the box edges, a tick
         // is the pixel column (row) that contains its position.
-        canvas.fillRect(frame.left, frame.top, frame.right + 1, frame.top + 1, ink)
-        canvas.fillRect(frame.left, frame.bottom, frame.right + 1, frame.bottom + 1, ink)
-        canvas.fillRect(frame.left, frame.top, frame.left + 1, frame.bottom + 1, ink)
-        canvas.fillRect(frame.right, frame.top, frame.right + 1, frame.bottom + 1, ink)
+        canvas.fillRect(frame.left, frame.top, frame.right + line, frame.top + line, ink)
+        canvas.fillRect(frame.left, frame.bottom, frame.right + line, frame.bottom + line, ink)
+        canvas.fillRect(frame.left, frame.top, frame.left + line, frame.bottom + line, ink)
+        canvas.fillRect(frame.right, frame.top, frame.right + line, frame.bottom + line, ink)
+        let major = (5 * u).rounded(), minor = (3 * u).rounded(), gap = (4 * u).rounded()  // tick lengths, tick-to-label gap
         for (v, s) in zip(xt.major, xt.labels) {
             let p = xs.map(v)
             guard p.isFinite, p >= frame.left - 0.5, p <= frame.right + 0.5 else { continue }
             let col = min(frame.right, p.rounded(.down))
-            canvas.fillRect(col, frame.bottom + 1, col + 1, frame.bottom + 6, ink)
-            font.draw(s, x: p, top: frame.bottom + 5 + 3, anchor: .center, color: ink, on: canvas)
+            canvas.fillRect(col, frame.bottom + line, col + line, frame.bottom + line + major, ink)
+            font.draw(s, x: p, top: frame.bottom + major + gap - line, anchor: .center, color: ink, on: canvas)
         }
         for v in xt.minor {
             let p = xs.map(v)
             if p.isFinite && p > frame.left && p < frame.right {
-                canvas.fillRect(p.rounded(.down), frame.bottom + 1, p.rounded(.down) + 1, frame.bottom + 4, ink)
+                canvas.fillRect(p.rounded(.down), frame.bottom + line, p.rounded(.down) + line, frame.bottom + line + minor, ink)
             }
         }
         for (v, s) in zip(yt.major, yt.labels) {
             let p = ys.map(v)
             guard p.isFinite, p >= frame.top - 0.5, p <= frame.bottom + 0.5 else { continue }
             let row = min(frame.bottom, p.rounded(.down))
-            canvas.fillRect(frame.left - 5, row, frame.left, row + 1, ink)
-            font.draw(s, x: frame.left - 5 - 4, top: p - Double(font.lineHeight) / 2, anchor: .end, color: ink, on: canvas)
+            canvas.fillRect(frame.left - major, row, frame.left, row + line, ink)
+            font.draw(s, x: frame.left - major - gap, top: p - Double(font.lineHeight) / 2, anchor: .end, color: ink, on: canvas)
         }
         for v in yt.minor {
             let p = ys.map(v)
             if p.isFinite && p > frame.top && p < frame.bottom {
-                canvas.fillRect(frame.left - 3, p.rounded(.down), frame.left, p.rounded(.down) + 1, ink)
+                canvas.fillRect(frame.left - minor, p.rounded(.down), frame.left, p.rounded(.down) + line, ink)
             }
         }
         if let y2s, let a2 = y2 {
@@ -294,56 +316,57 @@ public struct Figure {
             for (v, s) in zip(t2.major, t2.labels) {
                 let p = y2s.map(v)
                 let row = min(frame.bottom, p.rounded(.down))
-                canvas.fillRect(frame.right + 1, row, frame.right + 6, row + 1, ink)
-                font.draw(s, x: frame.right + 5 + 4, top: p - Double(font.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
+                canvas.fillRect(frame.right + line, row, frame.right + line + major, row + line, ink)
+                font.draw(s, x: frame.right + major + gap, top: p - Double(font.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
                 widest = max(widest, font.width(s))
             }
             if let l = a2.label {
-                font.drawVertical(l, x: frame.right + 5 + 4 + widest + 6, centerY: (frame.top + frame.bottom) / 2, color: ink, on: canvas)
+                font.drawVertical(
+                    l, x: frame.right + major + gap + widest + 6 * u, centerY: (frame.top + frame.bottom) / 2, color: ink, on: canvas)
             }
         }
 
         // Title and axis labels.
         if let t = title {
-            Font.title.draw(
-                t, x: (frame.left + frame.right) / 2, top: frame.top - 8 - Double(Font.title.lineHeight), anchor: .center, color: ink,
+            titleFont.draw(
+                t, x: (frame.left + frame.right) / 2, top: frame.top - 8 * u - Double(titleFont.lineHeight), anchor: .center, color: ink,
                 on: canvas)
         }
         if let l = x.label {
-            font.draw(
-                l, x: (frame.left + frame.right) / 2, top: frame.bottom + 5 + 3 + Double(font.lineHeight) + 4, anchor: .center, color: ink,
-                on: canvas)
+            let top = frame.bottom + major + gap - line + Double(font.lineHeight) + gap
+            font.draw(l, x: (frame.left + frame.right) / 2, top: top, anchor: .center, color: ink, on: canvas)
         }
         if let l = y.label {
             let widest = yt.labels.map { font.width($0) }.max() ?? 0
             font.drawVertical(
-                l, x: max(2, frame.left - 5 - 4 - widest - 6 - Double(font.lineHeight)), centerY: (frame.top + frame.bottom) / 2,
+                l, x: max(2, frame.left - major - gap - widest - 6 * u - Double(font.lineHeight)), centerY: (frame.top + frame.bottom) / 2,
                 color: ink, on: canvas)
         }
         if let cb = colorbar { drawColorbar(cb, canvas, frame) }
-        if !legend.isEmpty { drawLegend(canvas, frame, xs, ys, y2s) }
+        if let at = legendAt { drawLegend(canvas, at: at.x, at.y) }
         return canvas
     }
 
     func draw(_ s: Series, _ canvas: Canvas, _ xs: Scale, _ ys: Scale, _ y2s: Scale?) {
         switch s {
         case let .line(x, y, color, _, width, dashed, markers, right):
-            let scale = right ? (y2s ?? ys) : ys
+            let yScale = right ? (y2s ?? ys) : ys, u = scale
             var run: [(Double, Double)] = []
             func flush() {
-                canvas.polyline(run, width: width, color, dashed: dashed)
-                if markers { for p in run { canvas.disc(p.0, p.1, radius: 3, color) } }
+                canvas.polyline(run, width: width * u, color, dashed: dashed)
+                // A lone point has no line to show it: it is always marked.
+                if markers || run.count == 1 { for p in run { canvas.disc(p.0, p.1, radius: 3 * u, color) } }
                 run = []
             }
             for (a, b) in zip(x, y) {
-                let px = xs.map(a), py = scale.map(b)
+                let px = xs.map(a), py = yScale.map(b)
                 if px.isFinite && py.isFinite { run.append((px, py)) } else if !run.isEmpty { flush() }
             }
             if !run.isEmpty { flush() }
         case let .scatter(x, y, colors, radius):
             for i in 0..<min(x.count, y.count) {
                 let px = xs.map(x[i]), py = ys.map(y[i])
-                if px.isFinite && py.isFinite { canvas.disc(px, py, radius: radius, colors[i % max(1, colors.count)]) }
+                if px.isFinite && py.isFinite { canvas.disc(px, py, radius: radius * scale, colors[i % max(1, colors.count)]) }
             }
         case let .bars(l, r, t, base, color, _):
             for i in 0..<min(l.count, r.count, t.count) {
@@ -371,8 +394,8 @@ public struct Figure {
     }
 
     func drawColorbar(_ cb: (lo: Double, hi: Double, label: String?), _ canvas: Canvas, _ frame: Frame) {
-        let small = Font.small
-        let x0 = frame.right + 14, x1 = x0 + 16
+        let small = Font.small(scale: scale), u = scale, line = max(1, scale.rounded())
+        let x0 = frame.right + (14 * u).rounded(), x1 = x0 + (16 * u).rounded()
         let top = frame.top, bottom = frame.bottom
         for py in Int(top)..<Int(bottom) {
             let t = (bottom - Double(py) - 0.5) / (bottom - top)
@@ -380,33 +403,38 @@ public struct Figure {
             for px in Int(x0)..<Int(x1) { canvas.set(px, py, r, g, b) }
         }
         let ink = Color.ink
-        canvas.fillRect(x0, top, x1 + 1, top + 1, ink)
-        canvas.fillRect(x0, bottom, x1 + 1, bottom + 1, ink)
-        canvas.fillRect(x0, top, x0 + 1, bottom + 1, ink)
-        canvas.fillRect(x1, top, x1 + 1, bottom + 1, ink)
+        canvas.fillRect(x0, top, x1 + line, top + line, ink)
+        canvas.fillRect(x0, bottom, x1 + line, bottom + line, ink)
+        canvas.fillRect(x0, top, x0 + line, bottom + line, ink)
+        canvas.fillRect(x1, top, x1 + line, bottom + line, ink)
         let span = cb.hi > cb.lo ? cb.hi - cb.lo : 1
         let t = ticks(cb.lo, cb.hi, axis: Axis(), maxCount: 6)
         var widest = 0.0
         for (v, s) in zip(t.major, t.labels) {
             let p = bottom - (v - cb.lo) / span * (bottom - top)
-            canvas.fillRect(x1 + 1, p.rounded(.down), x1 + 5, p.rounded(.down) + 1, ink)
-            small.draw(s, x: x1 + 4 + 3, top: p - Double(small.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
+            canvas.fillRect(x1 + line, p.rounded(.down), x1 + line + (4 * u).rounded(), p.rounded(.down) + line, ink)
+            small.draw(s, x: x1 + 7 * u, top: p - Double(small.lineHeight) / 2, anchor: .start, color: ink, on: canvas)
             widest = max(widest, small.width(s))
         }
         if let l = cb.label {
-            small.drawVertical(l, x: x1 + 4 + 3 + widest + 6, centerY: (top + bottom) / 2, color: ink, on: canvas)
+            small.drawVertical(l, x: x1 + 7 * u + widest + 6 * u, centerY: (top + bottom) / 2, color: ink, on: canvas)
         }
     }
 
-    /// The legend goes where it covers the fewest data points: the four corners first (upper right
-    /// on ties), then the middles of the edges, as matplotlib's "best" does.
-    func drawLegend(_ canvas: Canvas, _ frame: Frame, _ xs: Scale, _ ys: Scale, _ y2s: Scale?) {
-        let font = Font.normal
-        let rowH = Double(font.lineHeight) + 4
-        let sample = 28.0
-        let w = (legend.map { font.width($0.label) }.max() ?? 0) + sample + 8 + 8 + 6
-        let h = rowH * Double(legend.count) + 8
-        let pad = 8.0
+    /// The legend's size in pixels.
+    func legendSize() -> (w: Double, h: Double) {
+        let font = Font.normal(scale: scale), u = scale
+        let w = (legend.map { font.width($0.label) }.max() ?? 0) + 50 * u
+        return (w, (Double(font.lineHeight) + 4 * u) * Double(legend.count) + 8 * u)
+    }
+
+    /// Where the legend goes inside the axes: the first of the four corners (upper right first),
+    /// then the middles of the edges, that covers no data point (markers and line segments
+    /// included), as matplotlib's "best" does. `free` is false when every place covers some; the
+    /// place returned then covers the fewest.
+    func legendPlace(_ frame: Frame, _ xs: Scale, _ ys: Scale, _ y2s: Scale?) -> (x: Double, y: Double, free: Bool) {
+        let (w, h) = legendSize()
+        let pad = 8 * scale
         let corners: [(Double, Double)] = [
             (frame.right - pad - w, frame.top + pad), (frame.left + pad, frame.top + pad),
             (frame.left + pad, frame.bottom - pad - h), (frame.right - pad - w, frame.bottom - pad - h),
@@ -414,20 +442,27 @@ public struct Figure {
             (frame.right - pad - w, (frame.top + frame.bottom - h) / 2), (frame.left + pad, (frame.top + frame.bottom - h) / 2),
         ]
         var points: [(Double, Double)] = []
+        var reach = 4 * scale  // how far from a point the box must stay
         for s in series {
             switch s {
-            case let .line(x, y, _, _, _, _, _, right):
+            case let .line(x, y, _, _, width, _, markers, right):
                 let scale = right ? (y2s ?? ys) : ys
+                reach = max(reach, (markers ? 3 * self.scale : width * self.scale / 2) + 2 * self.scale)
                 // Sample along each segment too, so a line crossing a corner counts.
                 for i in 0..<min(x.count, y.count) {
                     let a = (xs.map(x[i]), scale.map(y[i]))
                     points.append(a)
                     if i + 1 < min(x.count, y.count) {
                         let b = (xs.map(x[i + 1]), scale.map(y[i + 1]))
-                        for k in 1..<8 { let t = Double(k) / 8; points.append((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))) }
+                        let steps = max(8, Int((abs(b.0 - a.0) + abs(b.1 - a.1)) / (4 * self.scale)))
+                        for k in 1..<steps {
+                            let t = Double(k) / Double(steps)
+                            points.append((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)))
+                        }
                     }
                 }
-            case let .scatter(x, y, _, _):
+            case let .scatter(x, y, _, radius):
+                reach = max(reach, radius * self.scale + 2 * self.scale)
                 let stride = max(1, x.count / 2000)
                 for i in Swift.stride(from: 0, to: min(x.count, y.count), by: stride) { points.append((xs.map(x[i]), ys.map(y[i]))) }
             case let .bars(l, r, t, _, _, _):
@@ -442,25 +477,36 @@ public struct Figure {
         }
         var best = 0, bestCount = Int.max
         for (k, c) in corners.enumerated() {
-            let n = points.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + w + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + h + 4 }.count
+            let n = points.filter { $0.0 >= c.0 - reach && $0.0 <= c.0 + w + reach && $0.1 >= c.1 - reach && $0.1 <= c.1 + h + reach }.count
             if n < bestCount { best = k; bestCount = n }
+            if n == 0 { break }
         }
-        let (lx, ly) = corners[best]
+        return (corners[best].0, corners[best].1, bestCount == 0)
+    }
+
+    func drawLegend(_ canvas: Canvas, at lx: Double, _ ly: Double) {
+        let font = Font.normal(scale: scale), u = scale, line = max(1, scale.rounded())
+        let rowH = Double(font.lineHeight) + 4 * u
+        let sample = 28 * u
+        let (w, h) = legendSize()
         canvas.fillRect(lx, ly, lx + w, ly + h, Color.white.with(alpha: 0.8))
         let edge = Color(hex: 0xcccccc)
-        canvas.fillRect(lx, ly, lx + w, ly + 1, edge)
-        canvas.fillRect(lx, ly + h - 1, lx + w, ly + h, edge)
-        canvas.fillRect(lx, ly, lx + 1, ly + h, edge)
-        canvas.fillRect(lx + w - 1, ly, lx + w, ly + h, edge)
+        canvas.fillRect(lx, ly, lx + w, ly + line, edge)
+        canvas.fillRect(lx, ly + h - line, lx + w, ly + h, edge)
+        canvas.fillRect(lx, ly, lx + line, ly + h, edge)
+        canvas.fillRect(lx + w - line, ly, lx + w, ly + h, edge)
         for (i, e) in legend.enumerated() {
-            let cy = ly + 4 + rowH * Double(i) + rowH / 2
-            let sx = lx + 8
+            let cy = ly + 4 * u + rowH * Double(i) + rowH / 2
+            let sx = lx + 8 * u
             switch e.kind {
-            case .line: canvas.polyline([(sx, cy), (sx + sample, cy)], width: 2, e.color, dashed: e.dashed)
-            case .marker: canvas.disc(sx + sample / 2, cy, radius: 4, e.color)
-            case .patch: canvas.fillRect(sx + 4, cy - 5, sx + sample - 4, cy + 5, e.color)
+            case .line: canvas.polyline([(sx, cy), (sx + sample, cy)], width: 2 * u, e.color, dashed: e.dashed)
+            case .markedLine:
+                canvas.polyline([(sx, cy), (sx + sample, cy)], width: 2 * u, e.color, dashed: e.dashed)
+                canvas.disc(sx + sample / 2, cy, radius: 3 * u, e.color)
+            case .marker: canvas.disc(sx + sample / 2, cy, radius: 4 * u, e.color)
+            case .patch: canvas.fillRect(sx + 4 * u, cy - 5 * u, sx + sample - 4 * u, cy + 5 * u, e.color)
             }
-            font.draw(e.label, x: sx + sample + 8, top: cy - Double(font.lineHeight) / 2, anchor: .start, color: .ink, on: canvas)
+            font.draw(e.label, x: sx + sample + 8 * u, top: cy - Double(font.lineHeight) / 2, anchor: .start, color: .ink, on: canvas)
         }
     }
 }

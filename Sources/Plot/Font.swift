@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 
 /// DejaVu Sans at one pixel size: glyph coverage bitmaps rendered by FreeType (Scripts/generate),
@@ -23,35 +24,80 @@ public final class Font: @unchecked Sendable {
     }
 
     /// 11 px: colour-bar and crowded labels.
-    public static var small: Font { all[0] }
+    public static var small: Font { small(scale: 1) }
     /// 14 px: tick labels, axis labels, legends (matplotlib's 10 pt at 100 dpi).
-    public static var normal: Font { all[1] }
+    public static var normal: Font { normal(scale: 1) }
     /// 17 px: titles (12 pt).
-    public static var title: Font { all[2] }
+    public static var title: Font { title(scale: 1) }
 
-    static let all: [Font] = {
-        let data = Array(Data(base64Encoded: Assets.fontData, options: .ignoreUnknownCharacters) ?? Data())
-        var fonts: [Font] = []
-        var i = 0
-        func u16() -> Int { defer { i += 2 }; return Int(data[i]) | Int(data[i + 1]) << 8 }
-        func i16() -> Int { Int(Int16(bitPattern: UInt16(u16()))) }
-        func u32() -> UInt32 {
-            defer { i += 4 }; return UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
+    /// The three faces of a figure drawn at `scale` (`plot.*(scale:)`): the embedded size nearest
+    /// to 11, 14 and 17 px times the scale (sizes are embedded for scales 1, 1.5, 2, 2.5 and 3).
+    public static func small(scale: Double) -> Font { nearest(11 * scale) }
+    public static func normal(scale: Double) -> Font { nearest(14 * scale) }
+    public static func title(scale: Double) -> Font { nearest(17 * scale) }
+
+    static func nearest(_ px: Double) -> Font {
+        let size = Library.shared.sizes.min { abs(Double($0) - px) < abs(Double($1) - px) } ?? 14
+        return Library.shared.font(size)
+    }
+
+    /// The embedded faces: inflated once, each size parsed when first asked for.
+    final class Library: @unchecked Sendable {
+        static let shared = Library()
+        let data: [UInt8]
+        let offsets: [Int: Int]  // size → where its record starts
+        var sizes: [Int] { offsets.keys.sorted() }
+        let lock = NSLock()
+        var parsed: [Int: Font] = [:]
+
+        init() {
+            let packed = Array(Data(base64Encoded: Assets.fontData, options: .ignoreUnknownCharacters) ?? Data())
+            let data = Library.inflate(packed, capacity: 1 << 21)
+            self.data = data
+            var offsets: [Int: Int] = [:], i = 0
+            func u16(_ at: Int) -> Int { Int(data[at]) | Int(data[at + 1]) << 8 }
+            while i + 8 <= data.count {
+                offsets[u16(i)] = i
+                let count = u16(i + 6)
+                i += 8
+                for _ in 0..<count where i + 14 <= data.count { i += 14 + u16(i + 10) * u16(i + 12) }
+            }
+            precondition([11, 14, 17].allSatisfy { offsets[$0] != nil }, "the embedded font data is damaged")
+            self.offsets = offsets
         }
-        while i + 8 <= data.count {
+
+        static func inflate(_ packed: [UInt8], capacity: Int) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: capacity)
+            var length = uLongf(capacity)
+            let rc = out.withUnsafeMutableBufferPointer { o in
+                packed.withUnsafeBufferPointer { uncompress(o.baseAddress, &length, $0.baseAddress, uLong($0.count)) }
+            }
+            precondition(rc == Z_OK, "the embedded font data is damaged (zlib \(rc))")
+            return Array(out.prefix(Int(length)))
+        }
+
+        func font(_ size: Int) -> Font {
+            lock.lock()
+            defer { lock.unlock() }
+            if let f = parsed[size] { return f }
+            var i = offsets[size] ?? offsets[14] ?? 0
+            func u16() -> Int { defer { i += 2 }; return Int(data[i]) | Int(data[i + 1]) << 8 }
+            func i16() -> Int { Int(Int16(bitPattern: UInt16(u16()))) }
+            func u32() -> UInt32 {
+                defer { i += 4 }; return UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
+            }
             let size = u16(), ascent = u16(), descent = u16(), count = u16()
             var glyphs: [UInt32: Glyph] = [:]
             for _ in 0..<count {
                 let code = u32(), advance = u16(), dx = i16(), dy = i16(), w = u16(), h = u16()
-                let coverage = Array(data[i..<(i + w * h)])
+                glyphs[code] = Glyph(advance: advance, dx: dx, dy: dy, w: w, h: h, coverage: Array(data[i..<(i + w * h)]))
                 i += w * h
-                glyphs[code] = Glyph(advance: advance, dx: dx, dy: dy, w: w, h: h, coverage: coverage)
             }
-            fonts.append(Font(size: size, ascent: ascent, descent: descent, glyphs: glyphs))
+            let f = Font(size: size, ascent: ascent, descent: descent, glyphs: glyphs)
+            parsed[size] = f
+            return f
         }
-        precondition(fonts.count == 3, "the embedded font data is damaged")
-        return fonts
-    }()
+    }
 
     func glyph(_ s: Unicode.Scalar) -> Glyph? { glyphs[s.value] ?? glyphs[UInt32(("?" as Unicode.Scalar).value)] }
 

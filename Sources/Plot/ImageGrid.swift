@@ -13,6 +13,8 @@ public struct ImageGrid {
     public var title: String?
     public var width = 640
     public var height = 480
+    /// Text and gaps grow by this factor (`plot.images(scale:)`).
+    public var scale = 1.0
 
     public init(images: [[Double]], h: Int, w: Int, channels: Int, cols: Int) {
         self.images = images
@@ -25,9 +27,10 @@ public struct ImageGrid {
     /// The cell layout: origin of image k and the integer scale.
     public func layout() -> (scale: Int, origin: (Int) -> (x: Int, y: Int)) {
         let rows = max(1, (images.count + cols - 1) / cols)
-        let gap = 8
-        let titleH = title != nil ? Font.title.lineHeight + 12 : 8
-        let labelH = labels != nil ? Font.small.lineHeight + 2 : 0
+        let u = self.scale
+        let gap = Int((8 * u).rounded())
+        let titleH = title != nil ? Font.title(scale: u).lineHeight + Int((12 * u).rounded()) : gap
+        let labelH = labels != nil ? Font.small(scale: u).lineHeight + Int((2 * u).rounded()) : 0
         let availW = width - 16 - gap * (cols - 1), availH = height - titleH - 8 - gap * (rows - 1) - labelH * rows
         let scale = max(1, min(availW / max(1, cols * w), availH / max(1, rows * h)))
         let gridW = cols * w * scale + gap * (cols - 1)
@@ -39,14 +42,15 @@ public struct ImageGrid {
     public func render() -> Canvas {
         let canvas = Canvas(width: width, height: height)
         if let t = title {
-            Font.title.draw(t, x: Double(width) / 2, top: 6, anchor: .center, color: .ink, on: canvas)
+            Font.title(scale: scale).draw(t, x: Double(width) / 2, top: 6 * scale, anchor: .center, color: .ink, on: canvas)
         }
-        let (scale, origin) = layout()
+        let (zoom, origin) = layout()
+        let small = Font.small(scale: scale)
         for (k, img) in images.enumerated() {
             let (ox, oy) = origin(k)
             if let labels, k < labels.count {
-                Font.small.draw(
-                    labels[k], x: Double(ox) + Double(w * scale) / 2, top: Double(oy - Font.small.lineHeight - 1),
+                small.draw(
+                    labels[k], x: Double(ox) + Double(w * zoom) / 2, top: Double(oy - small.lineHeight) - scale,
                     anchor: .center, color: .ink, on: canvas)
             }
             for i in 0..<h {
@@ -54,8 +58,8 @@ public struct ImageGrid {
                     let base = (i * w + j) * channels
                     func byte(_ v: Double) -> UInt8 { v.isNaN ? 0 : UInt8((min(1, max(0, v)) * 255).rounded()) }
                     let r = byte(img[base]), g = channels == 3 ? byte(img[base + 1]) : r, b = channels == 3 ? byte(img[base + 2]) : r
-                    for dy in 0..<scale {
-                        for dx in 0..<scale { canvas.set(ox + j * scale + dx, oy + i * scale + dy, r, g, b) }
+                    for dy in 0..<zoom {
+                        for dx in 0..<zoom { canvas.set(ox + j * zoom + dx, oy + i * zoom + dy, r, g, b) }
                     }
                 }
             }

@@ -128,8 +128,9 @@ public enum Completion {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return [] }
         return names.filter { $0.hasPrefix(text) && (text.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(name), isDirectory: &isDirectory)
-            return isDirectory.boolValue ? name + "/" : name
+            let path = (folder as NSString).appendingPathComponent(name)
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            return exists && isDirectory.boolValue ? name + "/" : name
         }
     }
 }

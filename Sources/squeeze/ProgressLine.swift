@@ -4,8 +4,10 @@ import SqueezeCore
 /// ProgressMeter on a terminal: one line on standard error, redrawn at most ten times a second, shown
 /// only once an operation has run for a second (short ones stay silent), erased when it ends.
 /// Installed only when standard error is a terminal and `--quiet` was not given.
+/// `SQUEEZE_PROGRESS_AFTER` (seconds) changes the one-second delay (the tests set 0).
 final class ProgressLine: ProgressMeter.Sink, @unchecked Sendable {
     let lock = NSLock()
+    let after = ProcessInfo.processInfo.environment["SQUEEZE_PROGRESS_AFTER"].flatMap(Double.init).map { max(0, $0) } ?? 1
     var lastDraw = ContinuousClock.now
     var drawn = false
 
@@ -14,7 +16,7 @@ final class ProgressLine: ProgressMeter.Sink, @unchecked Sendable {
         let elapsed = (now - r.started).seconds
         lock.lock()
         defer { lock.unlock() }
-        guard elapsed >= 1, !drawn || (now - lastDraw).seconds >= 0.1 else { return }
+        guard elapsed >= after, !drawn || (now - lastDraw).seconds >= 0.1 else { return }
         lastDraw = now
         drawn = true
         var line = "\(r.name)  \(Int(r.fraction * 100))%  \(ProgressLine.time(elapsed))"

@@ -241,6 +241,82 @@ func isWhite(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> Bool { p.r == 255 && p.g ==
     }
 }
 
+/// Issue 27.15: figures that scale, legends that keep off the data, methods that are one point.
+@Suite struct FigureScaleAndLegendTests {
+    func ink(_ c: Canvas) -> Int { c.width * c.height - count(c, (255, 255, 255)) }
+
+    func labelled(width: Int, height: Int, scale: Double) -> Figure {
+        var f = Figure()
+        let x = (0..<20).map(Double.init)
+        f.series = [.line(x: x, y: x.map { $0 * $0 }, color: Palette.category(0), label: "a", width: 2.1, dashed: false, markers: true, right: false)]
+        f.legend = [LegendEntry("squares", Palette.category(0), .markedLine)]
+        f.title = "A title that is long enough"
+        f.x.label = "x label"
+        f.y.label = "y label"
+        (f.width, f.height, f.scale) = (width, height, scale)
+        return f
+    }
+
+    @Test func scaleGrowsTextLinesAndMarkersWithTheFigure() {
+        let base = ink(labelled(width: 640, height: 480, scale: 1).render())
+        let scaled = ink(labelled(width: 1920, height: 1440, scale: 3).render())
+        let unscaled = ink(labelled(width: 1920, height: 1440, scale: 1).render())
+        // Everything drawn is 3× in both directions: 9× the ink, give or take hinting and rounding.
+        let r = Double(scaled) / Double(base)
+        #expect(r > 7.5 && r < 10.5, "ink ratio \(r)")
+        // Without scale only lengths grow: thin lines and 11-pixel text, about 3× the ink.
+        #expect(Double(unscaled) / Double(base) < 4.5)
+        // The fonts come in the sizes the scale asks for.
+        #expect(Font.normal(scale: 3).size == 42 && Font.title(scale: 2).size == 34 && Font.small(scale: 1).size == 11)
+        #expect(Font.normal(scale: 1.2).size == 17)  // the nearest embedded size
+    }
+
+    @Test func theLegendTakesAFreeCornerAndNeverCoversAPoint() {
+        var f = Figure()
+        // Points in the upper right, the upper left and the bottom middle: the lower corners are free.
+        let px: [Double] = [9, 9.5, 10, 0, 0.5, 1, 5], py: [Double] = [9, 9.5, 10, 9, 9.5, 10, 0]
+        f.series = [.scatter(x: px, y: py, colors: [Palette.category(0)], radius: 3.5)]
+        f.legend = [LegendEntry("a long legend label", Palette.category(0), .marker)]
+        let c = f.render()
+        // Every one of the seven points keeps its colour at its centre: none lies under the legend's veil.
+        let frame = (left: 80.0, top: 38.0, right: 576.0, bottom: 427.0)
+        let xs = { (v: Double) in frame.left + (v + 0.5) / 11 * (frame.right - frame.left) }
+        let ys = { (v: Double) in frame.bottom - (v + 0.5) / 11 * (frame.bottom - frame.top) }
+        for (x, y) in zip(px, py) {
+            let p = c.pixel(Int(xs(x)), Int(ys(y)))
+            #expect((p.r, p.g, p.b) == tabBlue, "point (\(x), \(y)) at \(Int(xs(x))), \(Int(ys(y))) is \(p)")
+        }
+    }
+
+    @Test func withNoFreePlaceInsideTheLegendStandsOutside() {
+        var f = Figure()
+        // A 12×12 grid of points: every place inside the axes covers some.
+        let g = (0..<144).map { (Double($0 % 12), Double($0 / 12)) }
+        f.series = [.scatter(x: g.map(\.0), y: g.map(\.1), colors: [Palette.category(0)], radius: 3.5)]
+        f.legend = [LegendEntry("points", Palette.category(0), .marker)]
+        #expect(!f.legendPlace(.init(left: 80, top: 38, right: 576, bottom: 427), .init(lo: -0.55, hi: 11.55, log: false, p0: 80, p1: 576),
+                               .init(lo: -0.55, hi: 11.55, log: false, p0: 427, p1: 38), nil).free)
+        let c = f.render()
+        // The axes narrowed: the right spine moved left, and the legend's marker is right of it.
+        var spine = 0
+        for x in stride(from: 600, to: 300, by: -1) where c.pixel(x, 200) == (0, 0, 0) { spine = x; break }
+        #expect(spine < 576 && spine > 320, "right spine at \(spine)")
+        #expect(count(c, tabBlue, tolerance: 10, in: (spine + 2, 0, 640, 480)) > 20)
+        // Every grid point is visible.
+        #expect(count(c, tabBlue) > 144 * 20)
+    }
+
+    @Test func aLonePointIsDrawnEvenWithoutMarkers() {
+        var f = Figure()
+        f.series = [
+            .line(x: [0, 10], y: [0, 10], color: Palette.category(1), label: nil, width: 2.1, dashed: false, markers: false, right: false),
+            .line(x: [5], y: [5], color: Palette.category(0), label: nil, width: 2.1, dashed: false, markers: false, right: false),
+        ]
+        let c = f.render()
+        #expect(count(c, tabBlue) > 10)
+    }
+}
+
 @Suite struct PNGRoundTripTests {
     @Test func roundTripsWhatItWrites() throws {
         let c = Canvas(width: 5, height: 3)

@@ -14,12 +14,12 @@ final class TerminalSession {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? ".build/debug/squeeze"
     }
 
-    init(histfile: String, cwd: String, extra: [String] = []) throws {
+    init(histfile: String, cwd: String, extra: [String] = [], environment: [String] = []) throws {
         var size = winsize(ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0)
         // env -C: the working directory (posix_spawn_file_actions_addchdir_np is not exported to Swift).
         let args = ["/usr/bin/env", "-C", cwd, TerminalSession.binary, "--color", "never"] + extra
         // A clean environment, except the sanitizer settings of Scripts/test --sanitize.
-        let env = ["SQUEEZE_HISTFILE=\(histfile)", "TERM=xterm", "HOME=\(cwd)", "PATH=/usr/bin:/bin"]
+        let env = ["SQUEEZE_HISTFILE=\(histfile)", "TERM=xterm", "HOME=\(cwd)", "PATH=/usr/bin:/bin"] + environment
             + ["ASAN_OPTIONS", "LSAN_OPTIONS"].compactMap { k in ProcessInfo.processInfo.environment[k].map { "\(k)=\($0)" } }
         // posix_spawn, not fork: fork runs OpenBLAS's atfork handler, which joins BLAS worker threads
         // and can hang forever when another test of this process is inside a BLAS call.
@@ -285,7 +285,10 @@ final class TerminalSession {
     /// through progress(), and an operation: k-means), erased at the end; --quiet shows none.
     @Test func longWorkShowsProgressUnlessQuiet() throws {
         let loop = "for i in progress(range(40), label: \"steps\") { s = svd(randn(300, 300)) }\n"
-        let t = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history"])
+        // The line shows only after a second of work; the test asks for it at once, so it does not
+        // depend on how fast this machine runs the loop (on a quick one it took under a second).
+        let now = ["SQUEEZE_PROGRESS_AFTER=0"]
+        let t = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history"], environment: now)
         t.send(loop)
         try t.expect("\u{1B}[Ksteps  ")
         try t.expect("% ")
@@ -296,7 +299,7 @@ final class TerminalSession {
         try t.expect("squeeze> ")
         t.send(":quit\n")
         #expect(t.finish() == 0)
-        let quiet = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history", "--quiet"])
+        let quiet = try TerminalSession(histfile: hist, cwd: dir.path, extra: ["--no-history", "--quiet"], environment: now)
         quiet.send(loop)
         let shown = try quiet.expect("squeeze> ")
         #expect(!shown.contains("steps  "), "\(shown)")

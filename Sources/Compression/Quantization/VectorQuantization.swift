@@ -127,7 +127,7 @@ public enum VectorQuantization {
 
 extension Compressed {
     /// The vector quantizers `quantize` offers.
-    public enum VectorMethod: String, Sendable { case vq, pq, rvq, grvq }
+    public enum VectorMethod: String, Sendable, CaseIterable { case vq, pq, rvq, grvq }
 
     /// Vector, product, residual or group-residual VQ with its storage account: every stage's (or
     /// subspace's) indices at log₂ codes bits, then every codebook at 32 bits per value.

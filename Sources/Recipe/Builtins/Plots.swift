@@ -11,6 +11,9 @@ extension Builtins {
         ParamSpec("ylabel", .string, .none, namedOnly: true, doc: "Label beside the y axis."),
         ParamSpec("to", .string, .none, namedOnly: true, doc: "PNG file to write (default: <kind>-<n>.png in the output directory)."),
         ParamSpec("size", .list, .none, namedOnly: true, doc: "[width, height] in pixels (default [640, 480])."),
+        ParamSpec(
+            "scale", .number, .value(.number(1)), range: 0.5...4, namedOnly: true,
+            doc: "Text, lines, markers and margins grow by this factor: size: [1920, 1440], scale: 3 reads like the default figure."),
         ParamSpec("grid", .bool, .value(.bool(false)), namedOnly: true, doc: "Light grid lines at the major ticks."),
         ParamSpec("logx", .bool, .value(.bool(false)), namedOnly: true, doc: "Logarithmic x axis (non-positive values are skipped)."),
         ParamSpec("logy", .bool, .value(.bool(false)), namedOnly: true, doc: "Logarithmic y axis (non-positive values are skipped)."),
@@ -45,6 +48,7 @@ extension Builtins {
             if isX { fig.x.ticks = v } else { fig.y.ticks = v }
         }
         (fig.width, fig.height) = try figureSize(args, sizeParam)
+        fig.scale = try args.number("scale")
         return try write(fig.render(), args, interp, kind: kind)
     }
 
@@ -193,7 +197,10 @@ extension Builtins {
                     .line(
                         x: seriesX[i], y: s, color: Palette.category(i), label: labels?[i], width: 2.1, dashed: false, markers: markers,
                         right: false))
-                if let l = labels?[i] { fig.legend.append(LegendEntry(l, Palette.category(i), .line)) }
+                // A method that is one point is a marker in the legend, as on the axes.
+                let points = zip(seriesX[i], s).filter { $0.isFinite && $1.isFinite }.count
+                let kind: LegendEntry.Kind = points == 1 ? .marker : markers ? .markedLine : .line
+                if let l = labels?[i] { fig.legend.append(LegendEntry(l, Palette.category(i), kind)) }
             }
             return try finish(&fig, args, interp, kind: "line")
         },
@@ -373,7 +380,7 @@ extension Builtins {
                 ParamSpec("labels", .list, .none, namedOnly: true, doc: "A caption per image."),
                 ParamSpec("normalize", .bool, .value(.bool(false)), namedOnly: true, doc: "Scale each image to [0, 1]."),
             ]
-                + figureParams.filter { ["title", "to", "size"].contains($0.name) }
+                + figureParams.filter { ["title", "to", "size", "scale"].contains($0.name) }
         ) { args, interp in
             let s = try args.tensor("stack")
             guard s.rank == 3 || (s.rank == 4 && s.shape[3] == 3) else {
@@ -396,6 +403,7 @@ extension Builtins {
             if let l = grid.labels, l.count != n { throw args.error("labels", "\(l.count) captions for \(n) images") }
             grid.title = args.isNone("title") ? nil : try args.string("title")
             (grid.width, grid.height) = try figureSize(args)
+            grid.scale = try args.number("scale")
             return try write(grid.render(), args, interp, kind: "images")
         },
 
@@ -427,7 +435,7 @@ extension Builtins {
             fig.x.integer = true
             fig.series.append(
                 .line(x: k, y: s, color: Palette.category(0), label: "σᵢ", width: 2.1, dashed: false, markers: s.count <= 40, right: false))
-            fig.legend.append(LegendEntry("σᵢ", Palette.category(0), .line))
+            fig.legend.append(LegendEntry("σᵢ", Palette.category(0), s.count <= 40 ? .markedLine : .line))
             if try args.bool("energy") {
                 let sq = s.map { $0.isFinite ? $0 * $0 : 0 }
                 let total = sq.reduce(0, +)

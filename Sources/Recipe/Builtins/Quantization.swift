@@ -76,7 +76,8 @@ extension Builtins {
             guard W.rank == 2 || W.rank == 1 else {
                 throw args.error("W", "expected a weight matrix [out, in] or a vector, got shape \(Shape.describe(W.shape))")
             }
-            let method = QuantizeMethod(rawValue: try args.string("method"))!
+            // The parameter is a checked choice, so the guard never fails; it keeps a new choice from trapping.
+            guard let method = QuantizeMethod(rawValue: try args.string("method")) else { throw args.error("method", "unknown method") }
             switch method {
             case .rtn: return try quantizeRTN(W, args)
             case .gptq: return try quantizeGPTQ(W, args, interp)
@@ -90,7 +91,8 @@ extension Builtins {
     /// The methods of `quantize`, each bound by one function below.
     enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, kmeans, vq, pq, rvq, grvq }
 
-    static let vectorMethods = ["vq", "pq", "rvq", "grvq"]
+    /// The vector quantizers are the core's own list.
+    static let vectorMethods = Compressed.VectorMethod.allCases.map(\.rawValue)
 
     static func scaleBits(_ args: Arguments) throws -> Int { Int(try args.string("scale_bits")) ?? 16 }
 
@@ -133,7 +135,9 @@ extension Builtins {
 
     static func quantizeVectors(_ W: Tensor, _ method: QuantizeMethod, _ args: Arguments, _ interp: Interpreter) throws -> Value {
         guard W.rank == 2 else { throw args.error("W", "\(method.rawValue) quantizes a matrix") }
-        let vector = Compressed.VectorMethod(rawValue: method.rawValue)!
+        guard let vector = Compressed.VectorMethod(rawValue: method.rawValue) else {
+            throw args.error("method", "'\(method.rawValue)' is not a vector quantizer (\(vectorMethods.joined(separator: ", ")))")
+        }
         let (dim, codes, stages) = (try args.int("dim"), try args.int("codes"), try args.int("stages"))
         let (iters, groups) = (try args.int("iters"), try args.int("groups"))
         return compressed(
