@@ -235,7 +235,8 @@ public struct Figure {
             let w = t.labels.map { small.width($0) }.max() ?? 0
             right = max(right, 48 * u + w + (cb.label != nil ? Double(small.lineHeight) + 6 * u : 0))
         }
-        if legendOutside { right += legendSize().w + 8 * u }
+        // Outside, the legend takes the place of the empty right margin (beyond a right axis or colour bar).
+        if legendOutside { right = (y2 == nil && colorbar == nil ? 8 * u : right) + legendSize().w + 8 * u }
         let top = max(H * 0.08, title != nil ? Double(titleFont.lineHeight) + 16 * u : 12 * u)
         let bottom = max(H * 0.11, 17 * u + Double(font.lineHeight) + (x.label != nil ? Double(font.lineHeight) + 8 * u : 0))
         left = left.rounded()
@@ -249,7 +250,7 @@ public struct Figure {
         var legendAt: (x: Double, y: Double)?
         if !legend.isEmpty {
             if legendOutside {
-                legendAt = (W - legendSize().w - 4 * u, frame.top)
+                legendAt = (W - legendSize().w - 8 * u, frame.top)
             } else {
                 let place = legendPlace(frame, xs, ys, y2s)
                 // Outside only while the axes keep at least a third of the figure's width.
@@ -328,8 +329,11 @@ public struct Figure {
 
         // Title and axis labels.
         if let t = title {
+            // Centred over the axes, moved in when that would cut it at the figure's edge.
+            let half = titleFont.width(t) / 2 + 4 * u
+            let centre = min(max((frame.left + frame.right) / 2, half), W - half)
             titleFont.draw(
-                t, x: (frame.left + frame.right) / 2, top: frame.top - 8 * u - Double(titleFont.lineHeight), anchor: .center, color: ink,
+                t, x: centre, top: frame.top - 8 * u - Double(titleFont.lineHeight), anchor: .center, color: ink,
                 on: canvas)
         }
         if let l = x.label {
