@@ -185,16 +185,19 @@ func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: 
         #expect(try reopened.db.rows("SELECT source FROM runs WHERE id = ?", [.int(Int64(id))]).first?[0].string == run.source)
     }
 
+    /// A history as the first schema wrote it, holding the rows `inserts` add.
+    func versionOneHistory(_ path: String, _ inserts: String...) throws {
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        try db.execute(Schema.migrations[0])
+        try db.run("INSERT INTO schema_version (version) VALUES (1)")
+        for sql in inserts { try db.run(sql) }
+    }
+
     @Test func aVersionOneHistoryIsMigratedAndKeepsItsRuns() throws {
         let s = try Scratch()
-        do {
-            // A history as the first schema wrote it.
-            let db = try Database(path: s.db)
-            try db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            try db.execute(Schema.migrations[0])
-            try db.run("INSERT INTO schema_version (version) VALUES (1)")
-            try db.run("INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('repl', 'x = 1', '', 0, 'completed', 'old')")
-        }
+        try versionOneHistory(
+            s.db, "INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('repl', 'x = 1', '', 0, 'completed', 'old')")
         let store = try HistoryStore(path: s.db)
         #expect(try store.db.rows("SELECT max(version) FROM schema_version").first?[0].int == Schema.version)
         #expect(try store.runs().map(\.source) == ["x = 1"])
@@ -204,14 +207,9 @@ func record(_ store: HistoryStore, _ text: String, seed: UInt64 = 1, overrides: 
     @Test func aVersionOneHistoryIsRepairedIntoTheCurrentSchema() throws {
         // `squeeze doctor` may rebuild a file an older squeeze wrote: the columns it lacks take their defaults.
         let s = try Scratch()
-        do {
-            let db = try Database(path: s.db)
-            try db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            try db.execute(Schema.migrations[0])
-            try db.run("INSERT INTO schema_version (version) VALUES (1)")
-            try db.run("INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('script', 'y', '', 0, 'completed', 'old')")
-            try db.run("INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (1, 0, 'a.npy', 'npy', 8, 'ab')")
-        }
+        try versionOneHistory(
+            s.db, "INSERT INTO runs (kind, source, source_sha256, started, status, squeeze_version) VALUES ('script', 'y', '', 0, 'completed', 'old')",
+            "INSERT INTO artifacts (run, statement, path, kind, bytes, sha256) VALUES (1, 0, 'a.npy', 'npy', 8, 'ab')")
         let report = try HistoryStore.repair(path: s.db)
         #expect(report.unreadable.isEmpty)
         let store = try HistoryStore(path: s.db)
