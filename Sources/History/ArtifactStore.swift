@@ -21,8 +21,12 @@ public struct ArtifactStore: Sendable {
 
     /// Whether a copy of this digest is there with the recorded size (doctor hashes it too).
     public func holds(sha256: String, kind: String, bytes: Int) -> Bool {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: location(sha256: sha256, kind: kind).path)
-        return (attributes?[.size] as? NSNumber)?.intValue == bytes
+        ArtifactStore.holds(file: location(sha256: sha256, kind: kind).path, bytes: bytes)
+    }
+
+    /// Whether a stored copy is there with the recorded size.
+    public static func holds(file: String, bytes: Int) -> Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue == bytes
     }
 
     /// What `keep` found: the file's digest and size, and whether the store holds a copy.

@@ -19,8 +19,7 @@ public enum Report {
     /// `squeeze doctor`), or `hash only` (over the size limit, or recorded before the store existed).
     public static func copyState(_ a: ArtifactRecord) -> String {
         guard let copy = a.copy else { return "hash only" }
-        let size = (try? FileManager.default.attributesOfItem(atPath: copy))?[.size] as? NSNumber
-        return size?.intValue == a.bytes ? "stored" : "missing"
+        return ArtifactStore.holds(file: copy, bytes: a.bytes) ? "stored" : "missing"
     }
 
     /// Everything recorded for one run.
