@@ -1,0 +1,264 @@
+import Foundation
+import SqueezeCore
+
+/// Perplexity, KL divergence against a base model, and generation.
+extension Decoder {
+    /// How a text is cut into windows and which predictions are scored (see docs/llm.md).
+    public enum Preset: String, Sendable, CaseIterable {
+        /// llama.cpp's `llama-perplexity`: non-overlapping windows, each window's first token replaced
+        /// by BOS when the vocabulary adds one, only the second half of each window scored.
+        case llamaCpp = "llama.cpp"
+        /// GPTQ's evaluation (and SparseGPT's, AWQ's, …): one BOS before the whole text when the model
+        /// adds one, non-overlapping windows, every prediction in each window scored.
+        case gptq
+        /// Every prediction after each window's first token, no BOS.
+        case all
+    }
+
+    /// The windows of a token stream under a preset: each window's tokens and the first row whose
+    /// prediction (of the next token) is scored.
+    public func windows(_ tokens: [Int], context: Int, preset: Preset) -> (windows: [[Int]], firstScored: Int) {
+        var stream = tokens
+        if preset == .gptq, tokenizer.addBOS, let bos = tokenizer.bos { stream.insert(bos, at: 0) }
+        let n = stream.count / context
+        var out: [[Int]] = []
+        for w in 0..<n {
+            var window = Array(stream[(w * context)..<((w + 1) * context)])
+            if preset == .llamaCpp, tokenizer.addBOS, let bos = tokenizer.bos { window[0] = bos }
+            out.append(window)
+        }
+        return (out, preset == .llamaCpp ? context / 2 : 0)
+    }
+
+    /// Log-probabilities (Float64) of the rows of `final` — one row per call of `body`, with the row's index.
+    func logProbabilities(_ final: Tensor, rows: Range<Int>, _ body: (Int, UnsafeBufferPointer<Double>) -> Void) throws {
+        let V = config.vocab, chunk = 64
+        var lp = [Double](repeating: 0, count: chunk * V)
+        for r0 in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
+            let r1 = min(rows.upperBound, r0 + chunk), n = r1 - r0
+            let part = Tensor(shape: [n, config.hidden], storage: Array(final.storage[(r0 * config.hidden)..<(r1 * config.hidden)]))
+            let L = try logits(part)
+            L.withBuffer { lb in
+                lp.withUnsafeMutableBufferPointer { out in
+                    nonisolated(unsafe) let out = out
+                    Parallel.forEach(n, grain: 4) { rr in
+                        for r in rr {
+                            var mx = -Double.infinity
+                            for j in 0..<V { mx = max(mx, Double(lb[r * V + j])) }
+                            var sum = 0.0
+                            for j in 0..<V { sum += exp(Double(lb[r * V + j]) - mx) }
+                            let lse = mx + log(sum)
+                            for j in 0..<V { out[r * V + j] = Double(lb[r * V + j]) - lse }
+                        }
+                    }
+                }
+            }
+            lp.withUnsafeBufferPointer { all in
+                for r in 0..<n { body(r0 + r, UnsafeBufferPointer(rebasing: all[(r * V)..<((r + 1) * V)])) }
+            }
+        }
+    }
+
+    public struct Perplexity: Sendable {
+        public var ppl: Double, nll: Double, stderr: Double
+        /// Tokens of the text used (after `limit`), windows, and predictions scored.
+        public var tokens: Int, windows: Int, scored: Int
+        /// The negative log-likelihood of each scored prediction, in order.
+        public var nlls: [Double]
+    }
+
+    /// The mean of `values`, exp of it, and llama.cpp's uncertainty exp(mean)·√(var/(n−1)).
+    public static func summarize(_ nlls: [Double]) -> (ppl: Double, nll: Double, stderr: Double) {
+        let n = Double(nlls.count)
+        guard n > 0 else { return (.nan, .nan, .nan) }
+        let mean = nlls.reduce(0, +) / n
+        let variance = nlls.reduce(0) { $0 + $1 * $1 } / n - mean * mean
+        let ppl = exp(mean)
+        return (ppl, mean, n > 1 ? ppl * (max(variance, 0) / (n - 1)).squareRoot() : 0)
+    }
+
+    func checkWindows(_ tokens: [Int], context: Int) throws {
+        guard context >= 2 else { throw ModelError("context must be at least 2 tokens, got \(context)") }
+        guard context <= config.context else {
+            throw ModelError("context \(context) is above the model's context of \(config.context) tokens")
+        }
+        guard tokens.count >= context else {
+            throw ModelError("the text has \(tokens.count) tokens, shorter than one window of \(context)")
+        }
+    }
+
+    public func perplexity(
+        tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
+    ) throws -> Perplexity {
+        try checkWindows(tokens, context: context)
+        let (windows, first) = self.windows(tokens, context: context, preset: preset)
+        var nlls: [Double] = []
+        let task = ProgressMeter.start("perplexity", total: windows.count)
+        defer { task.end() }
+        for window in windows {
+            try cancellation?.check()
+            let out = try forward([window], cancellation: cancellation)
+            try logProbabilities(out.final, rows: first..<(context - 1)) { r, lp in nlls.append(-lp[window[r + 1]]) }
+            task.advance()
+        }
+        let s = Self.summarize(nlls)
+        return Perplexity(ppl: s.ppl, nll: s.nll, stderr: s.stderr, tokens: tokens.count, windows: windows.count, scored: nlls.count, nlls: nlls)
+    }
+
+    /// llama.cpp's `--kl-divergence` statistics of KL(base ‖ model) per scored prediction.
+    public struct Divergence: Sendable {
+        public var kl: [Double]
+        public var meanKL: Double, stderrKL: Double, medianKL: Double, p99KL: Double, maxKL: Double
+        public var sameTop: Double, sameTopStderr: Double
+        public var rmsDeltaP: Double
+        public var lnPPLRatio: Double, lnPPLRatioStderr: Double
+        public var pplBase: Double, ppl: Double
+        public var scored: Int, windows: Int
+    }
+
+    public static func divergence(
+        base: Decoder, model: Decoder, tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
+    ) throws -> Divergence {
+        guard base.config.vocab == model.config.vocab else {
+            throw ModelError("the models have different vocabularies (\(base.config.vocab) and \(model.config.vocab) tokens)")
+        }
+        try model.checkWindows(tokens, context: context)
+        let (windows, first) = model.windows(tokens, context: context, preset: preset)
+        var kl: [Double] = [], same = 0, dp2 = 0.0, nllBase: [Double] = [], nll: [Double] = []
+        let task = ProgressMeter.start("kld", total: windows.count)
+        defer { task.end() }
+        let V = base.config.vocab
+        for window in windows {
+            try cancellation?.check()
+            let fb = try base.forward([window], cancellation: cancellation).final
+            let fm = try model.forward([window], cancellation: cancellation).final
+            var baseRows: [[Double]] = []
+            try base.logProbabilities(fb, rows: first..<(context - 1)) { _, lp in baseRows.append(Array(lp)) }
+            var i = 0
+            try model.logProbabilities(fm, rows: first..<(context - 1)) { r, lp in
+                let b = baseRows[i]
+                i += 1
+                var d = 0.0, argB = 0, argM = 0
+                for j in 0..<V {
+                    let pb = exp(b[j])
+                    if pb > 0 { d += pb * (b[j] - lp[j]) }
+                    if b[j] > b[argB] { argB = j }
+                    if lp[j] > lp[argM] { argM = j }
+                }
+                kl.append(max(d, 0))
+                if argB == argM { same += 1 }
+                let target = window[r + 1]
+                let delta = exp(lp[target]) - exp(b[target])
+                dp2 += delta * delta
+                nllBase.append(-b[target])
+                nll.append(-lp[target])
+            }
+            task.advance()
+        }
+        let n = Double(kl.count)
+        func meanStderr(_ v: [Double]) -> (Double, Double) {
+            let m = v.reduce(0, +) / n
+            let variance = v.reduce(0) { $0 + $1 * $1 } / n - m * m
+            return (m, n > 1 ? (max(variance, 0) / (n - 1)).squareRoot() : 0)
+        }
+        let sorted = kl.sorted()
+        let (mk, sk) = meanStderr(kl)
+        let ratio = meanStderr(zip(nll, nllBase).map { $0 - $1 })
+        let top = Double(same) / n
+        return Divergence(
+            kl: kl, meanKL: mk, stderrKL: sk, medianKL: sorted[Int(0.5 * (n - 1))], p99KL: sorted[Int(0.99 * (n - 1))],
+            maxKL: sorted.last ?? 0, sameTop: top, sameTopStderr: n > 1 ? (top * (1 - top) / (n - 1)).squareRoot() : 0,
+            rmsDeltaP: (dp2 / n).squareRoot(), lnPPLRatio: ratio.0, lnPPLRatioStderr: ratio.1,
+            pplBase: summarize(nllBase).ppl, ppl: summarize(nll).ppl, scored: kl.count, windows: windows.count)
+    }
+
+    // MARK: - Generation
+
+    public struct Sampling: Sendable {
+        public var temperature = 0.0
+        public var topK: Int? = nil
+        public var topP: Double? = nil
+        public init(temperature: Double = 0, topK: Int? = nil, topP: Double? = nil) {
+            self.temperature = temperature
+            self.topK = topK
+            self.topP = topP
+        }
+    }
+
+    /// The next token from one row of logits: the arg-max at temperature 0, else a draw from
+    /// softmax(logits / T) restricted to the top k and then to the smallest set of mass ≥ top_p.
+    public static func pick(_ logits: ArraySlice<Float>, _ s: Sampling, _ rng: inout RandomGenerator) -> Int {
+        let base = logits.startIndex
+        if s.temperature <= 0 {
+            var best = base
+            for j in logits.indices where logits[j] > logits[best] { best = j }
+            return best - base
+        }
+        var order = Array(0..<logits.count)
+        order.sort { logits[base + $0] > logits[base + $1] || (logits[base + $0] == logits[base + $1] && $0 < $1) }
+        if let k = s.topK, k > 0, k < order.count { order.removeLast(order.count - k) }
+        let mx = Double(logits[base + order[0]])
+        var p = order.map { exp((Double(logits[base + $0]) - mx) / s.temperature) }
+        var total = p.reduce(0, +)
+        if let topP = s.topP, topP < 1 {
+            var cum = 0.0, keep = p.count
+            for (i, v) in p.enumerated() {
+                cum += v / total
+                if cum >= topP { keep = i + 1; break }
+            }
+            p.removeLast(p.count - keep)
+            total = p.reduce(0, +)
+        }
+        let u = rng.uniform() * total
+        var acc = 0.0
+        for (i, v) in p.enumerated() {
+            acc += v
+            if u < acc { return order[i] }
+        }
+        return order[p.count - 1]
+    }
+
+    public struct Generation: Sendable {
+        public var ids: [Int]
+        public var text: String
+        /// "length", "eos" or "stop".
+        public var reason: String
+    }
+
+    /// Continues `prompt` by up to `tokens` tokens through the KV cache: one forward over the
+    /// prompt, then one per new token. Stops at the end-of-sequence token or when the continuation's
+    /// text contains one of `stop` (cut before it).
+    public func generate(
+        prompt: [Int], tokens: Int, sampling: Sampling, stop: [String] = [], rng: inout RandomGenerator,
+        cancellation: CancellationToken? = nil
+    ) throws -> Generation {
+        guard !prompt.isEmpty else { throw ModelError("the prompt is empty: give at least one token of text") }
+        guard prompt.count + tokens <= config.context else {
+            throw ModelError("\(prompt.count) prompt tokens + \(tokens) new exceed the model's context of \(config.context)")
+        }
+        var caches: [KVCache]? = [KVCache(layers: config.layers)]
+        var last = try forward([prompt], caches: &caches, cancellation: cancellation).final
+        var ids: [Int] = []
+        let task = ProgressMeter.start("generate", total: tokens)
+        defer { task.end() }
+        var reason = "length"
+        for _ in 0..<tokens {
+            try cancellation?.check()
+            let row = last.rank == 2 ? last.shape[0] - 1 : 0
+            let head = try logits(Tensor(shape: [1, config.hidden], storage: Array(last.storage[(row * config.hidden)..<((row + 1) * config.hidden)])))
+            let next = Self.pick(head.storage[...], sampling, &rng)
+            if next == tokenizer.eos { reason = "eos"; break }
+            ids.append(next)
+            task.advance()
+            if !stop.isEmpty {
+                let text = tokenizer.decode(ids)
+                if stop.contains(where: { text.contains($0) }) { reason = "stop"; break }
+            }
+            if ids.count == tokens { break }
+            last = try forward([[next]], caches: &caches, cancellation: cancellation).final
+        }
+        var text = tokenizer.decode(ids)
+        if reason == "stop", let cut = stop.compactMap({ text.range(of: $0)?.lowerBound }).min() { text = String(text[..<cut]) }
+        return Generation(ids: ids, text: text, reason: reason)
+    }
+}
