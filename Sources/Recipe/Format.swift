@@ -55,6 +55,11 @@ public enum Format {
                 "<model \(m.name): \(m.config.layers) layers, \(m.parameterCount) parameters, " +
                 "\(number((m.linearBits / Double(max(1, m.linearParameterCount)) * 1000).rounded() / 1000)) bits/param in its linear " +
                 "layers>"
+        case .decoder(let m):
+            return
+                "<model \(m.name): decoder, \(m.config.layers) blocks, \(m.parameterCount) parameters, " +
+                "\(number((m.linearBits / Double(max(1, m.linearParameterCount)) * 1000).rounded() / 1000)) bits/param in its linear " +
+                "layers>"
         case .unset: return "<unset>"
         }
     }
@@ -88,6 +93,13 @@ public enum Format {
                 lines.append("  \(name): \(summary(ModelValue.field(m, name) ?? .none))")
             }
             lines.append("  layers: \(m.linearLayers.count) linear layers, e.g. \(quoted(m.linearLayers[4]))")
+            return lines.joined(separator: "\n")
+        case .decoder(let m):
+            var lines = [inline(value)]
+            for name in ModelValue.decoderFieldNames where !["weights", "layers", "layer_info", "tensors"].contains(name) {
+                lines.append("  \(name): \(summary(ModelValue.field(m, name) ?? .none))")
+            }
+            lines.append("  layers: \(m.linearLayers.count) linear layers ([out, in]), e.g. \(quoted(m.linearLayers[1]))")
             return lines.joined(separator: "\n")
         case .compressed(let c):
             var lines = [inline(value)]

@@ -225,6 +225,15 @@ enum Ops {
                     "model has no tensor \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: m.names) ?? "see m.tensors")
             }
             return .tensor(t)
+        case .decoder(let m):
+            guard items.count == 1, case let .at(key, kspan) = items[0], case .string(let k) = key else {
+                throw fail("a model is indexed by a tensor name: m[\"blk.0.ffn_down.weight\"]", span)
+            }
+            guard let t = m.weights[k] ?? m.weight(k) else {
+                throw fail(
+                    "model has no tensor \(Format.quoted(k))", kspan, suggestion: Suggest.didYouMean(k, in: m.names) ?? "see m.tensors")
+            }
+            return .tensor(t)
         default:
             throw fail("\(base.typeDescription) cannot be indexed", span)
         }
@@ -323,6 +332,12 @@ enum Ops {
                 "model has no field '\(name)'", span,
                 suggestion: Suggest.didYouMean(name, in: ModelValue.fieldNames) ?? "fields: "
                     + ModelValue.fieldNames.joined(separator: ", "))
+        case .decoder(let m):
+            if let v = ModelValue.field(m, name) { return v }
+            throw fail(
+                "model has no field '\(name)'", span,
+                suggestion: Suggest.didYouMean(name, in: ModelValue.decoderFieldNames) ?? "fields: "
+                    + ModelValue.decoderFieldNames.joined(separator: ", "))
         case .range(let r):
             switch name {
             case "start": return .number(Double(r.start))

@@ -17,6 +17,8 @@ public enum Value: Sendable {
     indirect case compressed(CompressedValue)
     /// A neural network (`load("minilm")`): its weights, configuration and tokenizer.
     indirect case model(Transformer)
+    /// A decoder language model (`load("smollm2")`, a llama GGUF): weights, configuration, tokenizer.
+    indirect case decoder(LanguageModel)
     /// A variable slot that has not been assigned yet; never visible to a recipe.
     case unset
 
@@ -33,7 +35,7 @@ public enum Value: Sendable {
         case .tensor: return "tensor"
         case .function: return "function"
         case .compressed: return "compressed"
-        case .model: return "model"
+        case .model, .decoder: return "model"
         case .unset: return "unset"
         }
     }

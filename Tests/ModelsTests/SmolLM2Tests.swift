@@ -34,8 +34,8 @@ import Testing
         do { return try JSONDecoder().decode(Reference.self, from: data) } catch { fatalError("smollm2_reference.json: \(error)") }
     }()
 
-    static let model: Decoder = {
-        do { return try Decoder.smolLM2() } catch { fatalError("\(error)") }
+    static let model: LanguageModel = {
+        do { return try LanguageModel.smolLM2() } catch { fatalError("\(error)") }
     }()
 
     static func text(_ name: String) throws -> String {
@@ -100,7 +100,7 @@ import Testing
     @Test func incrementalCacheEqualsTheFullForward() throws {
         let ids = Self.model.tokenizer.encode("Alice was beginning to get very tired of sitting by her sister on the bank")
         let full = try Self.model.logits(try Self.model.forward([ids]).final)
-        var caches: [Decoder.KVCache]? = [Decoder.KVCache(layers: 30)]
+        var caches: [LanguageModel.KVCache]? = [LanguageModel.KVCache(layers: 30)]
         // The prompt in two pieces, then one token at a time.
         var rows: [Float] = try Self.model.logits(try Self.model.forward([Array(ids[0..<5])], caches: &caches).final).storage
         for t in 5..<ids.count {
@@ -127,7 +127,7 @@ import Testing
         let two = try Self.model.perplexity(tokens: Array(ids.prefix(2 * r.context)), context: r.context, preset: .all)
         let twoGPTQ = try Self.model.perplexity(tokens: Array(ids.prefix(2 * r.context)), context: r.context, preset: .gptq)
         #expect(two.nlls == twoGPTQ.nlls && two.scored == 2 * (r.context - 1))
-        for (preset, want) in [(Decoder.Preset.gptq, r.gptq), (.llamaCpp, r.llamaCpp)] {
+        for (preset, want) in [(LanguageModel.Preset.gptq, r.gptq), (.llamaCpp, r.llamaCpp)] {
             let p = try Self.model.perplexity(tokens: ids, context: r.context, preset: preset)
             #expect(p.scored == want.scored && p.windows == r.windows)
             #expect(abs(p.ppl - want.ppl) / want.ppl < 1e-4, "\(preset): \(p.ppl) vs \(want.ppl)")
@@ -146,7 +146,7 @@ import Testing
 
     @Test func klOfAModelWithItselfIsZero() throws {
         let ids = Array(Self.model.tokenizer.encode(try Self.text("alice29")).prefix(256))
-        let d = try Decoder.divergence(base: Self.model, model: Self.model, tokens: ids, context: 128, preset: .llamaCpp)
+        let d = try LanguageModel.divergence(base: Self.model, model: Self.model, tokens: ids, context: 128, preset: .llamaCpp)
         #expect(d.scored == 2 * 63 && d.meanKL < 1e-9 && d.sameTop == 1 && d.rmsDeltaP == 0 && d.lnPPLRatio == 0)
     }
 

@@ -27,9 +27,7 @@ public enum GPTQ {
         }
         guard X.shape[0] > 0 else { throw CoreError.invalidParameter("X", "X has no calibration rows") }
         let g = group ?? cols
-        guard g >= 1, cols % g == 0 else {
-            throw CoreError.invalidParameter("group", "group \(g) does not divide the \(cols) input columns")
-        }
+        guard g >= 1 else { throw CoreError.invalidParameter("group", "group must be at least 1, got \(g)") }
         let n = X.shape[0]
         // H = 2/N · XᵀX in Float64.
         let Xd = X.storage.map(Double.init)
@@ -56,11 +54,12 @@ public enum GPTQ {
         }
         // The grid of row r's g weights from column `at` of the current (lazily updated) weights.
         func groupGrid(_ r: Int, at start: Int) -> Quantizer.Grid {
-            let slice = (0..<g).map { Float(w[r * cols + start + $0]) }
+            let slice = (0..<min(g, cols - start)).map { Float(w[r * cols + start + $0]) }
             return slice.withUnsafeBufferPointer { Quantizer.grid($0, bits: bits, symmetric: symmetric, scaleBits: scaleBits) }
         }
         // act_order: static group grids from the (dead-zeroed) weights, then columns permuted.
-        let perLine = cols / g
+        // A last group shorter than g when g does not divide the columns (the reference slices so).
+        let perLine = (cols + g - 1) / g
         var staticGrids: [Quantizer.Grid] = []
         var perm = Array(0..<cols)
         if actOrder {

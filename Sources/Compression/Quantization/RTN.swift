@@ -105,12 +105,11 @@ public enum Quantizer {
         let work = axis == .col ? M.transposed : M
         let rows = axis == .tensor ? 1 : work.shape[0], cols = axis == .tensor ? work.count : work.shape[1]
         let g = group ?? cols
-        guard g >= 1, cols % g == 0 else {
-            throw CoreError.invalidParameter(
-                "group", "group \(g) does not divide the \(cols) weights of a \(axis == .tensor ? "tensor" : axis.rawValue)")
-        }
+        guard g >= 1 else { throw CoreError.invalidParameter("group", "group must be at least 1, got \(g)") }
         let maxq = Float((1 << bits) - 1)
-        let perLine = cols / g
+        // A group that does not divide the line leaves a shorter last group (576 columns in groups
+        // of 128: four of 128 and one of 64), as GPTQ's reference slices them.
+        let perLine = (cols + g - 1) / g
         var grids = [Grid](repeating: Grid(scale: 1, zero: 0), count: rows * perLine)
         // Groups are independent: both cores, each writing only its groups' codes, values and grids.
         // Every element of both outputs is written, so they start uninitialised.
@@ -122,12 +121,13 @@ public enum Quantizer {
                         nonisolated(unsafe) let (cp, op, gp) = (cp, op, gp)
                         Parallel.forEach(rows * perLine, grain: max(1, 65_536 / g)) { range in
                             for k in range {
-                                let base = k * g
+                                let base = (k / perLine) * cols + (k % perLine) * g
+                                let end = (k / perLine) * cols + min(cols, (k % perLine + 1) * g)
                                 let gr = grid(
-                                    UnsafeBufferPointer(rebasing: p[base..<(base + g)]), bits: bits, symmetric: symmetric, clip: clip,
+                                    UnsafeBufferPointer(rebasing: p[base..<end]), bits: bits, symmetric: symmetric, clip: clip,
                                     scaleBits: scaleBits)
                                 gp[k] = gr
-                                for j in base..<(base + g) {
+                                for j in base..<end {
                                     let q = quantize(p[j], gr, maxq)
                                     cp[j] = q
                                     op[j] = dequantize(q, gr)

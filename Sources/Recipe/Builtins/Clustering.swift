@@ -163,18 +163,37 @@ extension Builtins {
         },
         Operation(
             "perplexity", family: "clustering", summary: """
-                Codebook perplexity exp(−Σ p̄ₖ ln(p̄ₖ + 1e−10)) of the codes given, as one batch.
+                Codebook perplexity exp(−Σ p̄ₖ ln(p̄ₖ + 1e−10)) of codes — or, given a decoder model and a text, its perplexity on the text.
                 """,
             doc:
                 """
-                    p̄ₖ is the frequency of code k among the codes given (taming's per-batch definition, here over all of them); equals K \
-                    exactly when usage is uniform over K codes.
+                    perplexity(codes): p̄ₖ is the frequency of code k among the codes given (taming's per-batch definition, here over \
+                    all of them); equals K exactly when usage is uniform over K codes.
+
+                    perplexity(m, text, context: 512, preset: "llama.cpp", limit:): m a decoder (load("smollm2")). PPL = exp(mean NLL) \
+                    over the scored predictions, NLL = −log p(token | the window's earlier tokens), windows non-overlapping of context \
+                    tokens, the tail shorter than a window dropped. preset: "llama.cpp" (llama-perplexity: each window's first token \
+                    replaced by BOS when the vocabulary adds one, only the second half of each window scored — 255 predictions per \
+                    512-token window), "gptq" (GPTQ/SparseGPT/AWQ: one BOS before the whole text when the model adds one, every \
+                    prediction scored), "all" (every prediction after each window's first token, no BOS). SmolLM2 adds no BOS, so \
+                    "gptq" and "all" agree for it. stderr = PPL·√(var(NLL)/(n−1)), llama.cpp's "±". A list of texts is joined by blank \
+                    lines. Returns {ppl, nll, stderr, tokens, windows, scored, preset, context, nlls}: the convention is part of the \
+                    result, and so of the run's history.
                     """,
-            example: "print(perplexity([0, 1, 2, 3]))",
-            params: [ParamSpec("codes", .any)]
+            example:
+                """
+                    print(perplexity([0, 1, 2, 3]))\nm = load("smollm2")\np = perplexity(m, load("canterbury").texts.alice29, context: 64, \
+                    limit: 256)\nprint(p.preset, p.windows, p.scored, round(p.ppl, digits: 2))
+                    """,
+            params: [
+                ParamSpec("x", .any, doc: "codes (a tensor or list of whole numbers), or a decoder model"),
+                ParamSpec("text", .any, .none, doc: "with a model: the text to score"), contextParam, presetParam, limitParam,
+            ]
         ) { args, interp in
-            let codes = try codeList(args)
-            guard !codes.isEmpty else { throw args.error("codes", "no codes") }
+            if case .decoder = args.value("x") { return try modelPerplexity(args, interp) }
+            guard args.isNone("text") else { throw args.error("text", "text: applies to a language model, perplexity(m, text)") }
+            let codes = try codeList(args, "x")
+            guard !codes.isEmpty else { throw args.error("x", "no codes") }
             var counts: [Int: Int] = [:]
             for c in codes { counts[c, default: 0] += 1 }
             let n = Double(codes.count)

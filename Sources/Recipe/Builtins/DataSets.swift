@@ -10,6 +10,18 @@ enum DatasetLoader {
         if name == "minilm" {
             do { return .model(try miniLM()) } catch let e as ModelError { throw DataError(name, e.description) }
         }
+        if name == "smollm2" {
+            do { return .decoder(try smolLM2()) } catch let e as ModelError { throw DataError(name, e.description) }
+        }
+        if let corpus = TextCorpus.named(name) {
+            let texts = try corpus.load(limit: limit)
+            return .record(
+                Record(pairs: [
+                    ("name", .string(name)), ("texts", .record(Record(pairs: texts.map { ($0.0, .string($0.1)) }))),
+                    ("source", .string(corpus.source)), ("files", .list(texts.map { .string($0.0) })),
+                    ("line_endings", .string(corpus.lineEndings)), ("license", .string(corpus.license)),
+                ]))
+        }
         let d = try DataCatalog.load(name, split: split, limit: limit)
         var pairs: [(String, Value)] = [("name", .string(d.name))]
         pairs += d.fields.map { ($0.0, .tensor($0.1)) }
@@ -26,6 +38,16 @@ func miniLM() throws -> Transformer {
     if let m = loadedModel.withLock({ $0 }) { return m }
     let m = try Transformer.miniLM()
     loadedModel.withLock { $0 = m }
+    return m
+}
+
+private let loadedDecoder = Mutex<LanguageModel?>(nil)
+
+/// SmolLM2 is read and dequantized once per process (1–2 s); a model value is immutable.
+func smolLM2() throws -> LanguageModel {
+    if let m = loadedDecoder.withLock({ $0 }) { return m }
+    let m = try LanguageModel.smolLM2()
+    loadedDecoder.withLock { $0 = m }
     return m
 }
 

@@ -57,15 +57,15 @@ extension Builtins {
     ]
 
     /// Integer codes from a tensor, a list or a compressed value's codes.
-    static func codeList(_ args: Arguments) throws -> [Int] {
-        var v = args.value("codes")
+    static func codeList(_ args: Arguments, _ name: String = "codes") throws -> [Int] {
+        var v = args.value(name)
         if case .compressed(let c) = v, let codes = c.parts["codes"] { v = codes }
         guard let t = Ops.toTensor(v) else {
-            throw args.error("codes", "expected integer codes (a tensor or list), got \(v.typeDescription)")
+            throw args.error(name, "expected integer codes (a tensor or list), got \(v.typeDescription)")
         }
         return try t.storage.map { x in
             guard x.isFinite, x == x.rounded(), abs(x) < 2_147_483_648 else {
-                throw args.error("codes", "codes must be whole numbers, got \(x)")
+                throw args.error(name, "codes must be whole numbers, got \(x)")
             }
             return Int(x)
         }

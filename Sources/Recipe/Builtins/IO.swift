@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Models
 import Plot
 import SqueezeCore
 
@@ -16,7 +17,8 @@ extension Builtins {
                 in [0, 1] of shape h×w (grey) or h×w×c; 16-bit samples are read exactly. IDX (MNIST's format; names containing "-idx" or \
                 ending .idx, optionally .gz). .gguf (llama.cpp, v2/v3): {version, metadata, tensors, types} with \
                 F32/F16/BF16/Q8_0/Q4_0/Q4_1 dequantized as ggml does, row-major shapes. A name without an extension loads a data set: \
-                "digits", "fashion-mnist", "mnist-5k", "minilm", "camera" (squeeze help datasets).
+                "digits", "fashion-mnist", "mnist-5k", "minilm", "smollm2", "canterbury", "shakespeare", "camera" (squeeze help \
+                datasets).
                 """,
             example: "save(eye(2), \"I.npy\")\nI = load(\"I.npy\")",
             params: [
@@ -26,6 +28,9 @@ extension Builtins {
                     "split", .choice(["train", "test"]), .value(.string("train")), namedOnly: true,
                     doc: "Data sets with splits (fashion-mnist)."),
                 ParamSpec("limit", .integer, .none, range: 1...100_000_000, namedOnly: true, doc: "Data sets: at most this many samples."),
+                ParamSpec(
+                    "as", .choice(["auto", "model", "tensors"]), .value(.string("auto")), namedOnly: true,
+                    doc: ".gguf: a model (llama architecture) or its raw tensors and metadata."),
             ]
         ) { args, interp in
             let path = try args.string("path")
@@ -45,8 +50,24 @@ extension Builtins {
             }
             do {
                 let lower = url.lastPathComponent.lowercased()
+                if lower.hasSuffix(".txt") || lower.hasSuffix(".text") || lower.hasSuffix(".md") {
+                    guard let data = FileManager.default.contents(atPath: url.path) else {
+                        throw args.error("path", "cannot read '\(path)'")
+                    }
+                    guard let text = String(data: data, encoding: .utf8) else {
+                        let bad = data.prefix(1 << 20).firstIndex { $0 >= 0x80 } ?? 0
+                        throw args.error("path", "\(path) is not UTF-8 text (an invalid byte sequence near byte offset \(bad))")
+                    }
+                    return .string(text)
+                }
                 if lower.hasSuffix(".gguf") {
                     let file = try GGUF.read(path: url.path)
+                    let arch = file.metadata.first { $0.0 == "general.architecture" }?.1
+                    if try args.string("as") == "model" || (try args.string("as") == "auto" && arch != nil) {
+                        do { return .decoder(try LanguageModel(file: file, source: path)) } catch let e as ModelError {
+                            throw args.error("path", e.description + " (as: \"tensors\" reads the file's tensors and metadata instead)")
+                        }
+                    }
                     func meta(_ v: GGUF.MetaValue) -> Value {
                         switch v {
                         case .int(let i): return .number(Double(i))

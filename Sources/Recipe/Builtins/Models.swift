@@ -9,6 +9,9 @@ import SqueezeCore
 extension Builtins {
     static func model(_ args: Arguments, _ name: String = "model") throws -> Transformer {
         guard case .model(let m) = args.value(name) else {
+            if case .decoder(let d) = args.value(name) {
+                throw args.error(name, "this needs a sentence encoder (load(\"minilm\")); \(d.name) is a decoder language model")
+            }
             throw args.error(name, "'\(name)' must be a model (load(\"minilm\")), got \(args.value(name).typeDescription)")
         }
         return m
@@ -109,6 +112,7 @@ extension Builtins {
             example: "m = load(\"minilm\")\nt = tokenize(m, \"Unbelievable!\")\nprint(t.pieces)",
             params: [ParamSpec("model", .any), ParamSpec("text", .any)]
         ) { args, _ in
+            if case .decoder(let d) = args.value("model") { return try LM.tokenize(d, args) }
             let m = try model(args)
             let (texts, single) = try sentences(args, "text")
             let records: [Value] = texts.map { t in
@@ -159,6 +163,7 @@ extension Builtins {
                     """,
             params: [ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .string, .none, namedOnly: true)]
         ) { args, interp in
+            if case .decoder(let d) = args.value("model") { return try LM.activations(d, args, interp) }
             let m = try model(args)
             let (texts, _) = try sentences(args)
             var capture = Transformer.Capture()
@@ -191,8 +196,13 @@ extension Builtins {
             example: "m = load(\"minilm\")\nc = kv(m, [\"Keys are quantized per channel.\"], layer: 0)\nprint(shape(c.K), shape(c.Kh))",
             params: [
                 ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .value(.number(0)), namedOnly: true),
+                ParamSpec(
+                    "rope", .bool, .none, namedOnly: true,
+                    doc: "decoders: keys after RoPE (true, the default: what the cache holds) or before it (false)"),
             ]
         ) { args, interp in
+            if case .decoder(let d) = args.value("model") { return try LM.kv(d, args, interp) }
+            guard args.isNone("rope") else { throw args.error("rope", "rope: applies to decoder models; MiniLM has absolute positions") }
             let (m, out, i, _) = try hookPass(args, interp, defaultLayer: { _ in 0 }) { $0.kv = [$1] }
             let K = out.keys[i]!, V = out.values[i]!
             let heads = m.config.heads, d = m.config.headDim, T = K.shape[0], h = m.config.hidden
@@ -220,6 +230,7 @@ extension Builtins {
                 ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .value(.number(0)), namedOnly: true),
             ]
         ) { args, interp in
+            if case .decoder(let d) = args.value("model") { return try LM.attention(d, args, interp) }
             let (_, out, i, single) = try hookPass(args, interp, defaultLayer: { _ in 0 }) { $0.attention = [$1] }
             let probs = out.attention[i]!
             return single ? .tensor(probs[0]) : .list(probs.map { .tensor($0) })
@@ -235,6 +246,7 @@ extension Builtins {
             example: "m = load(\"minilm\")\nH = tokens(m, [\"one two\", \"three\"], layer: 2)\nprint(shape(H))",
             params: [ParamSpec("model", .any), ParamSpec("sentences", .any), ParamSpec("layer", .integer, .none, namedOnly: true)]
         ) { args, interp in
+            if case .decoder(let d) = args.value("model") { return try LM.tokens(d, args, interp) }
             let (_, out, i, _) = try hookPass(args, interp, defaultLayer: { $0.config.layers - 1 }) { $0.hidden = [$1] }
             return .tensor(out.hidden[i]!)
         },
@@ -255,8 +267,24 @@ extension Builtins {
                     m = load(\"minilm\")\nq = compress(m, fn(W, name) { return quantize(W, bits: 8, group: 128) \
                     })\nprint(round(q.linear_bits_per_param, digits: 3))
                     """,
-            params: [ParamSpec("model", .any), ParamSpec("fn", .function), ParamSpec("layers", .list, .none, namedOnly: true)]
+            params: [
+                ParamSpec("model", .any), ParamSpec("fn", .function), ParamSpec("layers", .list, .none, namedOnly: true),
+                ParamSpec(
+                    "calibration", .any, .none, namedOnly: true,
+                    doc: "decoders: a text (or list of texts) whose tokens calibrate each layer; fn is then called as fn(W, name, X)"),
+                ParamSpec("tokens", .integer, .value(.number(4096)), range: 1...1_000_000, namedOnly: true, doc: "calibration tokens used"),
+                ParamSpec(
+                    "window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true,
+                    doc: "calibration sequences of this many tokens"),
+                ParamSpec(
+                    "sequential", .bool, .value(.bool(true)), namedOnly: true,
+                    doc: "inputs through the layers already compressed (GPTQ's true-sequential) or through the original model"),
+            ]
         ) { args, interp in
+            if case .decoder(let d) = args.value("model") { return try LM.compress(d, args, interp) }
+            for p in ["calibration"] where !args.isNone(p) {
+                throw args.error(p, "\(p): applies to decoder models (sequential calibration); MiniLM's fn is fn(W, name)")
+            }
             var m = try model(args)
             guard case .function(let fn) = args.value("fn") else { throw args.error("fn", "'fn' must be a function fn(W, name)") }
             var names = m.linearLayers

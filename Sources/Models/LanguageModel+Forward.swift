@@ -7,7 +7,7 @@ import SqueezeCore
 /// them, and attention runs per sequence and head over that sequence's own (cached and new) keys.
 /// Attention is computed in blocks of 128 queries against only the keys they may see, as two GEMMs
 /// per block (scores, then probabilities × values).
-extension Decoder {
+extension LanguageModel {
     /// Keys (after RoPE) and values of one sequence's past tokens, per block: what incremental
     /// decoding reads instead of recomputing them.
     public struct KVCache: Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import SqueezeCore
 
 /// Perplexity, KL divergence against a base model, and generation.
-extension Decoder {
+extension LanguageModel {
     /// How a text is cut into windows and which predictions are scored (see docs/llm.md).
     public enum Preset: String, Sendable, CaseIterable {
         /// llama.cpp's `llama-perplexity`: non-overlapping windows, each window's first token replaced
@@ -117,7 +117,7 @@ extension Decoder {
     }
 
     public static func divergence(
-        base: Decoder, model: Decoder, tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
+        base: LanguageModel, model: LanguageModel, tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
     ) throws -> Divergence {
         guard base.config.vocab == model.config.vocab else {
             throw ModelError("the models have different vocabularies (\(base.config.vocab) and \(model.config.vocab) tokens)")

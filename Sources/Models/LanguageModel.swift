@@ -10,7 +10,7 @@ import SqueezeCore
 /// Weights keep the GGUF's names and row order. llama.cpp's converter permutes the rows of each
 /// head of Q and K so that rotary pairs are adjacent dimensions (2i, 2i+1) rather than Hugging
 /// Face's (i, i + d/2); the forward pass here rotates adjacent pairs, which gives the same model.
-public struct Decoder: Sendable {
+public struct LanguageModel: Sendable {
     public struct Config: Sendable {
         public var layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0, intermediate = 0, vocab = 0, context = 0
         public var ropeDims = 0
@@ -179,7 +179,7 @@ public struct Decoder: Sendable {
     public func weight(_ layer: String) -> Tensor? { weights[layer + ".weight"] }
 
     /// A copy whose linear layer `layer` has the weight `W` (same shape), stored in `bits`.
-    public func replacing(_ layer: String, with W: Tensor, bits: Double) throws -> Decoder {
+    public func replacing(_ layer: String, with W: Tensor, bits: Double) throws -> LanguageModel {
         guard let old = weights[layer + ".weight"], Self.parse(layer: layer) != nil else {
             throw ModelError("no linear layer named \(layer)")
         }
@@ -193,22 +193,22 @@ public struct Decoder: Sendable {
         return m
     }
 
-    public func noting(_ step: String) -> Decoder {
+    public func noting(_ step: String) -> LanguageModel {
         var m = self
         m.history.append(step)
         return m
     }
 }
 
-extension Decoder {
+extension LanguageModel {
     /// SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to float32) from the data cache (Scripts/setup installs it).
     public static let smolLM2File = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    public static func smolLM2(cache: URL = DataCatalog.cache) throws -> Decoder {
+    public static func smolLM2(cache: URL = DataCatalog.cache) throws -> LanguageModel {
         let path = cache.appendingPathComponent(smolLM2File).path
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError("\(path): the smollm2 model is not installed here: run Scripts/setup (it fetches the data sets once)")
         }
-        return try Decoder(path: path, name: "SmolLM2-135M-Instruct")
+        return try LanguageModel(path: path, name: "SmolLM2-135M-Instruct")
     }
 }
