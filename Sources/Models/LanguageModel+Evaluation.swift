@@ -1,5 +1,17 @@
 import Foundation
 import SqueezeCore
+import Synchronization
+
+/// Final hidden states of recent evaluation windows by (weights, tokens): `kld` scores many
+/// compressed models against one base model on the same windows, and the base's forward passes are
+/// then done once. Exact reuse (the same weights and tokens give the same states); at most 256
+/// windows (0.3 GB at 512 tokens) are kept, the least recently used dropped first.
+private let finalStates = Mutex<(order: [FinalKey], states: [FinalKey: Tensor])>(([], [:]))
+
+struct FinalKey: Hashable {
+    let model: UUID
+    let tokens: [Int]
+}
 
 /// Perplexity, KL divergence against a base model, and generation.
 extension LanguageModel {
@@ -97,8 +109,8 @@ extension LanguageModel {
         defer { task.end() }
         for window in windows {
             try cancellation?.check()
-            let out = try forward([window], cancellation: cancellation)
-            try logProbabilities(out.final, rows: first..<(context - 1)) { r, lp in nlls.append(-lp[window[r + 1]]) }
+            let final = try cachedFinal(window, cancellation: cancellation)
+            try logProbabilities(final, rows: first..<(context - 1)) { r, lp in nlls.append(-lp[window[r + 1]]) }
             task.advance()
         }
         let s = Self.summarize(nlls)
@@ -130,7 +142,7 @@ extension LanguageModel {
         let V = base.config.vocab
         for window in windows {
             try cancellation?.check()
-            let fb = try base.forward([window], cancellation: cancellation).final
+            let fb = try base.cachedFinal(window, cancellation: cancellation)
             let fm = try model.forward([window], cancellation: cancellation).final
             var baseRows: [[Double]] = []
             try base.logProbabilities(fb, rows: first..<(context - 1)) { _, lp in baseRows.append(Array(lp)) }
@@ -170,6 +182,24 @@ extension LanguageModel {
             maxKL: sorted.last ?? 0, sameTop: top, sameTopStderr: n > 1 ? (top * (1 - top) / (n - 1)).squareRoot() : 0,
             rmsDeltaP: (dp2 / n).squareRoot(), lnPPLRatio: ratio.0, lnPPLRatioStderr: ratio.1,
             pplBase: summarize(nllBase).ppl, ppl: summarize(nll).ppl, scored: kl.count, windows: windows.count)
+    }
+
+    /// The final hidden states of one window, reused when these weights have run these tokens before.
+    func cachedFinal(_ window: [Int], cancellation: CancellationToken?) throws -> Tensor {
+        let key = FinalKey(model: identity, tokens: window)
+        let hit = finalStates.withLock { c -> Tensor? in
+            guard let t = c.states[key] else { return nil }
+            if let i = c.order.firstIndex(of: key) { c.order.remove(at: i); c.order.append(key) }
+            return t
+        }
+        if let hit { return hit }
+        let f = try forward([window], cancellation: cancellation).final
+        finalStates.withLock { c in
+            if c.states[key] == nil { c.order.append(key) }
+            c.states[key] = f
+            while c.order.count > 256 { c.states[c.order.removeFirst()] = nil }
+        }
+        return f
     }
 
     // MARK: - Generation

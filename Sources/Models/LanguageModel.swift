@@ -36,6 +36,9 @@ public struct LanguageModel: Sendable {
     public private(set) var compressedBits: [String: Double] = [:]
     /// What produced this copy (the compressions applied, in order), for the model's description.
     public private(set) var history: [String] = []
+    /// Identifies these exact weights: a fresh value for every loaded or modified copy, so results of
+    /// a forward pass can be reused for the same weights and tokens (`finalStates`).
+    public private(set) var identity = UUID()
 
     public var linearLayers: [String] { (0..<config.layers).flatMap { i in Self.roles.map { "blk.\(i).\($0)" } } }
 
@@ -190,6 +193,7 @@ public struct LanguageModel: Sendable {
         var m = self
         m.weights[layer + ".weight"] = W
         m.compressedBits[layer] = bits
+        m.identity = UUID()
         return m
     }
 

@@ -150,6 +150,41 @@ import Testing
         #expect(d.scored == 2 * 63 && d.meanKL < 1e-9 && d.sameTop == 1 && d.rmsDeltaP == 0 && d.lnPPLRatio == 0)
     }
 
+    /// GPTQ's "true sequential" calibration: a layer's inputs come through the layers compressed
+    /// before it — across blocks and inside a block — and through the original model when not sequential.
+    @Test func sequentialCalibrationFeedsCompressedInputsForward() throws {
+        let m = Self.model
+        let ids = Array(m.tokenizer.encode(try Self.text("asyoulik")).prefix(192))
+        let sequences = [Array(ids[0..<128]), Array(ids[128...])]
+        // A crude 3-bit-like rounding, enough to move the next layers' inputs.
+        func coarse(_ W: Tensor) -> Tensor {
+            let step = (W.storage.map(abs).max() ?? 1) / 4
+            return Tensor(shape: W.shape, storage: W.storage.map { ($0 / step).rounded() * step })
+        }
+        let watched = ["blk.0.attn_q", "blk.0.attn_output", "blk.1.attn_q"]
+        let original = try m.forward(sequences, capture: { var c = LanguageModel.Capture(); c.inputs = Set(watched); return c }())
+        func inputs(sequential: Bool) throws -> [String: Tensor] {
+            var seen: [String: Tensor] = [:]
+            let layers = Set(m.linearLayers.filter { $0.hasPrefix("blk.0.") || $0.hasPrefix("blk.1.") })
+            _ = try m.calibrated(sequences: sequences, layers: layers, sequential: sequential) { name, W, X in
+                if watched.contains(name) { seen[name] = X }
+                return (coarse(W), Double(3 * W.count))
+            }
+            return seen
+        }
+        func distance(_ a: Tensor, _ b: Tensor) -> Float { zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0 }
+        let seq = try inputs(sequential: true), ind = try inputs(sequential: false)
+        for name in watched { #expect(seq[name]!.shape == [192, name.hasSuffix("attn_output") ? 576 : 576]) }
+        #expect(distance(seq["blk.0.attn_q"]!, original.inputs["blk.0.attn_q"]!) == 0, "nothing is compressed before the first layer")
+        #expect(distance(seq["blk.0.attn_output"]!, original.inputs["blk.0.attn_output"]!) > 1e-3, "q, k, v compressed first")
+        #expect(distance(seq["blk.1.attn_q"]!, original.inputs["blk.1.attn_q"]!) > 1e-2, "block 0 compressed first")
+        for name in watched { #expect(distance(ind[name]!, original.inputs[name]!) < 1e-5, "independent: the original inputs") }
+        // The model returned uses the compressed weights and counts their bits.
+        let q = try m.calibrated(sequences: sequences, layers: ["blk.1.ffn_down"]) { _, W, _ in (coarse(W), Double(3 * W.count)) }
+        #expect(q.weight("blk.1.ffn_down")!.storage == coarse(m.weight("blk.1.ffn_down")!).storage)
+        #expect(q.linearBits == m.linearBits - Double(29 * 576 * 1536))
+    }
+
     @Test func badInputIsAClearError() throws {
         let m = Self.model
         #expect(throws: ModelError.self) { try m.perplexity(tokens: [1, 2, 3], context: 512, preset: .gptq) }

@@ -54,6 +54,46 @@ extension Builtins {
             return .string(Format.inline(args.value("x")))
         },
         Operation(
+            "table", family: "language", summary: "A list of records as an aligned text table (one row per record).",
+            doc:
+                """
+                    Columns are the records' fields in the order they first appear; numbers are rounded to digits significant \
+                    decimals (integers as written), strings left-aligned, numbers right-aligned, a missing field blank. For the \
+                    method × bits tables of the quantization papers: print(table(rows)).
+                    """,
+            example: "print(table([{method: \"RTN\", bits: 4, ppl: 21.2345}, {method: \"GPTQ\", bits: 4, ppl: 19.87}]))",
+            params: [ParamSpec("rows", .list), ParamSpec("digits", .integer, .value(.number(4)), range: 0...12, namedOnly: true)]
+        ) { args, _ in
+            let rows = try args.list("rows").enumerated().map { i, v -> Record in
+                guard case .record(let r) = v else { throw args.error("rows", "row \(i) is \(v.typeDescription), expected a record") }
+                return r
+            }
+            let digits = try args.int("digits")
+            var columns: [String] = []
+            for r in rows { for k in r.fields.keys where !columns.contains(k) { columns.append(k) } }
+            func cell(_ v: Value?) -> (String, Bool) {
+                switch v {
+                case .none?, nil: return ("", false)
+                case .number(let x)?:
+                    if x == x.rounded(), abs(x) < 1e15 { return (String(Int(x)), true) }
+                    return (String(format: "%.\(digits)f", x), true)
+                case .string(let s)?: return (s, false)
+                case let v?: return (Format.inline(v), false)
+                }
+            }
+            let cells = rows.map { r in columns.map { cell(r[$0]) } }
+            let widths = columns.enumerated().map { j, c in max(c.count, cells.map { $0[j].0.count }.max() ?? 0) }
+            func line(_ items: [(String, Bool)]) -> String {
+                zip(items, widths).map { item, w in
+                    let pad = String(repeating: " ", count: max(0, w - item.0.count))
+                    return item.1 ? pad + item.0 : item.0 + pad
+                }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }
+            let header = line(columns.map { ($0, false) })
+            let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+            return .string(([header, rule] + cells.map(line)).joined(separator: "\n"))
+        },
+        Operation(
             "number", family: "language", summary: "Parse a string as a number (or convert a bool or one-element tensor).",
             example: "number(\"2.5\") * 2", params: [ParamSpec("x", .any)]
         ) { args, _ in
