@@ -351,7 +351,71 @@ def minilm():
     print(f"  tokens per second: squeeze {tokens / statistics.median(ta):,.0f}, numpy {tokens / statistics.median(tb):,.0f}")
     target("MiniLM: embed 256 sentences", "< 2 s", f"{statistics.median(ta):.2f} s", statistics.median(ta) < 2, "issue 10")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm}
+def llm():
+    """SmolLM2-135M on the same GGUF: perplexity throughput (8 windows of 512 tokens of alice29, every
+    prediction scored, two threads) and greedy generation (64 tokens), squeeze against transformers
+    (float32, torch on two threads) and llama.cpp (llama-cpp-python: its own Q4_1 kernels with 8-bit
+    activations, so its perplexity differs slightly); the FLOP rate of squeeze's prefill against an
+    sgemm of 2048² in the same run; and the peak memory of evaluating the whole evaluation text
+    (alice29 + lcet10) once."""
+    data = os.environ.get("SQUEEZE_DATA", os.path.expanduser("~/.cache/squeeze"))
+    alice = os.path.join(data, "canterbury", "alice29.txt")
+    peer = os.path.join(ROOT, "Scripts", "benchmarks", "llm_peer.py")
+    try:
+        import llama_cpp  # noqa: F401
+        engines = ["transformers", "llamacpp"]
+    except ImportError:
+        engines = ["transformers"]
+        print("  (llama-cpp-python is not in the bench venv: Scripts/bench installs it when LLAMA_CPP=1)")
+    d = tempfile.mkdtemp()
+    tokens, gen = 4096, 64
+    prefill = os.path.join(d, "prefill.recipe")
+    open(prefill, "w").write(f"m = load(\"smollm2\")\nc = load(\"canterbury\")\n"
+                             f"w = perplexity(m, c.texts.lcet10, context: 512, preset: \"all\", limit: 512)\n"
+                             f"t0 = clock()\np = perplexity(m, c.texts.alice29, context: 512, preset: \"all\", limit: {tokens})\n"
+                             f"print(clock() - t0, round(p.ppl, digits: 4))\n")
+    prompt = "The history of data compression begins with"
+    generate = os.path.join(d, "generate.recipe")
+    open(generate, "w").write(f"m = load(\"smollm2\")\nw = generate(m, {json.dumps(prompt)}, tokens: 4)\nt0 = clock()\n"
+                              f"g = generate(m, {json.dumps(prompt)}, tokens: {gen})\nprint(clock() - t0, len(g.ids))\n")
+    names = {"transformers": "transformers", "llamacpp": "llama.cpp"}
+    gflops = statistics.median([2 * 2048 ** 3 / inner([BENCH, "sgemm", "2048"])[0] / 1e9 for _ in range(3)])
+    rates = {}
+    for e in engines:
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", prefill, "--no-history"]), lambda: inner([PY, peer, e, "prefill", alice, str(tokens)]))
+        ratio = report(f"SmolLM2 perplexity, {tokens} tokens in windows of 512 (squeeze vs {names[e]})", ta, tb, "ppl " + qa, "ppl " + qb,
+                       peer=names[e][:7], tol=1e-3 if e == "transformers" else 0.05)
+        print(f"  tokens per second: squeeze {tokens / statistics.median(ta):,.0f}, {names[e]} {tokens / statistics.median(tb):,.0f}")
+        rates["prefill"] = tokens / statistics.median(ta)
+        goal = 3 if e == "transformers" else 1
+        target(f"prefill vs {names[e]}", f"≥ {goal}×", f"{ratio:.2f}×", ratio >= goal, "issue 20")
+    # 2 × parameters per token for the products, plus causal attention (QKᵀ and PV over each window).
+    flops = tokens * 2 * 134_515_008 + (tokens // 512) * 30 * 9 * 4 * 64 * (512 * 513 // 2)
+    rate = flops / (tokens / rates["prefill"]) / 1e9
+    print(f"prefill FLOP rate: {rate:.1f} GFLOPS = {rate / gflops:.0%} of sgemm 2048² ({gflops:.1f} GFLOPS, same run)")
+    target("prefill FLOP rate", "≥ 60% of sgemm 2048²", f"{rate / gflops:.0%}", rate / gflops >= 0.6, "issue 20")
+    for e in engines:
+        def rate_of(cmd):
+            t, q = inner(cmd)
+            return t / max(1, int(float(q))), q
+        ta, tb, qa, qb = pair(lambda: rate_of([SQUEEZE, "run", generate, "--no-history"]), lambda: rate_of([PY, peer, e, "generate", prompt, str(gen)]))
+        ratio = report(f"SmolLM2 greedy generation, {gen} tokens, seconds per token (squeeze vs {names[e]})", ta, tb,
+                       "tokens " + qa, "tokens " + qb, peer=names[e][:7], tol=1)
+        print(f"  tokens per second: squeeze {1 / statistics.median(ta):.1f}, {names[e]} {1 / statistics.median(tb):.1f}")
+        if e == "transformers":
+            target("generation vs transformers", "≥ 1×", f"{ratio:.2f}×", ratio >= 1, "issue 20")
+    whole = os.path.join(d, "whole.recipe")
+    open(whole, "w").write("m = load(\"smollm2\")\nc = load(\"canterbury\")\n"
+                           "p = perplexity(m, [c.texts.alice29, c.texts.lcet10], context: 512)\nprint(p.windows, round(p.ppl, digits: 4))\n")
+    import resource
+    t0 = time.perf_counter()
+    out = subprocess.run([SQUEEZE, "run", whole, "--no-history"], check=True, capture_output=True, text=True).stdout.split()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
+    print(f"whole evaluation text (alice29 + lcet10, llama.cpp preset): {out[0]} windows, ppl {out[1]}, "
+          f"{time.perf_counter() - t0:.0f} s, peak RSS {peak:.2f} GB (the largest child of this benchmark so far)")
+    target("peak memory, whole evaluation text", "< 1.5 GB", f"{peak:.2f} GB", peak < 1.5, "issue 20")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

@@ -64,7 +64,19 @@ import Testing
         let viaT = try Quantizer.rtn(W.transposed, bits: 4, group: nil, symmetric: false, axis: .row, clip: .minmax)
         #expect(col.recon == viaT.recon.transposed)
         #expect(try Quantizer.rtn(W, bits: 4, group: nil, symmetric: false, axis: .tensor, clip: .minmax).grids.count == 1)
-        #expect(throws: CoreError.self) { try Quantizer.rtn(W, bits: 4, group: 100, symmetric: false, axis: .row, clip: .minmax) }
+        #expect(throws: CoreError.self) { try Quantizer.rtn(W, bits: 4, group: 0, symmetric: false, axis: .row, clip: .minmax) }
+        // A group that does not divide the row (256 columns in groups of 100): 100, 100 and a last 56,
+        // each quantized exactly as that slice alone.
+        let ragged = try Quantizer.rtn(W, bits: 4, group: 100, symmetric: false, axis: .row, clip: .minmax)
+        #expect(ragged.groupsPerLine == 3 && ragged.grids.count == 3 * W.shape[0])
+        let cols = W.shape[1]
+        let tail = Tensor(shape: [W.shape[0], cols - 200]) { o in
+            for r in 0..<W.shape[0] { for j in 200..<cols { o[r * (cols - 200) + j - 200] = W.storage[r * cols + j] } }
+        }
+        let alone = try Quantizer.rtn(tail, bits: 4, group: nil, symmetric: false, axis: .row, clip: .minmax)
+        for r in 0..<W.shape[0] {
+            for j in 200..<cols { #expect(ragged.recon.storage[r * cols + j] == alone.recon.storage[r * (cols - 200) + j - 200]) }
+        }
         // An all-zero group uses [−1, 1] and reconstructs zeros exactly.
         let z = try Quantizer.rtn(Tensor.zeros([2, 8]), bits: 3, group: 4, symmetric: false, axis: .row, clip: .minmax)
         #expect(z.recon.storage.allSatisfy { $0 == 0 })
