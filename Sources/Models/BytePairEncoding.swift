@@ -104,7 +104,9 @@ public struct BytePairEncoding: Sendable {
             for s in specials { leads[Int(s.text[0])] = true }
             while i < bytes.count {
                 if leads[Int(bytes[i])],
-                    let s = specials.first(where: { bytes.count - i >= $0.text.count && bytes[i..<(i + $0.text.count)].elementsEqual($0.text) })
+                    let s = specials.first(where: {
+                        bytes.count - i >= $0.text.count && bytes[i..<(i + $0.text.count)].elementsEqual($0.text)
+                    })
                 {
                     flush(i)
                     out.append(s.id)

@@ -22,7 +22,8 @@ extension LanguageModel {
             throw ModelError("a calibration sequence of \(s.count) tokens exceeds the model's context of \(config.context)")
         }
         let layout = Layout(offsets: sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }, past: sequences.map { _ in 0 })
-        try Memory.check(elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: 6, "calibration over \(layout.tokens) tokens")
+        try Memory.check(
+            elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: 6, "calibration over \(layout.tokens) tokens")
         var result = self
         var x = embed(sequences)
         let task = ProgressMeter.start("calibrate \(name)", total: config.layers)

@@ -114,7 +114,8 @@ extension LanguageModel {
             task.advance()
         }
         let s = Self.summarize(nlls)
-        return Perplexity(ppl: s.ppl, nll: s.nll, stderr: s.stderr, tokens: tokens.count, windows: windows.count, scored: nlls.count, nlls: nlls)
+        return Perplexity(
+            ppl: s.ppl, nll: s.nll, stderr: s.stderr, tokens: tokens.count, windows: windows.count, scored: nlls.count, nlls: nlls)
     }
 
     /// llama.cpp's `--kl-divergence` statistics of KL(base ‖ model) per scored prediction.
@@ -144,26 +145,49 @@ extension LanguageModel {
             try cancellation?.check()
             let fb = try base.cachedFinal(window, cancellation: cancellation)
             let fm = try model.forward([window], cancellation: cancellation).final
-            var baseRows: [[Double]] = []
-            try base.logProbabilities(fb, rows: first..<(context - 1)) { _, lp in baseRows.append(Array(lp)) }
-            var i = 0
-            try model.logProbabilities(fm, rows: first..<(context - 1)) { r, lp in
-                let b = baseRows[i]
-                i += 1
-                var d = 0.0, argB = 0, argM = 0
-                for j in 0..<V {
-                    let pb = exp(b[j])
-                    if pb > 0 { d += pb * (b[j] - lp[j]) }
-                    if b[j] > b[argB] { argB = j }
-                    if lp[j] > lp[argM] { argM = j }
+            // Both models' logits on the same chunk of rows; per row, one pass over the vocabulary
+            // with both log-softmaxes in Float64 (rows on both cores).
+            let h = base.config.hidden, chunk = 64
+            for r0 in stride(from: first, to: context - 1, by: chunk) {
+                let r1 = min(context - 1, r0 + chunk), n = r1 - r0
+                func rows(_ f: Tensor) -> Tensor { Tensor(shape: [n, h], storage: Array(f.storage[(r0 * h)..<(r1 * h)])) }
+                let Lb = try base.logits(rows(fb)), Lm = try model.logits(rows(fm))
+                var out = [(kl: Double, same: Bool, lpb: Double, lpm: Double)](repeating: (0, false, 0, 0), count: n)
+                Lb.withBuffer { bp in
+                    Lm.withBuffer { mp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            nonisolated(unsafe) let op = op
+                            Parallel.forEach(n, grain: 4) { rr in
+                                for r in rr {
+                                    let o = r * V
+                                    var mxb = -Float.infinity, mxm = -Float.infinity, argB = 0, argM = 0
+                                    for j in 0..<V {
+                                        if bp[o + j] > mxb { mxb = bp[o + j]; argB = j }
+                                        if mp[o + j] > mxm { mxm = mp[o + j]; argM = j }
+                                    }
+                                    var sb = 0.0, sm = 0.0
+                                    for j in 0..<V { sb += exp(Double(bp[o + j] - mxb)); sm += exp(Double(mp[o + j] - mxm)) }
+                                    let lseb = Double(mxb) + log(sb), lsem = Double(mxm) + log(sm)
+                                    var d = 0.0
+                                    for j in 0..<V {
+                                        let lb = Double(bp[o + j]) - lseb, lm = Double(mp[o + j]) - lsem
+                                        d += exp(lb) * (lb - lm)
+                                    }
+                                    let target = window[r0 + r + 1]
+                                    op[r] = (max(d, 0), argB == argM, Double(bp[o + target]) - lseb, Double(mp[o + target]) - lsem)
+                                }
+                            }
+                        }
+                    }
                 }
-                kl.append(max(d, 0))
-                if argB == argM { same += 1 }
-                let target = window[r + 1]
-                let delta = exp(lp[target]) - exp(b[target])
-                dp2 += delta * delta
-                nllBase.append(-b[target])
-                nll.append(-lp[target])
+                for x in out {
+                    kl.append(x.kl)
+                    if x.same { same += 1 }
+                    let delta = exp(x.lpm) - exp(x.lpb)
+                    dp2 += delta * delta
+                    nllBase.append(-x.lpb)
+                    nll.append(-x.lpm)
+                }
             }
             task.advance()
         }
@@ -275,7 +299,8 @@ extension LanguageModel {
         for _ in 0..<tokens {
             try cancellation?.check()
             let row = last.rank == 2 ? last.shape[0] - 1 : 0
-            let head = try logits(Tensor(shape: [1, config.hidden], storage: Array(last.storage[(row * config.hidden)..<((row + 1) * config.hidden)])))
+            let h = config.hidden
+            let head = try logits(Tensor(shape: [1, h], storage: Array(last.storage[(row * h)..<((row + 1) * h)])))
             let next = Self.pick(head.storage[...], sampling, &rng)
             if next == tokenizer.eos { reason = "eos"; break }
             ids.append(next)

@@ -105,7 +105,8 @@ public struct LanguageModel: Sendable {
         }
         guard string("tokenizer.ggml.model") == "gpt2" else {
             throw ModelError(
-                "\(source): tokenizer.ggml.model is \"\(string("tokenizer.ggml.model") ?? "missing")\"; the byte-level BPE (\"gpt2\") is supported")
+                "\(source): tokenizer.ggml.model is \"\(string("tokenizer.ggml.model") ?? "missing")\"; "
+                    + "the byte-level BPE (\"gpt2\") is supported")
         }
         var types: [Int] = []
         if case .array(let a) = meta["tokenizer.ggml.token_type"] {

@@ -34,7 +34,9 @@ public enum GPTQ {
         // projection — then the inverse and Cholesky factor in Float64.
         var Hf = [Float](repeating: 0, count: cols * cols)
         X.withBuffer { xp in
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(n), 2 / Float(n), xp.baseAddress, Int32(cols), 0, &Hf, Int32(cols))
+            cblas_ssyrk(
+                CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(n), 2 / Float(n), xp.baseAddress, Int32(cols), 0, &Hf,
+                Int32(cols))
         }
         var H = [Double](repeating: 0, count: cols * cols)
         for i in 0..<cols { for j in i..<cols { let v = Double(Hf[i * cols + j]); H[i * cols + j] = v; H[j * cols + i] = v } }

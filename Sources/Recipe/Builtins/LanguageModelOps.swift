@@ -24,7 +24,9 @@ extension Builtins {
         guard !args.isNone("text") else { throw args.error("text", "perplexity(m, text): give the text to score") }
         let ids = try evaluationTokens(m, args)
         let context = try args.int("context"), preset = try LM.preset(args)
-        let p = try LM.wrap(args, "text") { try m.perplexity(tokens: ids, context: context, preset: preset, cancellation: interp.cancellation) }
+        let p = try LM.wrap(args, "text") {
+            try m.perplexity(tokens: ids, context: context, preset: preset, cancellation: interp.cancellation)
+        }
         return .record(
             Record(pairs: [
                 ("ppl", .number(p.ppl)), ("nll", .number(p.nll)), ("stderr", .number(p.stderr)), ("tokens", int(p.tokens)),
@@ -66,7 +68,8 @@ extension Builtins {
                     """,
             example:
                 """
-                    m = load(\"smollm2\")\nq = compress(m, fn(W, name) { return quantize(W, bits: 4, group: 128) }, layers: [\"blk.0.ffn_down\"])\n\
+                    m = load(\"smollm2\")\nq = compress(m, fn(W, name) { return quantize(W, bits: 4, group: 128) }, \
+                    layers: [\"blk.0.ffn_down\"])\n\
                     d = kld(m, q, load(\"canterbury\").texts.alice29, context: 64, limit: 128)\nprint(d.scored, d.mean < 0.05)
                     """,
             params: [ParamSpec("base", .any), ParamSpec("model", .any), ParamSpec("text", .any), contextParam, presetParam, limitParam]
@@ -75,7 +78,8 @@ extension Builtins {
             let ids = try evaluationTokens(m, args)
             let context = try args.int("context"), preset = try LM.preset(args)
             let d = try LM.wrap(args, "text") {
-                try LanguageModel.divergence(base: base, model: m, tokens: ids, context: context, preset: preset, cancellation: interp.cancellation)
+                try LanguageModel.divergence(
+                    base: base, model: m, tokens: ids, context: context, preset: preset, cancellation: interp.cancellation)
             }
             return .record(
                 Record(pairs: [

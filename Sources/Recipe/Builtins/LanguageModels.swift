@@ -21,7 +21,9 @@ enum LM {
         case .string(let s): return s
         case .list(let l):
             return try l.enumerated().map { i, v -> String in
-                guard case .string(let s) = v else { throw args.error(name, "item \(i) of '\(name)' is \(v.typeDescription), expected a string") }
+                guard case .string(let s) = v else {
+                    throw args.error(name, "item \(i) of '\(name)' is \(v.typeDescription), expected a string")
+                }
                 return s
             }.joined(separator: "\n\n")
         default: throw args.error(name, "'\(name)' must be a string or a list of strings, got \(args.value(name).typeDescription)")
@@ -61,7 +63,8 @@ enum LM {
         guard m.linearLayers.contains(name) else {
             throw args.error(
                 "layer",
-                "no linear layer named \(Format.quoted(name))" + (Suggest.didYouMean(name, in: m.linearLayers).map { "; \($0)" } ?? "; see m.layers"))
+                "no linear layer named \(Format.quoted(name))"
+                    + (Suggest.didYouMean(name, in: m.linearLayers).map { "; \($0)" } ?? "; see m.layers"))
         }
         return name
     }
@@ -147,7 +150,8 @@ enum LM {
         default: throw args.error("fn", "fn returned \(result.typeDescription) for \(name); expected a compressed value or a tensor")
         }
         guard recon.shape == W.shape else {
-            throw args.error("fn", "fn returned shape \(Shape.describe(recon.shape)) for \(name), whose weight is \(Shape.describe(W.shape))")
+            throw args.error(
+                "fn", "fn returned shape \(Shape.describe(recon.shape)) for \(name), whose weight is \(Shape.describe(W.shape))")
         }
         let bad = recon.nonFiniteCount
         guard bad == 0 else { throw args.error("fn", "fn returned \(bad) NaN or infinite values for \(name)") }
@@ -155,7 +159,9 @@ enum LM {
     }
 
     static func compress(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        guard case .function(let fn) = args.value("fn") else { throw args.error("fn", "'fn' must be a function fn(W, name) or fn(W, name, X)") }
+        guard case .function(let fn) = args.value("fn") else {
+            throw args.error("fn", "'fn' must be a function fn(W, name) or fn(W, name, X)")
+        }
         var names = m.linearLayers
         if !args.isNone("layers") {
             names = try args.list("layers").map { v in
@@ -163,7 +169,8 @@ enum LM {
                     throw args.error(
                         "layers",
                         "\(Format.inline(v)) is not a linear layer of the model"
-                            + ((v.stringValue.flatMap { Suggest.didYouMean($0, in: m.linearLayers) }).map { "; \($0)" } ?? " (see m.layers)"))
+                            + ((v.stringValue.flatMap { Suggest.didYouMean($0, in: m.linearLayers) }).map { "; \($0)" }
+                                ?? " (see m.layers)"))
                 }
                 return s
             }
@@ -203,7 +210,8 @@ enum LM {
                 name, W, X in try call(W, name, X)
             }
         }
-        return .decoder(out.noting("compress(\(names.count) layers, \(ids.count) calibration tokens, \(sequential ? "sequential" : "independent"))"))
+        let how = sequential ? "sequential" : "independent"
+        return .decoder(out.noting("compress(\(names.count) layers, \(ids.count) calibration tokens, \(how))"))
     }
 }
 

@@ -38,7 +38,8 @@ extension Builtins {
                     methods: ["rtn", "nf4", "gptq", "kmeans"]),
                 ParamSpec(
                     "group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
-                    doc: "Weights per grid along a row (default: the whole row; 64 for nf4); when it does not divide the row the last group is shorter, as in GPTQ's reference.",
+                    doc: "Weights per grid along a row (default: the whole row; 64 for nf4); when it does not divide the row "
+                        + "the last group is shorter, as in GPTQ's reference.",
                     methods: ["rtn", "nf4", "gptq"]),
                 ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true, methods: ["rtn", "gptq"]),
                 ParamSpec(
