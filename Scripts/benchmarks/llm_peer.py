@@ -30,7 +30,8 @@ if engine == "transformers":
     tok = AutoTokenizer.from_pretrained(DIR, gguf_file=FILE)
     model = AutoModelForCausalLM.from_pretrained(DIR, gguf_file=FILE, dtype=torch.float32).eval()
     if mode == "prefill":
-        ids = tok(open(arg, encoding="utf-8").read())["input_ids"][:count]
+        # Bytes as they are (alice29 has CRLF line ends; text mode would turn them into LF).
+        ids = tok(open(arg, "rb").read().decode("utf-8"))["input_ids"][:count]
         with torch.no_grad():
             model(torch.tensor([ids[:CTX]]))   # warm-up
             t0 = time.perf_counter()

@@ -42,33 +42,32 @@ extension LanguageModel {
         return (out, preset == .llamaCpp ? context / 2 : 0)
     }
 
-    /// Log-probabilities (Float64) of the rows of `final` — one row per call of `body`, with the row's index.
-    func logProbabilities(_ final: Tensor, rows: Range<Int>, _ body: (Int, UnsafeBufferPointer<Double>) -> Void) throws {
-        let V = config.vocab, chunk = 64
-        var lp = [Double](repeating: 0, count: chunk * V)
+    /// −log softmax(row)[target] for rows of `final`: log-sum-exp (Float64 sums) minus the target's
+    /// logit, without materialising the distribution (rows on both cores).
+    func negativeLogLikelihoods(_ final: Tensor, rows: Range<Int>, targets: [Int]) throws -> [Double] {
+        let V = config.vocab, h = config.hidden, chunk = 128
+        var out = [Double](repeating: 0, count: rows.count)
         for r0 in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
             let r1 = min(rows.upperBound, r0 + chunk), n = r1 - r0
-            let part = Tensor(shape: [n, config.hidden], storage: Array(final.storage[(r0 * config.hidden)..<(r1 * config.hidden)]))
-            let L = try logits(part)
+            let L = try logits(Tensor(shape: [n, h], storage: Array(final.storage[(r0 * h)..<(r1 * h)])))
             L.withBuffer { lb in
-                lp.withUnsafeMutableBufferPointer { out in
-                    nonisolated(unsafe) let out = out
+                out.withUnsafeMutableBufferPointer { op in
+                    nonisolated(unsafe) let op = op
                     Parallel.forEach(n, grain: 4) { rr in
                         for r in rr {
-                            var mx = -Double.infinity
-                            for j in 0..<V { mx = max(mx, Double(lb[r * V + j])) }
+                            let o = r * V
+                            var mx = -Float.infinity
+                            for j in 0..<V { mx = max(mx, lb[o + j]) }
                             var sum = 0.0
-                            for j in 0..<V { sum += exp(Double(lb[r * V + j]) - mx) }
-                            let lse = mx + log(sum)
-                            for j in 0..<V { out[r * V + j] = Double(lb[r * V + j]) - lse }
+                            for j in 0..<V { sum += Double(expf(lb[o + j] - mx)) }
+                            let i = r0 + r - rows.lowerBound
+                            op[i] = Double(mx) + log(sum) - Double(lb[o + targets[i]])
                         }
                     }
                 }
             }
-            lp.withUnsafeBufferPointer { all in
-                for r in 0..<n { body(r0 + r, UnsafeBufferPointer(rebasing: all[(r * V)..<((r + 1) * V)])) }
-            }
         }
+        return out
     }
 
     public struct Perplexity: Sendable {
@@ -110,7 +109,7 @@ extension LanguageModel {
         for window in windows {
             try cancellation?.check()
             let final = try cachedFinal(window, cancellation: cancellation)
-            try logProbabilities(final, rows: first..<(context - 1)) { r, lp in nlls.append(-lp[window[r + 1]]) }
+            nlls += try negativeLogLikelihoods(final, rows: first..<(context - 1), targets: Array(window[(first + 1)...]))
             task.advance()
         }
         let s = Self.summarize(nlls)
