@@ -10,7 +10,7 @@ import SqueezeCore
 /// Weights keep the GGUF's names and row order. llama.cpp's converter permutes the rows of each
 /// head of Q and K so that rotary pairs are adjacent dimensions (2i, 2i+1) rather than Hugging
 /// Face's (i, i + d/2); the forward pass here rotates adjacent pairs, which gives the same model.
-public struct LanguageModel: Sendable {
+public struct LanguageModel: Sendable, WeightedModel {
     public struct Config: Sendable {
         public var layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0, intermediate = 0, vocab = 0, context = 0
         public var ropeDims = 0
@@ -162,22 +162,6 @@ public struct LanguageModel: Sendable {
                 throw ModelError("\(source): \(n) has shape \(Shape.describe(t.shape)), expected \(Shape.describe(shape))")
             }
         }
-    }
-
-    public var parameterCount: Int { names.reduce(0) { $0 + (weights[$1]?.count ?? 0) } }
-    public var linearParameterCount: Int { linearLayers.reduce(0) { $0 + (weights[$1 + ".weight"]?.count ?? 0) } }
-
-    /// Storage in bits: compressed linear weights at their counted bits, every other tensor at 32.
-    public var bits: Double {
-        names.reduce(0.0) { acc, n in
-            let base = n.hasSuffix(".weight") ? String(n.dropLast(7)) : n
-            if let b = compressedBits[base], n.hasSuffix(".weight") { return acc + b }
-            return acc + Double(32 * (weights[n]?.count ?? 0))
-        }
-    }
-
-    public var linearBits: Double {
-        linearLayers.reduce(0.0) { $0 + (compressedBits[$1] ?? Double(32 * (weights[$1 + ".weight"]?.count ?? 0))) }
     }
 
     public func weight(_ layer: String) -> Tensor? { weights[layer + ".weight"] }

@@ -11,7 +11,7 @@ import SqueezeCore
 /// Sentences are batched ragged: the tokens of all sentences are stacked into one T × 384 matrix,
 /// so every linear layer is a single GEMM over all tokens, and attention runs per sentence over its
 /// own tokens — the same numbers as padding with an attention mask, without computing the padding.
-public struct Transformer: Sendable {
+public struct Transformer: Sendable, WeightedModel {
     public struct Config: Sendable {
         public var layers = 6, hidden = 384, heads = 12, intermediate = 1536, maxPositions = 512, maxLength = 256
         public var eps: Float = 1e-12
@@ -104,24 +104,6 @@ public struct Transformer: Sendable {
         }
     }
 
-    public var parameterCount: Int { names.reduce(0) { $0 + (weights[$1]?.count ?? 0) } }
-
-    /// Storage of the whole model in bits: compressed linear weights at their counted bits, every
-    /// other tensor at 32 bits.
-    public var bits: Double {
-        names.reduce(0.0) { acc, n in
-            let base = n.hasSuffix(".weight") ? String(n.dropLast(7)) : n
-            if let b = compressedBits[base], n.hasSuffix(".weight") { return acc + b }
-            return acc + Double(32 * (weights[n]?.count ?? 0))
-        }
-    }
-
-    /// Storage of the linear layers alone (where compression happens), in bits.
-    public var linearBits: Double {
-        linearLayers.reduce(0.0) { $0 + (compressedBits[$1] ?? Double(32 * (weights[$1 + ".weight"]?.count ?? 0))) }
-    }
-
-    public var linearParameterCount: Int { linearLayers.reduce(0) { $0 + (weights[$1 + ".weight"]?.count ?? 0) } }
 
     /// A copy whose linear layer `layer` has the weight `W` (same shape), stored in `bits`.
     public func replacing(_ layer: String, with W: Tensor, bits: Double) throws -> Transformer {

@@ -98,46 +98,41 @@ enum LM {
         return .tensor(out.inputs[try args.string("layer")]!)
     }
 
-    static func kv(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        let (ids, _) = try sequences(m, args, "sentences")
-        let i = try block(args, m, default: 0)
+    /// The hooks' common part: the texts, block i (or `defaultBlock`), and one forward pass through
+    /// block i capturing what `ask` sets for it.
+    static func hookPass(
+        _ m: LanguageModel, _ args: Arguments, _ interp: Interpreter, defaultBlock: Int, _ ask: (inout LanguageModel.Capture, Int) -> Void
+    ) throws -> (out: LanguageModel.Output, block: Int, single: Bool) {
+        let (ids, single) = try sequences(m, args, "sentences")
+        let i = try block(args, m, default: defaultBlock)
         var capture = LanguageModel.Capture()
-        capture.kv = [i]
+        ask(&capture, i)
         capture.blocks = i + 1
         let out = try wrap(args, "sentences") { try m.forward(ids, capture: capture, cancellation: interp.cancellation) }
+        return (out, i, single)
+    }
+
+    static func kv(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let (out, i, _) = try hookPass(m, args, interp, defaultBlock: 0) { $0.kv = [$1] }
         let rope = try args.isNone("rope") ? true : args.bool("rope")
         let K = rope ? out.keys[i]! : out.keysBeforeRoPE[i]!, V = out.values[i]!
-        let heads = m.config.kvHeads, d = m.config.headDim, T = K.shape[0], w = m.config.kvDim
-        func perHead(_ X: Tensor) -> Tensor {
-            Tensor(shape: [heads, T, d]) { o in
-                for hd in 0..<heads { for t in 0..<T { for c in 0..<d { o[(hd * T + t) * d + c] = X.storage[t * w + hd * d + c] } } }
-            }
-        }
+        let heads = m.config.kvHeads, d = m.config.headDim
         return .record(
             Record(pairs: [
-                ("K", .tensor(K)), ("V", .tensor(V)), ("Kh", .tensor(perHead(K))), ("Vh", .tensor(perHead(V))),
+                ("K", .tensor(K)), ("V", .tensor(V)), ("Kh", .tensor(Builtins.perHead(K, heads, d))),
+                ("Vh", .tensor(Builtins.perHead(V, heads, d))),
                 ("lengths", .list(out.lengths.map(Builtins.int))), ("rope", .bool(rope)),
             ]))
     }
 
     static func attention(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        let (ids, single) = try sequences(m, args, "sentences")
-        let i = try block(args, m, default: 0)
-        var capture = LanguageModel.Capture()
-        capture.attention = [i]
-        capture.blocks = i + 1
-        let out = try wrap(args, "sentences") { try m.forward(ids, capture: capture, cancellation: interp.cancellation) }
+        let (out, i, single) = try hookPass(m, args, interp, defaultBlock: 0) { $0.attention = [$1] }
         let probs = out.attention[i]!
         return single ? .tensor(probs[0]) : .list(probs.map { .tensor($0) })
     }
 
     static func tokens(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        let (ids, _) = try sequences(m, args, "sentences")
-        let i = try block(args, m, default: m.config.layers - 1)
-        var capture = LanguageModel.Capture()
-        capture.hidden = [i]
-        capture.blocks = i + 1
-        let out = try wrap(args, "sentences") { try m.forward(ids, capture: capture, cancellation: interp.cancellation) }
+        let (out, i, _) = try hookPass(m, args, interp, defaultBlock: m.config.layers - 1) { $0.hidden = [$1] }
         return .tensor(out.hidden[i]!)
     }
 

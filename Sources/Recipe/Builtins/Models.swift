@@ -63,6 +63,16 @@ extension Builtins {
         return (m, try run(m, texts, capture, interp, args), i, single)
     }
 
+    /// Tokens × (heads·d) as [heads, tokens, d]: head h's channels are columns h·d ..< (h+1)·d.
+    static func perHead(_ X: Tensor, _ heads: Int, _ d: Int) -> Tensor {
+        let T = X.shape[0], w = heads * d
+        return Tensor(shape: [heads, T, d]) { o in
+            X.withBuffer { x in
+                for hd in 0..<heads { for t in 0..<T { for c in 0..<d { o[(hd * T + t) * d + c] = x[t * w + hd * d + c] } } }
+            }
+        }
+    }
+
     /// Cosine similarities of row i of A and B (both L2-normalised already).
     static func rowCosines(_ A: Tensor, _ B: Tensor) -> [Double] {
         let n = A.shape[0], d = A.shape[1]
@@ -205,15 +215,10 @@ extension Builtins {
             guard args.isNone("rope") else { throw args.error("rope", "rope: applies to decoder models; MiniLM has absolute positions") }
             let (m, out, i, _) = try hookPass(args, interp, defaultLayer: { _ in 0 }) { $0.kv = [$1] }
             let K = out.keys[i]!, V = out.values[i]!
-            let heads = m.config.heads, d = m.config.headDim, T = K.shape[0], h = m.config.hidden
-            func perHead(_ X: Tensor) -> Tensor {
-                Tensor(shape: [heads, T, d]) { o in
-                    for hd in 0..<heads { for t in 0..<T { for c in 0..<d { o[(hd * T + t) * d + c] = X.storage[t * h + hd * d + c] } } }
-                }
-            }
+            let heads = m.config.heads, d = m.config.headDim
             return .record(
                 Record(pairs: [
-                    ("K", .tensor(K)), ("V", .tensor(V)), ("Kh", .tensor(perHead(K))), ("Vh", .tensor(perHead(V))),
+                    ("K", .tensor(K)), ("V", .tensor(V)), ("Kh", .tensor(perHead(K, heads, d))), ("Vh", .tensor(perHead(V, heads, d))),
                     ("lengths", .list(out.lengths.map(int))),
                 ]))
         },
