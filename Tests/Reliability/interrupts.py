@@ -30,6 +30,10 @@ CASES = [
     ("VQ", "W = randn(4096, 4096, seed: 1)", "q = quantize(W, method: \"rvq\", dim: 8, codes: 4096, stages: 4, iters: 1000, seed: 0)"),
     ("model forward", "m = load(\"minilm\")\ns = sentences(\"all\")",
      "for i in range(1000) { e = embed(m, s) }"),
+    ("decoder perplexity", "d = load(\"smollm2\")\nt = load(\"canterbury\")", "p = perplexity(d, t.texts.lcet10, context: 512)"),
+    ("decoder calibration", "d = load(\"smollm2\")\nt = load(\"canterbury\")",
+     "q = compress(d, fn(W, name, X) { return quantize(W, bits: 3, group: 128, method: \"gptq\", X: X) }, calibration: t.texts.plrabn12, tokens: 8192)"),
+    ("generation", "d = load(\"smollm2\")", "g = generate(d, \"Once upon a time\", tokens: 4000)"),
 ]
 
 
