@@ -45,11 +45,11 @@ extension LanguageModel {
     /// −log softmax(row)[target] for rows of `final`: log-sum-exp (Float64 sums) minus the target's
     /// logit, without materialising the distribution (rows on both cores).
     func negativeLogLikelihoods(_ final: Tensor, rows: Range<Int>, targets: [Int]) throws -> [Double] {
-        let V = config.vocab, h = config.hidden, chunk = 128
+        let V = config.vocab, chunk = 128
         var out = [Double](repeating: 0, count: rows.count)
         for r0 in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
             let r1 = min(rows.upperBound, r0 + chunk), n = r1 - r0
-            let L = try logits(Tensor(shape: [n, h], storage: Array(final.storage[(r0 * h)..<(r1 * h)])))
+            let L = try logits(final, rows: r0..<r1)
             L.withBuffer { lb in
                 out.withUnsafeMutableBufferPointer { op in
                     nonisolated(unsafe) let op = op
@@ -146,11 +146,10 @@ extension LanguageModel {
             let fm = try model.forward([window], cancellation: cancellation).final
             // Both models' logits on the same chunk of rows; per row, one pass over the vocabulary
             // with both log-softmaxes in Float64 (rows on both cores).
-            let h = base.config.hidden, chunk = 64
+            let chunk = 64
             for r0 in stride(from: first, to: context - 1, by: chunk) {
                 let r1 = min(context - 1, r0 + chunk), n = r1 - r0
-                func rows(_ f: Tensor) -> Tensor { Tensor(shape: [n, h], storage: Array(f.storage[(r0 * h)..<(r1 * h)])) }
-                let Lb = try base.logits(rows(fb)), Lm = try model.logits(rows(fm))
+                let Lb = try base.logits(fb, rows: r0..<r1), Lm = try model.logits(fm, rows: r0..<r1)
                 var out = [(kl: Double, same: Bool, lpb: Double, lpm: Double)](repeating: (0, false, 0, 0), count: n)
                 Lb.withBuffer { bp in
                     Lm.withBuffer { mp in
@@ -297,9 +296,8 @@ extension LanguageModel {
         var reason = "length"
         for _ in 0..<tokens {
             try cancellation?.check()
-            let row = last.rank == 2 ? last.shape[0] - 1 : 0
-            let h = config.hidden
-            let head = try logits(Tensor(shape: [1, h], storage: Array(last.storage[(row * h)..<((row + 1) * h)])))
+            let row = last.shape[0] - 1
+            let head = try logits(last, rows: row..<(row + 1))
             let next = Self.pick(head.storage[...], sampling, &rng)
             if next == tokenizer.eos { reason = "eos"; break }
             ids.append(next)

@@ -118,6 +118,12 @@ extension LanguageModel {
         try linear(final, weights[config.tiedEmbeddings ? "token_embd.weight" : "output.weight"]!)
     }
 
+    /// The output head on rows `rows` of the final hidden states only.
+    public func logits(_ final: Tensor, rows: Range<Int>) throws -> Tensor {
+        let h = config.hidden
+        return try logits(Tensor(shape: [rows.count, h], storage: Array(final.storage[(rows.lowerBound * h)..<(rows.upperBound * h)])))
+    }
+
     /// One block: x ← x + attention(norm(x)); x ← x + ffn(norm(x)). `group` (sequential calibration)
     /// sees each group of linear layers' input before they run and returns replacement weights.
     func block(

@@ -168,13 +168,7 @@ public struct LanguageModel: Sendable, WeightedModel {
 
     /// A copy whose linear layer `layer` has the weight `W` (same shape), stored in `bits`.
     public func replacing(_ layer: String, with W: Tensor, bits: Double) throws -> LanguageModel {
-        guard let old = weights[layer + ".weight"], Self.parse(layer: layer) != nil else {
-            throw ModelError("no linear layer named \(layer)")
-        }
-        guard old.shape == W.shape else {
-            throw ModelError(
-                "\(layer): the replacement has shape \(Shape.describe(W.shape)), the layer's weight is \(Shape.describe(old.shape))")
-        }
+        if let e = replacementError(layer, W) { throw e }
         var m = self
         m.weights[layer + ".weight"] = W
         m.compressedBits[layer] = bits

@@ -107,13 +107,7 @@ public struct Transformer: Sendable, WeightedModel {
 
     /// A copy whose linear layer `layer` has the weight `W` (same shape), stored in `bits`.
     public func replacing(_ layer: String, with W: Tensor, bits: Double) throws -> Transformer {
-        guard let old = weights[layer + ".weight"], linearLayers.contains(layer) else {
-            throw ModelError("no linear layer named \(layer)")
-        }
-        guard old.shape == W.shape else {
-            throw ModelError(
-                "\(layer): the replacement has shape \(Shape.describe(W.shape)), the layer's weight is \(Shape.describe(old.shape))")
-        }
+        if let e = replacementError(layer, W) { throw e }
         var m = self
         m.weights[layer + ".weight"] = W
         m.compressedBits[layer] = bits

@@ -30,4 +30,16 @@ extension WeightedModel {
     public var linearBits: Double {
         linearLayers.reduce(0.0) { $0 + (compressedBits[$1] ?? Double(32 * (weights[$1 + ".weight"]?.count ?? 0))) }
     }
+
+    /// Why `W` cannot replace linear layer `layer`'s weight (no such layer, or another shape); nil when it can.
+    public func replacementError(_ layer: String, _ W: Tensor) -> ModelError? {
+        guard let old = weights[layer + ".weight"], linearLayers.contains(layer) else {
+            return ModelError("no linear layer named \(layer)")
+        }
+        guard old.shape == W.shape else {
+            return ModelError(
+                "\(layer): the replacement has shape \(Shape.describe(W.shape)), the layer's weight is \(Shape.describe(old.shape))")
+        }
+        return nil
+    }
 }

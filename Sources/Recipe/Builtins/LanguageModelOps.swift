@@ -111,9 +111,7 @@ extension Builtins {
             let all = try args.bool("all")
             if all { try LM.wrap(args, "text") { try Memory.check(elements: ids.count * m.config.vocab, "logits of \(ids.count) tokens") } }
             let final = try LM.wrap(args, "text") { try m.forward([ids], cancellation: interp.cancellation).final }
-            let h = m.config.hidden
-            let rows = all ? final : Tensor(shape: [1, h], storage: Array(final.storage.suffix(h)))
-            let L = try LM.wrap(args, "text") { try m.logits(rows) }
+            let L = try LM.wrap(args, "text") { try m.logits(final, rows: (all ? 0 : ids.count - 1)..<ids.count) }
             return .tensor(all ? L : Tensor(shape: [m.config.vocab], storage: L.storage))
         },
 

@@ -136,7 +136,7 @@ enum LM {
         return .tensor(out.hidden[i]!)
     }
 
-    /// fn's result for a layer: the weight to use and its bits.
+    /// fn's result for a layer (either model's compress): the weight to use and its bits.
     static func layerResult(_ result: Value, _ W: Tensor, _ name: String, _ args: Arguments) throws -> (Tensor, Double) {
         let recon: Tensor, bits: Double
         switch result {

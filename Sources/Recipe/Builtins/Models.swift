@@ -307,19 +307,7 @@ extension Builtins {
                 let result = try interp.call(
                     fn, positional: [.tensor(W), .string(name)], positionalSpans: [args.spanOf("fn"), args.spanOf("fn")],
                     named: [], span: args.spanOf("fn"))
-                let recon: Tensor, bits: Double
-                switch result {
-                case .compressed(let c): recon = c.recon; bits = c.bits
-                case .tensor(let t): recon = t; bits = Double(32 * t.count)
-                default:
-                    throw args.error("fn", "fn returned \(result.typeDescription) for \(name); expected a compressed value or a tensor")
-                }
-                guard recon.shape == W.shape else {
-                    throw args.error(
-                        "fn", "fn returned shape \(Shape.describe(recon.shape)) for \(name), whose weight is \(Shape.describe(W.shape))")
-                }
-                let bad = recon.nonFiniteCount
-                guard bad == 0 else { throw args.error("fn", "fn returned \(bad) NaN or infinite values for \(name)") }
+                let (recon, bits) = try LM.layerResult(result, W, name, args)
                 do { m = try m.replacing(name, with: recon, bits: bits) } catch let e as ModelError {
                     throw args.error("fn", e.description)
                 }
