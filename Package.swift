@@ -24,6 +24,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
 
         .target(name: "SqueezeCore", dependencies: [
             "CBLAS",
@@ -49,10 +50,16 @@ let package = Package(
         .target(name: "Runs", dependencies: ["Recipe", "History", "SqueezeCore"]),
         .target(name: "Plot", dependencies: ["CPNG", "CZlib"], exclude: ["LICENSE-DejaVu.txt"]),
         .target(name: "REPL", dependencies: ["Recipe", "SqueezeCore", "CReadline"]),
+        // The Jupyter kernel: the messaging protocol over ZeroMQ, signed with HMAC-SHA256; records a
+        // session through the REPL's SessionRecording, completes with the REPL's Completion.
+        .target(name: "Kernel", dependencies: [
+            "Recipe", "REPL", "SqueezeCore", "CZMQ", "CCrypto",
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
         .executableTarget(
             name: "squeeze",
             dependencies: [
-                "Recipe", "SqueezeCore", "REPL", "History", "Runs",
+                "Recipe", "SqueezeCore", "REPL", "Kernel", "History", "Runs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],

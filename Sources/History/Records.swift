@@ -2,7 +2,7 @@ import Foundation
 
 /// What `squeeze` knows about a run when it starts.
 public struct RunStart: Sendable {
-    public enum Kind: String, Sendable { case script, repl, replay }
+    public enum Kind: String, Sendable { case script, repl, replay, notebook }
     public var kind: Kind
     public var recipe: String?
     public var source: String

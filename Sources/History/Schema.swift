@@ -13,7 +13,7 @@ enum Schema {
         """
         CREATE TABLE runs (
             id INTEGER PRIMARY KEY,
-            kind TEXT NOT NULL,     -- script, repl or replay
+            kind TEXT NOT NULL,     -- script, repl, replay or notebook
             recipe TEXT,
             source TEXT NOT NULL,
             source_sha256 TEXT NOT NULL,

@@ -11,8 +11,8 @@ public protocol SessionRecording: AnyObject {
     func start(kind: SessionKind, source: String, seed: UInt64, cellLines: [Int], outDirectory: String) -> SessionRun?
 }
 
-/// A REPL session, or the recipe piped to squeeze's standard input.
-public enum SessionKind: Sendable { case repl, script }
+/// A REPL session, the recipe piped to squeeze's standard input, or a Jupyter kernel's session.
+public enum SessionKind: Sendable { case repl, script, notebook }
 
 /// How a recorded run ended.
 public enum SessionEnd: Sendable { case completed, failed, interrupted }
@@ -22,4 +22,6 @@ public enum SessionEnd: Sendable { case completed, failed, interrupted }
 public protocol SessionRun: RunObserver {
     func beginInput(_ source: String)
     func end(_ how: SessionEnd, error: String?)
+    /// The run's id in the history (nil when it could not be recorded).
+    var runID: Int? { get }
 }

@@ -83,6 +83,10 @@ public final class Interpreter: @unchecked Sendable {
     public var displayWidth = 80
     /// The last expression-statement value (`_` in the REPL).
     public private(set) var lastValue: Value = .none
+    /// In a kernel session, a later `param` line for a name already declared overrides it (recorded
+    /// as an override of the first default) instead of declaring it anew.
+    public var laterParametersOverride = false
+    var firstDefaults: [String: Value] = [:]
 
     let globals = Frame(count: 0, parent: nil)
     var globalSlots: [String: Int] = [:]
@@ -178,6 +182,7 @@ public final class Interpreter: @unchecked Sendable {
         for f in frames { f.slots.removeAll() }
         for i in globals.slots.indices { globals.slots[i] = .unset }
         parameters = [:]
+        firstDefaults = [:]
         lastValue = .none
     }
 
@@ -230,6 +235,15 @@ public final class Interpreter: @unchecked Sendable {
 
     /// Records a parameter's resolved value.
     func declareParameter(_ name: String, _ value: Value, defaultValue: Value, overridden: Bool) {
+        var defaultValue = defaultValue, overridden = overridden
+        if laterParametersOverride, let first = firstDefaults[name] {
+            // A notebook's injected-parameters cell (papermill) re-declares what the parameters cell
+            // declared: the first declaration's value stays the default, a different one is an override.
+            defaultValue = first
+            overridden = overridden || Format.inline(value) != Format.inline(first)
+        } else {
+            firstDefaults[name] = defaultValue
+        }
         parameters[name] = value
         observer?.parameter(name: name, value: value, defaultValue: defaultValue, overridden: overridden)
     }

@@ -20,7 +20,7 @@ final class HistorySessionRecording: SessionRecording {
 
     func start(kind: SessionKind, source: String, seed: UInt64, cellLines: [Int], outDirectory: String) -> SessionRun? {
         let start = RunStart(
-            kind: kind == .repl ? .repl : .script, recipe: nil, source: source, seed: seed,
+            kind: kind == .repl ? .repl : kind == .notebook ? .notebook : .script, recipe: nil, source: source, seed: seed,
             environment: RunEnvironment(squeezeVersion: "?"), outDirectory: outDirectory)
         let recorder = RunRecorder(store: store, start: start, cellLines: cellLines, environment: environment)
         recordForcedExit(into: recorder)

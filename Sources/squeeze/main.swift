@@ -18,7 +18,10 @@ struct Squeeze: ParsableCommand {
         abstract: "A notebook-style scripting environment for compression research.",
         discussion: "Run with no arguments for the REPL. `squeeze help` lists the operations; `squeeze help NAME` documents one.",
         version: Version.full,
-        subcommands: [Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Artifact.self, Doctor.self],
+        subcommands: [
+            Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Artifact.self, Doctor.self,
+            KernelCommand.self,
+        ],
         defaultSubcommand: Repl.self)
 }
 
@@ -73,9 +76,9 @@ func helpCommand(_ args: [String]) -> Int32 {
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-// A REPL session is long: one malloc heap, so what worker threads free can be trimmed (before any
+// A REPL or kernel session is long: one malloc heap, so what worker threads free can be trimmed (before any
 // thread starts).
-if arguments.first.map({ $0 == "repl" || $0.hasPrefix("-") && $0 != "--help" && $0 != "-h" && $0 != "--version" }) ?? true {
+if arguments.first.map({ $0 == "repl" || $0 == "kernel" || $0.hasPrefix("-") && $0 != "--help" && $0 != "-h" && $0 != "--version" }) ?? true {
     Memory.useOneHeap()
 }
 BLAS.limitIdleSpinning()
