@@ -27,7 +27,8 @@ public struct ConnectionInfo: Sendable {
         }
         func port(_ name: String) throws -> Int {
             guard let p = o[name] as? Int, (0...65535).contains(p) else {
-                throw Problem(description: "\(file): '\(name)' must be a port number (0 to 65535), got \(o[name].map { "\($0)" } ?? "nothing")")
+                let got = o[name].map { "\($0)" } ?? "nothing"
+                throw Problem(description: "\(file): '\(name)' must be a port number (0 to 65535), got \(got)")
             }
             return p
         }

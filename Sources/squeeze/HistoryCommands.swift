@@ -56,7 +56,8 @@ struct Runs: ParsableCommand {
     @Option(help: "Only runs with this status: running, completed, failed, interrupted or crashed.") var status: String?
     @Option(
         help: ArgumentHelp(
-            "Only runs of these kinds, comma-separated: script, repl, replay. Aggregates leave replays out unless this names them.",
+            "Only runs of these kinds, comma-separated: script, repl, notebook, replay. "
+                + "Aggregates leave replays out unless this names them.",
             valueName: "kinds")) var kind: String?
     @Option(name: .customLong("where"), help: ArgumentHelp("A filter expression over parameters and metrics.", valueName: "expression"))
     var filter: String?

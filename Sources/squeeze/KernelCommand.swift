@@ -37,7 +37,8 @@ struct KernelCommand: ParsableCommand {
 
     func run() throws {
         guard let connectionFile else {
-            throw ValidationError("squeeze kernel needs -f CONNECTION_FILE (Jupyter passes it); `squeeze kernel install` writes the kernelspec")
+            throw ValidationError(
+                "squeeze kernel needs -f CONNECTION_FILE (Jupyter passes it); `squeeze kernel install` writes the kernelspec")
         }
         let connection: ConnectionInfo
         do { connection = try ConnectionInfo(file: connectionFile) } catch {

@@ -78,7 +78,8 @@ func helpCommand(_ args: [String]) -> Int32 {
 var arguments = Array(CommandLine.arguments.dropFirst())
 // A REPL or kernel session is long: one malloc heap, so what worker threads free can be trimmed (before any
 // thread starts).
-if arguments.first.map({ $0 == "repl" || $0 == "kernel" || $0.hasPrefix("-") && $0 != "--help" && $0 != "-h" && $0 != "--version" }) ?? true {
+let longSession = { (a: String) in a == "repl" || a == "kernel" || a.hasPrefix("-") && a != "--help" && a != "-h" && a != "--version" }
+if arguments.first.map(longSession) ?? true {
     Memory.useOneHeap()
 }
 BLAS.limitIdleSpinning()

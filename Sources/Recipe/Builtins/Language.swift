@@ -276,5 +276,13 @@ extension Builtins {
             interp.observer?.note(try args.string("text"))
             return .none
         },
+        Operation(
+            "warn", family: "recording",
+            summary: "Write a warning to standard error (a notebook's stderr stream) and attach it to the run as a note.",
+            example: "warn(\"only 3 calibration batches\")", params: [ParamSpec("text", .string)]
+        ) { args, interp in
+            interp.warn(try args.string("text"))
+            return .none
+        },
     ]
 }
