@@ -91,10 +91,18 @@ public final class Kernel: @unchecked Sendable {
 
     // MARK: - Sockets
 
-    /// The heartbeat is an echo: whatever arrives goes straight back.
+    /// The heartbeat is an echo: whatever arrives goes straight back. Between beats it watches the
+    /// process that started the kernel: when that is gone (the kernel was re-parented), nobody can
+    /// shut the kernel down, so it ends the session and exits, as ipykernel's parent poller does.
     func serveHeartbeat() {
+        let parent = getppid()
         while !stopping.isSet {
-            guard let frames = try? heartbeat.receive(timeout: 500) else { if stopping.isSet { return } else { continue } }
+            if parent != 1 && getppid() != parent {
+                log("the process that started the kernel is gone; ending the session")
+                shutdown()
+                exit(0)
+            }
+            guard let frames = try? heartbeat.receive(timeout: 500) else { continue }
             try? heartbeat.send(frames)
         }
     }

@@ -114,13 +114,7 @@ struct Message: @unchecked Sendable {
         return (identities ?? self.identities) + [Message.delimiter, signer.sign(json[...])] + json + buffers
     }
 
-    static func json(_ object: [String: Any]) -> [UInt8] {
-        (try? Array(JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))) ?? Array("{}".utf8)
-    }
+    static func json(_ object: [String: Any]) -> [UInt8] { JSON.encode(object) }
 
-    static func now() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
-    }
+    static func now() -> String { JSON.now() }
 }
