@@ -93,9 +93,17 @@ def duration(seconds):
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
+def blas_core():
+    """OpenBLAS's kernel family on this CPU (SkylakeX, Zen, Haswell…), as `squeeze --version` says."""
+    text = subprocess.run([SQUEEZE, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"BLAS core: ([^,\n]+)", text)
+    return found[1].strip() if found else "unknown"
+
+
 def machine():
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{platform.node()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load}"
+    return (f"{platform.node()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, OpenBLAS core {blas_core()}, "
+            f"load average {load}")
 
 
 def regenerate(path):
@@ -152,6 +160,8 @@ def same(quoted, fresh, tolerance=1e-6):
     the last digits; the same machine gives the same bytes)."""
     if NUMBER.sub("#", quoted) != NUMBER.sub("#", fresh):
         return False
+    if tolerance == float("inf"):
+        return True
     for a, b in zip(NUMBER.findall(quoted), NUMBER.findall(fresh)):
         x, y = float(a), float(b)
         if abs(x - y) > tolerance * max(abs(x), abs(y), 1e-300) and x != y:
@@ -163,8 +173,20 @@ def check(outputs):
     """`--check DIR`: every output block quoted in the docs against DIR/<recipe name>.out, the
     standard output of a `--seed 1` run (Scripts/test writes them); exits 1 on a difference."""
     bad = 0
+    here = blas_core()
+    loose = []
     for path in files:
-        for m in MARK.finditer(open(path, encoding="utf-8").read()):
+        text = open(path, encoding="utf-8").read()
+        # Numbers are compared where the quotes were made with this machine's OpenBLAS kernels. On
+        # another kernel family the last digits move, and GPTQ's sequential calibration amplifies
+        # them (SmolLM2 GPTQ-3 perplexity 74.1 on Zen, 77.8 on SkylakeX): there the text is
+        # compared with its numbers masked, and the docs say which kernels made their numbers.
+        made = re.search(r"<!-- outputs made [^>]*OpenBLAS core ([^,>]+)", text)
+        tolerance = 1e-6
+        if made and made[1].strip() != here:
+            tolerance = float("inf")
+            loose.append(f"{os.path.relpath(path, ROOT)} ({made[1].strip()})")
+        for m in MARK.finditer(text):
             if (m["args"] or "").strip() not in ("", "--seed 1"):
                 continue
             name = os.path.join(outputs, os.path.basename(m["recipe"]) + ".out")
@@ -172,10 +194,13 @@ def check(outputs):
                 continue
             fresh = keep(open(name, encoding="utf-8").read(), m["filter"])
             quoted = m["body"].split("\n", 1)[1] if m["body"].startswith("$ ") else m["body"]
-            if not same(quoted, fresh):
+            if not same(quoted, fresh, tolerance):
                 bad += 1
                 print(f"{os.path.relpath(path, ROOT)}: the output of {m['recipe']} quoted there is not what it prints now "
                       f"(Scripts/generate/outputs.py regenerates it):\n--- quoted\n{quoted}--- now\n{fresh}", file=sys.stderr)
+    if loose:
+        print(f"quoted outputs made on other OpenBLAS kernels than this machine's {here}, compared as text with numbers masked: "
+              + ", ".join(loose))
     print(f"quoted outputs: {'all match' if not bad else f'{bad} differ'}")
     sys.exit(1 if bad else 0)
 

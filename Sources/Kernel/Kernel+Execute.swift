@@ -106,28 +106,18 @@ extension Kernel {
         }
         let last = program.statements.last?.span
         cancellation.reset()
-        let outcome: Diagnostic? = Interpreter.onLargeStack { [self] in
-            do {
-                try session.run(program) { [self] value in
-                    session.setGlobal("_", value)
-                    if case .none = value { return }
-                    recorder?.valueShown(Format.describe(value, width: 100))
-                    guard !silent else { return }
-                    if case .string(let p) = value, let image, image.statement == display.current?.start,
-                        image.path == p || image.path.hasSuffix("/" + p) { return }
-                    var data = RichDisplay.bundle(value, width: session.displayWidth)
-                    if let last, display.current?.start == last.start, display.current?.end == last.end {
-                        publish("execute_result", parent: request, ["data": data, "metadata": [String: Any](), "execution_count": count])
-                    } else {
-                        data.removeValue(forKey: "text/html")
-                        publish("display_data", parent: request, ["data": data, "metadata": [String: Any](), "transient": [String: Any]()])
-                    }
-                }
-                return nil
-            } catch let d as Diagnostic {
-                return d
-            } catch {
-                return Diagnostic(.runtime, "\(error)", at: nil)
+        let outcome = session.runCatching(program) { [self] value in
+            session.setGlobal("_", value)
+            if case .none = value { return }
+            recorder?.valueShown(Format.describe(value, width: 100))
+            guard !silent else { return }
+            if case .string(let p) = value, let image, image.statement == display.current?.start,
+                image.path == p || image.path.hasSuffix("/" + p) { return }
+            let data = RichDisplay.bundle(value, width: session.displayWidth)
+            if let last, display.current?.start == last.start, display.current?.end == last.end {
+                publish("execute_result", parent: request, ["data": data, "metadata": [String: Any](), "execution_count": count])
+            } else {
+                publish("display_data", parent: request, ["data": data, "metadata": [String: Any](), "transient": [String: Any]()])
             }
         }
         cancellation.reset()
@@ -163,12 +153,7 @@ extension Kernel {
             let observer = session.observer
             session.observer = nil
             defer { session.observer = observer }
-            let error: Diagnostic? = Interpreter.onLargeStack { [self] in
-                do { try session.run(program) { result = $0 }; return nil } catch let d as Diagnostic { return d } catch {
-                    return Diagnostic(.runtime, "\(error)", at: nil)
-                }
-            }
-            if let error { out[key] = failure([error]); continue }
+            if let error = session.runCatching(program, onValue: { result = $0 }) { out[key] = failure([error]); continue }
             out[key] = ["status": "ok", "data": RichDisplay.bundle(result, width: session.displayWidth), "metadata": [String: Any]()]
         }
         return out

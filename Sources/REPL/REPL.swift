@@ -158,20 +158,11 @@ public final class REPL {
         session.displayWidth = Terminal.width
         if recorder == nil, recording != nil { _ = startRecording(kind: .repl, source: "") }
         recorder?.beginInput(source)
-        let outcome: Diagnostic? = Interpreter.onLargeStack {
-            do {
-                try session.run(program) { [self] value in
-                    session.setGlobal("_", value)
-                    if case .none = value { return }
-                    say(display(value))
-                    recorder?.valueShown(Format.describe(value, width: 100))
-                }
-                return nil
-            } catch let d as Diagnostic {
-                return d
-            } catch {
-                return Diagnostic(.runtime, "\(error)", at: nil)
-            }
+        let outcome = session.runCatching(program) { [self] value in
+            session.setGlobal("_", value)
+            if case .none = value { return }
+            say(display(value))
+            recorder?.valueShown(Format.describe(value, width: 100))
         }
         cancellation.reset()
         if let d = outcome {

@@ -226,6 +226,21 @@ public final class Interpreter: @unchecked Sendable {
         }
     }
 
+    /// Runs a parsed program on a large stack (as a session's input); returns the diagnostic it
+    /// stopped with, nil when it ran to the end.
+    public func runCatching(_ program: Program, onValue: ((Value) -> Void)? = nil) -> Diagnostic? {
+        Interpreter.onLargeStack {
+            do {
+                try run(program, onValue: onValue)
+                return nil
+            } catch let d as Diagnostic {
+                return d
+            } catch {
+                return Diagnostic(.runtime, "\(error)", at: nil)
+            }
+        }
+    }
+
     /// Names the program declares with `param`, in order.
     public static func parameterNames(_ program: Program) -> [String] {
         program.statements.compactMap {

@@ -144,7 +144,7 @@ public struct RunTable {
     public var metrics: [String]?
     public var groupBy: [String] = []
     public var aggregates: [String] = ["mean", "std"]
-    /// Only runs of these kinds (script, repl, replay); nil: all.
+    /// Only runs of these kinds (script, repl, notebook, replay); nil: all.
     public var kinds: Set<String>?
 
     public init() {}

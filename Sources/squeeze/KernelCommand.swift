@@ -54,23 +54,9 @@ struct KernelCommand: ParsableCommand {
         } else {
             options.seed = RecipeRunner.drawSeed()
         }
-        if let out {
-            let dir = URL(fileURLWithPath: out).standardizedFileURL
-            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                RecipeRunner.stderr("squeeze kernel: cannot create --out directory '\(dir.path)': \(error.localizedDescription)\n")
-                throw ExitCode(Exit.usage)
-            }
-            options.outputDirectory = dir
-        }
+        options.outputDirectory = try Session.outputDirectory(out)
         options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
-        if !noHistory {
-            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let store = try history.open()
-            store.artifactLimit = try artifacts.bytes()
-            options.recording = HistorySessionRecording(store: store) {
-                .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
-            }
-        }
+        options.recording = try Session.recording(history, artifacts, noHistory: noHistory)
         // Ctrl-C in a terminal that started the kernel, or jupyter_client's signal interrupt: only
         // cancel the running cell. A kernel is never ended by a second SIGINT; Jupyter shuts it down.
         signal(SIGINT) { _ in CancellationToken.shared.cancel() }

@@ -32,24 +32,33 @@ struct Repl: ParsableCommand {
         var options = REPL.Options()
         options.seed = seed ?? RecipeRunner.drawSeed()
         options.color = color
-        if let out {
-            let dir = URL(fileURLWithPath: out).standardizedFileURL
-            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                RecipeRunner.stderr("squeeze: cannot create --out directory '\(dir.path)': \(error.localizedDescription)\n")
-                throw ExitCode(Exit.usage)
-            }
-            options.outputDirectory = dir
-        }
+        options.outputDirectory = try Session.outputDirectory(out)
         options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
-        if !noHistory {
-            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let store = try history.open()
-            store.artifactLimit = try artifacts.bytes()
-            options.recording = HistorySessionRecording(store: store) {
-                .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd)
-            }
-        }
+        options.recording = try Session.recording(history, artifacts, noHistory: noHistory)
         let status = REPL(options: options).run(options: options)
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// What an interactive session (`repl`, `kernel`) sets up from its options.
+enum Session {
+    /// `--out DIR`, created if missing (nil: the working directory).
+    static func outputDirectory(_ out: String?) throws -> URL? {
+        guard let out else { return nil }
+        let dir = URL(fileURLWithPath: out).standardizedFileURL
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            RecipeRunner.stderr("squeeze: cannot create --out directory '\(dir.path)': \(error.localizedDescription)\n")
+            throw ExitCode(Exit.usage)
+        }
+        return dir
+    }
+
+    /// The session's recording into the history (nil with --no-history).
+    static func recording(_ history: HistoryOptions, _ artifacts: ArtifactOptions, noHistory: Bool) throws -> HistorySessionRecording? {
+        guard !noHistory else { return nil }
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let store = try history.open()
+        store.artifactLimit = try artifacts.bytes()
+        return HistorySessionRecording(store: store) { .current(squeezeVersion: Version.squeeze, recipeDirectory: cwd) }
     }
 }

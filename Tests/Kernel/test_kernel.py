@@ -347,7 +347,8 @@ class Protocol(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.km, cls.kc = start_new_kernel(kernel_name="squeeze-test")
+        cls.log = WORK / "protocol-kernel.log"
+        cls.km, cls.kc = start_new_kernel(kernel_name="squeeze-test", stderr=open(cls.log, "w"))
         info = cls.km.get_connection_info()
         cls.info = info
         cls.key = info["key"].decode() if isinstance(info["key"], bytes) else info["key"]
@@ -396,6 +397,8 @@ class Protocol(unittest.TestCase):
         self.assertEqual(kind, "execute_reply")
         self.assertEqual(content["status"], "error")
         self.assertIn("unknown name 'forged'", content["evalue"])
+        # Each refusal is logged on the kernel's stderr (written before the next request was read).
+        self.assertGreaterEqual(self.log.read_text().count("refused a message on shell: wrong or missing HMAC signature"), 3)
 
     def test_malformed_json_and_unknown_types_get_error_replies(self):
         msg_id, f = self.frames("execute_request", None, raw_content=b"{not json")
