@@ -99,7 +99,7 @@ struct Message: @unchecked Sendable {
     init(type: String, parent: Message?, session: String, content: [String: Any]) {
         header = [
             "msg_id": UUID().uuidString.lowercased(), "session": session, "username": "squeeze",
-            "date": Message.now(), "msg_type": type, "version": Message.protocolVersion,
+            "date": JSON.now(), "msg_type": type, "version": Message.protocolVersion,
         ]
         self.parent = parent?.header ?? [:]
         self.identities = parent?.identities ?? []
@@ -110,11 +110,8 @@ struct Message: @unchecked Sendable {
 
     /// The frames to send, signed.
     func frames(signer: Signer, identities: [[UInt8]]? = nil) -> [[UInt8]] {
-        let json = [header, parent, metadata, content].map { Message.json($0) }
+        let json = [header, parent, metadata, content].map { JSON.encode($0) }
         return (identities ?? self.identities) + [Message.delimiter, signer.sign(json[...])] + json + buffers
     }
 
-    static func json(_ object: [String: Any]) -> [UInt8] { JSON.encode(object) }
-
-    static func now() -> String { JSON.now() }
 }

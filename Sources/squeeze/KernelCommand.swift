@@ -22,18 +22,7 @@ struct KernelCommand: ParsableCommand {
     @Option(help: "Seed of the session's random generator (default: $SQUEEZE_SEED, else drawn and recorded).")
     var seed: UInt64?
 
-    @Option(help: "Directory cells write into (default: the working directory, the notebook's folder).")
-    var out: String?
-
-    @Option(name: .customLong("allow-write"), help: "Also allow writes under this directory (repeatable).")
-    var allowWrite: [String] = []
-
-    @OptionGroup var history: HistoryOptions
-
-    @OptionGroup var artifacts: ArtifactOptions
-
-    @Flag(name: .customLong("no-history"), help: "Do not record the session.")
-    var noHistory = false
+    @OptionGroup var session: SessionOptions
 
     func run() throws {
         guard let connectionFile else {
@@ -54,9 +43,9 @@ struct KernelCommand: ParsableCommand {
         } else {
             options.seed = RecipeRunner.drawSeed()
         }
-        options.outputDirectory = try Session.outputDirectory(out)
-        options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
-        options.recording = try Session.recording(history, artifacts, noHistory: noHistory)
+        options.outputDirectory = try session.outputDirectory()
+        options.allowedWriteDirectories = session.allowedWriteDirectories
+        options.recording = try session.recording()
         // Ctrl-C in a terminal that started the kernel, or jupyter_client's signal interrupt: only
         // cancel the running cell. A kernel is never ended by a second SIGINT; Jupyter shuts it down.
         signal(SIGINT) { _ in CancellationToken.shared.cancel() }

@@ -15,7 +15,24 @@ struct Repl: ParsableCommand {
     @Option(help: "Colour prompts, errors and headers: auto, always or never (NO_COLOR and TERM=dumb also turn it off).")
     var color: String = "auto"
 
-    @Option(help: "Directory the session writes into (default: the working directory).")
+    @OptionGroup var session: SessionOptions
+
+    func run() throws {
+        var options = REPL.Options()
+        options.seed = seed ?? RecipeRunner.drawSeed()
+        options.color = color
+        options.outputDirectory = try session.outputDirectory()
+        options.allowedWriteDirectories = session.allowedWriteDirectories
+        options.recording = try session.recording()
+        let status = REPL(options: options).run(options: options)
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// The options of an interactive session, shared by `repl` and `kernel`: where it writes and how it
+/// is recorded.
+struct SessionOptions: ParsableArguments {
+    @Option(help: "Directory the session writes into (default: the working directory; for a kernel, the notebook's folder).")
     var out: String?
 
     @Option(name: .customLong("allow-write"), help: "Also allow writes under this directory (repeatable).")
@@ -28,22 +45,8 @@ struct Repl: ParsableCommand {
     @Flag(name: .customLong("no-history"), help: "Do not record the session.")
     var noHistory = false
 
-    func run() throws {
-        var options = REPL.Options()
-        options.seed = seed ?? RecipeRunner.drawSeed()
-        options.color = color
-        options.outputDirectory = try Session.outputDirectory(out)
-        options.allowedWriteDirectories = allowWrite.map { URL(fileURLWithPath: $0) }
-        options.recording = try Session.recording(history, artifacts, noHistory: noHistory)
-        let status = REPL(options: options).run(options: options)
-        if status != 0 { throw ExitCode(status) }
-    }
-}
-
-/// What an interactive session (`repl`, `kernel`) sets up from its options.
-enum Session {
     /// `--out DIR`, created if missing (nil: the working directory).
-    static func outputDirectory(_ out: String?) throws -> URL? {
+    func outputDirectory() throws -> URL? {
         guard let out else { return nil }
         let dir = URL(fileURLWithPath: out).standardizedFileURL
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
@@ -53,8 +56,10 @@ enum Session {
         return dir
     }
 
+    var allowedWriteDirectories: [URL] { allowWrite.map { URL(fileURLWithPath: $0) } }
+
     /// The session's recording into the history (nil with --no-history).
-    static func recording(_ history: HistoryOptions, _ artifacts: ArtifactOptions, noHistory: Bool) throws -> HistorySessionRecording? {
+    func recording() throws -> HistorySessionRecording? {
         guard !noHistory else { return nil }
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let store = try history.open()
