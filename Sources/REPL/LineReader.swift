@@ -28,22 +28,29 @@ final class LineReader {
     /// Reads one line with `prompt`; Ctrl-C gives `.interrupted`, Ctrl-D on an empty line `.end`.
     func read(prompt: String, cancellation: CancellationToken) -> Input {
         pendingInput = nil
+        // A Ctrl-C that came after the last statement had finished is not for this prompt; one
+        // that comes once the prompt is shown (even before `poll` below) is.
+        cancellation.reset()
         rl_callback_handler_install(prompt, lineHandler)
         // The line handler removes itself (so readline does not redraw the prompt after Enter);
         // remove it here only when leaving for another reason.
         var isInterrupted = false
         defer { if pendingInput == nil || isInterrupted { rl_callback_handler_remove() } }
         while pendingInput == nil {
-            var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let r = poll(&fds, 1, -1)
-            if r < 0 {
-                if errno == EINTR && cancellation.isCancelled {
-                    cancellation.reset()
-                    rl_replace_line("", 0)
-                    rl_crlf()
-                    isInterrupted = true
-                    return .interrupted
-                }
+            // Ctrl-C is seen through the token's wake pipe as well as by EINTR: the signal may be
+            // taken by another thread, or arrive just before `poll`, and must not be lost then.
+            var fds = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: cancellation.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+            let r = poll(&fds, 2, -1)
+            if cancellation.isCancelled && (r < 0 || fds[1].revents != 0) {
+                cancellation.reset()
+                rl_replace_line("", 0)
+                rl_crlf()
+                isInterrupted = true
+                return .interrupted
+            }
+            if r < 0 || fds[0].revents == 0 {
+                cancellation.drainWakes()
                 continue
             }
             rl_callback_read_char()

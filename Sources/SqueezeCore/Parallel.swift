@@ -30,16 +30,52 @@ public enum Parallel {
 
 /// A flag that long loops poll: set by the SIGINT handler (which does nothing else), checked by
 /// SVD sweeps, Lloyd iterations, training epochs and the interpreter's loops.
+///
+/// `cancel()` also writes a byte to a pipe (`wakeDescriptor`), so a thread blocked in `poll` on a
+/// terminal wakes whichever thread took the signal and whenever it came (before the `poll`
+/// started, say); only `write` is called, which a signal handler may do.
 public final class CancellationToken: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
 
-    public init() {}
+    public init() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
 
     /// The process-wide token the REPL's Ctrl-C sets.
     public static let shared = CancellationToken()
 
-    public func cancel() { flag.store(true, ordering: .relaxed) }
-    public func reset() { flag.store(false, ordering: .relaxed) }
+    /// Readable after `cancel()` until `drainWakes()`; -1 if no pipe could be made.
+    public var wakeDescriptor: Int32 { wakeRead }
+
+    public func cancel() {
+        flag.store(true, ordering: .relaxed)
+        if wakeWrite >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)  // a full pipe already wakes its reader
+        }
+    }
+
+    /// Empties the wake pipe (the flag is left as it is).
+    public func drainWakes() {
+        guard wakeRead >= 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &buffer, buffer.count) > 0 {}
+    }
+
+    public func reset() {
+        flag.store(false, ordering: .relaxed)
+        drainWakes()
+    }
     public var isCancelled: Bool { flag.load(ordering: .relaxed) }
 
     /// Throws `CoreError.cancelled` once the token is set.
