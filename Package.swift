@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "squeeze",
             dependencies: [
-                "Recipe", "SqueezeCore", "REPL", "Kernel", "History", "Runs",
+                "Recipe", "SqueezeCore", "REPL", "Kernel", "History", "Runs", "Plot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "squeeze-bench", dependencies: ["SqueezeCore", "CBLAS"],

@@ -44,8 +44,9 @@ public final class HistoryStore: @unchecked Sendable {
     }
 
     /// Opens (creating when `create`) and migrates the history. A corrupt file is moved aside with a
-    /// message and a new one started; a file from a newer squeeze is refused.
-    public init(path: String, create: Bool = true, warn: @escaping (String) -> Void = { _ in }) throws {
+    /// message and a new one started (unless `setAsideDamaged` is false: then it is an error); a
+    /// file from a newer squeeze is refused.
+    public init(path: String, create: Bool = true, setAsideDamaged: Bool = true, warn: @escaping (String) -> Void = { _ in }) throws {
         self.path = path
         self.warn = warn
         let fm = FileManager.default
@@ -58,7 +59,7 @@ public final class HistoryStore: @unchecked Sendable {
         }
         do {
             db = try HistoryStore.openAndMigrate(path)
-        } catch let e as SQLiteError where e.isCorruption {
+        } catch let e as SQLiteError where e.isCorruption && setAsideDamaged {
             let aside = path + ".corrupt-" + HistoryStore.stamp()
             for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
                 try? fm.moveItem(atPath: path + suffix, toPath: aside + suffix)
@@ -160,8 +161,9 @@ public final class HistoryStore: @unchecked Sendable {
             try db.write(
                 """
                 INSERT INTO runs (kind, recipe, source, source_sha256, seed, started, status, squeeze_version,
-                    git_commit, git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, pid, pid_start)
-                VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    git_commit, git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, pid, pid_start,
+                    uuid, sweep, sweep_point)
+                VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(start.kind.rawValue), SQLValue(start.recipe), .text(start.source), .text(SHA256.hex(start.source)),
@@ -169,6 +171,8 @@ public final class HistoryStore: @unchecked Sendable {
                     SQLValue(env.gitCommit), SQLValue(env.gitDirty.map { $0 ? 1 : 0 }), SQLValue(env.blas), SQLValue(env.blasThreads),
                     SQLValue(env.cores), SQLValue(env.host), SQLValue(env.cpu), SQLValue(env.os), SQLValue(start.outDirectory),
                     SQLValue(start.replayOf), SQLValue(me?.pid), SQLValue(me?.start),
+                    .text(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")), SQLValue(start.sweep),
+                    SQLValue(start.sweepPoint),
                 ])
             return Int(db.lastInsertID)
         }
@@ -329,7 +333,7 @@ public final class HistoryStore: @unchecked Sendable {
 
     static let runColumns = """
         id, kind, recipe, source, source_sha256, seed, started, finished, status, error, squeeze_version, git_commit,
-        git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of
+        git_dirty, blas, blas_threads, cores, host, cpu, os, out_dir, replay_of, uuid, sweep, sweep_point
         """
 
     static func runRecord(_ r: Row) -> RunRecord {
@@ -342,7 +346,7 @@ public final class HistoryStore: @unchecked Sendable {
                 squeezeVersion: r[10].string ?? "?", gitCommit: r[11].string, gitDirty: r[12].int.map { $0 != 0 },
                 blas: r[13].string, blasThreads: r[14].int, cores: r[15].int, host: r[16].string,
                 cpu: r[17].string, os: r[18].string),
-            outDirectory: r[19].string, replayOf: r[20].int)
+            outDirectory: r[19].string, replayOf: r[20].int, uuid: r[21].string, sweep: r[22].string, sweepPoint: r[23].string)
     }
 
     /// Runs, newest last, with parameters and metrics (not statements) loaded.

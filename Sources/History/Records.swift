@@ -10,11 +10,16 @@ public struct RunStart: Sendable {
     public var environment: RunEnvironment
     public var outDirectory: String?
     public var replayOf: Int?
+    /// The sweep (its name) and point (`bits=2,group=64`) this run is one of.
+    public var sweep: String?
+    public var sweepPoint: String?
 
     public init(
         kind: Kind, recipe: String?, source: String, seed: UInt64, environment: RunEnvironment,
-        outDirectory: String? = nil, replayOf: Int? = nil
+        outDirectory: String? = nil, replayOf: Int? = nil, sweep: String? = nil, sweepPoint: String? = nil
     ) {
+        self.sweep = sweep
+        self.sweepPoint = sweepPoint
         self.kind = kind
         self.recipe = recipe
         self.source = source
@@ -137,6 +142,10 @@ public struct RunRecord: Sendable {
     public let environment: RunEnvironment
     public let outDirectory: String?
     public let replayOf: Int?
+    /// Globally unique (kept when a sweep's shards are collected into another history).
+    public var uuid: String?
+    public var sweep: String?
+    public var sweepPoint: String?
     public var parameters: [ParameterRecord] = []
     public var metrics: [MetricRecord] = []
     public var artifacts: [ArtifactRecord] = []

@@ -105,5 +105,26 @@ enum Schema {
         """
         ALTER TABLE artifacts ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;
         """,
+        // 5: sweeps. Every run gets a globally unique id (so runs recorded in a sweep's shards are
+        // merged into a history once, however often they are collected), and the sweep and point
+        // it ran for.
+        """
+        ALTER TABLE runs ADD COLUMN uuid TEXT;
+        UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;
+        CREATE UNIQUE INDEX runs_uuid ON runs(uuid);
+        ALTER TABLE runs ADD COLUMN sweep TEXT;
+        ALTER TABLE runs ADD COLUMN sweep_point TEXT;
+        CREATE INDEX runs_sweep ON runs(sweep);
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            recipe TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            engine TEXT NOT NULL,    -- local or slurm
+            created REAL NOT NULL,
+            points INTEGER NOT NULL,
+            manifest TEXT NOT NULL   -- the sweep's sweep.json
+        );
+        """,
     ]
 }

@@ -146,6 +146,8 @@ public struct RunTable {
     public var aggregates: [String] = ["mean", "std"]
     /// Only runs of these kinds (script, repl, notebook, replay); nil: all.
     public var kinds: Set<String>?
+    /// Only the runs of this sweep (by name).
+    public var sweep: String?
 
     public init() {}
 
@@ -198,6 +200,7 @@ public struct RunTable {
             runs = runs.filter { $0.recipe == recipe || $0.recipeName == recipe || $0.recipe?.hasSuffix("/" + recipe) == true }
         }
         if let status { runs = runs.filter { $0.status == status } }
+        if let sweep { runs = runs.filter { $0.sweep == sweep } }
         if let kinds { runs = runs.filter { kinds.contains($0.kind) } }
         if let filter { runs = try filter.apply(runs) }
         if let sort {

@@ -13,6 +13,8 @@ public enum ProgressMeter {
         public let done: Double
         public let total: Double
         public let started: ContinuousClock.Instant
+        /// What the task says besides its fraction (a sweep's running and failed counts).
+        public var detail = ""
         public var fraction: Double { total > 0 ? min(1, done / total) : 0 }
     }
 
@@ -43,6 +45,7 @@ public enum ProgressMeter {
         let started = ContinuousClock.now
         let shown: Bool
         private let done = Atomic<Int>(0)
+        private let detail = Mutex<String>("")
 
         init(name: String, total: Double, shown: Bool) {
             self.name = name
@@ -54,7 +57,16 @@ public enum ProgressMeter {
         public func advance(_ amount: Int = 1) {
             guard shown else { return }
             let now = done.add(amount, ordering: .relaxed).newValue
-            ProgressMeter.installed?.update(Report(name: name, done: Double(now), total: total, started: started))
+            var report = Report(name: name, done: Double(now), total: total, started: started)
+            report.detail = detail.withLock { $0 }
+            ProgressMeter.installed?.update(report)
+        }
+
+        /// Sets the detail shown beside the fraction, and redraws.
+        public func note(_ text: String) {
+            guard shown else { return }
+            detail.withLock { $0 = text }
+            advance(0)
         }
 
         /// The work is over (also on an error): the line is erased.

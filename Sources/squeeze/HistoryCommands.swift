@@ -59,6 +59,7 @@ struct Runs: ParsableCommand {
             "Only runs of these kinds, comma-separated: script, repl, notebook, replay. "
                 + "Aggregates leave replays out unless this names them.",
             valueName: "kinds")) var kind: String?
+    @Option(help: "Only the runs of this sweep (squeeze sweep --name).") var sweep: String?
     @Option(name: .customLong("where"), help: ArgumentHelp("A filter expression over parameters and metrics.", valueName: "expression"))
     var filter: String?
     @Option(
@@ -89,11 +90,12 @@ struct Runs: ParsableCommand {
             }
             if let kind {
                 let kinds = Set(Runs.list(kind))
-                for k in kinds where !["script", "repl", "replay"].contains(k) {
-                    throw HistoryQueryError("--kind: expected script, repl or replay, got '\(k)'")
+                for k in kinds where RunStart.Kind(rawValue: k) == nil {
+                    throw HistoryQueryError("--kind: expected script, repl, notebook or replay, got '\(k)'")
                 }
                 table.kinds = kinds
             }
+            table.sweep = sweep
             table.filter = try filter.map(RunFilter.init)
             table.sort = sort
             table.limit = limit

@@ -19,7 +19,7 @@ final class ProgressLine: ProgressMeter.Sink, @unchecked Sendable {
         guard elapsed >= after, !drawn || (now - lastDraw).seconds >= 0.1 else { return }
         lastDraw = now
         drawn = true
-        var line = "\(r.name)  \(Int(r.fraction * 100))%  \(ProgressLine.time(elapsed))"
+        var line = "\(r.name)  \(Int(r.fraction * 100))%\(r.detail.isEmpty ? "" : "  " + r.detail)  \(ProgressLine.time(elapsed))"
         if r.fraction > 0.01 { line += ", ~\(ProgressLine.time(elapsed / r.fraction - elapsed)) left" }
         FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
     }

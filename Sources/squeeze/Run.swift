@@ -81,6 +81,12 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-history"), help: "Do not record this run.")
     var noHistory = false
 
+    @Option(help: ArgumentHelp("Record the run as a point of this sweep (squeeze sweep sets it).", valueName: "name"))
+    var sweep: String?
+
+    @Option(name: .customLong("sweep-point"), help: ArgumentHelp("The sweep point, e.g. bits=2,group=64.", valueName: "label"))
+    var sweepPoint: String?
+
     func run() throws {
         let url = URL(fileURLWithPath: file).standardizedFileURL
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -116,7 +122,8 @@ struct Run: ParsableCommand {
         if !noHistory {
             let start = RunStart(
                 kind: .script, recipe: url.path, source: text, seed: seed,
-                environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path)
+                environment: RunEnvironment(squeezeVersion: Version.squeeze), outDirectory: outDir.path,
+                sweep: sweep, sweepPoint: sweepPoint)
             let directory = url.deletingLastPathComponent()
             let store = try history.open()
             store.artifactLimit = try artifacts.bytes()

@@ -20,7 +20,7 @@ struct Squeeze: ParsableCommand {
         version: Version.full,
         subcommands: [
             Run.self, Repl.self, Runs.self, Show.self, DiffRuns.self, Replay.self, Export.self, Artifact.self, Doctor.self,
-            KernelCommand.self,
+            KernelCommand.self, SweepCommand.self,
         ],
         defaultSubcommand: Repl.self)
 }
