@@ -479,6 +479,10 @@ extension HistoryStore {
             if try !out.rows("SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'cells'").isEmpty {
                 tables.append(("cells", "run, idx"))
             }
+            // Nor before schema 5 sweeps.
+            if try !out.rows("SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = 'sweeps'").isEmpty {
+                tables.append(("sweeps", "id"))
+            }
             for (table, key) in tables {
                 var damaged = false
                 // The old file may be from an earlier schema: copy the columns it has, the rest take their defaults.
@@ -516,6 +520,8 @@ extension HistoryStore {
                       UNION SELECT run FROM main.notes UNION SELECT run FROM main.artifacts UNION SELECT run FROM main.cells) o
                 WHERE o.run NOT IN (SELECT id FROM main.runs)
                 """)
+            // Runs from before schema 5, and placeholders, get their globally unique id.
+            try out.execute("UPDATE main.runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL")
             // Runs that lost their whole source (placeholders, sessions that crashed) get it back from their cells.
             let bare = try out.rows("SELECT id FROM main.runs WHERE source = '' AND id IN (SELECT run FROM main.cells)").compactMap {
                 $0[0].int

@@ -454,10 +454,13 @@ public struct Figure {
                 reach = max(reach, (markers ? 3 * self.scale : width * self.scale / 2) + 2 * self.scale)
                 // Sample along each segment too, so a line crossing a corner counts.
                 for i in 0..<min(x.count, y.count) {
+                    // A NaN point (a break in the line, or outside a log axis) is not drawn.
                     let a = (xs.map(x[i]), scale.map(y[i]))
+                    guard a.0.isFinite && a.1.isFinite else { continue }
                     points.append(a)
                     if i + 1 < min(x.count, y.count) {
                         let b = (xs.map(x[i + 1]), scale.map(y[i + 1]))
+                        guard b.0.isFinite && b.1.isFinite else { continue }
                         let steps = max(8, Int((abs(b.0 - a.0) + abs(b.1 - a.1)) / (4 * self.scale)))
                         for k in 1..<steps {
                             let t = Double(k) / Double(steps)

@@ -87,7 +87,13 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("sweep-point"), help: ArgumentHelp("The sweep point, e.g. bits=2,group=64.", valueName: "label"))
     var sweepPoint: String?
 
+    @Option(
+        name: .customLong("parent"),
+        help: ArgumentHelp("End the run as interrupted once process PID is gone (squeeze sweep sets it).", valueName: "pid"))
+    var parent: Int32?
+
     func run() throws {
+        if let parent { watchParent(parent) }
         let url = URL(fileURLWithPath: file).standardizedFileURL
         guard let data = FileManager.default.contents(atPath: url.path) else {
             RecipeRunner.stderr("squeeze: cannot read '\(file)': no such file or not readable\n")
@@ -136,6 +142,16 @@ struct Run: ParsableCommand {
         let source = SourceFile(name: file, text: text)
         let result = RecipeRunner.run(source: source, seed: seed, overrides: overrides, sandbox: sandbox, recording: recording)
         if result.status != 0 { throw ExitCode(result.status) }
+    }
+}
+
+/// A sweep's point must not outlive the sweep that started it (a `--resume` would run it twice):
+/// once `pid` is no longer this process's parent, the run is cancelled and ends as interrupted.
+func watchParent(_ pid: Int32) {
+    if getppid() != pid { CancellationToken.shared.cancel(); return }
+    Thread.detachNewThread {
+        while getppid() == pid { usleep(100_000) }
+        CancellationToken.shared.cancel()
     }
 }
 

@@ -50,7 +50,9 @@ struct SweepStart: ParsableCommand {
             """)
 
     @Argument(help: "The recipe file (.recipe).") var file: String
-    @Option(name: .customShort("p"), parsing: .unconditionalSingleValue, help: ArgumentHelp("An axis: -p name=values.", valueName: "name=values"))
+    @Option(
+        name: .customShort("p"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("An axis: -p name=values.", valueName: "name=values"))
     var axes: [String] = []
     @Option(help: "Run N random points of the grid instead of all of it.") var random: Int?
     @Option(help: "Seed of the random points, and of every run when no seed axis is swept (default 0).") var seed: UInt64 = 0
@@ -147,7 +149,8 @@ struct SweepStart: ParsableCommand {
             id: UUID().uuidString.lowercased(), name: name, recipe: url.path, recipeSHA256: sha, folder: folder, axes: axes,
             random: random, seed: seed, engine: engine.rawValue,
             jobs: engine == .local ? jobs : nil, blasThreads: engine == .local ? max(1, Parallel.cores / jobs) : slurm.cpusPerTask ?? 1,
-            points: try SweepPlan.points(axes: axes, random: random, seed: seed, seedIsRunSeed: SweepPlan.seedIsRunSeed(declared: declared)))
+            points: try SweepPlan.points(
+                axes: axes, random: random, seed: seed, seedIsRunSeed: SweepPlan.seedIsRunSeed(declared: declared)))
         if plan.points.contains(where: { $0.label.contains("\n") }) { throw SweepError("-p: a value contains a line break") }
         if FileManager.default.fileExists(atPath: plan.manifestPath) {
             throw SweepError("'\(plan.manifestPath)' exists (a sweep of another history?); --out or --name elsewhere")

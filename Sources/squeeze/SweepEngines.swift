@@ -34,7 +34,7 @@ struct LocalEngine {
         let jobs = plan.jobs ?? Parallel.cores
         let threads = plan.blasThreads ?? 1
         guard !todo.isEmpty else { print("sweep \(plan.name): nothing to run (\(total) of \(total) completed)"); return 0 }
-        print("sweep \(plan.name): \(todo.count) run\(todo.count == 1 ? "" : "s"), \(jobs) at a time, \(threads) BLAS thread\(threads == 1 ? "" : "s") each")
+        print("sweep \(plan.name): \(plural(todo.count, "run")), \(jobs) at a time, \(plural(threads, "BLAS thread")) each")
         try FileManager.default.createDirectory(atPath: plan.logFolder, withIntermediateDirectories: true)
         installSignals()
         defer { restoreSignals() }
@@ -45,7 +45,7 @@ struct LocalEngine {
         var queue = todo[...]
         var running: [pid_t: Child] = [:]
         var finished = 0, failed = 0, interrupted = 0, seconds = 0.0
-        var passedOn = false
+        var passedOn = false, announced = false
         let task = ProgressMeter.start("sweep \(plan.name)", total: todo.count)
         defer { task.end() }
         let width = String(todo.count).count
@@ -55,11 +55,18 @@ struct LocalEngine {
                 let folder = plan.pointFolder(point)
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let log = plan.logFolder + "/" + point.folder + ".log"
-                let args = [executable, "run"] + plan.runArguments(point, seedIsRunSeed: seedIsRunSeed) + ["--history", historyPath, "--quiet"]
+                let args = [executable, "run"] + plan.runArguments(point, seedIsRunSeed: seedIsRunSeed)
+                    + ["--history", historyPath, "--quiet", "--parent", String(getpid())]
                 let pid = try spawn(executable, args, env: env, log: log)
                 running[pid] = Child(point: point, started: .now, log: log)
             }
             if running.isEmpty { break }
+            if stopping && !announced {
+                let n = running.count
+                RecipeRunner.stderr("sweep \(plan.name): stopping: no new points; \(plural(n, "running point")) finishing "
+                    + "(Ctrl-C again interrupts \(n == 1 ? "it" : "them"))\n")
+                announced = true
+            }
             if stopping && !passedOn && sweepInterrupts.load(ordering: .relaxed) > 1 {
                 for pid in running.keys { kill(pid, SIGINT) }
                 passedOn = true
@@ -163,6 +170,8 @@ struct LocalEngine {
     }
 }
 
+func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }
@@ -188,7 +197,9 @@ struct SlurmEngine {
         try Data(self.script(todo).utf8).write(to: URL(fileURLWithPath: script))
         chmod(script, 0o755)
         let (status, output) = try runTool("sbatch", ["--parsable", script])
-        guard status == 0 else { throw SweepError("sbatch failed (exit \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard status == 0 else {
+            throw SweepError("sbatch failed (exit \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
         let jobID = output.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         guard !jobID.isEmpty, jobID.allSatisfy(\.isNumber) else { throw SweepError("sbatch printed no job id: '\(output)'") }
         return .init(jobID: jobID, script: script, tasks: todo.map(\.index), submitted: Date().timeIntervalSince1970)
@@ -212,7 +223,8 @@ struct SlurmEngine {
             "export OPENBLAS_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
             "# Each task records into a history shard of its own: no SQLite file is shared between nodes.",
             "mapfile -t args < \(shellQuote(plan.folder))/points/\"$SLURM_ARRAY_TASK_ID\".args",
-            "exec \(shellQuote(squeezeExecutable())) run \"${args[@]}\" --history \(shellQuote(plan.shardFolder))/\"$SLURM_ARRAY_TASK_ID\".db --quiet",
+            "exec \(shellQuote(squeezeExecutable())) run \"${args[@]}\" \\",
+            "  --history \(shellQuote(plan.shardFolder))/\"$SLURM_ARRAY_TASK_ID\".db --quiet",
         ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -9,6 +9,7 @@ func latestRuns(_ plan: SweepPlan, _ runs: [RunRecord]) -> [Int: RunRecord] {
     var byPoint: [String: RunRecord] = [:]
     for r in runs where r.sweep == plan.name {
         let key = (r.sweepPoint ?? "") + "\u{1}" + String(r.seed ?? 0)
+        // Equal start times: the same run from a shard and the history; the later in `runs` is kept.
         if let old = byPoint[key], old.started > r.started { continue }
         byPoint[key] = r
     }
@@ -36,10 +37,14 @@ struct SweepStatus: ParsableCommand {
         let (_, plan) = try loadSweep(name, store: store)
         let shards = SweepShards.paths(plan)
         var damaged: [String] = []
-        var runs = try store.runs(sweep: name)
+        var runs: [RunRecord] = []
         for path in shards {
             do { runs += try HistoryStore.openShard(path: path).runs() } catch { damaged.append("\(path): \(error)") }
         }
+        // The history's copy last: a collected run shows its id there.
+        let collected = try store.runs(sweep: name)
+        let inHistory = Set(collected.compactMap(\.uuid))
+        runs += collected
         let latest = latestRuns(plan, runs)
         let tasks = plan.submissions.isEmpty ? [:] : SweepStatus.slurmStates(plan.submissions.map(\.jobID))
         let submitted = Set(plan.submissions.flatMap(\.tasks))
@@ -60,7 +65,8 @@ struct SweepStatus: ParsableCommand {
                 }
             }
             counts[status, default: 0] += 1
-            var row = [p.label, r.map { String($0.id) } ?? "-", status]
+            let id = r.map { $0.uuid.map(inHistory.contains) == true ? String($0.id) : "shard" } ?? "-"
+            var row = [p.label, id, status]
             if !plan.submissions.isEmpty { row.insert(task, at: 1) }
             let last = Dictionary(r?.lastMetrics.map { ($0.name, $0.value) } ?? [], uniquingKeysWith: { $1 })
             row += metricNames.map { last[$0].map { RunTable.number($0) } ?? "-" }
@@ -94,7 +100,10 @@ struct SweepCollect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collect",
         abstract: "Merge a sweep's history shards into the history, with their artifacts; collecting again adds nothing.",
-        discussion: "Runs still running are left for a later collect; a damaged shard is reported and skipped. Exit 74 if any shard was damaged.")
+        discussion: """
+            Runs still running are left for a later collect; a damaged shard is reported and skipped. \
+            Exit 74 if any shard was damaged.
+            """)
 
     @Argument(help: "The sweep's name.") var name: String
     @OptionGroup var history: HistoryOptions
@@ -116,10 +125,10 @@ struct SweepCollect: ParsableCommand {
                 RecipeRunner.stderr("squeeze: shard \(path): \(error); skipped\n")
             }
         }
-        var line = "sweep \(name): \(shards.count) shard\(shards.count == 1 ? "" : "s"), \(total.added) run\(total.added == 1 ? "" : "s") added"
-        line += " (\(total.artifactsCopied) artifact\(total.artifactsCopied == 1 ? "" : "s")), \(total.present) already collected"
+        var line = "sweep \(name): \(plural(shards.count, "shard")), \(plural(total.added, "run")) added"
+        line += " (\(plural(total.artifactsCopied, "artifact"))), \(total.present) already collected"
         if total.running > 0 { line += ", \(total.running) still running (collect again later)" }
-        if damaged > 0 { line += ", \(damaged) damaged shard\(damaged == 1 ? "" : "s") skipped" }
+        if damaged > 0 { line += ", \(plural(damaged, "damaged shard")) skipped" }
         print(line)
         if damaged > 0 { throw ExitCode(Exit.history) }
     }
@@ -140,7 +149,8 @@ struct SweepReport: ParsableCommand {
         let (_, plan) = try loadSweep(name, store: store)
         let runs = try store.runs(sweep: name).filter { $0.status == .completed }
         guard !runs.isEmpty else {
-            RecipeRunner.stderr("squeeze: sweep \(name) has no completed run in \(store.path) (a Slurm sweep: squeeze sweep collect \(name) first)\n")
+            RecipeRunner.stderr(
+                "squeeze: sweep \(name) has no completed run in \(store.path) (a Slurm sweep: squeeze sweep collect \(name) first)\n")
             throw ExitCode(Exit.usage)
         }
         let folder = URL(fileURLWithPath: out ?? plan.folder + "/report").standardizedFileURL

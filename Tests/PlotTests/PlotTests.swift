@@ -327,3 +327,16 @@ func isWhite(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> Bool { p.r == 255 && p.g ==
         #expect(img.values[i] == Float(0x33) / 255 && img.values[i + 1] == Float(0x66) / 255 && img.values[i + 2] == Float(0x99) / 255)
     }
 }
+
+@Suite struct LegendPlacementTests {
+    /// A line with a gap (NaN: a sweep point without a completed run) and a legend: the legend
+    /// avoids the drawn points and the NaN is skipped (it trapped once, converting NaN to Int).
+    @Test func linesWithNaNPointsStillPlaceTheLegend() {
+        var fig = Figure()
+        fig.series.append(.line(x: [1, 2, 3, 4], y: [1, .nan, 3, 4], color: Palette.category(0), label: "a", width: 2,
+                                dashed: false, markers: true, right: false))
+        fig.legend.append(LegendEntry("a", Palette.category(0), .markedLine))
+        let canvas = fig.render()
+        #expect(count(canvas, tabBlue, tolerance: 8) > 100)
+    }
+}
