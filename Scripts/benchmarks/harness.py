@@ -446,7 +446,72 @@ def kernel():
     report("kernel: round trip of execute_request `1 + 1`, median of 500 per round (target < 5 ms)", ra, rb, "", "", peer="ipykernel")
     target("execute round trip", "< 5 ms", f"{statistics.median(ra) * 1000:.2f} ms", statistics.median(ra) < 0.005, "issue 21")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel}
+def sweep():
+    """The local sweep engine's cost per point above the run itself: `squeeze sweep` over 40 points
+    of Examples/sweep.recipe, one at a time, against the same 40 `squeeze run` calls made one after
+    another by a shell loop (what a researcher writes without it), both into a history. Then the
+    time to collect 1,000 runs from a shard into a history (`squeeze sweep collect`)."""
+    import shutil, sqlite3
+    d = tempfile.mkdtemp()
+    recipe = os.path.join(ROOT, "Examples", "sweep.recipe")
+    n = 40
+    counter = [0]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+    def engine():
+        counter[0] += 1
+        t0 = time.perf_counter()
+        subprocess.run([SQUEEZE, "sweep", recipe, "-p", f"rank=range(1,{n + 1})", "--jobs", "1", "--name", f"b{counter[0]}",
+                        "--out", os.path.join(d, "sweeps"), "--history", os.path.join(d, "engine.db")],
+                       check=True, capture_output=True, env=env)
+        return time.perf_counter() - t0, ""
+
+    def loop():
+        counter[0] += 1
+        out = os.path.join(d, "loop", str(counter[0]))
+        script = f'for r in $(seq 1 {n}); do "{SQUEEZE}" run "{recipe}" -p rank=$r --seed 0 --out "{out}/$r" --history "{d}/loop.db" --quiet >/dev/null || exit 1; done'
+        t0 = time.perf_counter()
+        subprocess.run(["bash", "-c", script], check=True, env=env)
+        return time.perf_counter() - t0, ""
+
+    ta, tb, _, _ = pair(engine, loop)
+    report(f"sweep: {n} points of Examples/sweep.recipe, one at a time (whole sweep)", ta, tb, "", "", peer="shell loop", invert=True)
+    per = (statistics.median(ta) - statistics.median(tb)) / n
+    print(f"  launch overhead per point above `squeeze run` in a shell loop: {per * 1000:+.1f} ms")
+    target("sweep launch overhead per point", "< 30 ms", f"{per * 1000:+.1f} ms", per < 0.030, "issue 26")
+
+    # 1,000 runs in one shard, collected into a history that holds the sweep but none of its runs.
+    big = os.path.join(d, "big")
+    os.makedirs(big)
+    subprocess.run([SQUEEZE, "sweep", recipe, "-p", "rank=range(1,11)", "-p", "noise=range(100)", "--name", "big",
+                    "--out", os.path.join(big, "sweeps"), "--history", os.path.join(big, "all.db")],
+                   check=True, capture_output=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    shards = os.path.join(big, "sweeps", "big", "shards")
+    os.makedirs(shards)
+    con = sqlite3.connect(os.path.join(big, "all.db"))
+    con.execute(f"VACUUM INTO '{os.path.join(shards, '0.db')}'")
+    con.close()
+    empty = os.path.join(big, "empty.db")
+    shutil.copyfile(os.path.join(shards, "0.db"), empty)
+    con = sqlite3.connect(empty)
+    for table in ("params", "statements", "metrics", "notes", "artifacts", "cells", "runs"):
+        con.execute(f"DELETE FROM {table}")
+    con.commit()
+    con.close()
+    times = []
+    for k in range(ROUNDS + 1):
+        main = os.path.join(big, f"main{k}.db")
+        shutil.copyfile(empty, main)
+        t0 = time.perf_counter()
+        r = subprocess.run([SQUEEZE, "sweep", "collect", "big", "--history", main], check=True, capture_output=True, text=True)
+        if k:
+            times.append(time.perf_counter() - t0)
+        assert "1000 runs added" in r.stdout, r.stdout
+    print("sweep collect: 1,000 runs (with their statements, metrics, parameters and artifact records) from a shard")
+    print(f"  median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+    shutil.rmtree(d, ignore_errors=True)
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

@@ -24,7 +24,8 @@ copy of Examples/, with `squeeze` on the PATH and a fresh history. A time is the
 recipe's run. Every PNG in docs/plots that an example recipe writes is replaced by the one it
 wrote. The line `<!-- outputs made … -->` after the marks says when, where and under what load.
 
-    Scripts/generate/outputs.py [FILE.md …]      (default: README.md, docs/*.md, docs/plots)
+    Scripts/generate/outputs.py [--sessions] [FILE.md …]   (default: README.md, docs/*.md, docs/plots;
+                                                            --sessions: the session blocks only)
     Scripts/generate/outputs.py --check DIR [FILE.md …]   (quoted outputs against DIR/<recipe>.out)"""
 import datetime
 import glob
@@ -41,7 +42,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SQUEEZE = os.path.join(ROOT, "Scripts", "squeeze")
 MARK = re.compile(r"<!-- output: (?P<recipe>\S+)(?P<args>(?: --?\S+(?: \S+)?)*?)(?: \| (?P<filter>.+?))? -->\n```[a-z]*\n(?P<body>.*?)```",
                   re.S)
-SESSION = re.compile(r"<!-- session -->\n```[a-z]*\n(?P<body>.*?)```", re.S)
+SESSION = re.compile(r"<!-- session(?: keep: (?P<keep>[^>]*?))? -->\n```[a-z]*\n(?P<body>.*?)```", re.S)
 TIME = re.compile(r"<!-- time: (?P<recipe>\S+) -->(?P<text>.*?)<!-- /time -->")
 STAMP = re.compile(r"<!-- outputs made[^>]*-->")
 runs = {}
@@ -69,12 +70,16 @@ def keep(text, spec):
     return text
 
 
-def session(body):
-    """Runs each `$ ` line of a session block in a scratch folder and puts its output after it."""
+def session(body, kept=None):
+    """Runs each `$ ` line of a session block in a scratch folder and puts its output after it;
+    `kept` ("SRC=DEST, …") names files the session wrote to copy into docs/ (a sweep's plots)."""
     work = tempfile.mkdtemp(prefix="squeeze-session-")
     shutil.copytree(os.path.join(ROOT, "Examples"), os.path.join(work, "Examples"))
     env = dict(os.environ, PATH=os.path.join(ROOT, "Scripts") + os.pathsep + os.environ["PATH"],
                SQUEEZE_HISTORY=os.path.join(work, "history.db"))
+    slurm = os.path.join(ROOT, ".build-slurm", "slurm.conf")
+    if os.path.exists(slurm) and "SLURM_CONF" not in env:   # Scripts/slurm start's cluster
+        env["SLURM_CONF"] = slurm
     out = ""
     for line in body.splitlines():
         if not line.startswith("$ "):
@@ -83,6 +88,9 @@ def session(body):
         result = subprocess.run(["bash", "-c", command],
                                 cwd=work, env=env, capture_output=True, text=True)
         out += line + "\n" + result.stdout
+    for pair in filter(None, (kept or "").split(",")):
+        src, dest = (s.strip() for s in pair.split("="))
+        shutil.copyfile(os.path.join(work, src), os.path.join(ROOT, "docs", dest))
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -121,14 +129,14 @@ def regenerate(path):
     def shell(m):
         nonlocal count
         count += 1
-        return m.group(0)[: m.start("body") - m.start(0)] + session(m["body"]) + "```"
+        return m.group(0)[: m.start("body") - m.start(0)] + session(m["body"], m["keep"]) + "```"
 
     def timed(m):
         nonlocal count
         count += 1
         return f"<!-- time: {m['recipe']} -->{duration(run(m['recipe'])[2])}<!-- /time -->"
 
-    new = TIME.sub(timed, SESSION.sub(shell, MARK.sub(output, text)))
+    new = SESSION.sub(shell, text) if sessions_only else TIME.sub(timed, SESSION.sub(shell, MARK.sub(output, text)))
     if count:
         stamp = f"<!-- outputs made {datetime.date.today().isoformat()} by Scripts/generate/outputs.py on {machine()} -->"
         new = STAMP.sub(stamp, new) if STAMP.search(new) else new
@@ -206,6 +214,9 @@ def check(outputs):
 
 
 args = sys.argv[1:]
+# --sessions: only the session blocks (the recipes' outputs and times stay as they are).
+sessions_only = "--sessions" in args
+args = [a for a in args if a != "--sessions"]
 checking = args[:1] == ["--check"]
 if checking:
     args = args[2:] if len(args) > 1 else sys.exit("--check needs the folder of the runs' outputs")
@@ -215,5 +226,5 @@ if checking:
     check(sys.argv[2])
 for f in files:
     regenerate(f)
-if not args:
+if not args and not sessions_only:
     plots()

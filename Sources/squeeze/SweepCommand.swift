@@ -103,7 +103,7 @@ struct SweepStart: ParsableCommand {
             plan.submissions.append(submission)
             try save(plan, store: store)
             let tasks = submission.tasks.count
-            print("sweep \(name): submitted Slurm job \(submission.jobID), \(tasks) task\(tasks == 1 ? "" : "s") (\(submission.script))")
+            print("sweep \(name): submitted Slurm job \(submission.jobID), \(tasks) task\(tasks == 1 ? "" : "s") (\(shown(submission.script)))")
             print("  squeeze sweep status \(name)    squeeze sweep collect \(name)    squeeze sweep report \(name)")
         }
     }

@@ -44,7 +44,7 @@ struct LocalEngine {
         let env = environment.map { "\($0.key)=\($0.value)" }
         var queue = todo[...]
         var running: [pid_t: Child] = [:]
-        var finished = 0, failed = 0, interrupted = 0, seconds = 0.0
+        var finished = 0, failed = 0, interrupted = 0, total = 0.0
         var passedOn = false, announced = false
         let task = ProgressMeter.start("sweep \(plan.name)", total: todo.count)
         defer { task.end() }
@@ -77,25 +77,25 @@ struct LocalEngine {
             while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 {
                 guard let child = running.removeValue(forKey: pid) else { continue }
                 let dt = (ContinuousClock.now - child.started).seconds
-                seconds += dt
+                total += dt
                 finished += 1
                 let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
                 let outcome: String
                 switch code {
                 case 0: outcome = "completed"
                 case Exit.interrupted: outcome = "interrupted"; interrupted += 1
-                default: outcome = "failed (exit \(code); log: \(child.log))"; failed += 1
+                default: outcome = "failed (exit \(code); log: \(shown(child.log)))"; failed += 1
                 }
                 task.advance()
                 let n = String(finished).leftPadded(to: width)
-                print("[\(n)/\(todo.count)] \(child.point.label): \(outcome), \(ProgressLine.time(dt))")
+                print("[\(n)/\(todo.count)] \(child.point.label): \(outcome), \(seconds(dt))")
             }
         }
         let notRun = queue.count
         var summary = "sweep \(plan.name): \(finished - failed - interrupted) completed, \(failed) failed"
         if interrupted > 0 { summary += ", \(interrupted) interrupted" }
         if notRun > 0 { summary += ", \(notRun) not started (squeeze sweep --resume … continues)" }
-        if finished > 0 { summary += String(format: "; %.1f s per run on average", seconds / Double(finished)) }
+        if finished > 0 { summary += "; \(seconds(total / Double(finished))) per run on average" }
         print(summary)
         if sweepInterrupts.load(ordering: .relaxed) > 0 { return Exit.interrupted }
         return failed > 0 ? Exit.runtime : 0
@@ -169,6 +169,15 @@ struct LocalEngine {
         CancellationToken.shared.drainWakes()
     }
 }
+
+/// A path as the user would type it: relative to the working directory when under it.
+func shown(_ path: String) -> String {
+    let cwd = FileManager.default.currentDirectoryPath
+    return path.hasPrefix(cwd + "/") ? String(path.dropFirst(cwd.count + 1)) : path
+}
+
+/// A duration as a person reads it: 35 ms, 1.2 s, 3m05s.
+func seconds(_ s: Double) -> String { s < 1 ? String(format: "%.0f ms", s * 1000) : ProgressLine.time(s) }
 
 func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 

@@ -3,6 +3,7 @@ import Foundation
 import History
 import Plot
 import Runs
+import SqueezeCore
 
 /// The run of each point that tells its state: its newest run in the history or a shard.
 func latestRuns(_ plan: SweepPlan, _ runs: [RunRecord]) -> [Int: RunRecord] {
@@ -30,11 +31,21 @@ struct SweepStatus: ParsableCommand {
         abstract: "A sweep's points: their Slurm task state (squeue), their run's status and last metrics.")
 
     @Argument(help: "The sweep's name.") var name: String
+    @Flag(help: "First wait until none of the sweep's Slurm tasks is pending or running (squeue).") var wait = false
     @OptionGroup var history: HistoryOptions
 
     func run() throws {
         let store = try history.open(create: false)
         let (_, plan) = try loadSweep(name, store: store)
+        if wait && !plan.submissions.isEmpty {
+            // Slurm is asked every two seconds, as `squeue -i` would; Ctrl-C stops waiting.
+            CancellationToken.shared.reset()
+            while !SweepStatus.slurmStates(plan.submissions.map(\.jobID)).isEmpty {
+                var fds = [pollfd(fd: CancellationToken.shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+                _ = poll(&fds, 1, 2000)
+                if CancellationToken.shared.isCancelled { throw ExitCode(Exit.interrupted) }
+            }
+        }
         let shards = SweepShards.paths(plan)
         var damaged: [String] = []
         var runs: [RunRecord] = []
@@ -74,8 +85,8 @@ struct SweepStatus: ParsableCommand {
         }
         let engine = plan.submissions.isEmpty ? plan.engine : "slurm, job \(plan.submissions.map(\.jobID).joined(separator: ", "))"
         let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print("sweep \(plan.name) (\(engine); \(plan.points.count) points; \(plan.folder)): \(summary)")
-        if !shards.isEmpty { print("shards: \(shards.count) in \(plan.shardFolder) (squeeze sweep collect \(name) merges them)") }
+        print("sweep \(plan.name) (\(engine); \(plan.points.count) points; \(shown(plan.folder))): \(summary)")
+        if !shards.isEmpty { print("shards: \(shards.count) in \(shown(plan.shardFolder)) (squeeze sweep collect \(name) merges them)") }
         for d in damaged { print("damaged shard: \(d)") }
         print(TextTable.render(header: header, rows: rows), terminator: "")
     }
@@ -180,7 +191,7 @@ struct SweepReport: ParsableCommand {
             }
         }
         try Data(md.utf8).write(to: folder.appendingPathComponent("report.md"))
-        print("report: \(folder.path)/report.md and \(written) plot\(written == 1 ? "" : "s")")
+        print("report: \(shown(folder.path))/report.md and \(written) plot\(written == 1 ? "" : "s")")
     }
 
     func markdownTable(_ header: [String], _ rows: [[String]]) -> String {
