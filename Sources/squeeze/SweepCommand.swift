@@ -102,8 +102,8 @@ struct SweepStart: ParsableCommand {
             let submission = try SlurmEngine(plan: plan, options: slurm, seedIsRunSeed: seedIsRunSeed).submit(todo)
             plan.submissions.append(submission)
             try save(plan, store: store)
-            let tasks = submission.tasks.count
-            print("sweep \(name): submitted Slurm job \(submission.jobID), \(tasks) task\(tasks == 1 ? "" : "s") (\(shown(submission.script)))")
+            let tasks = plural(submission.tasks.count, "task")
+            print("sweep \(name): submitted Slurm job \(submission.jobID), \(tasks) (\(shown(submission.script)))")
             print("  squeeze sweep status \(name)    squeeze sweep collect \(name)    squeeze sweep report \(name)")
         }
     }
