@@ -57,7 +57,9 @@ struct SweepStatus: ParsableCommand {
         let inHistory = Set(collected.compactMap(\.uuid))
         runs += collected
         let latest = latestRuns(plan, runs)
-        let tasks = plan.submissions.isEmpty ? [:] : SweepStatus.slurmStates(plan.submissions.map(\.jobID))
+        let jobs = plan.submissions.map(\.jobID)
+        // squeue knows the tasks still queued or running; sacct (where accounting is kept) the ended ones.
+        let tasks = jobs.isEmpty ? [:] : SweepStatus.accountedStates(jobs).merging(SweepStatus.slurmStates(jobs)) { $1 }
         let submitted = Set(plan.submissions.flatMap(\.tasks))
         var header = ["point", "run", "status"]
         if !plan.submissions.isEmpty { header.insert("task", at: 1) }
@@ -89,6 +91,20 @@ struct SweepStatus: ParsableCommand {
         if !shards.isEmpty { print("shards: \(shards.count) in \(shown(plan.shardFolder)) (squeeze sweep collect \(name) merges them)") }
         for d in damaged { print("damaged shard: \(d)") }
         print(TextTable.render(header: header, rows: rows), terminator: "")
+    }
+
+    /// Array task index → final state (COMPLETED, FAILED, …) from sacct; empty where Slurm keeps no accounting.
+    static func accountedStates(_ jobs: [String]) -> [Int: String] {
+        guard let (status, out) = try? runTool("sacct", ["-n", "-P", "-X", "-j", jobs.joined(separator: ","), "-o", "JobID,State"]),
+            status == 0 else { return [:] }
+        var states: [Int: String] = [:]
+        for line in out.split(separator: "\n") {
+            let parts = line.split(separator: "|")
+            guard parts.count == 2, let underscore = parts[0].lastIndex(of: "_"),
+                let task = Int(parts[0][parts[0].index(after: underscore)...]) else { continue }
+            states[task] = parts[1].split(separator: " ").first.map(String.init) ?? String(parts[1])
+        }
+        return states
     }
 
     /// Array task index → state, for the tasks Slurm still knows (squeue); empty without Slurm.
