@@ -95,6 +95,11 @@ struct Runs: ParsableCommand {
                 }
                 table.kinds = kinds
             }
+            if let sweep, try store.sweep(named: sweep) == nil {
+                let names = try store.sweeps().map(\.name)
+                throw HistoryQueryError(
+                    "--sweep: no sweep named '\(sweep)'" + (names.isEmpty ? " (no sweeps yet)" : "; sweeps: \(names.joined(separator: ", "))"))
+            }
             table.sweep = sweep
             table.filter = try filter.map(RunFilter.init)
             table.sort = sort

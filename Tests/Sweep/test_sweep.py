@@ -85,6 +85,9 @@ class LocalSweep(unittest.TestCase):
         self.assertEqual(set(frame["runs"]), {3})
         self.assertIn("metric.rel_error.mean", frame.columns)
         self.assertEqual(set(frame["param.rank"]), {2, 4, 8})
+        unknown = squeeze("runs", "--sweep", "nope", "--history", self.db, cwd=self.dir, check=False)
+        self.assertEqual(unknown.returncode, 64)
+        self.assertIn("no sweep named 'nope'; sweeps: grid", unknown.stderr)
         # The table and plots of `sweep report`.
         rep = squeeze("sweep", "report", "grid", "--history", self.db, cwd=self.dir)
         folder = os.path.join(self.dir, "sweeps", "grid", "report")
