@@ -97,8 +97,8 @@ struct Runs: ParsableCommand {
             }
             if let sweep, try store.sweep(named: sweep) == nil {
                 let names = try store.sweeps().map(\.name)
-                throw HistoryQueryError(
-                    "--sweep: no sweep named '\(sweep)'" + (names.isEmpty ? " (no sweeps yet)" : "; sweeps: \(names.joined(separator: ", "))"))
+                let known = names.isEmpty ? " (no sweeps yet)" : "; sweeps: \(names.joined(separator: ", "))"
+                throw HistoryQueryError("--sweep: no sweep named '\(sweep)'" + known)
             }
             table.sweep = sweep
             table.filter = try filter.map(RunFilter.init)
