@@ -132,6 +132,23 @@ extension HistoryStore {
         return result
     }
 
+    /// Marks every run still `running` as crashed, with `reason`; the number marked. For a shard
+    /// whose task is known to have ended (its process may have been on another host, where the
+    /// pid check of `markCrashedRuns` cannot look).
+    public func markRunningRunsCrashed(reason: String) throws -> Int {
+        let ids = try db.rows("SELECT id FROM runs WHERE status = 'running'").compactMap { $0[0].int }
+        for id in ids {
+            try db.run(
+                """
+                UPDATE runs SET status = 'crashed', error = ?,
+                    finished = started + (SELECT coalesce(sum(seconds), 0) FROM statements WHERE run = runs.id)
+                WHERE id = ? AND status = 'running'
+                """, [.text(reason), .int(Int64(id))])
+        }
+        try HistoryStore.completeSourcesFromCells(db, runs: ids)
+        return ids.count
+    }
+
     /// The runs of one sweep (by its name), with parameters and metrics loaded.
     public func runs(sweep name: String) throws -> [RunRecord] {
         try runs().filter { $0.sweep == name }

@@ -40,7 +40,7 @@ struct SweepStatus: ParsableCommand {
         if wait && !plan.submissions.isEmpty {
             // Slurm is asked every two seconds, as `squeue -i` would; Ctrl-C stops waiting.
             CancellationToken.shared.reset()
-            while !SweepStatus.slurmStates(plan.submissions.map(\.jobID)).isEmpty {
+            while !(SweepStatus.slurmStates(plan.submissions.map(\.jobID)) ?? [:]).isEmpty {
                 var fds = [pollfd(fd: CancellationToken.shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
                 _ = poll(&fds, 1, 2000)
                 if CancellationToken.shared.isCancelled { throw ExitCode(Exit.interrupted) }
@@ -59,7 +59,7 @@ struct SweepStatus: ParsableCommand {
         let latest = latestRuns(plan, runs)
         let jobs = plan.submissions.map(\.jobID)
         // squeue knows the tasks still queued or running; sacct (where accounting is kept) the ended ones.
-        let tasks = jobs.isEmpty ? [:] : SweepStatus.accountedStates(jobs).merging(SweepStatus.slurmStates(jobs)) { $1 }
+        let tasks = jobs.isEmpty ? [:] : SweepStatus.accountedStates(jobs).merging(SweepStatus.slurmStates(jobs) ?? [:]) { $1 }
         let submitted = Set(plan.submissions.flatMap(\.tasks))
         var header = ["point", "run", "status"]
         if !plan.submissions.isEmpty { header.insert("task", at: 1) }
@@ -107,10 +107,10 @@ struct SweepStatus: ParsableCommand {
         return states
     }
 
-    /// Array task index → state, for the tasks Slurm still knows (squeue); empty without Slurm.
-    static func slurmStates(_ jobs: [String]) -> [Int: String] {
+    /// Array task index → state, for the tasks Slurm still knows (squeue); nil when squeue cannot tell.
+    static func slurmStates(_ jobs: [String]) -> [Int: String]? {
         guard let (status, out) = try? runTool("squeue", ["-h", "-r", "-j", jobs.joined(separator: ","), "-o", "%i %T"]), status == 0 else {
-            return [:]
+            return nil
         }
         var states: [Int: String] = [:]
         for line in out.split(separator: "\n") {
@@ -139,11 +139,19 @@ struct SweepCollect: ParsableCommand {
         let store = try history.open(create: false)
         let (_, plan) = try loadSweep(name, store: store)
         let shards = SweepShards.paths(plan)
+        // Tasks Slurm has let go of: a run their shard still shows running died with its node's
+        // process (on this host the shard's own check finds that; on another node only Slurm knows).
+        let live = plan.submissions.isEmpty ? nil : SweepStatus.slurmStates(plan.submissions.map(\.jobID))
         var total = HistoryStore.MergeResult()
         var damaged = 0
         for path in shards {
             do {
                 let shard = try HistoryStore.openShard(path: path)
+                let task = Int(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
+                if let live, let task, live[task] == nil {
+                    _ = try shard.markRunningRunsCrashed(
+                        reason: "its Slurm task ended without finishing the run (killed, or its node failed)")
+                }
                 let r = try store.merge(shard: shard)
                 total.added += r.added; total.present += r.present; total.running += r.running
                 total.artifactsCopied += r.artifactsCopied

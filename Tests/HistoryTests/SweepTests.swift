@@ -116,6 +116,23 @@ import Recipe
         #expect(r.running == 1 && r.added == 0)
     }
 
+    @Test func aRunOfAnEndedTaskIsCollectedAsCrashed() throws {
+        let s = try Scratch()
+        let main = try HistoryStore(path: s.db)
+        let shardPath = s.url.appendingPathComponent("2.db").path
+        let shard = try HistoryStore(path: shardPath)
+        // Left running by a process on another node: only Slurm knows its task has ended.
+        let id = try shard.beginRun(RunStart(kind: .script, recipe: nil, source: "x = 1", seed: 1, environment: testEnvironment))
+        try shard.db.run("UPDATE runs SET host = 'node17' WHERE id = ?", [.int(Int64(id))])
+        let reopened = try HistoryStore.openShard(path: shardPath)
+        #expect(try reopened.run(id).status == .running)
+        #expect(try reopened.markRunningRunsCrashed(reason: "task ended") == 1)
+        let r = try main.merge(shard: reopened)
+        #expect(r.added == 1)
+        let run = try #require(try main.runs().first)
+        #expect(run.status == .crashed && run.error == "task ended")
+    }
+
     @Test func aDamagedShardIsAnErrorAndIsLeftAsItIs() throws {
         let s = try Scratch()
         let path = s.url.appendingPathComponent("bad.db").path
