@@ -86,8 +86,12 @@ extension HistoryStore {
     /// files the shard's store holds into this one. One transaction: a crash leaves nothing half-merged.
     public func merge(shard: HistoryStore) throws -> MergeResult {
         var result = MergeResult()
-        let columns = try db.rows("PRAGMA table_info(runs)").compactMap { $0[1].string }.filter { $0 != "id" }
-        let list = columns.joined(separator: ", ")
+        let list = try db.rows("PRAGMA table_info(runs)").compactMap { $0[1].string }.filter { $0 != "id" }.joined(separator: ", ")
+        // The tables under a run, with their columns but `run` (the same for every run merged).
+        let children = try ["params", "statements", "metrics", "notes", "artifacts", "cells"].map { table in
+            (table, try db.rows("PRAGMA main.table_info(\(table))").compactMap { $0[1].string }.filter { $0 != "run" }
+                .joined(separator: ", "))
+        }
         let candidates = try shard.db.rows("SELECT id, uuid, status FROM runs ORDER BY id")
         try db.execute("ATTACH DATABASE '\(shard.path.replacingOccurrences(of: "'", with: "''"))' AS shard")
         defer { try? db.execute("DETACH DATABASE shard") }
@@ -102,9 +106,7 @@ extension HistoryStore {
                 let new = SQLValue.int(db.lastInsertID)
                 // A replay's original is a run of the shard, not of this history.
                 try db.run("UPDATE main.runs SET replay_of = NULL, pid = NULL, pid_start = NULL WHERE id = ?", [new])
-                for table in ["params", "statements", "metrics", "notes", "artifacts", "cells"] {
-                    let cols = try db.rows("PRAGMA main.table_info(\(table))").compactMap { $0[1].string }.filter { $0 != "run" }
-                    let c = cols.joined(separator: ", ")
+                for (table, c) in children {
                     try db.run("INSERT INTO main.\(table) (run, \(c)) SELECT ?, \(c) FROM shard.\(table) WHERE run = ?", [new, o])
                 }
                 for a in try db.rows("SELECT sha256, kind, bytes FROM shard.artifacts WHERE run = ? AND stored = 1", [o]) {

@@ -160,7 +160,6 @@ struct SweepStart: ParsableCommand {
             id: plan.id, name: name, recipe: url.path, folder: folder, engine: engine.rawValue, points: plan.points.count,
             manifest: try plan.encoded())
         try save(plan, store: store)
-        plan.jobs = plan.jobs ?? nil
         return plan
     }
 

@@ -97,14 +97,7 @@ struct SweepStatus: ParsableCommand {
     static func accountedStates(_ jobs: [String]) -> [Int: String] {
         guard let (status, out) = try? runTool("sacct", ["-n", "-P", "-X", "-j", jobs.joined(separator: ","), "-o", "JobID,State"]),
             status == 0 else { return [:] }
-        var states: [Int: String] = [:]
-        for line in out.split(separator: "\n") {
-            let parts = line.split(separator: "|")
-            guard parts.count == 2, let underscore = parts[0].lastIndex(of: "_"),
-                let task = Int(parts[0][parts[0].index(after: underscore)...]) else { continue }
-            states[task] = parts[1].split(separator: " ").first.map(String.init) ?? String(parts[1])
-        }
-        return states
+        return taskStates(out, separator: "|")
     }
 
     /// Array task index → state, for the tasks Slurm still knows (squeue); nil when squeue cannot tell.
@@ -112,12 +105,18 @@ struct SweepStatus: ParsableCommand {
         guard let (status, out) = try? runTool("squeue", ["-h", "-r", "-j", jobs.joined(separator: ","), "-o", "%i %T"]), status == 0 else {
             return nil
         }
+        return taskStates(out, separator: " ")
+    }
+
+    /// Lines `JOB_TASK<separator>STATE[ …]` (squeue's `%i %T`, sacct's `JobID|State` with
+    /// `CANCELLED by 0`) as task index → state; other lines (a whole job, a step) are skipped.
+    static func taskStates(_ out: String, separator: Character) -> [Int: String] {
         var states: [Int: String] = [:]
         for line in out.split(separator: "\n") {
-            let parts = line.split(separator: " ")
+            let parts = line.split(separator: separator)
             guard parts.count == 2, let underscore = parts[0].lastIndex(of: "_"),
                 let task = Int(parts[0][parts[0].index(after: underscore)...]) else { continue }
-            states[task] = String(parts[1])
+            states[task] = parts[1].split(separator: " ").first.map(String.init) ?? String(parts[1])
         }
         return states
     }
@@ -252,7 +251,7 @@ struct SweepReport: ParsableCommand {
             let color = Palette.category(i)
             var means: [Double] = []
             for v in axis.values {
-                let ys = groups[key]!.filter { value($0, axis.name) == v || ($0.parameters.isEmpty && false) }
+                let ys = groups[key]!.filter { value($0, axis.name) == v }
                     .compactMap { r in r.lastMetrics.last { $0.name == metric }?.value }.filter(\.isFinite)
                 let mean = ys.isEmpty ? Double.nan : ys.reduce(0, +) / Double(ys.count)
                 means.append(mean)
