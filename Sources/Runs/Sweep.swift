@@ -47,6 +47,9 @@ public struct SweepPlan: Codable, Sendable {
     public var random: Int?
     /// Draws the random points; the seed of every run when no `seed` axis is swept.
     public var seed: UInt64
+    /// Whether the axis named `seed` is each run's seed (the recipe declares no parameter `seed`),
+    /// fixed with the points' seeds when the sweep was made.
+    public var seedIsRunSeed: Bool
     public var engine: String
     public var jobs: Int?
     public var blasThreads: Int?
@@ -55,8 +58,9 @@ public struct SweepPlan: Codable, Sendable {
 
     public init(
         id: String, name: String, recipe: String, recipeSHA256: String, folder: String, axes: [Axis], random: Int?,
-        seed: UInt64, engine: String, jobs: Int?, blasThreads: Int?, points: [Point]
+        seed: UInt64, seedIsRunSeed: Bool, engine: String, jobs: Int?, blasThreads: Int?, points: [Point]
     ) {
+        self.seedIsRunSeed = seedIsRunSeed
         self.id = id; self.name = name; self.recipe = recipe; self.recipeSHA256 = recipeSHA256; self.folder = folder
         self.axes = axes; self.random = random; self.seed = seed; self.engine = engine; self.jobs = jobs
         self.blasThreads = blasThreads; self.points = points
@@ -136,7 +140,7 @@ public struct SweepPlan: Codable, Sendable {
     }
 
     /// The `squeeze run` arguments of a point (the history and the executable are the engine's).
-    public func runArguments(_ p: Point, seedIsRunSeed: Bool) -> [String] {
+    public func runArguments(_ p: Point) -> [String] {
         var args = [recipe]
         for kv in p.parameters where !(seedIsRunSeed && kv[0] == "seed") { args += ["-p", "\(kv[0])=\(kv[1])"] }
         args += ["--seed", String(p.seed), "--out", pointFolder(p), "--sweep", name, "--sweep-point", p.label]

@@ -91,15 +91,14 @@ struct SweepStart: ParsableCommand {
         if resume && !done.isEmpty && !todo.isEmpty {
             print("sweep \(name): \(done.count) of \(plan.points.count) points completed before; \(todo.count) to run")
         }
-        let seedIsRunSeed = SweepPlan.seedIsRunSeed(declared: declared)
         switch engine {
         case .local:
-            let status = try LocalEngine(plan: plan, seedIsRunSeed: seedIsRunSeed, historyPath: history.resolvedPath)
+            let status = try LocalEngine(plan: plan, historyPath: history.resolvedPath)
                 .run(todo, of: plan.points.count)
             if status != 0 { throw ExitCode(status) }
         case .slurm:
             guard !todo.isEmpty else { print("sweep \(name): nothing to run"); return }
-            let submission = try SlurmEngine(plan: plan, options: slurm, seedIsRunSeed: seedIsRunSeed).submit(todo)
+            let submission = try SlurmEngine(plan: plan, options: slurm).submit(todo)
             plan.submissions.append(submission)
             try save(plan, store: store)
             let tasks = plural(submission.tasks.count, "task")
@@ -145,12 +144,12 @@ struct SweepStart: ParsableCommand {
         guard !axes.isEmpty else { throw SweepError("no axes: give at least one -p name=values") }
         let folder = URL(fileURLWithPath: out).standardizedFileURL.appendingPathComponent(name).path
         let jobs = max(1, min(self.jobs ?? Parallel.cores, Parallel.cores * 4))
+        let seedIsRunSeed = SweepPlan.seedIsRunSeed(declared: declared)
         var plan = SweepPlan(
             id: UUID().uuidString.lowercased(), name: name, recipe: url.path, recipeSHA256: sha, folder: folder, axes: axes,
-            random: random, seed: seed, engine: engine.rawValue,
+            random: random, seed: seed, seedIsRunSeed: seedIsRunSeed, engine: engine.rawValue,
             jobs: engine == .local ? jobs : nil, blasThreads: engine == .local ? max(1, Parallel.cores / jobs) : slurm.cpusPerTask ?? 1,
-            points: try SweepPlan.points(
-                axes: axes, random: random, seed: seed, seedIsRunSeed: SweepPlan.seedIsRunSeed(declared: declared)))
+            points: try SweepPlan.points(axes: axes, random: random, seed: seed, seedIsRunSeed: seedIsRunSeed))
         if plan.points.contains(where: { $0.label.contains("\n") }) { throw SweepError("-p: a value contains a line break") }
         if FileManager.default.fileExists(atPath: plan.manifestPath) {
             throw SweepError("'\(plan.manifestPath)' exists (a sweep of another history?); --out or --name elsewhere")

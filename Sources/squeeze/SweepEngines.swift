@@ -4,8 +4,9 @@ import Runs
 import Synchronization
 import SqueezeCore
 
-/// Ctrl-C and child exits, seen by the sweep's loop through pipes (a signal handler may only write).
-nonisolated(unsafe) private var childExitPipe: [Int32] = [-1, -1]
+/// Ctrl-C and child exits, seen by the sweep's loop through the tokens' wake pipes (a signal
+/// handler may only write): `childExits` is set by SIGCHLD and only ever wakes the loop.
+private let childExits = CancellationToken()
 private let sweepInterrupts = Atomic<Int>(0)
 
 /// This executable's path, for the runs it starts.
@@ -21,7 +22,6 @@ func squeezeExecutable() -> String {
 /// stops launching, the second is passed on to the running points, which record themselves interrupted).
 struct LocalEngine {
     let plan: SweepPlan
-    let seedIsRunSeed: Bool
     let historyPath: String
 
     struct Child {
@@ -55,7 +55,7 @@ struct LocalEngine {
                 let folder = plan.pointFolder(point)
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let log = plan.logFolder + "/" + point.folder + ".log"
-                let args = [executable, "run"] + plan.runArguments(point, seedIsRunSeed: seedIsRunSeed)
+                let args = [executable, "run"] + plan.runArguments(point)
                     + ["--history", historyPath, "--quiet", "--parent", String(getpid())]
                 let pid = try spawn(executable, args, env: env, log: log)
                 running[pid] = Child(point: point, started: .now, log: log)
@@ -133,20 +133,8 @@ struct LocalEngine {
     func installSignals() {
         sweepInterrupts.store(0, ordering: .relaxed)
         CancellationToken.shared.reset()
-        if childExitPipe[0] < 0 {
-            var fds: [Int32] = [-1, -1]
-            if pipe(&fds) == 0 {
-                for fd in fds {
-                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                }
-                childExitPipe = fds
-            }
-        }
-        signal(SIGCHLD) { _ in
-            var byte: UInt8 = 1
-            _ = write(childExitPipe[1], &byte, 1)
-        }
+        childExits.reset()
+        signal(SIGCHLD) { _ in childExits.cancel() }
         signal(SIGINT) { _ in
             sweepInterrupts.add(1, ordering: .relaxed)
             CancellationToken.shared.cancel()
@@ -160,12 +148,12 @@ struct LocalEngine {
 
     /// Blocks until a child exits or Ctrl-C is pressed (either may have happened already).
     func waitForEvent() {
-        var fds = [pollfd(fd: childExitPipe[0], events: Int16(POLLIN), revents: 0),
+        var fds = [pollfd(fd: childExits.wakeDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: CancellationToken.shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
-        // A child may have exited before SIGCHLD's handler existed: never block for long on that.
+        // SIGCHLD's handler is installed before the first child starts, so no exit goes unseen; the
+        // one-second bound only keeps the loop reaping if a wake pipe could not be made.
         _ = poll(&fds, 2, 1000)
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while read(childExitPipe[0], &buffer, buffer.count) > 0 {}
+        childExits.reset()
         CancellationToken.shared.drainWakes()
     }
 }
@@ -190,7 +178,6 @@ extension String {
 struct SlurmEngine {
     let plan: SweepPlan
     let options: SlurmOptions
-    let seedIsRunSeed: Bool
 
     func submit(_ todo: [SweepPlan.Point]) throws -> SweepPlan.Submission {
         let fm = FileManager.default
@@ -199,7 +186,7 @@ struct SlurmEngine {
         }
         for p in todo {
             try fm.createDirectory(atPath: plan.pointFolder(p), withIntermediateDirectories: true)
-            let args = plan.runArguments(p, seedIsRunSeed: seedIsRunSeed)
+            let args = plan.runArguments(p)
             try Data((args.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: plan.folder + "/points/\(p.index).args"))
         }
         let script = plan.folder + "/sweep-\(plan.submissions.count + 1).sbatch"

@@ -60,8 +60,8 @@ import Recipe
         let points = try SweepPlan.points(axes: axes, random: nil, seed: 0, seedIsRunSeed: true)
         let plan = SweepPlan(
             id: "x", name: "s", recipe: "/r.recipe", recipeSHA256: "h", folder: "/out/s", axes: axes, random: nil, seed: 0,
-            engine: "local", jobs: 1, blasThreads: 2, points: points)
-        #expect(plan.runArguments(points[0], seedIsRunSeed: true) == [
+            seedIsRunSeed: true, engine: "local", jobs: 1, blasThreads: 2, points: points)
+        #expect(plan.runArguments(points[0]) == [
             "/r.recipe", "-p", "bits=2", "--seed", "5", "--out", "/out/s/bits=2_seed=5", "--sweep", "s", "--sweep-point", "bits=2,seed=5",
         ])
         let decoded = try SweepPlan.decode(try plan.encoded(), from: "sweep.json")
