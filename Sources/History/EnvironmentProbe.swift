@@ -70,16 +70,7 @@ extension RunEnvironment {
 
     /// Runs git; nil when git is missing or fails.
     static func git(_ arguments: [String]) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        guard let r = Subprocess.run("git", arguments, errors: .discarded), r.status == 0 else { return nil }
+        return r.output
     }
 }

@@ -136,15 +136,9 @@ struct KernelInstall: ParsableCommand {
 
     /// `sys.prefix` of the python3 on PATH.
     func pythonPrefix() -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sys; print(sys.prefix)"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        do { try p.run() } catch { return nil }
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let r = Subprocess.run("python3", ["-c", "import sys; print(sys.prefix)"], errors: .inherited), r.status == 0 else {
+            return nil
+        }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -145,7 +145,7 @@ struct SweepStart: ParsableCommand {
         let folder = URL(fileURLWithPath: out).standardizedFileURL.appendingPathComponent(name).path
         let jobs = max(1, min(self.jobs ?? Parallel.cores, Parallel.cores * 4))
         let seedIsRunSeed = SweepPlan.seedIsRunSeed(declared: declared)
-        var plan = SweepPlan(
+        let plan = SweepPlan(
             id: UUID().uuidString.lowercased(), name: name, recipe: url.path, recipeSHA256: sha, folder: folder, axes: axes,
             random: random, seed: seed, seedIsRunSeed: seedIsRunSeed, engine: engine.rawValue,
             jobs: engine == .local ? jobs : nil, blasThreads: engine == .local ? max(1, Parallel.cores / jobs) : slurm.cpusPerTask ?? 1,

@@ -192,7 +192,9 @@ struct SlurmEngine {
         let script = plan.folder + "/sweep-\(plan.submissions.count + 1).sbatch"
         try Data(self.script(todo).utf8).write(to: URL(fileURLWithPath: script))
         chmod(script, 0o755)
-        let (status, output) = try runTool("sbatch", ["--parsable", script])
+        guard let (status, output) = Subprocess.run("sbatch", ["--parsable", script], errors: .merged) else {
+            throw SweepError("cannot run sbatch (is Slurm installed here?)")
+        }
         guard status == 0 else {
             throw SweepError("sbatch failed (exit \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -241,20 +243,6 @@ struct SlurmEngine {
 }
 
 func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
-/// Runs a command-line tool found on PATH; its exit status and standard output (and error).
-func runTool(_ tool: String, _ args: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [tool] + args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { throw SweepError("cannot run \(tool): \(error.localizedDescription)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
 
 /// A Slurm sweep's shards: one history per task under `shards/`.
 enum SweepShards {

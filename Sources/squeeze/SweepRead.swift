@@ -95,14 +95,15 @@ struct SweepStatus: ParsableCommand {
 
     /// Array task index → final state (COMPLETED, FAILED, …) from sacct; empty where Slurm keeps no accounting.
     static func accountedStates(_ jobs: [String]) -> [Int: String] {
-        guard let (status, out) = try? runTool("sacct", ["-n", "-P", "-X", "-j", jobs.joined(separator: ","), "-o", "JobID,State"]),
-            status == 0 else { return [:] }
+        let arguments = ["-n", "-P", "-X", "-j", jobs.joined(separator: ","), "-o", "JobID,State"]
+        guard let (status, out) = Subprocess.run("sacct", arguments, errors: .merged), status == 0 else { return [:] }
         return taskStates(out, separator: "|")
     }
 
     /// Array task index → state, for the tasks Slurm still knows (squeue); nil when squeue cannot tell.
     static func slurmStates(_ jobs: [String]) -> [Int: String]? {
-        guard let (status, out) = try? runTool("squeue", ["-h", "-r", "-j", jobs.joined(separator: ","), "-o", "%i %T"]), status == 0 else {
+        guard let (status, out) = Subprocess.run("squeue", ["-h", "-r", "-j", jobs.joined(separator: ","), "-o", "%i %T"], errors: .merged),
+            status == 0 else {
             return nil
         }
         return taskStates(out, separator: " ")
