@@ -21,25 +21,9 @@ public enum GPTQ {
             throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got shape \(Shape.describe(W.shape))")
         }
         let rows = W.shape[0], cols = W.shape[1]
-        guard X.rank == 2, X.shape[1] == cols else {
-            throw CoreError.invalidParameter(
-                "X", "calibration X must have \(cols) columns (the layer's inputs), got shape \(Shape.describe(X.shape))")
-        }
-        guard X.shape[0] > 0 else { throw CoreError.invalidParameter("X", "X has no calibration rows") }
+        var H = try Hessian.of(X, columns: cols)
         let g = group ?? cols
         guard g >= 1 else { throw CoreError.invalidParameter("group", "group must be at least 1, got \(g)") }
-        let n = X.shape[0]
-        // H = 2/N · XᵀX, accumulated in Float32 as the reference does (torch's inp.matmul(inp.t())) —
-        // half the time of a Float64 product for the 8,192 × 1536 inputs of a decoder's down
-        // projection — then the inverse and Cholesky factor in Float64.
-        var Hf = [Float](repeating: 0, count: cols * cols)
-        X.withBuffer { xp in
-            cblas_ssyrk(
-                CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(n), 2 / Float(n), xp.baseAddress, Int32(cols), 0, &Hf,
-                Int32(cols))
-        }
-        var H = [Double](repeating: 0, count: cols * cols)
-        for i in 0..<cols { for j in i..<cols { let v = Double(Hf[i * cols + j]); H[i * cols + j] = v; H[j * cols + i] = v } }
         var w = W.storage.map(Double.init)
         let maxq = Float((1 << bits) - 1)
         // Without groups, one grid per row from the original weights (before dead columns are zeroed).
@@ -54,10 +38,7 @@ public enum GPTQ {
                 }
             }
         }
-        for i in 0..<cols where H[i * cols + i] == 0 {
-            H[i * cols + i] = 1
-            for r in 0..<rows { w[r * cols + i] = 0 }
-        }
+        Hessian.reviveDead(&H, &w, rows: rows, cols: cols)
         // The grid of row r's g weights from column `at` of the current (lazily updated) weights.
         func groupGrid(_ r: Int, at start: Int) -> Quantizer.Grid {
             let slice = (0..<min(g, cols - start)).map { Float(w[r * cols + start + $0]) }
@@ -77,21 +58,7 @@ public enum GPTQ {
             for r in 0..<rows { for j in 0..<cols { w[r * cols + j] = w0[r * cols + perm[j]] } }
             for a in 0..<cols { for b in 0..<cols { H[a * cols + b] = H0[perm[a] * cols + perm[b]] } }
         }
-        let mean = (0..<cols).reduce(0.0) { $0 + H[$1 * cols + $1] } / Double(cols)
-        for i in 0..<cols { H[i * cols + i] += damp * mean }
-        // U = upper Cholesky of H⁻¹ (row-major 'U' triangles).
-        let ci = Int32(cols)
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0,
-            LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0
-        else {
-            throw CoreError.invalidParameter("X", "the damped Hessian XᵀX is not positive definite (raise damp)")
-        }
-        for i in 0..<cols { for j in 0..<i { H[i * cols + j] = H[j * cols + i] } }
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), ci, &H, ci) == 0 else {
-            throw CoreError.invalidParameter("X", "H⁻¹ is not positive definite (raise damp)")
-        }
-        for i in 0..<cols { for j in 0..<i { H[i * cols + j] = 0 } }
-        let U = H
+        let U = try Hessian.inverseCholesky(H, columns: cols, damp: damp)
         var codes = [Float](repeating: 0, count: rows * cols)
         var out = [Float](repeating: 0, count: rows * cols)
         var grids = [Quantizer.Grid](repeating: Quantizer.Grid(scale: 1, zero: 0), count: group == nil ? 0 : rows * perLine)
@@ -153,17 +120,7 @@ public enum GPTQ {
                     }
                 }
             }
-            if end < cols {
-                // w[:, end:] −= Err · U[start..<end, end:]
-                let rest = cols - end
-                var Ub = [Double](repeating: 0, count: bw * rest)
-                for a in 0..<bw { for b in 0..<rest { Ub[a * rest + b] = U[(start + a) * cols + end + b] } }
-                var upd = [Double](repeating: 0, count: rows * rest)
-                cblas_dgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(rest), Int32(bw), 1, err, Int32(bw), Ub, Int32(rest), 0,
-                    &upd, Int32(rest))
-                for r in 0..<rows { for b in 0..<rest { w[r * cols + end + b] -= upd[r * rest + b] } }
-            }
+            Hessian.propagate(&w, err, U, rows: rows, cols: cols, start: start, end: end)
             start = end
         }
         if group == nil { grids = rowGrids } else if actOrder { grids = staticGrids }
