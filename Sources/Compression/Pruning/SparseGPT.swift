@@ -37,7 +37,8 @@ public enum SparseGPT {
                 throw CoreError.invalidParameter("pattern", "pattern N:M needs 0 ≤ N ≤ M, got \(pattern.n):\(pattern.m)")
             }
             guard cols % pattern.m == 0, blockSize % pattern.m == 0 else {
-                throw CoreError.invalidParameter("pattern", "M = \(pattern.m) must divide the \(cols) columns and the block of \(blockSize)")
+                throw CoreError.invalidParameter(
+                    "pattern", "M = \(pattern.m) must divide the \(cols) columns and the block of \(blockSize)")
             }
         } else {
             guard let sparsity, sparsity >= 0, sparsity <= 1 else {
@@ -54,7 +55,8 @@ public enum SparseGPT {
             W.withBuffer { p in
                 for r in 0..<rows {
                     grids[r] = Quantizer.grid(
-                        UnsafeBufferPointer(rebasing: p[(r * cols)..<((r + 1) * cols)]), bits: bits, symmetric: symmetric, scaleBits: scaleBits)
+                        UnsafeBufferPointer(rebasing: p[(r * cols)..<((r + 1) * cols)]), bits: bits, symmetric: symmetric,
+                        scaleBits: scaleBits)
                 }
             }
         }
@@ -84,7 +86,10 @@ public enum SparseGPT {
                 // The block's mask: w²/U_cc² at or below the ⌊s·count⌋-th smallest.
                 var score = [Double](repeating: 0, count: rows * bw)
                 for r in 0..<rows {
-                    for j in 0..<bw { let d = U[(start + j) * cols + start + j]; score[r * bw + j] = w1[r * bw + j] * w1[r * bw + j] / (d * d) }
+                    for j in 0..<bw {
+                        let d = U[(start + j) * cols + start + j], v = w1[r * bw + j]
+                        score[r * bw + j] = v * v / (d * d)
+                    }
                 }
                 let sorted = score.sorted()
                 let threshold = sorted[min(sorted.count - 1, Int(Double(sorted.count) * sparsity))]
@@ -106,7 +111,8 @@ public enum SparseGPT {
                                                     // The M − N smallest w²/U_cc² of this group, lower index first on ties.
                                                     let order = smallest(
                                                         pattern.m - pattern.n, of: pattern.m,
-                                                        w: w1p.baseAddress! + r * bw + j, u: up.baseAddress! + i * cols + i, stride: cols + 1)
+                                                        w: w1p.baseAddress! + r * bw + j, u: up.baseAddress! + i * cols + i,
+                                                        stride: cols + 1)
                                                     for t in order { mp[r * cols + i + t] = true }
                                                 }
                                                 let v = w1p[r * bw + j]
@@ -180,7 +186,8 @@ extension Compressed {
             lines.append(Line("scales", "one scale per group", count: q.grids.count, bits: Double(scaleBits)))
             if !symmetric { lines.append(Line("zeros", "one zero point per group", count: q.grids.count, bits: Double(bits))) }
             parts += [
-                ("codes", .tensor(q.codes)), ("scales", .tensor(Tensor(q.grids.map(\.scale)))), ("zeros", .tensor(Tensor(q.grids.map(\.zero)))),
+                ("codes", .tensor(q.codes)), ("scales", .tensor(Tensor(q.grids.map(\.scale)))),
+                ("zeros", .tensor(Tensor(q.grids.map(\.zero)))),
             ]
         }
         return Compressed(method: "sparsegpt", recon: r.recon, parts: parts, storage: lines)
