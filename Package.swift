@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib", "CPNG"]),
         // The decoder's kernels (attention, log-softmax over 49,152 tokens) run optimized in debug builds
         // too, so the test suite can evaluate a real model; bounds and overflow checks stay on (-O, not -Ounchecked).
-        .target(name: "Models", dependencies: ["SqueezeCore", "Datasets", "CBLAS"],
+        .target(name: "Models", dependencies: ["SqueezeCore", "Compression", "Datasets", "CBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Recipe", dependencies: [
             "SqueezeCore", "Compression", "Datasets", "Plot", "Models",

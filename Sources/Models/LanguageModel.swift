@@ -176,6 +176,19 @@ public struct LanguageModel: Sendable, WeightedModel {
         return m
     }
 
+    /// A copy with tensor `name` (a norm's weight, an embedding, a linear weight kept in float)
+    /// replaced by `t` of the same shape; a linear layer's storage account is left as it was.
+    public func replacing(tensor name: String, with t: Tensor) throws -> LanguageModel {
+        guard let old = weights[name] else { throw ModelError("the model has no tensor \(name)") }
+        guard old.shape == t.shape else {
+            throw ModelError("\(name) has shape \(Shape.describe(old.shape)); the replacement has \(Shape.describe(t.shape))")
+        }
+        var m = self
+        m.weights[name] = t
+        m.identity = UUID()
+        return m
+    }
+
     public func noting(_ step: String) -> LanguageModel {
         var m = self
         m.history.append(step)

@@ -83,4 +83,41 @@ import Testing
         #expect(throws: CoreError.self) { try SparseGPT.prune(W, X: Tensor.zeros([3, 9]), sparsity: 0.5, pattern: nil) }
         #expect(throws: CoreError.self) { try SparseGPT.prune(W, X: Tensor.zeros([0, 10]), sparsity: 0.5, pattern: nil) }
     }
+
+    @Test(arguments: [3, 4])
+    func awqMatchesTheNumpyPortOfItsSearches(bits: Int) throws {
+        let W = array("awq_W"), X = array("awq_X"), key = "awq_\(bits)"
+        let search = try AWQ.searchScales(xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: 64) { c in
+            try AWQ.outputMSE(X, W, c[0])
+        }
+        #expect(search.ratio == number(key, "ratio"))
+        expectClose(Tensor(search.scales), array(key, "scales"), rtol: 1e-5, atol: 1e-6)
+        let losses = (value([key, "losses"]) as? [NSNumber] ?? []).map(\.doubleValue)
+        #expect(losses.count == 20)
+        for (a, b) in zip(search.losses, losses) { expectClose(a, b, rtol: 1e-3) }
+        // The clipping bounds on the layer scaled by the reference's scales (ours differ in the last
+        // bit, which flips near ties of the clipping search), then the whole method.
+        let s = array(key, "scales").storage
+        let scaledW = AWQ.scaleColumns(W, s), scaledX = AWQ.scaleColumns(X, s, divide: true)
+        let bounds = try AWQ.searchClip(scaledW, X: scaledX, bits: bits, group: 64)
+        let reference = array(key, "bounds")
+        #expect(zip(bounds, reference.storage).filter { abs($0 - $1) > 1e-6 * max(1, abs($1)) }.isEmpty)
+        let c = try Compressed.awq(W, X: X, bits: bits, group: 64, clip: true, scaleBits: 32)
+        #expect(mismatches(c.recon, array(key, "recon"), atol: 1e-4) <= W.count / 16)
+        expectClose(try outputError(W, c.recon, X), number(key, "output_error"), rtol: 2e-2)
+        #expect(try outputError(W, c.recon, X) < number(key, "rtn_output_error"))
+        // 32 × 256 codes, 32 × 4 grids (scale + zero), 256 input scales at 16 bits.
+        #expect(abs(c.bits - (8192.0 * Double(bits) + 128 * 32 + 128 * Double(bits) + 256 * 16)) < 1e-6)
+    }
+
+    @Test func awqAtRatioZeroIsItsRoundToNearest() throws {
+        let W = array("awq_W")
+        // α = 0 gives unit scales: the search's first candidate is plain RTN with AWQ's grids.
+        #expect(AWQ.scales([0.5, 2, 8], ratio: 0) == [1, 1, 1])
+        let q = try AWQ.pseudoQuantize(W, bits: 4, group: 64)
+        let row = Array(W.storage[0..<64]), lo = row.min()!, hi = row.max()!
+        let scale = (hi - lo) / 15, zero = (-lo / scale).rounded(.toNearestOrEven)
+        #expect(q.grids[0].scale == scale && q.grids[0].zero == zero)
+        #expect(throws: CoreError.self) { try AWQ.pseudoQuantize(W, bits: 4, group: 100) }   // 100 ∤ 256
+    }
 }

@@ -191,14 +191,7 @@ enum LM {
         if case .user(let u) = fn, u.parameters.count < 3 {
             throw args.error("fn", "with calibration:, fn is called as fn(W, name, X): give it a third parameter for the layer's inputs")
         }
-        let text = try LM.text(args, "calibration")
-        let budget = try args.int("tokens"), window = try args.int("window")
-        let ids = Array(m.tokenizer.encode(text).prefix(budget))
-        guard ids.count >= 1 else { throw args.error("calibration", "the calibration text has no tokens") }
-        guard window <= m.config.context else {
-            throw args.error("window", "window \(window) is above the model's context of \(m.config.context)")
-        }
-        let sequences = stride(from: 0, to: ids.count, by: window).map { Array(ids[$0..<min(ids.count, $0 + window)]) }
+        let (sequences, count) = try calibrationSequences(m, args)
         let sequential = try args.bool("sequential")
         let out = try wrap(args, "calibration") {
             try m.calibrated(sequences: sequences, layers: Set(names), sequential: sequential, cancellation: interp.cancellation) {
@@ -206,7 +199,19 @@ enum LM {
             }
         }
         let how = sequential ? "sequential" : "independent"
-        return .decoder(out.noting("compress(\(names.count) layers, \(ids.count) calibration tokens, \(how))"))
+        return .decoder(out.noting("compress(\(names.count) layers, \(count) calibration tokens, \(how))"))
+    }
+
+    /// The calibration text's first `tokens` tokens cut into sequences of `window`, and their count.
+    static func calibrationSequences(_ m: LanguageModel, _ args: Arguments) throws -> (sequences: [[Int]], tokens: Int) {
+        let text = try LM.text(args, "calibration")
+        let budget = try args.int("tokens"), window = try args.int("window")
+        let ids = Array(m.tokenizer.encode(text).prefix(budget))
+        guard ids.count >= 1 else { throw args.error("calibration", "the calibration text has no tokens") }
+        guard window <= m.config.context else {
+            throw args.error("window", "window \(window) is above the model's context of \(m.config.context)")
+        }
+        return (stride(from: 0, to: ids.count, by: window).map { Array(ids[$0..<min(ids.count, $0 + window)]) }, ids.count)
     }
 }
 

@@ -24,7 +24,10 @@ extension Builtins {
                 to QLoRA's 16 NormalFloat levels. method: "gptq" needs X (calibration rows × inputs): H = 2/N·XᵀX, 1% damping, \
                 column-wise error propagation through the upper Cholesky factor of H⁻¹ in 128-column blocks (Frantar et al. 2023); with a \
                 diagonal H it equals RTN; act_order: true processes the columns by descending H_ii with static group grids (same \
-                storage). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                storage). method: "awq" needs X (Lin et al. 2024, llm-awq): input-channel scales s = mean|x|^α/√(max·min), α \
+                from a grid of 20 minimising the layer's output MSE of Q(W·diag(s))·diag(s)⁻¹, then (clip_search) each group \
+                clipped to ±max|w|(1 − i/20), i < 10, by its partial output error; asymmetric grids over each group's own min/max; \
+                the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
                 """,
             example:
                 """
@@ -35,12 +38,12 @@ extension Builtins {
                 ParamSpec("W", .tensor),
                 ParamSpec(
                     "bits", .integer, .value(.number(4)), range: 1...16, doc: "Bits per code.",
-                    methods: ["rtn", "nf4", "gptq", "kmeans"]),
+                    methods: ["rtn", "nf4", "gptq", "awq", "kmeans"]),
                 ParamSpec(
                     "group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
                     doc: "Weights per grid along a row (default: the whole row; 64 for nf4); when it does not divide the row "
                         + "the last group is shorter, as in GPTQ's reference.",
-                    methods: ["rtn", "nf4", "gptq"]),
+                    methods: ["rtn", "nf4", "gptq", "awq"]),
                 ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true, methods: ["rtn", "gptq"]),
                 ParamSpec(
                     "axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true,
@@ -63,14 +66,18 @@ extension Builtins {
                     "iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "k-means iterations.",
                     methods: ["kmeans"] + vectorMethods),
                 seedParam.only(vectorMethods),
-                ParamSpec("X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq"]),
+                ParamSpec(
+                    "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq"]),
+                ParamSpec(
+                    "clip_search", .bool, .value(.bool(true)), namedOnly: true,
+                    doc: "AWQ's per-group clipping search after the scale search.", methods: ["awq"]),
                 ParamSpec(
                     "act_order", .bool, .value(.bool(false)), namedOnly: true,
                     doc: "Process columns by descending activation energy H_ii, with group grids fixed beforehand (static groups).",
                     methods: ["gptq"]),
                 ParamSpec(
                     "scale_bits", .choice(["16", "32"]), .value(.string("16")), namedOnly: true,
-                    doc: "Precision of the stored scales (and of kmeans levels).", methods: ["rtn", "gptq", "kmeans"]),
+                    doc: "Precision of the stored scales (and of kmeans levels).", methods: ["rtn", "gptq", "awq", "kmeans"]),
             ]
         ) { args, interp in
             let W = try args.tensor("W")
@@ -83,6 +90,7 @@ extension Builtins {
             switch method {
             case .rtn: return try quantizeRTN(W, args)
             case .gptq: return try quantizeGPTQ(W, args, interp)
+            case .awq: return try quantizeAWQ(W, args, interp)
             case .nf4: return try quantizeNF4(W, args)
             case .kmeans: return try quantizeKMeans(W, args, interp)
             case .vq, .pq, .rvq, .grvq: return try quantizeVectors(W, method, args, interp)
@@ -91,7 +99,7 @@ extension Builtins {
     ]
 
     /// The methods of `quantize`, each bound by one function below.
-    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, kmeans, vq, pq, rvq, grvq }
+    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, kmeans, vq, pq, rvq, grvq }
 
     /// The vector quantizers are the core's own list.
     static let vectorMethods = Compressed.VectorMethod.allCases.map(\.rawValue)
@@ -121,6 +129,25 @@ extension Builtins {
                 W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"),
                 symmetric: try args.bool("symmetric"), scaleBits: try scaleBits(args),
                 actOrder: try args.bool("act_order"), cancellation: interp.cancellation))
+    }
+
+    static func quantizeAWQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        guard let X = try args.optionalTensor("X") else {
+            throw args.error("X", "method: \"awq\" needs calibration activations X (tokens × in)")
+        }
+        try checkFinite(X, args, "X")
+        guard W.rank == 2 else { throw args.error("W", "awq quantizes a weight matrix [out, in]") }
+        guard X.rank == 2, X.shape[1] == W.shape[1], X.shape[0] > 0 else {
+            throw args.error("X", "X must be tokens × \(W.shape[1]) (the layer's inputs), got \(Shape.describe(X.shape))")
+        }
+        guard try args.string("axis") == "row" else { throw args.error("axis", "awq groups along rows (axis: \"row\")") }
+        if let g = try args.optionalInt("group"), W.shape[1] % g != 0 {
+            throw args.error("group", "AWQ's groups must divide the \(W.shape[1]) inputs, got \(g)")
+        }
+        return compressed(
+            try Compressed.awq(
+                W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"), clip: try args.bool("clip_search"),
+                scaleBits: try scaleBits(args), cancellation: interp.cancellation))
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {

@@ -5,7 +5,7 @@ compression toolbox, on small layers with outlier input channels (as a decoder's
   pruning + quantization (its quantizer: one grid per row from the original weights, GPTQ's find_params);
 - AWQ: mit-han-lab/llm-awq's auto_scale (grid of 20 ratios over s = mean|x|^α normalised by sqrt(max·min), loss the
   mean squared output error of the quantized layers) and auto_clip (per row and group, max_val shrunk by 1 − i/20 for
-  i < 10, on 512 strided tokens);
+  i < 10, on 512 strided tokens; errors summed in float64 so that near ties fall the same way in both ports);
 - SmoothQuant: s_j = max|X_j|^α / max_rows max|W_:,j|^(1−α) (mit-han-lab/smoothquant smooth.py), clamped at 1e-5.
 Run from this folder."""
 import json
@@ -88,6 +88,71 @@ for key, kw in [("unstructured", dict(sparsity=0.5)), ("nm", dict(prunen=2, prun
     Q, M = sparsegpt(W, X, **kw)
     out[f"sparsegpt_{key}"] = {"recon": T(Q), "mask": T(M), "output_error": rel_out_err(Q)}
 
+# ---------------------------------------------------------------- AWQ (one layer inspecting itself)
+def pseudo_quantize(w, n_bit, group):
+    shape = w.shape; w = w.reshape(-1, group).astype(f32)
+    mx = w.max(axis=1, keepdims=True); mn = w.min(axis=1, keepdims=True)
+    max_int = f32(2 ** n_bit - 1)
+    scales = (np.maximum(mx - mn, f32(1e-5)) / max_int).astype(f32)
+    zeros = np.clip(-np.round(mn / scales), 0, max_int).astype(f32)
+    return ((np.clip(np.round(w / scales) + zeros, 0, max_int) - zeros) * scales).astype(f32).reshape(shape)
+
+def awq_scale(W, X, n_bit, group, n_grid=20):
+    org = X @ W.T
+    x_max = np.abs(X).mean(axis=0).astype(f32)
+    best, best_ratio, best_s, hist = np.inf, -1, None, []
+    for r in range(n_grid):
+        ratio = r / n_grid
+        s = np.maximum(x_max ** f32(ratio), f32(1e-4)).astype(f32)
+        s = (s / np.sqrt(s.max() * s.min())).astype(f32)
+        Wq = pseudo_quantize(W * s[None, :], n_bit, group) / s[None, :]
+        loss = float(((org - X @ Wq.T).astype(np.float64) ** 2).mean())
+        hist.append(loss)
+        if loss < best: best, best_ratio, best_s = loss, ratio, s
+    return best_ratio, best_s, hist
+
+def awq_clip(w, x, n_bit, group, n_grid=20, max_shrink=0.5, n_sample_token=512):
+    co, ci = w.shape
+    x = x.reshape(1, x.shape[0], -1, group)
+    x = x[:, 0::max(1, x.shape[1] // n_sample_token)]
+    w = w.reshape(co, 1, -1, group)
+    org_max = np.abs(w).max(axis=-1, keepdims=True)
+    best = org_max.copy(); min_errs = np.ones_like(org_max, dtype=np.float64) * 1e9
+    x64 = x.astype(np.float64)
+    org_out = (x64 * w).sum(axis=-1)
+    for i_s in range(int(max_shrink * n_grid)):
+        max_val = org_max * f32(1 - i_s / n_grid)
+        cur = np.clip(w, -max_val, max_val)
+        q = pseudo_quantize(cur, n_bit, group)
+        err = ((q * x64).sum(axis=-1) - org_out) ** 2
+        err = err.mean(axis=1).reshape(min_errs.shape)
+        better = err < min_errs
+        min_errs[better] = err[better]; best[better] = max_val[better]
+    return best.reshape(co, -1)
+
+W, X = layer(32, 256, 1024)
+out["awq_W"] = T(W); out["awq_X"] = T(X)
+for bits in (3, 4):
+    ratio, s, hist = awq_scale(W, X, bits, 64)
+    Ws = (W * s[None, :]).astype(f32); Xs = (X / s[None, :]).astype(f32)
+    bounds = awq_clip(Ws, Xs, bits, 64)
+    Wc = np.clip(Ws.reshape(32, -1, 64), -bounds[:, :, None], bounds[:, :, None]).reshape(32, 256)
+    recon = pseudo_quantize(Wc, bits, 64) / s[None, :]
+    rtn = pseudo_quantize(W, bits, 64)
+    out[f"awq_{bits}"] = {"ratio": ratio, "scales": T(s), "losses": hist, "bounds": T(bounds), "recon": T(recon),
+                          "output_error": float(np.linalg.norm(X @ W.T - X @ recon.T) / np.linalg.norm(X @ W.T)),
+                          "rtn_output_error": float(np.linalg.norm(X @ W.T - X @ rtn.T) / np.linalg.norm(X @ W.T))}
+
+# ---------------------------------------------------------------- SmoothQuant's migration scales
+def smooth_scales(X, Ws, alpha):
+    act = np.abs(X).max(axis=0)
+    wmax = np.concatenate([np.abs(w).max(axis=0, keepdims=True) for w in Ws], axis=0).max(axis=0)
+    wmax = np.maximum(wmax, f32(1e-5))
+    return np.maximum(act ** f32(alpha) / wmax ** f32(1 - alpha), f32(1e-5)).astype(f32)
+W2 = (rng.standard_normal((48, 256)) * 0.05).astype(f32)
+out["smooth"] = {"alpha": 0.5, "scales": T(smooth_scales(X, [W, W2], 0.5)), "W2": T(W2)}
+out["smooth_85"] = {"alpha": 0.85, "scales": T(smooth_scales(X, [W, W2], 0.85))}
+
 with open("llm_toolbox.json", "w") as f: json.dump(out, f, indent=1, sort_keys=True)
 np.savez("llm_toolbox.npz", **arrays)
-print({k: v["output_error"] for k, v in out.items() if isinstance(v, dict)})
+print({k: v["output_error"] for k, v in out.items() if isinstance(v, dict) and "output_error" in v})
