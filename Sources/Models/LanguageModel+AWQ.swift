@@ -55,7 +55,8 @@ extension LanguageModel {
                 xMax: AWQ.activationScale(Xa), layers: [W("attn_q"), W("attn_k"), W("attn_v")], bits: bits, group: group, grid: grid,
                 cancellation: cancellation
             ) { c in
-                AWQ.meanSquaredDifference(orgAttention, try m.attentionModule(Xa, c[0], c[1], c[2], W("attn_output"), layout, i, cancellation))
+                AWQ.meanSquaredDifference(
+                    orgAttention, try m.attentionModule(Xa, c[0], c[1], c[2], W("attn_output"), layout, i, cancellation))
             }
             m = try m.folding(sa.scales, into: p + "attn_norm.weight", layers: ["attn_q", "attn_k", "attn_v"].map { p + $0 })
             inputs["attn_q"] = AWQ.scaleColumns(Xa, sa.scales, divide: true)
@@ -63,7 +64,8 @@ extension LanguageModel {
             if config.kvDim == config.hidden {
                 let Xo = inputs["attn_output"]!
                 let so = try AWQ.searchScales(
-                    xMax: AWQ.activationScale(Xo), layers: [W("attn_output")], bits: bits, group: group, grid: grid, cancellation: cancellation
+                    xMax: AWQ.activationScale(Xo), layers: [W("attn_output")], bits: bits, group: group, grid: grid,
+                    cancellation: cancellation
                 ) { c in try AWQ.outputMSE(Xo, W("attn_output"), c[0]) }
                 m = try m.folding(so.scales, intoRowsOf: p + "attn_v", layer: p + "attn_output")
                 inputs["attn_output"] = AWQ.scaleColumns(Xo, so.scales, divide: true)
@@ -89,7 +91,9 @@ extension LanguageModel {
             ratios.append(sd.ratio)
             report.ratios.append(ratios)
             if stage != .scaled {
-                let source = ["attn_v": "attn_q", "attn_output": "attn_output", "ffn_gate": "ffn_gate", "ffn_up": "ffn_gate", "ffn_down": "ffn_down"]
+                let source = [
+                    "attn_v": "attn_q", "attn_output": "attn_output", "ffn_gate": "ffn_gate", "ffn_up": "ffn_gate", "ffn_down": "ffn_down",
+                ]
                 for role in ["attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"] {
                     let bounds = try AWQ.searchClip(
                         W(role), X: inputs[source[role]!]!, bits: bits, group: group, grid: grid, cancellation: cancellation)
@@ -99,7 +103,8 @@ extension LanguageModel {
             if stage == .quantized {
                 for role in Self.roles {
                     let q = try AWQ.pseudoQuantize(W(role), bits: bits, group: group, scaleBits: 16)
-                    m = try m.replacing(p + role, with: q.recon, bits: q.compressed(method: "awq", bits: bits, symmetric: false, scaleBits: 16).bits)
+                    m = try m.replacing(
+                        p + role, with: q.recon, bits: q.compressed(method: "awq", bits: bits, symmetric: false, scaleBits: 16).bits)
                 }
             }
             task.advance()

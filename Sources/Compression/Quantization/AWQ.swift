@@ -18,7 +18,9 @@ public enum AWQ {
     /// minimum and maximum, zero = clamp(−round(min/scale), 0, 2^b − 1), ŵ = (clamp(round(w/scale) +
     /// zero, 0, 2^b − 1) − zero)·scale, all in Float32; rounding half to even as torch.round.
     public static func pseudoQuantize(_ W: Tensor, bits: Int, group: Int?, scaleBits: Int = 32) throws -> Quantizer.Result {
-        guard W.rank == 2 else { throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got \(Shape.describe(W.shape))") }
+        guard W.rank == 2 else {
+            throw CoreError.invalidParameter("W", "expected a weight matrix [out, in], got \(Shape.describe(W.shape))")
+        }
         let rows = W.shape[0], cols = W.shape[1], g = group ?? cols
         guard g >= 1, cols % g == 0 else {
             throw CoreError.invalidParameter("group", "AWQ's groups must divide the \(cols) inputs, got group \(g)")
@@ -163,7 +165,8 @@ public enum AWQ {
             X.withBuffer { xp in for (k, t) in tokens.enumerated() { for j in 0..<g { Xg[k * g + j] = xp[t * cols + gi * g + j] } } }
             W.withBuffer { wp in for r in 0..<rows { for j in 0..<g { Wg[r * g + j] = wp[r * cols + gi * g + j] } } }
             cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ts), Int32(rows), Int32(g), 1, Xg, Int32(g), Wg, Int32(g), 0, &org, Int32(rows))
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ts), Int32(rows), Int32(g), 1, Xg, Int32(g), Wg, Int32(g), 0, &org,
+                Int32(rows))
             for r in 0..<rows {
                 orgMax[r] = (0..<g).reduce(Float(0)) { max($0, abs(Wg[r * g + $1])) }
                 minErr[r] = 1e9
@@ -217,7 +220,8 @@ extension Compressed {
     ) throws -> Compressed {
         guard W.rank == 2, X.rank == 2, X.shape[1] == W.shape[1], X.shape[0] > 0 else {
             throw CoreError.invalidParameter(
-                "X", "awq needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
+                "X",
+                "awq needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
         }
         let search = try AWQ.searchScales(
             xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: group, cancellation: cancellation

@@ -6,7 +6,8 @@ import SqueezeCore
 enum Builtins {
     static let all: [Operation] =
         language + recording + construction + io + synthetic + utilities + linearAlgebra
-        + quantization + pruning + lowRank + kvCache + entropy + metrics + clustering + rateReduction + models + languageModels + llmToolbox + plots
+        + quantization + pruning + lowRank + kvCache + entropy + metrics + clustering + rateReduction + models + languageModels + llmToolbox
+        + plots
 
     /// Number in → number out, tensor in → tensor out, for elementwise math.
     static func elementwise(_ v: Value, _ f: UnaryOp) -> Value {

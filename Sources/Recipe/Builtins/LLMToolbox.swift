@@ -10,7 +10,8 @@ extension Builtins {
         ParamSpec("calibration", .any, .none, namedOnly: true, doc: "a text (or list of texts) whose tokens calibrate the model"),
         ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...1_000_000, namedOnly: true, doc: "calibration tokens used"),
         ParamSpec(
-            "window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true, doc: "calibration sequences of this many tokens"),
+            "window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true,
+            doc: "calibration sequences of this many tokens"),
     ]
 
     static func needCalibration(_ args: Arguments, _ what: String) throws {
@@ -23,27 +24,29 @@ extension Builtins {
             summary: "AWQ on a decoder: activation-aware scales searched per block, folded into the norms, then clipped and quantized.",
             doc:
                 """
-                    Lin et al. 2024 (MLSys), as mit-han-lab/llm-awq's run_awq runs a Llama block: from each block's calibration \
-                    inputs, scales s = mean|x|^α / √(max s·min s) with α on a grid of 20 (0 … 0.95) are searched for {q, k, v} against \
-                    the attention module's output (o-projection included), for {gate, up} against the feed-forward module's output, and \
-                    for down against its own, every candidate layer quantized as Q(W·diag(s))·diag(s)⁻¹; the scales are folded into \
-                    attn_norm, ffn_norm and up's rows (the output projection only when v and o have the same shape, i.e. no \
-                    grouped-query attention, as the reference). Then each group of every layer except q and k is clipped to \
-                    ±max|w|(1 − i/20), i < 10, minimising its partial output error on 512 strided tokens, and every layer is quantized \
-                    with asymmetric grids over each group's own min/max (scales at 16 bits). stage: \"scaled\" stops after folding — \
-                    the same function as the input model —, \"clipped\" after clipping (float weights).
-                    """,
+                Lin et al. 2024 (MLSys), as mit-han-lab/llm-awq's run_awq runs a Llama block: from each block's calibration \
+                inputs, scales s = mean|x|^α / √(max s·min s) with α on a grid of 20 (0 … 0.95) are searched for {q, k, v} against \
+                the attention module's output (o-projection included), for {gate, up} against the feed-forward module's output, and \
+                for down against its own, every candidate layer quantized as Q(W·diag(s))·diag(s)⁻¹; the scales are folded into \
+                attn_norm, ffn_norm and up's rows (the output projection only when v and o have the same shape, i.e. no \
+                grouped-query attention, as the reference). Then each group of every layer except q and k is clipped to \
+                ±max|w|(1 − i/20), i < 10, minimising its partial output error on 512 strided tokens, and every layer is quantized \
+                with asymmetric grids over each group's own min/max (scales at 16 bits). stage: \"scaled\" stops after folding — \
+                the same function as the input model —, \"clipped\" after clipping (float weights).
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\ntext = load(\"canterbury\").texts.alice29\nq = awq(m, bits: 4, group: 64, calibration: text, \
-                    tokens: 64, window: 64)\nprint(round(q.linear_bits_per_param, digits: 3))
-                    """,
+                m = load(\"smollm2\")\ntext = load(\"canterbury\").texts.alice29\nq = awq(m, bits: 4, group: 64, calibration: text, \
+                tokens: 64, window: 64)\nprint(round(q.linear_bits_per_param, digits: 3))
+                """,
             params: [
                 ParamSpec("model", .any),
                 ParamSpec("bits", .integer, .value(.number(4)), range: 1...8, namedOnly: true),
-                ParamSpec("group", .integer, .value(.number(128)), range: 1...1_000_000, namedOnly: true, doc: "weights per grid along a row"),
+                ParamSpec(
+                    "group", .integer, .value(.number(128)), range: 1...1_000_000, namedOnly: true, doc: "weights per grid along a row"),
                 ParamSpec("stage", .choice(LanguageModel.AWQStage.allCases.map(\.rawValue)), .value(.string("quantized")), namedOnly: true),
-                ParamSpec("grid", .integer, .value(.number(20)), range: 1...1000, namedOnly: true, doc: "ratios tried: α = i/grid, i < grid"),
+                ParamSpec(
+                    "grid", .integer, .value(.number(20)), range: 1...1000, namedOnly: true, doc: "ratios tried: α = i/grid, i < grid"),
             ] + calibrationParams
         ) { args, interp in
             let m = try LM.model(args)
@@ -52,12 +55,15 @@ extension Builtins {
             let bits = try args.int("bits"), group = try args.int("group")
             let stage = LanguageModel.AWQStage(rawValue: try args.string("stage"))!
             let (out, report) = try LM.wrap(args, "group") {
-                try m.awq(sequences: sequences, bits: bits, group: group, stage: stage, grid: try args.int("grid"), cancellation: interp.cancellation)
+                try m.awq(
+                    sequences: sequences, bits: bits, group: group, stage: stage, grid: try args.int("grid"),
+                    cancellation: interp.cancellation)
             }
             let all = report.ratios.flatMap { $0 }
             let mean = all.reduce(0, +) / Double(max(all.count, 1))
             return .decoder(
-                out.noting("awq(\(bits) bits, group \(group), \(stage.rawValue), \(count) calibration tokens, mean α \(Format.number(mean)))"))
+                out.noting(
+                    "awq(\(bits) bits, group \(group), \(stage.rawValue), \(count) calibration tokens, mean α \(Format.number(mean)))"))
         }
     ]
 }

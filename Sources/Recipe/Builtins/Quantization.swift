@@ -27,7 +27,8 @@ extension Builtins {
                 storage). method: "awq" needs X (Lin et al. 2024, llm-awq): input-channel scales s = mean|x|^α/√(max·min), α \
                 from a grid of 20 minimising the layer's output MSE of Q(W·diag(s))·diag(s)⁻¹, then (clip_search) each group \
                 clipped to ±max|w|(1 − i/20), i < 10, by its partial output error; asymmetric grids over each group's own min/max; \
-                the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in PyTorch. Returns a compressed value with codes, scales and zeros.
+                the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in \
+                PyTorch. Returns a compressed value with codes, scales and zeros.
                 """,
             example:
                 """
