@@ -140,6 +140,7 @@ extension LanguageModel {
         var a = x
         rmsNorm(&a, weights[p + "attn_norm.weight"]!)
         try feed(["attn_q", "attn_k", "attn_v"], a)
+        activationQuantization?.apply(&a)
         var q = try linear(a, w("attn_q"))
         var k = try linear(a, w("attn_k"))
         let v = try linear(a, w("attn_v"))
@@ -150,15 +151,17 @@ extension LanguageModel {
         let (ctx, probs) = try attend(q, k, v, layout, layer: i, caches: &caches, keep: capture.attention.contains(i), cancellation)
         if capture.attention.contains(i) { out.attention[i] = probs }
         try feed(["attn_output"], ctx)
-        var o = try linear(ctx, w("attn_output"))
+        var o = try linear(activationQuantization?.applied(ctx) ?? ctx, w("attn_output"))
         add(&o, x)
         var b = o
         rmsNorm(&b, weights[p + "ffn_norm.weight"]!)
         try feed(["ffn_gate", "ffn_up"], b)
+        activationQuantization?.apply(&b)
         var gate = try linear(b, w("ffn_gate"))
         let up = try linear(b, w("ffn_up"))
         swiGLU(&gate, up)
         try feed(["ffn_down"], gate)
+        activationQuantization?.apply(&gate)
         var d = try linear(gate, w("ffn_down"))
         add(&d, o)
         x = d

@@ -34,6 +34,8 @@ public struct LanguageModel: Sendable, WeightedModel {
     public let fileTypes: [String: String]
     /// Storage of each linear layer's weight in bits, when it was replaced by a compressed value.
     public private(set) var compressedBits: [String: Double] = [:]
+    /// Fake quantization of every linear layer's input in the forward pass (W8A8, W4A8 …), or none.
+    public private(set) var activationQuantization: ActivationQuantization? = nil
     /// What produced this copy (the compressions applied, in order), for the model's description.
     public private(set) var history: [String] = []
     /// Identifies these exact weights: a fresh value for every loaded or modified copy, so results of
@@ -185,6 +187,14 @@ public struct LanguageModel: Sendable, WeightedModel {
         }
         var m = self
         m.weights[name] = t
+        m.identity = UUID()
+        return m
+    }
+
+    /// A copy whose linear layers read fake-quantized inputs (nil: full-precision inputs).
+    public func quantizingActivations(_ q: ActivationQuantization?) -> LanguageModel {
+        var m = self
+        m.activationQuantization = q
         m.identity = UUID()
         return m
     }

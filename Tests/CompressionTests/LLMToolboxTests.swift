@@ -120,4 +120,13 @@ import Testing
         #expect(q.grids[0].scale == scale && q.grids[0].zero == zero)
         #expect(throws: CoreError.self) { try AWQ.pseudoQuantize(W, bits: 4, group: 100) }   // 100 ∤ 256
     }
+
+    @Test(arguments: ["smooth", "smooth_85"])
+    func smoothQuantScalesMatchTheReference(key: String) throws {
+        let X = array("awq_X"), W = array("awq_W"), W2 = array("smooth", "W2")
+        let s = SmoothQuant.scales(activationMax: SmoothQuant.columnMaxima(X), weights: [W, W2], alpha: number(key, "alpha"))
+        expectClose(Tensor(s), array(key, "scales"), rtol: 1e-5, atol: 1e-7)
+        // The dead input channel (all zeros) is clamped, not zero: folding never divides by 0.
+        #expect(s[3] == 1e-5)
+    }
 }

@@ -64,6 +64,38 @@ extension Builtins {
             return .decoder(
                 out.noting(
                     "awq(\(bits) bits, group \(group), \(stage.rawValue), \(count) calibration tokens, mean α \(Format.number(mean)))"))
-        }
+        },
+
+        Operation(
+            "smooth", family: "models",
+            summary: "SmoothQuant: migrate activation outliers into the weights, s_j = max|X_j|^α / max|W_j|^(1−α), folded into the norms.",
+            doc:
+                """
+                    Xiao et al. 2023 (ICML), mit-han-lab/smoothquant's smooth_lm for Llama blocks: block by block, the per-channel \
+                    maxima max_t|x_tj| of the inputs of {q, k, v} and of {gate, up} over the calibration tokens and the weights' \
+                    per-column maxima over all rows of those layers give s_j = max|X_j|^α / max|W_j|^(1−α) (both clamped at 1e-5); \
+                    attn_norm and ffn_norm are divided by s and the layers' columns multiplied by it — the same function, with \
+                    activations that per-token 8-bit grids quantize with less error. Evaluate W8A8 with compress(s, fn, activations: \
+                    {bits: 8}). The model keeps its activation quantization setting.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\ntext = load(\"canterbury\").texts.alice29\ns = smooth(m, calibration: text, tokens: 64)\n\
+                    a = logits(m, \"Hello\")\nb = logits(s, \"Hello\")\nprint(max(abs(a - b)) < 1e-3)
+                    """,
+            params: [
+                ParamSpec("model", .any),
+                ParamSpec("alpha", .number, .value(.number(0.5)), range: 0...1, namedOnly: true, doc: "migration strength α"),
+            ] + calibrationParams
+        ) { args, interp in
+            let m = try LM.model(args)
+            try needCalibration(args, "smooth")
+            let (sequences, count) = try LM.calibrationSequences(m, args)
+            let alpha = try args.number("alpha")
+            let (out, _) = try LM.wrap(args, "calibration") {
+                try m.smoothed(sequences: sequences, alpha: alpha, cancellation: interp.cancellation)
+            }
+            return .decoder(out.noting("smooth(α \(Format.number(alpha)), \(count) calibration tokens)"))
+        },
     ]
 }

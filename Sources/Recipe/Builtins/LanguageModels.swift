@@ -153,9 +153,15 @@ enum LM {
         return (recon, bits)
     }
 
-    static func compress(_ m: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+    static func compress(_ model: LanguageModel, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        var m = model
+        if !args.isNone("activations") {
+            let q = try activationQuantization(args)
+            m = m.quantizingActivations(q).noting("activations \(q)")
+            if args.isNone("fn") { return .decoder(m) }
+        }
         guard case .function(let fn) = args.value("fn") else {
-            throw args.error("fn", "'fn' must be a function fn(W, name) or fn(W, name, X)")
+            throw args.error("fn", "'fn' must be a function fn(W, name) or fn(W, name, X) (or give activations: alone)")
         }
         var names = m.linearLayers
         if !args.isNone("layers") {
@@ -200,6 +206,29 @@ enum LM {
         }
         let how = sequential ? "sequential" : "independent"
         return .decoder(out.noting("compress(\(names.count) layers, \(count) calibration tokens, \(how))"))
+    }
+
+    /// activations: {bits, per, symmetric}.
+    static func activationQuantization(_ args: Arguments) throws -> ActivationQuantization {
+        guard case .record(let r) = args.value("activations") else { throw args.error("activations", "activations must be a record") }
+        for k in r.fields.keys where !["bits", "per", "symmetric"].contains(k) {
+            throw args.error("activations", "activations has no field '\(k)' (bits, per, symmetric)")
+        }
+        guard case .number(let b)? = r["bits"], b == b.rounded(), b >= 2, b <= 16 else {
+            throw args.error("activations", "activations.bits must be a whole number 2…16")
+        }
+        var q = ActivationQuantization(bits: Int(b))
+        switch r["per"] {
+        case nil, .string("token")?: q.perToken = true
+        case .string("tensor")?: q.perToken = false
+        default: throw args.error("activations", "activations.per must be \"token\" or \"tensor\"")
+        }
+        switch r["symmetric"] {
+        case nil: break
+        case .bool(let v)?: q.symmetric = v
+        default: throw args.error("activations", "activations.symmetric must be true or false")
+        }
+        return q
     }
 
     /// The calibration text's first `tokens` tokens cut into sequences of `window`, and their count.

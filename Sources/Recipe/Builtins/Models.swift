@@ -273,7 +273,7 @@ extension Builtins {
                     })\nprint(round(q.linear_bits_per_param, digits: 3))
                     """,
             params: [
-                ParamSpec("model", .any), ParamSpec("fn", .function), ParamSpec("layers", .list, .none, namedOnly: true),
+                ParamSpec("model", .any), ParamSpec("fn", .function, .none), ParamSpec("layers", .list, .none, namedOnly: true),
                 ParamSpec(
                     "calibration", .any, .none, namedOnly: true,
                     doc: "decoders: a text (or list of texts) whose tokens calibrate each layer; fn is then called as fn(W, name, X)"),
@@ -284,10 +284,13 @@ extension Builtins {
                 ParamSpec(
                     "sequential", .bool, .value(.bool(true)), namedOnly: true,
                     doc: "inputs through the layers already compressed (GPTQ's true-sequential) or through the original model"),
+                ParamSpec(
+                    "activations", .record, .none, namedOnly: true,
+                    doc: "decoders: {bits: 8, per: \"token\" | \"tensor\", symmetric: true} fake-quantizes every linear layer's input"),
             ]
         ) { args, interp in
             if case .decoder(let d) = args.value("model") { return try LM.compress(d, args, interp) }
-            for p in ["calibration"] where !args.isNone(p) {
+            for p in ["calibration", "activations"] where !args.isNone(p) {
                 throw args.error(p, "\(p): applies to decoder models (sequential calibration); MiniLM's fn is fn(W, name)")
             }
             var m = try model(args)
