@@ -30,7 +30,10 @@ let package = Package(
             "CBLAS",
             .product(name: "RealModule", package: "swift-numerics"),
         ]),
-        .target(name: "Compression", dependencies: ["SqueezeCore", "CBLAS"]),
+        // Optimized in debug builds too, for the same reason as Models below: the LLM toolbox's searches
+        // (AWQ's scales and clipping, SparseGPT) run over a real decoder in the test suite.
+        .target(name: "Compression", dependencies: ["SqueezeCore", "CBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Datasets", dependencies: ["SqueezeCore", "CZlib", "CPNG"]),
         // The decoder's kernels (attention, log-softmax over 49,152 tokens) run optimized in debug builds
         // too, so the test suite can evaluate a real model; bounds and overflow checks stay on (-O, not -Ounchecked).

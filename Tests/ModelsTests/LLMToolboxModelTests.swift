@@ -1,0 +1,91 @@
+import Compression
+import Foundation
+import Models
+import SqueezeCore
+import Testing
+
+/// The toolbox's model-level transforms on SmolLM2: the function-preserving ones (AWQ's folded
+/// scales, SmoothQuant) leave the logits equal, and activation quantization behaves as the papers say.
+@Suite(.serialized) struct LLMToolboxModelTests {
+    static let model = SmolLM2Tests.model
+    static let prompt = "The capital of France is Paris, and the capital of Italy is Rome. Squeeze it: 3 bits."
+
+    static func calibration(_ count: Int) throws -> [[Int]] {
+        let ids = Array(model.tokenizer.encode(try SmolLM2Tests.text("alice29")).prefix(count))
+        return stride(from: 0, to: ids.count, by: 64).map { Array(ids[$0..<min(ids.count, $0 + 64)]) }
+    }
+
+    static func maxLogitDifference(_ a: LanguageModel, _ b: LanguageModel) throws -> Float {
+        let ids = a.tokenizer.encode(prompt)
+        let la = try a.logits(try a.forward([ids]).final), lb = try b.logits(try b.forward([ids]).final)
+        return zip(la.storage, lb.storage).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    @Test func awqScalesFoldedIntoTheModelKeepItsFunction() throws {
+        // Two ratios (α = 0 and 0.5) keep the test short; the folding is what is checked.
+        let (scaled, report) = try Self.model.awq(sequences: try Self.calibration(128), bits: 3, group: 64, stage: .scaled, grid: 2)
+        #expect(try Self.maxLogitDifference(Self.model, scaled) < 1e-3)
+        // SmolLM2 uses grouped-query attention: no output-projection scale, three groups per block.
+        #expect(report.ratios.count == 30 && report.ratios.allSatisfy { $0.count == 3 })
+        #expect(report.ratios.joined().contains(0.5))
+        #expect(scaled.weight("blk.0.attn_q")! != Self.model.weight("blk.0.attn_q")!)
+        // Quantized, every linear layer is counted: 3-bit codes, 16-bit scales and 3-bit zeros per 64 weights.
+        let (q, _) = try Self.model.awq(sequences: try Self.calibration(64), bits: 3, group: 64, grid: 1)
+        let linear = Self.model.linearLayers.reduce(0.0) { $0 + Double(Self.model.weight($1)!.count) }
+        let bits = q.compressedBits.values.reduce(0, +)
+        #expect(q.compressedBits.count == 210 && abs(bits / linear - (3 + 19.0 / 64)) < 1e-9)
+    }
+
+    @Test func awqRefusesAGroupThatDoesNotDivideTheInputs() throws {
+        #expect(throws: ModelError.self) { try Self.model.awq(sequences: try Self.calibration(16), bits: 4, group: 100) }
+    }
+
+    @Test func smoothQuantKeepsTheFunctionAndHelpsW8A8() throws {
+        let (s, scales) = try Self.model.smoothed(sequences: try Self.calibration(256), alpha: 0.5)
+        #expect(scales.count == 60 && scales.allSatisfy { $0.count == 576 && $0.allSatisfy { $0 > 0 && $0.isFinite } })
+        #expect(try Self.maxLogitDifference(Self.model, s) < 1e-3)
+        // W8A8 per tensor (symmetric 8-bit weights per row, one activation grid per pass): smoothing lowers perplexity.
+        func w8a8(_ m: LanguageModel) throws -> LanguageModel {
+            var out = m.quantizingActivations(ActivationQuantization(bits: 8, perToken: false))
+            for layer in m.linearLayers {
+                let q = try Quantizer.rtn(m.weight(layer)!, bits: 8, group: nil, symmetric: true, axis: .row, clip: .minmax)
+                out = try out.replacing(layer, with: q.recon, bits: 8 * Double(q.recon.count))
+            }
+            return out
+        }
+        let ids = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("plrabn12")).prefix(512))
+        let base = try Self.model.perplexity(tokens: ids, context: 128, preset: .gptq).ppl
+        let naive = try w8a8(Self.model).perplexity(tokens: ids, context: 128, preset: .gptq).ppl
+        let smooth = try w8a8(s).perplexity(tokens: ids, context: 128, preset: .gptq).ppl
+        #expect(base < smooth && smooth < naive, "fp \(base), smoothed W8A8 \(smooth), naive W8A8 \(naive)")
+    }
+
+    @Test func perTokenGridsAreCausalAndPerTensorGridsAreNot() throws {
+        // A row's per-token grid depends on that row alone, so a token quantizes the same in a full
+        // pass and in incremental decoding; a per-tensor grid depends on every token of the pass.
+        let x = Tensor(shape: [3, 5], storage: (0..<15).map { Float(sin(Double($0) * 1.7)) * Float($0 + 1) })
+        let alone = Tensor(shape: [1, 5], storage: Array(x.storage[0..<5]))
+        for perToken in [true, false] {
+            let q = ActivationQuantization(bits: 4, perToken: perToken)
+            let same = Array(q.applied(x).storage[0..<5]) == q.applied(alone).storage
+            #expect(same == perToken)
+        }
+        // Through the model, 8-bit per-token activations change the logits (rounding flips between the
+        // two modes' float orders make incremental decoding agree only approximately; not asserted).
+        let m = Self.model.quantizingActivations(ActivationQuantization(bits: 8))
+        #expect(try Self.maxLogitDifference(Self.model, m) > 1e-3)
+    }
+
+    @Test func activationGridsMatchTheirDefinition() {
+        var x = Tensor(shape: [2, 4], storage: [-1, 0.3, 0.5, 2, 0, 0, 0, 0])
+        ActivationQuantization(bits: 3).apply(&x)
+        // Row 0: scale 2/3, round(x/scale)·scale; row 1 (all zeros) stays 0.
+        let s: Float = 2 / 3
+        #expect(x.storage == [-2 * s, 0, 1 * s, 3 * s, 0, 0, 0, 0].map { Float($0) })
+        var y = Tensor(shape: [1, 3], storage: [-1, 0, 3])
+        ActivationQuantization(bits: 2, perToken: false, symmetric: false).apply(&y)
+        // scale 4/3, zero round(0.75) = 1: levels −4/3, 0, 4/3, 8/3.
+        let t: Float = 4 / 3
+        #expect(y.storage == [-t, 0, 2 * t])
+    }
+}
