@@ -23,15 +23,12 @@ extension LanguageModel {
         sequences: [[Int]], bits: Int, group: Int?, stage: AWQStage = .quantized, grid: Int = 20,
         cancellation: CancellationToken? = nil
     ) throws -> (model: LanguageModel, report: AWQReport) {
-        guard !sequences.isEmpty, sequences.allSatisfy({ !$0.isEmpty }) else { throw ModelError("calibration needs at least one token") }
         if let group {
             for (n, cols) in [("hidden size", config.hidden), ("intermediate size", config.intermediate)] where cols % group != 0 {
                 throw ModelError("group \(group) does not divide the \(n) \(cols); AWQ's groups must divide every layer's inputs")
             }
         }
-        let layout = Layout(offsets: sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }, past: sequences.map { _ in 0 })
-        try Memory.check(
-            elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: 10, "AWQ over \(layout.tokens) tokens")
+        let layout = try calibrationLayout(sequences, "AWQ", copies: 10)
         var m = self, report = AWQReport()
         var x = embed(sequences)
         let task = ProgressMeter.start("awq \(name)", total: config.layers)

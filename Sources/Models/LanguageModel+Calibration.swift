@@ -8,6 +8,19 @@ import SqueezeCore
 /// everything compressed before it. With `sequential: false` the inputs are those of the
 /// uncompressed model (every layer calibrated independently, as in RTN-style pipelines).
 extension LanguageModel {
+    /// The calibration sequences' layout, after checking they are non-empty, within the context and
+    /// within memory (`copies` activations of the widest layer per token).
+    func calibrationLayout(_ sequences: [[Int]], _ what: String, copies: Int) throws -> Layout {
+        guard !sequences.isEmpty, sequences.allSatisfy({ !$0.isEmpty }) else { throw ModelError("\(what) needs at least one token") }
+        for s in sequences where s.count > config.context {
+            throw ModelError("a calibration sequence of \(s.count) tokens exceeds the model's context of \(config.context)")
+        }
+        let layout = Layout(sequences: sequences)
+        try Memory.check(
+            elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: copies, "\(what) over \(layout.tokens) tokens")
+        return layout
+    }
+
     /// What a layer's compressor returns: the weight to use and its storage in bits.
     public typealias LayerCompressor = (_ layer: String, _ W: Tensor, _ X: Tensor) throws -> (weight: Tensor, bits: Double)
 
@@ -15,15 +28,7 @@ extension LanguageModel {
         sequences: [[Int]], layers: Set<String>, sequential: Bool = true, cancellation: CancellationToken? = nil,
         _ compress: @escaping LayerCompressor
     ) throws -> LanguageModel {
-        guard !sequences.isEmpty, sequences.allSatisfy({ !$0.isEmpty }) else {
-            throw ModelError("calibration needs at least one token")
-        }
-        for s in sequences where s.count > config.context {
-            throw ModelError("a calibration sequence of \(s.count) tokens exceeds the model's context of \(config.context)")
-        }
-        let layout = Layout(offsets: sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }, past: sequences.map { _ in 0 })
-        try Memory.check(
-            elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: 6, "calibration over \(layout.tokens) tokens")
+        let layout = try calibrationLayout(sequences, "calibration", copies: 6)
         var result = self
         var x = embed(sequences)
         let task = ProgressMeter.start("calibrate \(name)", total: config.layers)

@@ -50,6 +50,17 @@ extension LanguageModel {
     struct Layout {
         let offsets: [Int]
         let past: [Int]
+        init(offsets: [Int], past: [Int]) {
+            self.offsets = offsets
+            self.past = past
+        }
+
+        /// The sequences stacked, each after `past` cached tokens (none by default).
+        init(sequences: [[Int]], past: [Int]? = nil) {
+            offsets = sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }
+            self.past = past ?? sequences.map { _ in 0 }
+        }
+
         var count: Int { offsets.count - 1 }
         var tokens: Int { offsets.last! }
         func length(_ s: Int) -> Int { offsets[s + 1] - offsets[s] }
@@ -78,7 +89,7 @@ extension LanguageModel {
                 throw ModelError("\(past[s] + ids.count) tokens exceed the model's context of \(c.context)")
             }
         }
-        let layout = Layout(offsets: sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }, past: past)
+        let layout = Layout(sequences: sequences, past: past)
         let T = layout.tokens
         try Memory.check(elements: T * max(c.intermediate, 3 * c.hidden), copies: 4, "a forward pass over \(T) tokens")
         var out = Output(final: Tensor.zeros([T, c.hidden]), lengths: sequences.map(\.count))

@@ -12,10 +12,7 @@ extension LanguageModel {
     public func smoothed(
         sequences: [[Int]], alpha: Double, cancellation: CancellationToken? = nil
     ) throws -> (model: LanguageModel, scales: [[Float]]) {
-        guard !sequences.isEmpty, sequences.allSatisfy({ !$0.isEmpty }) else { throw ModelError("calibration needs at least one token") }
-        let layout = Layout(offsets: sequences.map(\.count).reduce(into: [0]) { $0.append($0.last! + $1) }, past: sequences.map { _ in 0 })
-        try Memory.check(
-            elements: layout.tokens * max(config.intermediate, 3 * config.hidden), copies: 6, "SmoothQuant over \(layout.tokens) tokens")
+        let layout = try calibrationLayout(sequences, "SmoothQuant", copies: 6)
         var m = self.quantizingActivations(nil), all: [[Float]] = []
         var x = embed(sequences)
         let task = ProgressMeter.start("smooth \(name)", total: config.layers)

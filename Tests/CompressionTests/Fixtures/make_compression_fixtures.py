@@ -15,19 +15,7 @@ def T(a, name=[0]):
     return key
 f32 = np.float32
 
-def find_params(x, bits, sym):
-    maxq = f32(2 ** bits - 1)
-    xmin = np.minimum(x.min(axis=1), 0).astype(f32); xmax = np.maximum(x.max(axis=1), 0).astype(f32)
-    if sym:
-        xmax = np.maximum(np.abs(xmin), xmax); xmin = np.where(xmin < 0, -xmax, xmin)
-    both0 = (xmin == 0) & (xmax == 0); xmin[both0] = -1; xmax[both0] = 1
-    scale = ((xmax - xmin) / maxq).astype(f32)
-    zero = np.full_like(scale, (maxq + 1) / 2) if sym else np.round(-xmin / scale).astype(f32)
-    return scale, zero
-
-def quant(x, scale, zero, maxq):
-    q = np.clip(np.round(x / scale) + zero, 0, maxq)
-    return (scale * (q - zero)).astype(f32), q
+from gptq_grid import find_params, quant
 
 def rtn(W, bits, group, sym):
     rows, cols = W.shape; out = np.zeros_like(W); codes = np.zeros_like(W)

@@ -20,20 +20,7 @@ def T(a, name=[0]):
     return key
 f32 = np.float32
 
-def find_params(x, bits, sym):
-    """GPTQ's quant.py find_params(weight=True): one grid per row of x, float32."""
-    maxq = f32(2 ** bits - 1)
-    xmin = np.minimum(x.min(axis=1), 0).astype(f32); xmax = np.maximum(x.max(axis=1), 0).astype(f32)
-    if sym:
-        xmax = np.maximum(np.abs(xmin), xmax); xmin = np.where(xmin < 0, -xmax, xmin)
-    both0 = (xmin == 0) & (xmax == 0); xmin[both0] = -1; xmax[both0] = 1
-    scale = ((xmax - xmin) / maxq).astype(f32)
-    zero = np.full_like(scale, (maxq + 1) / 2) if sym else np.round(-xmin / scale).astype(f32)
-    return scale, zero
-
-def quant(x, scale, zero, maxq):
-    q = np.clip(np.round(x / scale) + zero, 0, maxq)
-    return (scale * (q - zero)).astype(f32)
+from gptq_grid import find_params, quant
 
 def layer(rows, cols, tokens):
     W = rng.standard_normal((rows, cols)).astype(f32) * f32(0.05)
@@ -69,7 +56,7 @@ def sparsegpt(W, X, sparsity=0.0, prunen=0, prunem=0, bits=None, blocksize=128, 
                 np.put_along_axis(mask1[:, i:i + prunem], idx, True, axis=1)
             q = w.copy(); q[mask1[:, i]] = 0
             if bits is not None:
-                q = quant(q.astype(f32), scale, zero, maxq).astype(np.float64)
+                q = quant(q.astype(f32), scale, zero, maxq)[0].astype(np.float64)
             Q1[:, i] = q
             err1 = (w - q) / d
             W1[:, i:] -= np.outer(err1, Hinv1[i, i:])
