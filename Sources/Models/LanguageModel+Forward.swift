@@ -171,6 +171,7 @@ extension LanguageModel {
         var gate = try linear(b, w("ffn_gate"))
         let up = try linear(b, w("ffn_up"))
         swiGLU(&gate, up)
+        if let Rt = feedForwardRotation { gate = try linear(gate, Rt) }
         try feed(["ffn_down"], gate)
         activationQuantization?.apply(&gate)
         var d = try linear(gate, w("ffn_down"))

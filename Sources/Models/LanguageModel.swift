@@ -25,22 +25,25 @@ public struct LanguageModel: Sendable, WeightedModel {
 
     public let name: String
     public let source: String
-    public let config: Config
+    public internal(set) var config: Config
     public let tokenizer: BytePairEncoding
     /// Every tensor by its GGUF name (`blk.3.attn_k.weight`); linear weights are [out, in].
-    public private(set) var weights: [String: Tensor]
-    public let names: [String]
+    public internal(set) var weights: [String: Tensor]
+    public internal(set) var names: [String]
     /// The GGUF type each tensor was stored in (Q4_1, Q8_0, F32, …).
     public let fileTypes: [String: String]
     /// Storage of each linear layer's weight in bits, when it was replaced by a compressed value.
     public private(set) var compressedBits: [String: Double] = [:]
+    /// Rᵀ of the online rotation of the feed-forward's inner activations before the down projection
+    /// (QuaRot's online Hadamard), or none; `rotated(seed:)` sets it and folds R into ffn_down.
+    public internal(set) var feedForwardRotation: Tensor? = nil
     /// Fake quantization of every linear layer's input in the forward pass (W8A8, W4A8 …), or none.
     public private(set) var activationQuantization: ActivationQuantization? = nil
     /// What produced this copy (the compressions applied, in order), for the model's description.
     public private(set) var history: [String] = []
     /// Identifies these exact weights: a fresh value for every loaded or modified copy, so results of
     /// a forward pass can be reused for the same weights and tokens (`finalStates`).
-    public private(set) var identity = UUID()
+    public internal(set) var identity = UUID()
 
     public var linearLayers: [String] { (0..<config.layers).flatMap { i in Self.roles.map { "blk.\(i).\($0)" } } }
 

@@ -129,4 +129,24 @@ import Testing
         // The dead input channel (all zeros) is clamped, not zero: folding never divides by 0.
         #expect(s[3] == 1e-5)
     }
+
+    @Test(arguments: [1, 2, 4, 12, 24, 48, 144, 576, 1536])
+    func hadamardMatricesAreHadamard(n: Int) throws {
+        let H = try Hadamard.matrix(n)
+        #expect(H.allSatisfy { $0 == 1 || $0 == -1 })
+        // H Hᵀ = n I, exactly (small integers in Float32).
+        let P = try Tensor.gemm(Tensor(shape: [n, n], storage: H), Tensor(shape: [n, n], storage: H), transB: true)
+        #expect((0..<n * n).allSatisfy { P.storage[$0] == ($0 / n == $0 % n ? Float(n) : 0) })
+    }
+
+    @Test func randomRotationsAreOrthogonalAndSeeded() throws {
+        var a = RandomGenerator(seed: 7), b = RandomGenerator(seed: 7), c = RandomGenerator(seed: 8)
+        let Q = try Hadamard.randomRotation(48, rng: &a)
+        #expect(Q.storage == (try Hadamard.randomRotation(48, rng: &b)).storage)
+        #expect(Q.storage != (try Hadamard.randomRotation(48, rng: &c)).storage)
+        let P = try Tensor.gemm(Q, Q, transB: true)
+        #expect((0..<48 * 48).allSatisfy { abs(P.storage[$0] - ($0 / 48 == $0 % 48 ? 1 : 0)) < 1e-5 })
+        #expect(!Hadamard.canBuild(10) && !Hadamard.canBuild(0) && Hadamard.canBuild(576) && !Hadamard.canBuild(36))
+        #expect(throws: CoreError.self) { try Hadamard.matrix(20) }
+    }
 }

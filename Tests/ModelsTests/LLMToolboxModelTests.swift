@@ -88,4 +88,37 @@ import Testing
         let t: Float = 4 / 3
         #expect(y.storage == [-t, 0, 2 * t])
     }
+
+    static func kurtosis(_ x: Tensor) -> Double {
+        let n = Double(x.count), mean = x.storage.reduce(0.0) { $0 + Double($1) } / n
+        let m2 = x.storage.reduce(0.0) { $0 + pow(Double($1) - mean, 2) } / n
+        return x.storage.reduce(0.0) { $0 + pow(Double($1) - mean, 4) } / n / (m2 * m2)
+    }
+
+    @Test func rotationKeepsTheFunctionAndRemovesOutliers() throws {
+        let r = try Self.model.rotated(seed: 1)
+        #expect(try Self.maxLogitDifference(Self.model, r) < 1e-3)
+        #expect(!r.config.tiedEmbeddings && r.weight("blk.0.attn_q")! != Self.model.weight("blk.0.attn_q")!)
+        // Activations entering the layers lose their outlier channels.
+        var capture = LanguageModel.Capture()
+        capture.inputs = ["blk.5.attn_q", "blk.5.ffn_down"]
+        capture.blocks = 6
+        let ids = [Self.model.tokenizer.encode(Self.prompt)]
+        let before = try Self.model.forward(ids, capture: capture).inputs, after = try r.forward(ids, capture: capture).inputs
+        for layer in capture.inputs {
+            let (k0, k1) = (Self.kurtosis(before[layer]!), Self.kurtosis(after[layer]!))
+            #expect(k1 < k0 / 4, "\(layer): kurtosis \(k0) → \(k1)")
+        }
+        // 4-bit activations: rotation turns a broken model into a usable one.
+        let tokens = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("plrabn12")).prefix(512))
+        let a4 = ActivationQuantization(bits: 4)
+        let plain = try Self.model.quantizingActivations(a4).perplexity(tokens: tokens, context: 128, preset: .gptq).ppl
+        let rotated = try r.quantizingActivations(a4).perplexity(tokens: tokens, context: 128, preset: .gptq).ppl
+        #expect(rotated < plain / 4, "A4 perplexity \(plain) → \(rotated) rotated")
+        // Seeded, and refused twice or after compression.
+        #expect(try Self.model.rotated(seed: 1).weight("blk.3.ffn_up")! == r.weight("blk.3.ffn_up")!)
+        #expect(throws: ModelError.self) { try r.rotated(seed: 2) }
+        let compressed = try Self.model.replacing("blk.0.attn_q", with: Self.model.weight("blk.0.attn_q")!, bits: 1)
+        #expect(throws: ModelError.self) { try compressed.rotated(seed: 1) }
+    }
 }

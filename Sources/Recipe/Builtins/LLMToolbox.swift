@@ -71,18 +71,18 @@ extension Builtins {
             summary: "SmoothQuant: migrate activation outliers into the weights, s_j = max|X_j|^α / max|W_j|^(1−α), folded into the norms.",
             doc:
                 """
-                    Xiao et al. 2023 (ICML), mit-han-lab/smoothquant's smooth_lm for Llama blocks: block by block, the per-channel \
-                    maxima max_t|x_tj| of the inputs of {q, k, v} and of {gate, up} over the calibration tokens and the weights' \
-                    per-column maxima over all rows of those layers give s_j = max|X_j|^α / max|W_j|^(1−α) (both clamped at 1e-5); \
-                    attn_norm and ffn_norm are divided by s and the layers' columns multiplied by it — the same function, with \
-                    activations that per-token 8-bit grids quantize with less error. Evaluate W8A8 with compress(s, fn, activations: \
-                    {bits: 8}). The model keeps its activation quantization setting.
-                    """,
+                Xiao et al. 2023 (ICML), mit-han-lab/smoothquant's smooth_lm for Llama blocks: block by block, the per-channel \
+                maxima max_t|x_tj| of the inputs of {q, k, v} and of {gate, up} over the calibration tokens and the weights' \
+                per-column maxima over all rows of those layers give s_j = max|X_j|^α / max|W_j|^(1−α) (both clamped at 1e-5); \
+                attn_norm and ffn_norm are divided by s and the layers' columns multiplied by it — the same function, with \
+                activations that per-token 8-bit grids quantize with less error. Evaluate W8A8 with compress(s, fn, activations: \
+                {bits: 8}). The model keeps its activation quantization setting.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\ntext = load(\"canterbury\").texts.alice29\ns = smooth(m, calibration: text, tokens: 64)\n\
-                    a = logits(m, \"Hello\")\nb = logits(s, \"Hello\")\nprint(max(abs(a - b)) < 1e-3)
-                    """,
+                m = load(\"smollm2\")\ntext = load(\"canterbury\").texts.alice29\ns = smooth(m, calibration: text, tokens: 64)\n\
+                a = logits(m, \"Hello\")\nb = logits(s, \"Hello\")\nprint(max(abs(a - b)) < 1e-3)
+                """,
             params: [
                 ParamSpec("model", .any),
                 ParamSpec("alpha", .number, .value(.number(0.5)), range: 0...1, namedOnly: true, doc: "migration strength α"),
@@ -97,5 +97,60 @@ extension Builtins {
             }
             return .decoder(out.noting("smooth(α \(Format.number(alpha)), \(count) calibration tokens)"))
         },
+
+        Operation(
+            "rotate", family: "models",
+            summary: "Rotate a decoder by randomized Hadamard matrices (QuaRot): the same function, activations without outliers.",
+            doc:
+                """
+                Ashkboos et al. 2024 (QuaRot), Tseng et al. 2024 (QuIP#): every RMSNorm weight is folded into the layers reading \
+                it (the final norm into an untied output head), then the residual stream is rotated by Q = diag(s)·H/√n with \
+                random signs s from seed and a Hadamard H (orders 2^k·12^j: Sylvester and Paley's order-12 matrix, Kronecker \
+                products): embedding E·Q; q, k, v, gate, up and the head W·Q; o and down Qᵀ·W. The feed-forward's inner \
+                activations are rotated online by a second randomized Hadamard R before down (its weight W·R). Logits are unchanged \
+                to float rounding; activations' kurtosis drops, so W4A8 loses less. Rotate before compressing.
+                """,
+            example:
+                """
+                m = load(\"smollm2\")\nr = rotate(m, seed: 1)\nprint(max(abs(logits(m, \"Hi there\") - logits(r, \"Hi there\"))) < 1e-3)
+                """,
+            params: [ParamSpec("model", .any), ParamSpec("seed", .integer, .value(.number(0)), range: 0...1e15, namedOnly: true)]
+        ) { args, interp in
+            let m = try LM.model(args)
+            let seed = try args.int("seed")
+            let r = try LM.wrap(args, "model") { try m.rotated(seed: UInt64(seed)) }
+            return .decoder(r.noting("rotate(seed \(seed))"))
+        },
+
+        Operation(
+            "kurtosis", family: "metrics",
+            summary: "Pearson kurtosis E[(x − μ)⁴] / σ⁴ of all elements (3 for a Gaussian): how heavy a tensor's outliers are.",
+            doc:
+                """
+                Moments in Float64 over every element (population variance); 3 for a normal distribution, larger with heavy tails — \
+                the statistic QuaRot and SpinQuant report for activations before and after rotation. NaN for fewer than two \
+                elements or a constant tensor.
+                """,
+            example: "print(kurtosis([1, 2, 3, 4]), round(kurtosis(randn(10000, seed: 1)), digits: 1))",
+            params: [ParamSpec("x", .tensor)]
+        ) { args, _ in
+            let x = try args.tensor("x")
+            return .number(kurtosis(x))
+        },
     ]
+
+    static func kurtosis(_ x: Tensor) -> Double {
+        let n = Double(x.count)
+        guard x.count >= 2 else { return .nan }
+        let mean = x.storage.reduce(0.0) { $0 + Double($1) } / n
+        var m2 = 0.0, m4 = 0.0
+        for v in x.storage {
+            let d = Double(v) - mean, d2 = d * d
+            m2 += d2
+            m4 += d2 * d2
+        }
+        m2 /= n
+        m4 /= n
+        return m2 == 0 ? .nan : m4 / (m2 * m2)
+    }
 }
