@@ -28,7 +28,10 @@ extension Builtins {
                 from a grid of 20 minimising the layer's output MSE of Q(W·diag(s))·diag(s)⁻¹, then (clip_search) each group \
                 clipped to ±max|w|(1 − i/20), i < 10, by its partial output error; asymmetric grids over each group's own min/max; \
                 the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in \
-                PyTorch. Returns a compressed value with codes, scales and zeros.
+                PyTorch. method: "double_rounding" (arXiv 2502.01199) stores symmetric `from`-bit codes q = round(w/s), s = \
+                max|w|/(2^(f−1) − 1) per group, and serves b bits by rounding them again with the tied scale s·2^(f−b): q_b = \
+                clamp(round(q/2^(f−b))); rounding: "direct" rounds the floats with their own scale max|w|/(2^(b−1) − 1), \
+                "truncate" takes ⌊q/2^(f−b)⌋. Returns a compressed value with codes, scales and zeros.
                 """,
             example:
                 """
@@ -39,12 +42,12 @@ extension Builtins {
                 ParamSpec("W", .tensor),
                 ParamSpec(
                     "bits", .integer, .value(.number(4)), range: 1...16, doc: "Bits per code.",
-                    methods: ["rtn", "nf4", "gptq", "awq", "kmeans"]),
+                    methods: ["rtn", "nf4", "gptq", "awq", "kmeans", "double_rounding"]),
                 ParamSpec(
                     "group", .integer, .none, range: 1...1_000_000_000, namedOnly: true,
                     doc: "Weights per grid along a row (default: the whole row; 64 for nf4); when it does not divide the row "
                         + "the last group is shorter, as in GPTQ's reference.",
-                    methods: ["rtn", "nf4", "gptq", "awq"]),
+                    methods: ["rtn", "nf4", "gptq", "awq", "double_rounding"]),
                 ParamSpec("symmetric", .bool, .value(.bool(false)), namedOnly: true, methods: ["rtn", "gptq"]),
                 ParamSpec(
                     "axis", .choice(["row", "col", "tensor"]), .value(.string("row")), namedOnly: true,
@@ -70,6 +73,13 @@ extension Builtins {
                 ParamSpec(
                     "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq"]),
                 ParamSpec(
+                    "from", .integer, .value(.number(8)), range: 2...16, namedOnly: true,
+                    doc: "Width of the stored integer model the b-bit codes are read from.", methods: ["double_rounding"]),
+                ParamSpec(
+                    "rounding", .choice(DoubleRounding.Mode.allCases.map(\.rawValue)), .value(.string("double")), namedOnly: true,
+                    doc: "double: round the stored codes again; direct: round the floats; truncate: drop the low bits.",
+                    methods: ["double_rounding"]),
+                ParamSpec(
                     "clip_search", .bool, .value(.bool(true)), namedOnly: true,
                     doc: "AWQ's per-group clipping search after the scale search.", methods: ["awq"]),
                 ParamSpec(
@@ -92,6 +102,7 @@ extension Builtins {
             case .rtn: return try quantizeRTN(W, args)
             case .gptq: return try quantizeGPTQ(W, args, interp)
             case .awq: return try quantizeAWQ(W, args, interp)
+            case .doubleRounding: return try quantizeDoubleRounding(W, args)
             case .nf4: return try quantizeNF4(W, args)
             case .kmeans: return try quantizeKMeans(W, args, interp)
             case .vq, .pq, .rvq, .grvq: return try quantizeVectors(W, method, args, interp)
@@ -100,7 +111,9 @@ extension Builtins {
     ]
 
     /// The methods of `quantize`, each bound by one function below.
-    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, kmeans, vq, pq, rvq, grvq }
+    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, kmeans, vq, pq, rvq, grvq
+        case doubleRounding = "double_rounding"
+    }
 
     /// The vector quantizers are the core's own list.
     static let vectorMethods = Compressed.VectorMethod.allCases.map(\.rawValue)
@@ -149,6 +162,14 @@ extension Builtins {
             try Compressed.awq(
                 W, X: X, bits: try args.int("bits"), group: try args.optionalInt("group"), clip: try args.bool("clip_search"),
                 scaleBits: try scaleBits(args), cancellation: interp.cancellation))
+    }
+
+    static func quantizeDoubleRounding(_ W: Tensor, _ args: Arguments) throws -> Value {
+        guard W.rank == 2 else { throw args.error("W", "double rounding quantizes a weight matrix [out, in]") }
+        let bits = try args.int("bits"), from = try args.int("from")
+        guard bits >= 2, bits <= from else { throw args.error("bits", "bits must be 2…\(from) (at most from: \(from)), got \(bits)") }
+        let mode = DoubleRounding.Mode(rawValue: try args.string("rounding"))!
+        return compressed(try Compressed.doubleRounding(W, bits: bits, from: from, group: try args.optionalInt("group"), mode: mode))
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {
