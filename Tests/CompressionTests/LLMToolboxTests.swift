@@ -179,4 +179,26 @@ import Testing
             #expect(double < direct * (bits <= 4 ? 1.05 : 1.2), "\(bits) bits: double \(double), direct \(direct)")
         }
     }
+
+    @Test(arguments: [1, 2, 3, 4, 5])
+    func knapsackEqualsBruteForceOnSixLayers(seed: UInt64) throws {
+        var rng = RandomGenerator(seed: seed)
+        // Six layers of two shapes, four levels each (bits rising, degradation falling, noisy).
+        let sizes = [1000.0, 1000, 1000, 250, 250, 250], levels = [2.0, 3, 4, 8]
+        let bits = sizes.map { n in levels.map { n * $0 + 16 * n / 64 } }
+        let cost = sizes.map { _ in levels.map { b in pow(2, -b) * (0.5 + rng.uniform()) } }
+        let budget = bits.reduce(0.0) { $0 + $1[1] } * (0.9 + 0.3 * rng.uniform())
+        var best = (cost: Double.infinity, choice: [Int]())
+        for code in 0..<4096 {
+            let choice = (0..<6).map { (code >> (2 * $0)) & 3 }
+            let b = zip(bits, choice).reduce(0.0) { $0 + $1.0[$1.1] }, c = zip(cost, choice).reduce(0.0) { $0 + $1.0[$1.1] }
+            if b <= budget && c < best.cost { best = (c, choice) }
+        }
+        let s = try #require(try Knapsack.minimize(cost: cost, bits: bits, budget: budget))
+        #expect(abs(s.cost - best.cost) < 1e-12 && s.bits <= budget)
+        #expect(zip(cost, s.choice).reduce(0.0) { $0 + $1.0[$1.1] } == s.cost)
+        // A budget below the smallest levels has no solution; mismatched tables are refused.
+        #expect(try Knapsack.minimize(cost: cost, bits: bits, budget: bits.reduce(0.0) { $0 + $1[0] } * 0.99) == nil)
+        #expect(throws: CoreError.self) { try Knapsack.minimize(cost: cost, bits: Array(bits.dropLast()), budget: budget) }
+    }
 }

@@ -121,4 +121,46 @@ import Testing
         let compressed = try Self.model.replacing("blk.0.attn_q", with: Self.model.weight("blk.0.attn_q")!, bits: 1)
         #expect(throws: ModelError.self) { try compressed.rotated(seed: 1) }
     }
+
+    /// Four feed-forward layers at 2 and 4 bits (RTN, group 64).
+    static func database() throws -> LevelDatabase {
+        let layers = (0..<4).map { "blk.\($0).ffn_up" }
+        var weights: [[Tensor]] = [], bits: [[Double]] = []
+        for l in layers {
+            let W = model.weight(l)!
+            let q = try [2, 4].map { try Compressed.rtn(W, bits: $0, group: 64, symmetric: false, axis: .row, clip: .minmax, scaleBits: 16) }
+            weights.append(q.map(\.recon))
+            bits.append(q.map(\.bits))
+        }
+        return try LevelDatabase(base: model, layers: layers, choices: ["2", "4"], weights: weights, bits: bits)
+    }
+
+    @Test func levelSearchesKeepTheBudget() throws {
+        let db = try Self.database()
+        let tokens = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("alice29")).prefix(128))
+        // Every layer alone: 4 bits degrade less than 2, and the database assembles what it stores.
+        let delta = try db.degradations(tokens: tokens, context: 64)
+        #expect(delta.allSatisfy { $0[1] < $0[0] })
+        #expect(try db.assemble([0, 1, 1, 0]).weight("blk.1.ffn_up")! == db.weights[1][1])
+        #expect(throws: ModelError.self) { try db.assemble([0, 2, 1, 0]) }
+        // Half the layers at each width: the knapsack picks the two whose 2-bit cost is least.
+        let budget = db.bits.reduce(0.0) { $0 + ($1[0] + $1[1]) / 2 }
+        let s = try #require(try Knapsack.minimize(cost: delta, bits: db.bits, budget: budget))
+        let order = (0..<4).sorted { delta[$0][0] - delta[$0][1] < delta[$1][0] - delta[$1][1] }
+        #expect(Set((0..<4).filter { s.choice[$0] == 0 }) == Set(order.prefix(2)))
+        // EvoPress from the same budget: never over it, and elitism never lets the parent's fitness rise.
+        var settings = LevelDatabase.Evolution()
+        (settings.generations, settings.offspring, settings.survivors, settings.stageTokens, settings.context) = (3, 3, [2], [64, 128], 64)
+        var rng = RandomGenerator(seed: 5)
+        let e = try db.evoPress(budget: budget, tokens: tokens, settings: settings, rng: &rng)
+        #expect(e.bits <= budget && e.history.count == 3)
+        #expect(zip(e.history, e.history.dropFirst()).allSatisfy { $1 <= $0 })
+        var again = RandomGenerator(seed: 5)
+        #expect(try db.evoPress(budget: budget, tokens: tokens, settings: settings, rng: &again).levels == e.levels)
+        // A budget below every layer's smallest level is refused.
+        #expect(throws: ModelError.self) {
+            var r = RandomGenerator(seed: 1)
+            _ = try db.evoPress(budget: budget / 4, tokens: tokens, settings: settings, rng: &r)
+        }
+    }
 }
