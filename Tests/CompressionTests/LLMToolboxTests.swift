@@ -201,4 +201,42 @@ import Testing
         #expect(try Knapsack.minimize(cost: cost, bits: bits, budget: bits.reduce(0.0) { $0 + $1[0] } * 0.99) == nil)
         #expect(throws: CoreError.self) { try Knapsack.minimize(cost: cost, bits: Array(bits.dropLast()), budget: budget) }
     }
+
+    @Test(arguments: ["plain", "full"])
+    func vptqMatchesTheNumpyPortWithTheSameInitialCodebooks(setting: String) throws {
+        let W = array("vptq_W"), X = array("vptq_X"), key = "vptq_\(setting)"
+        var o = VPTQ.Options()
+        (o.dim, o.codes, o.iterations) = (4, 16, 4)
+        var initial = VPTQ.Initial(main: array("vptq_init", "main"))
+        if setting == "full" {
+            (o.residualCodes, o.outlierFraction) = (8, 0.1)
+            initial.residual = array("vptq_init", "residual")
+            initial.outlier = array("vptq_init", "outlier")
+        }
+        var rng = RandomGenerator(seed: 0)
+        let r = try VPTQ.quantize(W, X: X, options: o, initial: initial, rng: &rng)
+        expectClose(r.codebook, array(key, "codebook"), rtol: 1e-4, atol: 1e-6)
+        let indices = array(key, "indices").storage
+        #expect(zip(r.indices, indices).filter { Float($0) != $1 }.count <= r.indices.count / 100)
+        if setting == "full" {
+            #expect(r.outlierTiles == (value([key, "outlier_tiles"]) as? [NSNumber] ?? []).map(\.intValue))
+            let residual = array(key, "residual_indices").storage
+            #expect(zip(r.residualIndices, residual).filter { Float($0) != $1 }.count <= r.residualIndices.count / 100)
+        }
+        #expect(mismatches(r.recon, array(key, "recon"), atol: 1e-4) <= W.count / 100)
+        expectClose(try outputError(W, r.recon, X), number(key, "output_error"), rtol: 1e-2)
+    }
+
+    @Test func vptqIsSeededAndCountsItsStorage() throws {
+        let W = array("vptq_W"), X = array("vptq_X")
+        var o = VPTQ.Options()
+        (o.dim, o.codes, o.iterations, o.residualCodes) = (4, 16, 3, 4)
+        var a = RandomGenerator(seed: 3), b = RandomGenerator(seed: 3)
+        let c = try Compressed.vptq(W, X: X, options: o, rng: &a)
+        #expect(c.recon.storage == (try Compressed.vptq(W, X: X, options: o, rng: &b)).recon.storage)
+        // 16 × 64 vectors: 4-bit indices and 2-bit residual indices; 16 × 4 and 4 × 4 codebook values at 16 bits.
+        #expect(abs(c.bits - (1024.0 * 4 + 64 * 16 + 1024 * 2 + 16 * 16)) < 1e-9)
+        o.dim = 3
+        #expect(throws: CoreError.self) { try Compressed.vptq(W, X: X, options: o, rng: &a) }
+    }
 }

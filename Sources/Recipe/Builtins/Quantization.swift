@@ -28,7 +28,11 @@ extension Builtins {
                 from a grid of 20 minimising the layer's output MSE of Q(W·diag(s))·diag(s)⁻¹, then (clip_search) each group \
                 clipped to ±max|w|(1 − i/20), i < 10, by its partial output error; asymmetric grids over each group's own min/max; \
                 the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in \
-                PyTorch. method: "double_rounding" (arXiv 2502.01199) stores symmetric `from`-bit codes q = round(w/s), s = \
+                PyTorch. method: "vptq" needs X (Liu et al. 2024): rows cut into vectors of `dim` inputs, a codebook of `codes` \
+                entries by k-means weighted per coordinate by H_jj (iters Lloyd steps from `seed`), vectors chosen tile by tile \
+                with GPTQ's error propagation (E_T = (W_T − Q_T)U_TT⁻¹), residual_codes a second codebook on the first pass's \
+                errors, outliers a fraction of tiles with their own codebook; indices at log₂ codes bits, codebooks at 16. \
+                method: "double_rounding" (arXiv 2502.01199) stores symmetric `from`-bit codes q = round(w/s), s = \
                 max|w|/(2^(f−1) − 1) per group, and serves b bits by rounding them again with the tied scale s·2^(f−b): q_b = \
                 clamp(round(q/2^(f−b))); rounding: "direct" rounds the floats with their own scale max|w|/(2^(b−1) − 1), \
                 "truncate" takes ⌊q/2^(f−b)⌋. Returns a compressed value with codes, scales and zeros.
@@ -59,19 +63,25 @@ extension Builtins {
                     doc: "Column groups, each with its own residual VQ.", methods: ["grvq"]),
                 ParamSpec(
                     "dim", .integer, .value(.number(4)), range: 1...65_536, namedOnly: true,
-                    doc: "Sub-vector length along rows.", methods: vectorMethods),
+                    doc: "Sub-vector length along rows.", methods: vectorMethods + ["vptq"]),
                 ParamSpec(
                     "codes", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true,
-                    doc: "Codebook entries (per subspace for pq, per stage for rvq).", methods: vectorMethods),
+                    doc: "Codebook entries (per subspace for pq, per stage for rvq).", methods: vectorMethods + ["vptq"]),
                 ParamSpec(
                     "stages", .integer, .value(.number(2)), range: 1...64, namedOnly: true, doc: "Residual stages.",
                     methods: ["rvq", "grvq"]),
                 ParamSpec(
                     "iters", .integer, .value(.number(25)), range: 1...10_000, namedOnly: true, doc: "k-means iterations.",
-                    methods: ["kmeans"] + vectorMethods),
-                seedParam.only(vectorMethods),
+                    methods: ["kmeans", "vptq"] + vectorMethods),
+                seedParam.only(vectorMethods + ["vptq"]),
                 ParamSpec(
-                    "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq"]),
+                    "residual_codes", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true,
+                    doc: "Entries of VPTQ's residual codebook (0: none).", methods: ["vptq"]),
+                ParamSpec(
+                    "outliers", .number, .value(.number(0)), range: 0...0.99, namedOnly: true,
+                    doc: "Fraction of VPTQ's tiles (by Hessian mass) with a codebook of their own.", methods: ["vptq"]),
+                ParamSpec(
+                    "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq", "vptq"]),
                 ParamSpec(
                     "from", .integer, .value(.number(8)), range: 2...16, namedOnly: true,
                     doc: "Width of the stored integer model the b-bit codes are read from.", methods: ["double_rounding"]),
@@ -103,6 +113,7 @@ extension Builtins {
             case .gptq: return try quantizeGPTQ(W, args, interp)
             case .awq: return try quantizeAWQ(W, args, interp)
             case .doubleRounding: return try quantizeDoubleRounding(W, args)
+            case .vptq: return try quantizeVPTQ(W, args, interp)
             case .nf4: return try quantizeNF4(W, args)
             case .kmeans: return try quantizeKMeans(W, args, interp)
             case .vq, .pq, .rvq, .grvq: return try quantizeVectors(W, method, args, interp)
@@ -111,7 +122,7 @@ extension Builtins {
     ]
 
     /// The methods of `quantize`, each bound by one function below.
-    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, kmeans, vq, pq, rvq, grvq
+    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, vptq, kmeans, vq, pq, rvq, grvq
         case doubleRounding = "double_rounding"
     }
 
@@ -170,6 +181,29 @@ extension Builtins {
         guard bits >= 2, bits <= from else { throw args.error("bits", "bits must be 2…\(from) (at most from: \(from)), got \(bits)") }
         let mode = DoubleRounding.Mode(rawValue: try args.string("rounding"))!
         return compressed(try Compressed.doubleRounding(W, bits: bits, from: from, group: try args.optionalInt("group"), mode: mode))
+    }
+
+    static func quantizeVPTQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        guard let X = try args.optionalTensor("X") else {
+            throw args.error("X", "method: \"vptq\" needs calibration activations X (tokens × in)")
+        }
+        try checkFinite(X, args, "X")
+        guard W.rank == 2 else { throw args.error("W", "vptq quantizes a weight matrix [out, in]") }
+        guard X.rank == 2, X.shape[1] == W.shape[1], X.shape[0] > 0 else {
+            throw args.error("X", "X must be tokens × \(W.shape[1]) (the layer's inputs), got \(Shape.describe(X.shape))")
+        }
+        var o = VPTQ.Options()
+        o.dim = try args.int("dim")
+        o.codes = try args.int("codes")
+        o.residualCodes = try args.int("residual_codes")
+        o.outlierFraction = try args.number("outliers")
+        o.iterations = try args.int("iters")
+        guard W.shape[1] % o.dim == 0, 128 % o.dim == 0 else {
+            throw args.error("dim", "dim \(o.dim) must divide the \(W.shape[1]) inputs and the column block of 128")
+        }
+        let options = o
+        return compressed(
+            try withGenerator(args, interp) { g in try Compressed.vptq(W, X: X, options: options, rng: &g, cancellation: interp.cancellation) })
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {

@@ -6,6 +6,9 @@ compression toolbox, on small layers with outlier input channels (as a decoder's
 - AWQ: mit-han-lab/llm-awq's auto_scale (grid of 20 ratios over s = mean|x|^α normalised by sqrt(max·min), loss the
   mean squared output error of the quantized layers) and auto_clip (per row and group, max_val shrunk by 1 − i/20 for
   i < 10, on 512 strided tokens; errors summed in float64 so that near ties fall the same way in both ports);
+- VPTQ: vectors of `dim` inputs per row, Hessian-diagonal-weighted Lloyd k-means from given initial codebooks, tiles of
+  `dim` columns chosen in GPTQ order with the block update E_T = (W_T − Q_T) U_TT⁻¹, W_R −= E_T U_TR (microsoft/VPTQ's
+  vptq() with step = dim), a residual codebook on the first pass's errors and outlier tiles with their own codebook;
 - SmoothQuant: s_j = max|X_j|^α / max_rows max|W_:,j|^(1−α) (mit-han-lab/smoothquant smooth.py), clamped at 1e-5.
 Run from this folder."""
 import json
@@ -139,6 +142,80 @@ def smooth_scales(X, Ws, alpha):
 W2 = (rng.standard_normal((48, 256)) * 0.05).astype(f32)
 out["smooth"] = {"alpha": 0.5, "scales": T(smooth_scales(X, [W, W2], 0.5)), "W2": T(W2)}
 out["smooth_85"] = {"alpha": 0.85, "scales": T(smooth_scales(X, [W, W2], 0.85))}
+
+# ---------------------------------------------------------------- VPTQ
+def nearest(x, book, w):
+    d = (((x[None, :] - book) ** 2) * w[None, :]).sum(axis=1)
+    return int(np.argmin(d))
+
+def wkmeans(x, wt, centres, iters):
+    c = centres.astype(np.float64).copy()
+    for _ in range(iters):
+        labels = np.array([nearest(x[i], c, wt[i]) for i in range(len(x))])
+        for k in range(len(c)):
+            m = labels == k
+            den = wt[m].sum(axis=0)
+            num = (wt[m] * x[m]).sum(axis=0)
+            c[k] = np.where(den > 0, num / np.where(den > 0, den, 1), c[k])
+    return c
+
+def vptq(W, X, dim, inits, iters, outlier_frac=0.0, blocksize=128, percdamp=0.01):
+    rows, cols = W.shape; tiles = cols // dim
+    H = 2 / X.shape[0] * (X.astype(np.float64).T @ X.astype(np.float64))
+    h = np.diag(H).copy()
+    w = W.astype(np.float64).copy()
+    dead = np.diag(H) == 0; H[dead, dead] = 1; w[:, dead] = 0
+    H[np.diag_indices(cols)] += percdamp * np.mean(np.diag(H))
+    U = np.linalg.cholesky(np.linalg.inv(H)).T
+    mass = np.array([h[t * dim:(t + 1) * dim].sum() for t in range(tiles)])
+    n_out = int(round(outlier_frac * tiles))
+    outliers = sorted(sorted(range(tiles), key=lambda t: (-mass[t], t))[:n_out])
+    regular = [t for t in range(tiles) if t not in outliers]
+    def vectors(data, ts):
+        x = np.array([data[r, t * dim:(t + 1) * dim] for r in range(rows) for t in ts])
+        wt = np.array([h[t * dim:(t + 1) * dim] for r in range(rows) for t in ts])
+        return x, wt
+    book = wkmeans(*vectors(w, regular), inits["main"], iters)
+    obook = wkmeans(*vectors(w, outliers), inits["outlier"], iters) if outliers else None
+    def one_pass(res):
+        ww = w.copy(); q = np.zeros_like(ww); err_all = np.zeros_like(ww)
+        idx = np.zeros((rows, tiles), dtype=np.int64); ridx = np.zeros((rows, tiles), dtype=np.int64)
+        for i1 in range(0, cols, blocksize):
+            i2 = min(i1 + blocksize, cols); E = np.zeros((rows, i2 - i1))
+            for t in range(i1 // dim, i2 // dim):
+                a, b = t * dim, (t + 1) * dim
+                bk = obook if t in outliers else book
+                Uinv = np.linalg.inv(U[a:b, a:b])
+                for r in range(rows):
+                    x = ww[r, a:b].copy()
+                    c = nearest(x, bk, h[a:b]); idx[r, t] = c; chosen = bk[c].copy()
+                    if res is not None:
+                        c2 = nearest(x - chosen, res, h[a:b]); ridx[r, t] = c2; chosen = chosen + res[c2]
+                    q[r, a:b] = chosen
+                    e = (x - chosen) @ Uinv
+                    E[r, a - i1:b - i1] = e
+                    ww[r, b:i2] -= e @ U[a:b, b:i2]
+            err_all[:, i1:i2] = ww[:, i1:i2] - q[:, i1:i2]
+            ww[:, i2:] -= E @ U[i1:i2, i2:]
+        return q, err_all, idx, ridx
+    q, err, idx, ridx = one_pass(None)
+    res_book = None
+    if inits.get("residual") is not None:
+        res_book = wkmeans(*vectors(err, list(range(tiles))), inits["residual"], iters)
+        q, err, idx, ridx = one_pass(res_book)
+    return q.astype(f32), idx, ridx, book, res_book, obook, outliers
+
+W, X = layer(16, 256, 512)
+out["vptq_W"] = T(W); out["vptq_X"] = T(X)
+tiles = 256 // 4
+inits = {"main": (rng.standard_normal((16, 4)) * 0.05).astype(f32), "outlier": (rng.standard_normal((16, 4)) * 0.05).astype(f32),
+         "residual": (rng.standard_normal((8, 4)) * 0.01).astype(f32)}
+for key, kw in [("plain", dict(inits={"main": inits["main"]})), ("full", dict(inits=inits, outlier_frac=0.1))]:
+    q, idx, ridx, book, res, obook, outl = vptq(W, X, 4, iters=4, **kw)
+    rtn = np.zeros_like(W)
+    out[f"vptq_{key}"] = {"recon": T(q), "indices": T(idx), "residual_indices": T(ridx), "codebook": T(book),
+                          "outlier_tiles": outl, "output_error": float(np.linalg.norm(X @ W.T - X @ q.T) / np.linalg.norm(X @ W.T))}
+out["vptq_init"] = {k: T(v) for k, v in inits.items()}
 
 with open("llm_toolbox.json", "w") as f: json.dump(out, f, indent=1, sort_keys=True)
 np.savez("llm_toolbox.npz", **arrays)
