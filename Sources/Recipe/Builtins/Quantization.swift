@@ -203,7 +203,9 @@ extension Builtins {
         }
         let options = o
         return compressed(
-            try withGenerator(args, interp) { g in try Compressed.vptq(W, X: X, options: options, rng: &g, cancellation: interp.cancellation) })
+            try withGenerator(args, interp) { g in
+                try Compressed.vptq(W, X: X, options: options, rng: &g, cancellation: interp.cancellation)
+            })
     }
 
     static func quantizeNF4(_ W: Tensor, _ args: Arguments) throws -> Value {
