@@ -220,15 +220,7 @@ public enum VPTQ {
         }
         var labels = [Int](repeating: 0, count: n)
         for _ in 0..<iterations {
-            labels.withUnsafeMutableBufferPointer { lp in
-                nonisolated(unsafe) let lp = lp
-                let c = centres
-                Parallel.forEach(n, grain: 256) { range in
-                    for i in range {
-                        lp[i] = nearest(Array(x[(i * v)..<((i + 1) * v)]), c, dim: v, weights: Array(wt[(i * v)..<((i + 1) * v)]))
-                    }
-                }
-            }
+            assign(x, wt, centres, dim: v, into: &labels)
             var num = [Double](repeating: 0, count: k * v), den = num
             for i in 0..<n {
                 for d in 0..<v { num[labels[i] * v + d] += wt[i * v + d] * x[i * v + d]; den[labels[i] * v + d] += wt[i * v + d] }
@@ -275,5 +267,37 @@ extension Compressed {
             parts += [("outlier_codebook", .tensor(oc)), ("outlier_tiles", .tensor(Tensor(r.outlierTiles.map { Float($0) })))]
         }
         return Compressed(method: "vptq", recon: r.recon, parts: parts, storage: lines)
+    }
+
+}
+
+extension VPTQ {
+    /// Each vector's nearest centre by weighted distance, for many vectors at once: Σ_d h_d (x_d − c_d)²
+    /// = Σ h x² − 2 (h⊙x)·c + h·c², the two products as GEMMs over chunks of vectors (the first term is
+    /// the same for every centre). The first centre wins ties.
+    static func assign(_ x: [Double], _ wt: [Double], _ centres: [Double], dim v: Int, into labels: inout [Int]) {
+        let n = x.count / v, k = centres.count / v, chunk = 4096
+        let squares = centres.map { $0 * $0 }
+        var hx = [Double](repeating: 0, count: chunk * v), cross = [Double](repeating: 0, count: chunk * k), quad = cross
+        for c0 in stride(from: 0, to: n, by: chunk) {
+            let m = min(chunk, n - c0)
+            for i in 0..<(m * v) { hx[i] = wt[c0 * v + i] * x[c0 * v + i] }
+            wt.withUnsafeBufferPointer { wp in
+                cblas_dgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(v), 1, hx, Int32(v), centres, Int32(v), 0, &cross,
+                    Int32(k))
+                cblas_dgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(v), 1, wp.baseAddress! + c0 * v, Int32(v), squares,
+                    Int32(v), 0, &quad, Int32(k))
+            }
+            for i in 0..<m {
+                var best = 0, bestD = Double.infinity
+                for c in 0..<k {
+                    let d = quad[i * k + c] - 2 * cross[i * k + c]
+                    if d < bestD { bestD = d; best = c }
+                }
+                labels[c0 + i] = best
+            }
+        }
     }
 }
