@@ -8,20 +8,26 @@ import SqueezeCore
 extension LevelDatabase {
     /// Mean KL(base ‖ model) over the scored predictions of `tokens` cut into windows of `context` (GPTQ's convention).
     public func divergence(_ model: LanguageModel, tokens: [Int], context: Int, cancellation: CancellationToken?) throws -> Double {
-        try LanguageModel.divergence(base: base, model: model, tokens: tokens, context: context, preset: .gptq, cancellation: cancellation)
-            .meanKL
+        try DivergenceScorer(base: base, tokens: tokens, context: context, cancellation: cancellation).meanKL(
+            model, cancellation: cancellation)
     }
 
-    /// ΔL[l][c]: the divergence when only layer l is at level c and every other layer is the base's.
+    /// The first block holding a layer of the database: configurations differ from the base from there on.
+    var firstBlock: Int { layers.compactMap { LanguageModel.parse(layer: $0)?.block }.min() ?? 0 }
+
+    /// ΔL[l][c]: the divergence when only layer l is at level c and every other layer is the base's
+    /// (each variant run from its layer's block, on the base's states before it).
     public func degradations(tokens: [Int], context: Int, cancellation: CancellationToken? = nil) throws -> [[Double]] {
+        let scorer = try DivergenceScorer(base: base, tokens: tokens, context: context, cancellation: cancellation)
         let task = ProgressMeter.start("degradations", total: layers.count * choices.count)
         defer { task.end() }
         return try layers.enumerated().map { l, name in
-            try choices.indices.map { c in
+            let block = LanguageModel.parse(layer: name)?.block ?? 0
+            return try choices.indices.map { c in
                 try cancellation?.check()
                 defer { task.advance() }
                 let m = try base.replacing(name, with: weights[l][c], bits: bits[l][c])
-                return try divergence(m, tokens: tokens, context: context, cancellation: cancellation)
+                return try scorer.meanKL(m, from: block, cancellation: cancellation)
             }
         }
     }
@@ -66,9 +72,11 @@ extension LevelDatabase {
         let order = bits.map { b in b.indices.sorted { b[$0] < b[$1] } }
         let rank = order.map { o in Dictionary(uniqueKeysWithValues: o.enumerated().map { ($1, $0) }) }
         let classes = shapeClasses.filter { $0.count >= 2 }
+        let scorers = try s.stageTokens.map {
+            try DivergenceScorer(base: base, tokens: Array(tokens.prefix($0)), context: s.context, cancellation: cancellation)
+        }
         func fitness(_ levels: [Int], stage: Int) throws -> Double {
-            try divergence(
-                assemble(levels), tokens: Array(tokens.prefix(s.stageTokens[stage])), context: s.context, cancellation: cancellation)
+            try scorers[stage].meanKL(assemble(levels), from: firstBlock, cancellation: cancellation)
         }
         var parent: [Int]
         if let start {

@@ -163,4 +163,17 @@ import Testing
             _ = try db.evoPress(budget: budget / 4, tokens: tokens, settings: settings, rng: &r)
         }
     }
+
+    @Test func theScorerAgreesWithKLDAndResumesFromABlock() throws {
+        let tokens = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("alice29")).prefix(128))
+        let W = Self.model.weight("blk.7.ffn_down")!
+        let q = try Self.model.replacing(
+            "blk.7.ffn_down", with: try Quantizer.rtn(W, bits: 2, group: 64, symmetric: false, axis: .row, clip: .minmax).recon, bits: 0)
+        let reference = try LanguageModel.divergence(base: Self.model, model: q, tokens: tokens, context: 64, preset: .gptq).meanKL
+        let scorer = try DivergenceScorer(base: Self.model, tokens: tokens, context: 64)
+        let whole = try scorer.meanKL(q), resumed = try scorer.meanKL(q, from: 7)
+        #expect(reference > 1e-3)
+        #expect(abs(whole - reference) < 1e-3 * reference && abs(resumed - whole) < 1e-4 * whole, "\(reference) \(whole) \(resumed)")
+        #expect(try scorer.meanKL(Self.model) < 1e-9)
+    }
 }
