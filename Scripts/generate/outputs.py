@@ -25,6 +25,7 @@ recipe's run. Every PNG in docs/plots that an example recipe writes is replaced 
 wrote. The line `<!-- outputs made … -->` after the marks says when, where and under what load.
 
     Scripts/generate/outputs.py [--sessions] [FILE.md …]   (default: README.md, docs/*.md, docs/plots;
+                                                            FILE.md: its marks and the plots it shows;
                                                             --sessions: the session blocks only)
     Scripts/generate/outputs.py --check DIR [FILE.md …]   (quoted outputs against DIR/<recipe>.out)"""
 import datetime
@@ -228,3 +229,11 @@ for f in files:
     regenerate(f)
 if not args and not sessions_only:
     plots()
+elif not sessions_only:
+    # Named files: the plots they show (docs/plots/NAME.png) from the recipes their marks ran.
+    for f in files:
+        for name in re.findall(r"plots/([\w.-]+\.png)", open(f, encoding="utf-8").read()):
+            for (_, out, _) in runs.values():
+                if os.path.exists(os.path.join(out, name)):
+                    shutil.copyfile(os.path.join(out, name), os.path.join(ROOT, "docs", "plots", name))
+                    print(f"docs/plots/{name} regenerated")
