@@ -127,9 +127,10 @@ extension LevelDatabase {
     func initial(budget: Double, order: [[Int]], rng: inout RandomGenerator) throws -> [Int] {
         let smallest = order.map { $0[0] }
         guard bits(of: smallest) <= budget * (1 + 1e-12) else {
+            let params = Double(parameters.reduce(0, +))
             throw ModelError(
-                "no configuration meets the budget: the smallest levels need \(Format.bits(bits(of: smallest))), "
-                    + "the budget is \(Format.bits(budget))")
+                "no configuration meets the budget of \(Format.perParameter(budget / params)) bits per parameter: "
+                    + "the smallest levels need \(Format.perParameter(bits(of: smallest) / params))")
         }
         var rank = order.map { $0.count - 1 }
         var levels = zip(order, rank).map { $0[$1] }
@@ -144,5 +145,5 @@ extension LevelDatabase {
 }
 
 enum Format {
-    static func bits(_ b: Double) -> String { String(format: "%.4g bits", b) }
+    static func perParameter(_ b: Double) -> String { String(format: "%.4g", b) }
 }

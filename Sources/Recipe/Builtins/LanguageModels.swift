@@ -163,19 +163,7 @@ enum LM {
         guard case .function(let fn) = args.value("fn") else {
             throw args.error("fn", "'fn' must be a function fn(W, name) or fn(W, name, X) (or give activations: alone)")
         }
-        var names = m.linearLayers
-        if !args.isNone("layers") {
-            names = try args.list("layers").map { v in
-                guard case .string(let s) = v, m.linearLayers.contains(s) else {
-                    throw args.error(
-                        "layers",
-                        "\(Format.inline(v)) is not a linear layer of the model"
-                            + ((v.stringValue.flatMap { Suggest.didYouMean($0, in: m.linearLayers) }).map { "; \($0)" }
-                                ?? " (see m.layers)"))
-                }
-                return s
-            }
-        }
+        let names = try layerNames(m, args)
         func call(_ W: Tensor, _ name: String, _ X: Tensor?) throws -> (Tensor, Double) {
             let positional: [Value] = [.tensor(W), .string(name)] + (X.map { [.tensor($0)] } ?? [])
             let result = try interp.call(
@@ -206,6 +194,20 @@ enum LM {
         }
         let how = sequential ? "sequential" : "independent"
         return .decoder(out.noting("compress(\(names.count) layers, \(count) calibration tokens, \(how))"))
+    }
+
+    /// layers: a list of the model's linear layers (all of them when not given).
+    static func layerNames(_ m: LanguageModel, _ args: Arguments) throws -> [String] {
+        guard !args.isNone("layers") else { return m.linearLayers }
+        return try args.list("layers").map { v in
+            guard case .string(let s) = v, m.linearLayers.contains(s) else {
+                throw args.error(
+                    "layers",
+                    "\(Format.inline(v)) is not a linear layer of the model"
+                        + ((v.stringValue.flatMap { Suggest.didYouMean($0, in: m.linearLayers) }).map { "; \($0)" } ?? " (see m.layers)"))
+            }
+            return s
+        }
     }
 
     /// activations: {bits, per, symmetric}.

@@ -103,15 +103,7 @@ extension Builtins {
             guard !args.isNone("choices"), case .list(let choices) = args.value("choices"), !choices.isEmpty else {
                 throw args.error("choices", "give choices: the levels, e.g. choices: [2, 3, 4, 8]")
             }
-            var names = m.linearLayers
-            if !args.isNone("layers") {
-                names = try args.list("layers").map { v in
-                    guard case .string(let s) = v, m.linearLayers.contains(s) else {
-                        throw args.error("layers", "\(Format.inline(v)) is not a linear layer of the model (see m.layers)")
-                    }
-                    return s
-                }
-            }
+            let names = try LM.layerNames(m, args)
             try LM.wrap(args, "choices") {
                 try Memory.check(
                     elements: names.reduce(0) { $0 + m.weight($1)!.count } * choices.count, "a level database of \(choices.count) levels")

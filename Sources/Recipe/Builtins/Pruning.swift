@@ -42,7 +42,7 @@ extension Builtins {
             try checkFinite(W, args, "W")
             let X = try args.optionalTensor("X")
             if let X { try checkFinite(X, args, "X") }
-            if try args.string("method") == "sparsegpt" { return try sparseGPT(W, X, args, interp) }
+            if try args.string("method") == "sparsegpt" { return try sparseGPT(W, args, interp) }
             for p in ["bits", "group"] where !args.isNone(p) {
                 throw args.error(p, "\(p): applies to method: \"sparsegpt\" (joint pruning and quantization)")
             }
@@ -65,12 +65,8 @@ extension Builtins {
         return (p[0], p[1])
     }
 
-    static func sparseGPT(_ W: Tensor, _ X: Tensor?, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        guard let X else { throw args.error("X", "method: \"sparsegpt\" needs calibration activations X (tokens × in)") }
-        guard W.rank == 2 else { throw args.error("W", "sparsegpt prunes a weight matrix [out, in]") }
-        guard X.rank == 2, X.shape[1] == W.shape[1] else {
-            throw args.error("X", "X must be tokens × \(W.shape[1]) (the layer's inputs), got \(Shape.describe(X.shape))")
-        }
+    static func sparseGPT(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let X = try layerInputs(W, args, "sparsegpt")
         let pattern = try prunePattern(args), sparsity = try args.optionalNumber("sparsity")
         guard (pattern == nil) != (sparsity == nil) else { throw args.error("give one of sparsity: s or pattern: \"N:M\"") }
         if let pattern, W.shape[1] % pattern.m != 0 || 128 % pattern.m != 0 {

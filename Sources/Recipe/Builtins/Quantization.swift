@@ -156,15 +156,21 @@ extension Builtins {
                 actOrder: try args.bool("act_order"), cancellation: interp.cancellation))
     }
 
-    static func quantizeAWQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+    /// X for a method that calibrates on a layer's inputs: present, finite, tokens × the layer's inputs.
+    static func layerInputs(_ W: Tensor, _ args: Arguments, _ method: String) throws -> Tensor {
         guard let X = try args.optionalTensor("X") else {
-            throw args.error("X", "method: \"awq\" needs calibration activations X (tokens × in)")
+            throw args.error("X", "method: \"\(method)\" needs calibration activations X (tokens × in)")
         }
         try checkFinite(X, args, "X")
-        guard W.rank == 2 else { throw args.error("W", "awq quantizes a weight matrix [out, in]") }
+        guard W.rank == 2 else { throw args.error("W", "\(method) needs a weight matrix [out, in]") }
         guard X.rank == 2, X.shape[1] == W.shape[1], X.shape[0] > 0 else {
             throw args.error("X", "X must be tokens × \(W.shape[1]) (the layer's inputs), got \(Shape.describe(X.shape))")
         }
+        return X
+    }
+
+    static func quantizeAWQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
+        let X = try layerInputs(W, args, "awq")
         guard try args.string("axis") == "row" else { throw args.error("axis", "awq groups along rows (axis: \"row\")") }
         if let g = try args.optionalInt("group"), W.shape[1] % g != 0 {
             throw args.error("group", "AWQ's groups must divide the \(W.shape[1]) inputs, got \(g)")
@@ -184,14 +190,7 @@ extension Builtins {
     }
 
     static func quantizeVPTQ(_ W: Tensor, _ args: Arguments, _ interp: Interpreter) throws -> Value {
-        guard let X = try args.optionalTensor("X") else {
-            throw args.error("X", "method: \"vptq\" needs calibration activations X (tokens × in)")
-        }
-        try checkFinite(X, args, "X")
-        guard W.rank == 2 else { throw args.error("W", "vptq quantizes a weight matrix [out, in]") }
-        guard X.rank == 2, X.shape[1] == W.shape[1], X.shape[0] > 0 else {
-            throw args.error("X", "X must be tokens × \(W.shape[1]) (the layer's inputs), got \(Shape.describe(X.shape))")
-        }
+        let X = try layerInputs(W, args, "vptq")
         var o = VPTQ.Options()
         o.dim = try args.int("dim")
         o.codes = try args.int("codes")
