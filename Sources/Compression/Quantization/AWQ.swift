@@ -34,10 +34,8 @@ public enum AWQ {
                     let base = r * cols + gi * g
                     var lo = Float.infinity, hi = -Float.infinity
                     for j in 0..<g { lo = min(lo, wp[base + j]); hi = max(hi, wp[base + j]) }
-                    var scale = max(hi - lo, 1e-5) / maxq
-                    if scaleBits == 16 { scale = Float(Float16(scale)) }
-                    let zero = min(max(-(lo / scale).rounded(.toNearestOrEven), 0), maxq)
-                    let grid = Quantizer.Grid(scale: scale, zero: zero)
+                    let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq, scaleBits: scaleBits)
+                    let zero = grid.zero, scale = grid.scale
                     grids[r * perLine + gi] = grid
                     for j in 0..<g {
                         let q = Quantizer.quantize(wp[base + j], grid, maxq)
@@ -68,8 +66,7 @@ public enum AWQ {
                         for start in stride(from: r * cols, to: (r + 1) * cols, by: g) {
                             var lo = Float.infinity, hi = -Float.infinity
                             for j in 0..<g { let x = wp[start + j] * s[(start + j) % cols]; v[j] = x; lo = min(lo, x); hi = max(hi, x) }
-                            let scale = max(hi - lo, 1e-5) / maxq
-                            let grid = Quantizer.Grid(scale: scale, zero: min(max(-(lo / scale).rounded(.toNearestOrEven), 0), maxq))
+                            let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq)
                             for j in 0..<g {
                                 o[start + j] = Quantizer.dequantize(Quantizer.quantize(v[j], grid, maxq), grid) / s[(start + j) % cols]
                             }
@@ -78,6 +75,14 @@ public enum AWQ {
                 }
             }
         }
+    }
+
+    /// pseudo_quantize_tensor's grid over a group's own [lo, hi]: scale = max(hi − lo, 1e-5)/maxq
+    /// (rounded to Float16 when stored at 16 bits), zero = clamp(−round(lo/scale), 0, maxq).
+    static func grid(lo: Float, hi: Float, maxq: Float, scaleBits: Int = 32) -> Quantizer.Grid {
+        var scale = max(hi - lo, 1e-5) / maxq
+        if scaleBits == 16 { scale = Float(Float16(scale)) }
+        return Quantizer.Grid(scale: scale, zero: min(max(-(lo / scale).rounded(.toNearestOrEven), 0), maxq))
     }
 
     /// mean_t |x_tj| per input channel j (llm-awq's get_act_scale).
@@ -178,8 +183,7 @@ public enum AWQ {
                     let mx = orgMax[r] * shrink
                     var lo = Float.infinity, hi = -Float.infinity
                     for j in 0..<g { let v = min(max(Wg[r * g + j], -mx), mx); Qg[r * g + j] = v; lo = min(lo, v); hi = max(hi, v) }
-                    let scale = max(hi - lo, 1e-5) / maxq
-                    let grid = Quantizer.Grid(scale: scale, zero: min(max(-(lo / scale).rounded(.toNearestOrEven), 0), maxq))
+                    let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq)
                     for j in 0..<g { Qg[r * g + j] = Quantizer.dequantize(Quantizer.quantize(Qg[r * g + j], grid, maxq), grid) }
                 }
                 cblas_sgemm(
