@@ -10,15 +10,19 @@ public struct DivergenceScorer: Sendable {
     let windows: [[Int]]
     /// Per window: the base's hidden state entering each block (blocks × [context, hidden]).
     let inputs: [[Tensor]]
-    /// Per window: the base's log-probabilities of the scored rows ([context − 1, vocab]).
-    let logProbabilities: [[Float]]
+    /// Per window: the base's probabilities of the scored rows ([context − 1, vocab]) and each row's
+    /// Σ p log p (as Σ p z − logsumexp(z)), so a variant's KL is Σ p log p − Σ p z + logsumexp(z) over its logits z: one pass
+    /// over the logits with one single-precision exp per entry.
+    let probabilities: [[Float]]
+    let negativeEntropy: [[Double]]
 
     public init(base: LanguageModel, tokens: [Int], context: Int, cancellation: CancellationToken? = nil) throws {
         try base.checkWindows(tokens, context: context)
         self.base = base
         windows = base.windows(tokens, context: context, preset: .gptq).windows
         let layout = LanguageModel.Layout(sequences: [windows[0]])
-        var inputs: [[Tensor]] = [], logProbabilities: [[Float]] = []
+        var inputs: [[Tensor]] = [], probabilities: [[Float]] = [], negativeEntropy: [[Double]] = []
+        let V = base.config.vocab
         for window in windows {
             try cancellation?.check()
             var x = base.embed([window]), states: [Tensor] = []
@@ -29,10 +33,32 @@ public struct DivergenceScorer: Sendable {
                 try base.block(i, &x, layout, caches: &none, capture: LanguageModel.Capture(), out: &out, cancellation: cancellation)
             }
             inputs.append(states)
-            logProbabilities.append(try Self.logSoftmax(base, x, rows: window.count - 1))
+            let rows = window.count - 1
+            let logits = try Self.logits(base, x, rows: rows)
+            var p = [Float](repeating: 0, count: rows * V), h = [Double](repeating: 0, count: rows)
+            logits.withUnsafeBufferPointer { zp in
+                p.withUnsafeMutableBufferPointer { pp in
+                    h.withUnsafeMutableBufferPointer { hp in
+                        nonisolated(unsafe) let (pp, hp) = (pp, hp)
+                        Parallel.forEach(rows, grain: 4) { rr in
+                            for r in rr {
+                                let row = UnsafeBufferPointer(rebasing: zp[(r * V)..<((r + 1) * V)])
+                                let lse = Self.logSumExp(row)
+                                for j in 0..<V { pp[r * V + j] = Float(exp(Double(row[j]) - lse)) }
+                                // Σ p log p = Σ p z − logsumexp(z), computed with the arithmetic meanKL uses on a
+                                // variant's logits, so the base against itself gives exactly 0.
+                                hp[r] = Self.dot(UnsafeBufferPointer(rebasing: pp[(r * V)..<((r + 1) * V)]), row) - lse
+                            }
+                        }
+                    }
+                }
+            }
+            probabilities.append(p)
+            negativeEntropy.append(h)
         }
         self.inputs = inputs
-        self.logProbabilities = logProbabilities
+        self.probabilities = probabilities
+        self.negativeEntropy = negativeEntropy
     }
 
     /// The variant's mean KL, running it from block `from` (every block before must equal the base's).
@@ -52,17 +78,18 @@ public struct DivergenceScorer: Sendable {
                 try model.block(i, &x, layout, caches: &none, capture: LanguageModel.Capture(), out: &out, cancellation: cancellation)
             }
             let rows = window.count - 1
-            let lm = try Self.logSoftmax(model, x, rows: rows)
+            let logits = try Self.logits(model, x, rows: rows)
             var kl = [Double](repeating: 0, count: rows)
-            logProbabilities[w].withUnsafeBufferPointer { bp in
-                lm.withUnsafeBufferPointer { mp in
+            probabilities[w].withUnsafeBufferPointer { pp in
+                logits.withUnsafeBufferPointer { zp in
                     kl.withUnsafeMutableBufferPointer { kp in
                         nonisolated(unsafe) let kp = kp
+                        let h = negativeEntropy[w]
                         Parallel.forEach(rows, grain: 4) { rr in
                             for r in rr {
-                                var d = 0.0
-                                for j in (r * V)..<((r + 1) * V) { let lb = Double(bp[j]); d += exp(lb) * (lb - Double(mp[j])) }
-                                kp[r] = max(d, 0)
+                                let z = UnsafeBufferPointer(rebasing: zp[(r * V)..<((r + 1) * V)])
+                                let p = UnsafeBufferPointer(rebasing: pp[(r * V)..<((r + 1) * V)])
+                                kp[r] = max(h[r] - Self.dot(p, z) + Self.logSumExp(z), 0)
                             }
                         }
                     }
@@ -74,25 +101,38 @@ public struct DivergenceScorer: Sendable {
         return total / Double(count)
     }
 
-    /// log softmax of the head's logits on the first `rows` rows of the last block's output.
-    static func logSoftmax(_ m: LanguageModel, _ hidden: Tensor, rows: Int) throws -> [Float] {
+    /// The head's logits on the first `rows` rows of the last block's output.
+    static func logits(_ m: LanguageModel, _ hidden: Tensor, rows: Int) throws -> [Float] {
         var x = hidden
         m.rmsNorm(&x, m.weights["output_norm.weight"]!)
-        let L = try m.logits(x, rows: 0..<rows), V = m.config.vocab
-        var out = L.storage
-        out.withUnsafeMutableBufferPointer { op in
-            nonisolated(unsafe) let op = op
-            Parallel.forEach(rows, grain: 4) { rr in
-                for r in rr {
-                    var mx = -Float.infinity
-                    for j in (r * V)..<((r + 1) * V) { mx = max(mx, op[j]) }
-                    var s = 0.0
-                    for j in (r * V)..<((r + 1) * V) { s += exp(Double(op[j] - mx)) }
-                    let lse = mx + Float(log(s))
-                    for j in (r * V)..<((r + 1) * V) { op[j] -= lse }
-                }
-            }
+        return try m.logits(x, rows: 0..<rows).storage
+    }
+
+    /// log Σ exp(z), single-precision exponentials summed in double precision per block of 256.
+    static func logSumExp(_ z: UnsafeBufferPointer<Float>) -> Double {
+        var mx = -Float.infinity
+        for v in z { mx = max(mx, v) }
+        var s = 0.0, j = 0
+        while j < z.count {
+            let end = min(j + 256, z.count)
+            var part: Float = 0
+            for k in j..<end { part += exp(z[k] - mx) }
+            s += Double(part)
+            j = end
         }
-        return out
+        return Double(mx) + log(s)
+    }
+
+    /// Σ p z in double precision per block of 256.
+    static func dot(_ p: UnsafeBufferPointer<Float>, _ z: UnsafeBufferPointer<Float>) -> Double {
+        var s = 0.0, j = 0
+        while j < z.count {
+            let end = min(j + 256, z.count)
+            var part: Float = 0
+            for k in j..<end { part += p[k] * z[k] }
+            s += Double(part)
+            j = end
+        }
+        return s
     }
 }

@@ -141,6 +141,7 @@ extension LanguageModel {
         _ i: Int, _ x: inout Tensor, _ layout: Layout, caches: inout [KVCache]?, capture: Capture, out: inout Output,
         cancellation: CancellationToken?, group: ((_ layers: [String], _ X: Tensor) throws -> [String: Tensor])? = nil
     ) throws {
+        guard !droppedBlocks.contains(i) else { return }
         let p = "blk.\(i)."
         var local: [String: Tensor] = [:]
         func w(_ role: String) -> Tensor { local[p + role] ?? weights[p + role + ".weight"]! }

@@ -39,6 +39,9 @@ public struct LanguageModel: Sendable, WeightedModel {
     public internal(set) var feedForwardRotation: Tensor? = nil
     /// Fake quantization of every linear layer's input in the forward pass (W8A8, W4A8 …), or none.
     public private(set) var activationQuantization: ActivationQuantization? = nil
+    /// Blocks skipped in the forward pass (EvoPress's block dropping): the residual stream passes them
+    /// unchanged and their linear layers store nothing.
+    public private(set) var droppedBlocks: Set<Int> = []
     /// What produced this copy (the compressions applied, in order), for the model's description.
     public private(set) var history: [String] = []
     /// Identifies these exact weights: a fresh value for every loaded or modified copy, so results of
@@ -176,7 +179,18 @@ public struct LanguageModel: Sendable, WeightedModel {
         if let e = replacementError(layer, W) { throw e }
         var m = self
         m.weights[layer + ".weight"] = W
-        m.compressedBits[layer] = bits
+        let dropped = Self.parse(layer: layer).map { droppedBlocks.contains($0.block) } ?? false
+        m.compressedBits[layer] = dropped ? 0 : bits
+        m.identity = UUID()
+        return m
+    }
+
+    /// A copy without block `i`: its attention and feed-forward are skipped, its linear layers store 0 bits.
+    public func dropping(block i: Int) throws -> LanguageModel {
+        guard (0..<config.layers).contains(i) else { throw ModelError("\(name) has blocks 0…\(config.layers - 1), not \(i)") }
+        var m = self
+        m.droppedBlocks.insert(i)
+        for role in Self.roles { m.compressedBits["blk.\(i).\(role)"] = 0 }
         m.identity = UUID()
         return m
     }

@@ -12,22 +12,20 @@ extension LevelDatabase {
             model, cancellation: cancellation)
     }
 
-    /// The first block holding a layer of the database: configurations differ from the base from there on.
-    var firstBlock: Int { layers.compactMap { LanguageModel.parse(layer: $0)?.block }.min() ?? 0 }
+    /// The first block holding a unit of the database: configurations differ from the base from there on.
+    var firstBlock: Int { units.map(\.block).min() ?? 0 }
 
-    /// ΔL[l][c]: the divergence when only layer l is at level c and every other layer is the base's
-    /// (each variant run from its layer's block, on the base's states before it).
+    /// ΔL[u][c]: the divergence when only unit u is at level c and every other unit is the base's
+    /// (each variant run from its unit's block, on the base's states before it).
     public func degradations(tokens: [Int], context: Int, cancellation: CancellationToken? = nil) throws -> [[Double]] {
         let scorer = try DivergenceScorer(base: base, tokens: tokens, context: context, cancellation: cancellation)
-        let task = ProgressMeter.start("degradations", total: layers.count * choices.count)
+        let task = ProgressMeter.start("degradations", total: units.count * choices.count)
         defer { task.end() }
-        return try layers.enumerated().map { l, name in
-            let block = LanguageModel.parse(layer: name)?.block ?? 0
-            return try choices.indices.map { c in
+        return try units.indices.map { u in
+            try choices.indices.map { c in
                 try cancellation?.check()
                 defer { task.advance() }
-                let m = try base.replacing(name, with: weights[l][c], bits: bits[l][c])
-                return try scorer.meanKL(m, from: block, cancellation: cancellation)
+                return try scorer.meanKL(try setting(u, to: c, in: base), from: units[u].block, cancellation: cancellation)
             }
         }
     }
@@ -54,7 +52,7 @@ extension LevelDatabase {
     }
 
     /// (1+λ) search: offspring of the parent by level-switch mutations (1–3 flips, biased to 1: the
-    /// minimum of two uniform draws; each flip raises one layer a level and lowers another of the same
+    /// minimum of two uniform draws; each flip raises one unit a level and lowers another of the same
     /// shape, and an offspring over the budget is drawn again), ranked by KL on few tokens, the
     /// survivors re-ranked on more with the parent among them at the last stage (elitism).
     public func evoPress(
@@ -68,8 +66,8 @@ extension LevelDatabase {
         for n in s.stageTokens where n > tokens.count || n < s.context {
             throw ModelError("evopress: a stage scores \(n) tokens; the fitness text has \(tokens.count), the context is \(s.context)")
         }
-        // Each layer's levels in order of storage.
-        let order = bits.map { b in b.indices.sorted { b[$0] < b[$1] } }
+        // Each unit's levels in order of storage.
+        let order = unitBits.map { b in b.indices.sorted { b[$0] < b[$1] } }
         let rank = order.map { o in Dictionary(uniqueKeysWithValues: o.enumerated().map { ($1, $0) }) }
         let classes = shapeClasses.filter { $0.count >= 2 }
         let scorers = try s.stageTokens.map {
@@ -122,7 +120,7 @@ extension LevelDatabase {
         return EvolutionResult(levels: parent, bits: bits(of: parent), history: history)
     }
 
-    /// EvoPress's start for a budget: every layer at its largest level, then random layers lowered a
+    /// EvoPress's start for a budget: every unit at its largest level, then random units lowered a
     /// level until the configuration fits.
     func initial(budget: Double, order: [[Int]], rng: inout RandomGenerator) throws -> [Int] {
         let smallest = order.map { $0[0] }

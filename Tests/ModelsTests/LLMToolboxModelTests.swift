@@ -164,6 +164,71 @@ import Testing
         }
     }
 
+    @Test func aDroppedBlockIsTheIdentityAndStoresNothing() throws {
+        // Closed form: a block whose output projections are zero adds nothing to the residual stream.
+        var zeroed = Self.model
+        for role in ["attn_output", "ffn_down"] {
+            zeroed = try zeroed.replacing("blk.4.\(role)", with: Tensor.zeros(Self.model.weight("blk.4.\(role)")!.shape), bits: 0)
+        }
+        let dropped = try Self.model.dropping(block: 4)
+        #expect(try Self.maxLogitDifference(dropped, zeroed) < 1e-4)
+        #expect(try Self.maxLogitDifference(dropped, Self.model) > 0.1)
+        let perBlock = Double(LanguageModel.roles.reduce(0) { $0 + Self.model.weight("blk.4.\($1)")!.count })
+        #expect(abs((Self.model.linearBits - dropped.linearBits) - 32 * perBlock) < 1e-6)
+        // Compressing a layer of a dropped block keeps its storage at 0.
+        let W = Self.model.weight("blk.4.ffn_up")!
+        #expect(try dropped.replacing("blk.4.ffn_up", with: W, bits: 99).linearBits == dropped.linearBits)
+        #expect(throws: ModelError.self) { try Self.model.dropping(block: 30) }
+    }
+
+    /// Two whole blocks at 2 and 4 bits, and the level that drops a block.
+    static func blockDatabase() throws -> LevelDatabase {
+        let layers = [1, 2].flatMap { b in LanguageModel.roles.map { "blk.\(b).\($0)" } }
+        var weights: [[Tensor]] = [], bits: [[Double]] = []
+        for l in layers {
+            let W = model.weight(l)!
+            let q = try [2, 4].map { try Compressed.rtn(W, bits: $0, group: 64, symmetric: false, axis: .row, clip: .minmax, scaleBits: 16) }
+            weights.append(q.map(\.recon) + [W])
+            bits.append(q.map(\.bits) + [0])
+        }
+        return try LevelDatabase(
+            base: model, layers: layers, choices: ["2", "4", "drop"], weights: weights, bits: bits, granularity: .block, drop: 2)
+    }
+
+    @Test func perBlockLevelsAndBlockDropping() throws {
+        let db = try Self.blockDatabase()
+        #expect(db.units.map(\.name) == ["blk.1", "blk.2"] && db.units.allSatisfy { $0.layers.count == 7 })
+        #expect(db.unitBits[0][2] == 0 && abs(db.unitBits[0][0] - db.bits.prefix(7).reduce(0.0) { $0 + $1[0] }) < 1e-9)
+        #expect(db.shapeClasses == [[0, 1]])
+        // A unit's level sets every layer of its block; the drop level skips the block.
+        let m = try db.assemble([0, 2])
+        #expect(m.weight("blk.1.ffn_down")! == db.weights[6][0] && m.droppedBlocks == [2])
+        #expect(abs(m.linearBits - (Self.model.linearBits - 32 * Double(db.parameters.reduce(0, +)) + db.unitBits[0][0])) < 1e-6)
+        let tokens = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("alice29")).prefix(128))
+        let delta = try db.degradations(tokens: tokens, context: 64)
+        #expect(delta.allSatisfy { $0[1] < $0[0] && $0[0] < $0[2] }, "\(delta)")
+        // At the storage of one block at 4 bits and one dropped, the knapsack drops the cheaper block.
+        let budget = db.unitBits[0][1]
+        let s = try #require(try Knapsack.minimize(cost: delta, bits: db.unitBits, budget: budget))
+        let cheaper = delta[0][2] + delta[1][1] < delta[1][2] + delta[0][1] ? [2, 1] : [1, 2]
+        #expect(s.choice == cheaper)
+        // EvoPress from a random start under that budget: one block dropped, never over budget.
+        var settings = LevelDatabase.Evolution()
+        (settings.generations, settings.offspring, settings.survivors, settings.stageTokens, settings.context) = (2, 2, [1], [64, 128], 64)
+        var rng = RandomGenerator(seed: 3)
+        let e = try db.evoPress(budget: budget, tokens: tokens, settings: settings, rng: &rng)
+        #expect(e.bits <= budget && e.levels.filter { $0 == 2 }.count == 1)
+        // Dropping needs whole blocks and per-block units.
+        #expect(throws: ModelError.self) {
+            try LevelDatabase(
+                base: Self.model, layers: Array(db.layers.prefix(8)), choices: db.choices, weights: Array(db.weights.prefix(8)),
+                bits: Array(db.bits.prefix(8)), granularity: .block, drop: 2)
+        }
+        #expect(throws: ModelError.self) {
+            try LevelDatabase(base: Self.model, layers: db.layers, choices: db.choices, weights: db.weights, bits: db.bits, drop: 2)
+        }
+    }
+
     @Test func theScorerAgreesWithKLDAndResumesFromABlock() throws {
         let tokens = Array(Self.model.tokenizer.encode(try SmolLM2Tests.text("alice29")).prefix(128))
         let W = Self.model.weight("blk.7.ffn_down")!

@@ -8,22 +8,27 @@ import SqueezeCore
 /// "levels") so a recipe can read its layers, choices and bits.
 extension Builtins {
     static func levelRecord(_ db: LevelDatabase, choices: [Value]) -> Value {
-        let L = db.layers.count, C = db.choices.count
+        let U = db.units.count, C = db.choices.count
         return .record(
             Record(pairs: [
-                ("kind", .string("levels")), ("model", .decoder(db.base)), ("layers", .list(db.layers.map { .string($0) })),
+                ("kind", .string("levels")), ("model", .decoder(db.base)), ("per", .string(db.granularity.rawValue)),
+                ("units", .list(db.units.map { .string($0.name) })), ("layers", .list(db.layers.map { .string($0) })),
                 ("choices", .list(choices)),
-                ("bits", .tensor(Tensor(shape: [L, C], storage: db.bits.flatMap { $0.map { Float($0) } }))),
+                ("bits", .tensor(Tensor(shape: [U, C], storage: db.unitBits.flatMap { $0.map { Float($0) } }))),
                 ("parameters", .tensor(Tensor(db.parameters.map { Float($0) }))),
                 ("weights", .record(Record(pairs: zip(db.layers, db.weights).map { ($0, .list($1.map { .tensor($0) })) }))),
                 ("bits_exact", .list(db.bits.map { .list($0.map { .number($0) }) })),
             ]))
     }
 
+    /// The choice that drops a block: the string "drop".
+    static func dropLevel(_ choices: [Value]) -> Int? { choices.firstIndex { $0.stringValue == "drop" } }
+
     static func levelDatabase(_ args: Arguments, _ name: String = "db") throws -> (LevelDatabase, [Value]) {
         guard case .record(let r) = args.value(name), case .string("levels")? = r["kind"], case .decoder(let base)? = r["model"],
             case .list(let layerValues)? = r["layers"], case .list(let choices)? = r["choices"],
-            case .record(let weights)? = r["weights"], case .list(let bitRows)? = r["bits_exact"]
+            case .record(let weights)? = r["weights"], case .list(let bitRows)? = r["bits_exact"],
+            case .string(let per)? = r["per"], let granularity = LevelDatabase.Granularity(rawValue: per)
         else { throw args.error(name, "'\(name)' must be a level database from levels(m, fn, choices: …)") }
         let layers = layerValues.compactMap(\.stringValue)
         let W: [[Tensor]] = try layers.map { l in
@@ -35,12 +40,13 @@ extension Builtins {
             return []
         }
         let db = try LM.wrap(args, name) {
-            try LevelDatabase(base: base, layers: layers, choices: choices.map { Format.inline($0) }, weights: W, bits: bits)
+            try LevelDatabase(
+                base: base, layers: layers, choices: choices.map { Format.inline($0) }, weights: W, bits: bits,
+                granularity: granularity, drop: dropLevel(choices))
         }
         return (db, choices)
     }
 
-    /// The budget in bits: average bits per parameter of the database's layers.
     /// The budget in bits: budget: average bits per parameter (every stored part counted), or
     /// uniform: a choice, whose storage at every layer is the budget.
     static func budgetBits(_ db: LevelDatabase, _ choices: [Value], _ args: Arguments) throws -> Double {
@@ -52,7 +58,7 @@ extension Builtins {
                 throw args.error(
                     "uniform", "uniform: \(Format.inline(u)) is not one of the database's choices \(Format.inline(.list(choices)))")
             }
-            return db.bits.reduce(0.0) { $0 + $1[c] }
+            return db.uniformBits(c)
         default:
             throw args.error(
                 "budget", "give one of budget: (average bits per parameter) or uniform: (a choice whose storage is the budget)")
@@ -65,7 +71,7 @@ extension Builtins {
         return .record(
             Record(
                 pairs: [
-                    ("levels", .list(levels.map { choices[$0] })),
+                    ("units", .list(db.units.map { .string($0.name) })), ("levels", .list(levels.map { choices[$0] })),
                     ("index", .tensor(Tensor(levels.map { Float($0) }))),
                     ("bits_per_param", .number(db.bits(of: levels) / params)), ("model", .decoder(m)),
                 ] + extra))
@@ -84,9 +90,12 @@ extension Builtins {
                 """
                 fn(W, name, level) — or fn(W, name, X, level) with calibration:, X the layer's inputs in the uncompressed model — \
                 is called for every layer (layers: a subset) and every value of choices (numbers, strings, records: whatever fn \
-                reads), returning a compressed value (its .bits counted) or a tensor (32 bits per value). The result is a record: \
-                kind \"levels\", model (the base), layers, choices, bits (layers × levels), parameters and the weights. Memory: \
-                one copy of the linear weights per level (0.42 GB per level for SmolLM2).
+                reads), returning a compressed value (its .bits counted) or a tensor (32 bits per value). per: \"block\" makes \
+                each block one unit (all its layers at one level: 7 levels to choose per block instead of 1 per layer, the \
+                searches 7× cheaper), and then the choice \"drop\" is a level that skips the block (0 bits; EvoPress's depth \
+                pruning searched together with the bit widths; fn is not called for it). The result is a record: kind \"levels\", \
+                model (the base), per, units, layers, choices, bits (units × levels), parameters (per unit) and the weights. \
+                Memory: one copy of the linear weights per level (0.42 GB per level for SmolLM2).
                 """,
             example:
                 """
@@ -96,6 +105,9 @@ extension Builtins {
             params: [
                 ParamSpec("model", .any), ParamSpec("fn", .function), ParamSpec("choices", .list, .none, namedOnly: true),
                 ParamSpec("layers", .list, .none, namedOnly: true),
+                ParamSpec(
+                    "per", .choice(LevelDatabase.Granularity.allCases.map(\.rawValue)), .value(.string("layer")), namedOnly: true,
+                    doc: "what a configuration gives one level: each layer, or each block (all its layers at that level)"),
             ] + calibrationParams
         ) { args, interp in
             let m = try LM.model(args)
@@ -108,10 +120,16 @@ extension Builtins {
                 try Memory.check(
                     elements: names.reduce(0) { $0 + m.weight($1)!.count } * choices.count, "a level database of \(choices.count) levels")
             }
+            let granularity = LevelDatabase.Granularity(rawValue: try args.string("per"))!
+            let drop = dropLevel(choices)
+            if drop != nil, granularity != .block {
+                throw args.error("choices", "the level \"drop\" removes whole blocks: give per: \"block\"")
+            }
             var table: [String: [(Tensor, Double)]] = [:]
             func call(_ W: Tensor, _ name: String, _ X: Tensor?) throws -> [(Tensor, Double)] {
-                try choices.map { c in
+                try choices.enumerated().map { i, c in
                     try interp.cancellation.check()
+                    if i == drop { return (W, 0) }
                     let positional: [Value] = [.tensor(W), .string(name)] + (X.map { [.tensor($0)] } ?? []) + [c]
                     let result = try interp.call(
                         fn, positional: positional, positionalSpans: positional.map { _ in args.spanOf("fn") }, named: [],
@@ -140,21 +158,22 @@ extension Builtins {
             let db = try LM.wrap(args, "fn") {
                 try LevelDatabase(
                     base: m, layers: names, choices: choices.map { Format.inline($0) }, weights: names.map { table[$0]!.map(\.0) },
-                    bits: names.map { table[$0]!.map(\.1) })
+                    bits: names.map { table[$0]!.map(\.1) }, granularity: granularity, drop: drop)
             }
             return levelRecord(db, choices: choices)
         },
 
         Operation(
             "allocate", family: "models",
-            summary: "The exact per-layer levels under a bit budget for additive degradations (Hubara et al.'s integer program).",
+            summary: "The exact per-layer (or per-block) levels under a bit budget for additive degradations (Hubara et al.'s IP).",
             doc:
                 """
-                Hubara et al. 2021 (AdaQuant + IP): ΔL[l][c], the mean KL against the base on text when only layer l is at level \
-                c, then the choice minimising Σ ΔL subject to Σ bits ≤ budget × parameters, solved exactly by dynamic programming \
-                on the Pareto frontier of (bits, ΔL) over the layers. Returns levels (the choice per layer), index, bits_per_param, \
-                model, predicted (Σ ΔL of the choice), measured (the KL of the assembled model on the same text: the additivity \
-                error is measured − predicted) and degradations (layers × levels).
+                Hubara et al. 2021 (AdaQuant + IP): ΔL[u][c], the mean KL against the base on text when only unit u (a layer, or \
+                a block with per: \"block\") is at level c, then the choice minimising Σ ΔL subject to Σ bits ≤ budget × \
+                parameters, solved exactly by dynamic programming on the Pareto frontier of (bits, ΔL) over the units. Returns \
+                units, levels (the choice per unit), index, bits_per_param, model, predicted (Σ ΔL of the choice), measured (the \
+                KL of the assembled model on the same text: the additivity error is measured − predicted) and degradations \
+                (units × levels).
                 """,
             example:
                 """
@@ -178,8 +197,8 @@ extension Builtins {
             let delta = try LM.wrap(args, "text") {
                 try db.degradations(tokens: tokens, context: context, cancellation: interp.cancellation)
             }
-            guard let solution = try Knapsack.minimize(cost: delta, bits: db.bits, budget: budget) else {
-                let params = Double(db.parameters.reduce(0, +)), least = db.bits.reduce(0.0) { $0 + $1.min()! } / params
+            guard let solution = try Knapsack.minimize(cost: delta, bits: db.unitBits, budget: budget) else {
+                let params = Double(db.parameters.reduce(0, +)), least = db.unitBits.reduce(0.0) { $0 + $1.min()! } / params
                 throw args.error(
                     "budget",
                     "no combination of levels meets \(Format.number(budget / params)) bits per parameter: the smallest levels need "
@@ -194,20 +213,21 @@ extension Builtins {
                     ("predicted", .number(solution.cost)), ("measured", .number(measured)),
                     (
                         "degradations",
-                        .tensor(Tensor(shape: [db.layers.count, db.choices.count], storage: delta.flatMap { $0.map { Float($0) } }))
+                        .tensor(Tensor(shape: [db.units.count, db.choices.count], storage: delta.flatMap { $0.map { Float($0) } }))
                     ),
                 ])
         },
 
         Operation(
             "evopress", family: "models",
-            summary: "EvoPress: (1+λ) evolutionary search for per-layer levels under a bit budget, KL against the base as fitness.",
+            summary: "EvoPress: (1+λ) evolutionary search of per-layer or per-block levels (block dropping too) under a bit budget.",
             doc:
                 """
                 Sieberling et al. 2024 (IST-DASLab/EvoPress): from the uniform level at the budget (when one meets it within 1%) \
                 or a random start (every layer at its largest level, random layers lowered until the budget holds), each generation \
                 draws offspring by level-switch mutations — min(U{1..3}, U{1..3}) flips, each raising one layer a level and \
-                lowering another of the same shape, redrawn when over the budget, duplicates skipped — ranks them by mean KL \
+                lowering another unit of the same shape (with per: \"block\" any two blocks; a dropped block is the lowest level), \
+                redrawn when over the budget, duplicates skipped — ranks them by mean KL \
                 against the base on the first stage_tokens[0] tokens of text, keeps survivors[0], re-ranks on more tokens with the \
                 parent among them at the last stage (elitism). The paper's defaults (offspring 128, survivors 16/4/1 on \
                 2K/16K/131K tokens, 150 generations) are scaled down to a CPU. Returns levels, index, bits_per_param, model, \
@@ -250,11 +270,11 @@ extension Builtins {
             let budget = try budgetBits(db, choices, args)
             // The uniform level with the most bits within the budget, when it uses 99% of it.
             var start: [Int]? = nil
-            if let c = db.choices.indices.filter({ c in db.bits.reduce(0.0) { $0 + $1[c] } <= budget * (1 + 1e-12) })
-                .max(by: { a, b in db.bits.reduce(0.0) { $0 + $1[a] } < db.bits.reduce(0.0) { $0 + $1[b] } }),
-                db.bits.reduce(0.0, { $0 + $1[c] }) >= 0.99 * budget
+            let uniform = db.choices.indices.map { db.uniformBits($0) }
+            if let c = uniform.indices.filter({ uniform[$0] <= budget * (1 + 1e-12) }).max(by: { uniform[$0] < uniform[$1] }),
+                uniform[c] >= 0.99 * budget
             {
-                start = Array(repeating: c, count: db.layers.count)
+                start = Array(repeating: c, count: db.units.count)
             }
             let result = try withGenerator(args, interp) { rng in
                 try LM.wrap(args, "budget") {
