@@ -511,7 +511,43 @@ def sweep():
     print(f"  median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
     shutil.rmtree(d, ignore_errors=True)
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep}
+def toolbox():
+    """GPTQ (4 bits, groups of 128) and SparseGPT (50%) on SmolLM2's largest layers — ffn_down
+    (576×1536) and ffn_up (1536×576) of block 5, with their real inputs on about 5,000 tokens of
+    macbeth — against the reference algorithms in PyTorch on two threads (toolbox_peer.py; both
+    sides time the Hessian and the algorithm, and print the relative output error); then EvoPress's
+    time per generation on a per-block database, reported alone."""
+    data = os.environ.get("SQUEEZE_DATA", os.path.expanduser("~/.cache/squeeze"))
+    text = open(os.path.join(data, "shakespeare", "macbeth.txt"), encoding="utf-8", errors="replace").read()
+    chunks = [text[20000 + i * 2000:20000 + (i + 1) * 2000] for i in range(8)]
+    d = tempfile.mkdtemp()
+    peer = os.path.join(ROOT, "Scripts", "benchmarks", "toolbox_peer.py")
+    for layer in ["blk.5.ffn_down", "blk.5.ffn_up"]:
+        W, X = os.path.join(d, f"{layer}.W.npy"), os.path.join(d, f"{layer}.X.npy")
+        prep = os.path.join(d, f"{layer}.prep.recipe")
+        open(prep, "w").write(f"m = load(\"smollm2\")\nX = activations(m, {json.dumps(chunks)}, layer: {json.dumps(layer)})\n"
+                              f"save(X, {json.dumps(X)})\nsave(m[{json.dumps(layer + '.weight')}], {json.dumps(W)})\nprint(shape(X))\n")
+        shape = subprocess.run([SQUEEZE, "run", prep, "--no-history", "--out", d], check=True, capture_output=True, text=True).stdout.strip()
+        for method, call, goal in [("gptq", "quantize(W, bits: 4, group: 128, method: \"gptq\", X: X)", "GPTQ 4-bit g128"),
+                                   ("sparsegpt", "prune(W, sparsity: 0.5, method: \"sparsegpt\", X: X)", "SparseGPT 50%")]:
+            r = os.path.join(d, f"{layer}.{method}.recipe")
+            open(r, "w").write(f"W = load({json.dumps(W)})\nX = load({json.dumps(X)})\nt0 = clock()\nq = {call}\nt = clock() - t0\n"
+                               f"Y = X @ transpose(W)\nprint(t, round(norm(Y - X @ transpose(q.recon)) / norm(Y), digits: 4))\n")
+            ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, peer, method, W, X, "2"]))
+            title = f"{goal} of {layer} {shape.replace(' ', '')} inputs, Hessian included (target ≥ 1× the reference PyTorch, 2 threads)"
+            ratio = report(title, ta, tb, "output error " + qa, "output error " + qb, peer="PyTorch", tol=2e-2)
+            target(f"{goal} of {layer} vs PyTorch reference", "≥ 1×", f"{ratio:.2f}×", ratio >= 1, "issue 22")
+    evo = os.path.join(d, "evopress.recipe")
+    open(evo, "w").write("m = load(\"smollm2\")\nc = load(\"canterbury\")\n"
+                         "db = levels(m, fn(W, name, b) { return quantize(W, bits: b, group: 64) }, choices: [2, 3, 4, 8], per: \"block\")\n"
+                         "t0 = clock()\ne = evopress(db, uniform: 3, text: c.texts.alice29, generations: 3, offspring: 8, survivors: [2], "
+                         "stage_tokens: [128, 512], seed: 1)\nprint((clock() - t0) / 3, round(e.fitness[2], digits: 4))\n")
+    t, q = inner([SQUEEZE, "run", evo, "--no-history"])
+    print("EvoPress on SmolLM2, 30 blocks × levels {2, 3, 4, 8} (RTN g64) at uniform-3 storage: 8 offspring on 128 tokens, "
+          "2 survivors and the parent on 512, context 128")
+    print(f"  {t:.2f} s per generation (fitness after 3 generations {q})")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

@@ -24,9 +24,10 @@ copy of Examples/, with `squeeze` on the PATH and a fresh history. A time is the
 recipe's run. Every PNG in docs/plots that an example recipe writes is replaced by the one it
 wrote. The line `<!-- outputs made … -->` after the marks says when, where and under what load.
 
-    Scripts/generate/outputs.py [--sessions] [FILE.md …]   (default: README.md, docs/*.md, docs/plots;
-                                                            FILE.md: its marks and the plots it shows;
-                                                            --sessions: the session blocks only)
+    Scripts/generate/outputs.py [--sessions | --only RECIPE] [FILE.md …]
+                                    (default: README.md, docs/*.md, docs/plots; FILE.md: its marks and the
+                                     plots it shows; --sessions: the session blocks only; --only RECIPE:
+                                     that recipe's outputs, times and plots only, e.g. one long example)
     Scripts/generate/outputs.py --check DIR [FILE.md …]   (quoted outputs against DIR/<recipe>.out)"""
 import datetime
 import glob
@@ -121,6 +122,8 @@ def regenerate(path):
 
     def output(m):
         nonlocal count
+        if only and m["recipe"] != only:
+            return m.group(0)
         count += 1
         body = keep(run(m["recipe"], m["args"] or "")[0], m["filter"])
         if m["body"].startswith("$ "):   # a shown command line stays
@@ -134,10 +137,17 @@ def regenerate(path):
 
     def timed(m):
         nonlocal count
+        if only and m["recipe"] != only:
+            return m.group(0)
         count += 1
         return f"<!-- time: {m['recipe']} -->{duration(run(m['recipe'])[2])}<!-- /time -->"
 
-    new = SESSION.sub(shell, text) if sessions_only else TIME.sub(timed, SESSION.sub(shell, MARK.sub(output, text)))
+    if sessions_only:
+        new = SESSION.sub(shell, text)
+    elif only:
+        new = TIME.sub(timed, MARK.sub(output, text))
+    else:
+        new = TIME.sub(timed, SESSION.sub(shell, MARK.sub(output, text)))
     if count:
         stamp = f"<!-- outputs made {datetime.date.today().isoformat()} by Scripts/generate/outputs.py on {machine()} -->"
         new = STAMP.sub(stamp, new) if STAMP.search(new) else new
@@ -218,6 +228,14 @@ args = sys.argv[1:]
 # --sessions: only the session blocks (the recipes' outputs and times stay as they are).
 sessions_only = "--sessions" in args
 args = [a for a in args if a != "--sessions"]
+# --only RECIPE: only that recipe's outputs and times (and the plots it writes) in the named files.
+only = None
+if "--only" in args:
+    i = args.index("--only")
+    if i + 1 >= len(args):
+        sys.exit("--only needs a recipe, e.g. --only Examples/llm-toolbox.recipe")
+    only = args[i + 1]
+    del args[i:i + 2]
 checking = args[:1] == ["--check"]
 if checking:
     args = args[2:] if len(args) > 1 else sys.exit("--check needs the folder of the runs' outputs")

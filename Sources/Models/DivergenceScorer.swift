@@ -123,6 +123,34 @@ public struct DivergenceScorer: Sendable {
         return Double(mx) + log(s)
     }
 
+    /// KL(softmax(zb) ‖ softmax(zm)) = Σ p_b (zb − zm) + (lse_m − lse_b) Σ p_b, with p_b = exp(zb − lse_b);
+    /// single-precision exponentials summed in double precision per block of 256. Returns the two
+    /// log-sum-exps too. Equal logits give exactly 0.
+    static func divergence(_ zb: UnsafeBufferPointer<Float>, _ zm: UnsafeBufferPointer<Float>) -> (Double, Double, Double) {
+        let lseb = logSumExp(zb), lsem = logSumExp(zm), shift = Float(lseb)
+        var weighted = 0.0, mass = 0.0, j = 0
+        while j < zb.count {
+            let end = min(j + 256, zb.count)
+            var w: Float = 0, m: Float = 0
+            for k in j..<end {
+                let p = exp(zb[k] - shift)
+                w += p * (zb[k] - zm[k])
+                m += p
+            }
+            weighted += Double(w)
+            mass += Double(m)
+            j = end
+        }
+        return (weighted + (lsem - lseb) * mass, lseb, lsem)
+    }
+
+    /// The index of the largest entry (the first on ties).
+    static func argmax(_ z: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        for j in 1..<z.count where z[j] > z[best] { best = j }
+        return best
+    }
+
     /// Σ p z in double precision per block of 256.
     static func dot(_ p: UnsafeBufferPointer<Float>, _ z: UnsafeBufferPointer<Float>) -> Double {
         var s = 0.0, j = 0

@@ -144,8 +144,8 @@ extension LanguageModel {
             try cancellation?.check()
             let fb = try base.cachedFinal(window, cancellation: cancellation)
             let fm = try model.forward([window], cancellation: cancellation).final
-            // Both models' logits on the same chunk of rows; per row, one pass over the vocabulary
-            // with both log-softmaxes in Float64 (rows on both cores).
+            // Both models' logits on the same chunk of rows; per row, KL(base ‖ model) from the two
+            // log-sum-exps and one weighted pass (DivergenceScorer.divergence; rows on both cores).
             let chunk = 64
             for r0 in stride(from: first, to: context - 1, by: chunk) {
                 let r1 = min(context - 1, r0 + chunk), n = r1 - r0
@@ -158,21 +158,14 @@ extension LanguageModel {
                             Parallel.forEach(n, grain: 4) { rr in
                                 for r in rr {
                                     let o = r * V
-                                    var mxb = -Float.infinity, mxm = -Float.infinity, argB = 0, argM = 0
-                                    for j in 0..<V {
-                                        if bp[o + j] > mxb { mxb = bp[o + j]; argB = j }
-                                        if mp[o + j] > mxm { mxm = mp[o + j]; argM = j }
-                                    }
-                                    var sb = 0.0, sm = 0.0
-                                    for j in 0..<V { sb += exp(Double(bp[o + j] - mxb)); sm += exp(Double(mp[o + j] - mxm)) }
-                                    let lseb = Double(mxb) + log(sb), lsem = Double(mxm) + log(sm)
-                                    var d = 0.0
-                                    for j in 0..<V {
-                                        let lb = Double(bp[o + j]) - lseb, lm = Double(mp[o + j]) - lsem
-                                        d += exp(lb) * (lb - lm)
-                                    }
+                                    let zb = UnsafeBufferPointer(rebasing: bp[o..<(o + V)])
+                                    let zm = UnsafeBufferPointer(rebasing: mp[o..<(o + V)])
+                                    let (d, lseb, lsem) = DivergenceScorer.divergence(zb, zm)
                                     let target = window[r0 + r + 1]
-                                    op[r] = (max(d, 0), argB == argM, Double(bp[o + target]) - lseb, Double(mp[o + target]) - lsem)
+                                    op[r] = (
+                                        max(d, 0), DivergenceScorer.argmax(zb) == DivergenceScorer.argmax(zm),
+                                        Double(bp[o + target]) - lseb, Double(mp[o + target]) - lsem
+                                    )
                                 }
                             }
                         }

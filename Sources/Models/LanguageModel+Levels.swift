@@ -58,7 +58,8 @@ public struct LevelDatabase: Sendable {
                 let members = blocks.indices.filter { blocks[$0] == b }
                 if drop != nil, members.count != LanguageModel.roles.count {
                     throw ModelError(
-                        "dropping blk.\(b) needs all its \(LanguageModel.roles.count) linear layers in the database; it has \(members.count)")
+                        "dropping blk.\(b) needs its \(LanguageModel.roles.count) linear layers in the database; it has \(members.count)"
+                    )
                 }
                 units.append(Unit(name: "blk.\(b)", layers: members, block: b))
             }

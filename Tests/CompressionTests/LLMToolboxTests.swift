@@ -236,6 +236,15 @@ import Testing
         #expect(c.recon.storage == (try Compressed.vptq(W, X: X, options: o, rng: &b)).recon.storage)
         // 16 × 64 vectors: 4-bit indices and 2-bit residual indices; 16 × 4 and 4 × 4 codebook values at 16 bits.
         #expect(abs(c.bits - (1024.0 * 4 + 64 * 16 + 1024 * 2 + 16 * 16)) < 1e-9)
+        // k-means on a sample of 8 vectors per code (128 of the 1,024): seeded, and close to the full fit.
+        var sampled = o
+        sampled.pointsPerCode = 8
+        var s1 = RandomGenerator(seed: 4), s2 = RandomGenerator(seed: 4), full = RandomGenerator(seed: 4)
+        let q = try VPTQ.quantize(W, X: X, options: sampled, rng: &s1)
+        #expect(q.recon.storage == (try VPTQ.quantize(W, X: X, options: sampled, rng: &s2)).recon.storage)
+        let whole = try VPTQ.quantize(W, X: X, options: o, rng: &full)
+        #expect(q.codebook.storage != whole.codebook.storage)
+        #expect(try outputError(W, q.recon, X) < 1.5 * (try outputError(W, whole.recon, X)))
         o.dim = 3
         #expect(throws: CoreError.self) { try Compressed.vptq(W, X: X, options: o, rng: &a) }
     }

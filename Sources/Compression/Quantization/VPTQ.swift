@@ -20,6 +20,11 @@ public enum VPTQ {
         public var residualCodes = 0
         public var outlierFraction = 0.0
         public var iterations = 10
+        /// When > 0, k-means is fitted on at most this many vectors per code, drawn from the generator
+        /// (faiss's max_points_per_centroid); 0 (the default, as the reference) fits on every vector.
+        /// A sample can miss the rare large weights: SmolLM2 with 64 codes of dim 2 and 256 vectors
+        /// per code went to perplexity 1.2 million, 78 on every vector.
+        public var pointsPerCode = 0
         public var blockSize = 128
         public var damp = 0.01
         public init() {}
@@ -77,12 +82,13 @@ public enum VPTQ {
         }
         let regular = (0..<tiles).filter { !isOutlier.contains($0) }
         let (xr, wr) = vectors(w, tilesIn: regular)
-        let codebook = try weightedKMeans(xr, wr, dim: v, k: o.codes, given: initial.main, iterations: o.iterations, rng: &rng, "codes")
+        let codebook = try weightedKMeans(
+            xr, wr, dim: v, k: o.codes, given: initial.main, iterations: o.iterations, limit: o.pointsPerCode, rng: &rng, "codes")
         var outlierBook: [Double]? = nil
         if !outliers.isEmpty {
             let (xo, wo) = vectors(w, tilesIn: outliers)
             outlierBook = try weightedKMeans(
-                xo, wo, dim: v, k: o.codes, given: initial.outlier, iterations: o.iterations, rng: &rng, "codes")
+                xo, wo, dim: v, k: o.codes, given: initial.outlier, iterations: o.iterations, limit: o.pointsPerCode, rng: &rng, "codes")
         }
         func book(_ t: Int) -> [Double] { isOutlier.contains(t) ? outlierBook! : codebook }
         let first = try pass(w, U, h, rows: rows, cols: cols, options: o, books: book, residual: nil, cancellation: cancellation)
@@ -91,7 +97,8 @@ public enum VPTQ {
         if o.residualCodes > 0 {
             let (xe, we) = vectors(first.error, tilesIn: Array(0..<tiles))
             residualBook = try weightedKMeans(
-                xe, we, dim: v, k: o.residualCodes, given: initial.residual, iterations: o.iterations, rng: &rng, "residual_codes")
+                xe, we, dim: v, k: o.residualCodes, given: initial.residual, iterations: o.iterations, limit: o.pointsPerCode,
+                rng: &rng, "residual_codes")
             result = try pass(w, U, h, rows: rows, cols: cols, options: o, books: book, residual: residualBook, cancellation: cancellation)
         }
         func tensor(_ b: [Double]?) -> Tensor? { b.map { Tensor(shape: [$0.count / v, v], storage: $0.map { Float($0) }) } }
@@ -145,19 +152,22 @@ public enum VPTQ {
                             residualIndices.withUnsafeMutableBufferPointer { rp in
                                 nonisolated(unsafe) let (wp, qp, ep, ip, rp) = (wp, qp, ep, ip, rp)
                                 Parallel.forEach(rows, grain: 8) { rr in
-                                    var x = [Double](repeating: 0, count: v), e = x
+                                    var x = [Double](repeating: 0, count: v), e = x, chosen = x, rest = x
                                     for r in rr {
                                         for t in (start / v)..<(end / v) {
                                             let base = r * cols + t * v
                                             for d in 0..<v { x[d] = wp[base + d] }
-                                            let hw = Array(h[(t * v)..<((t + 1) * v)])
                                             let book = books(t)
-                                            let c = nearest(x, book, dim: v, weights: hw)
+                                            let c = h.withUnsafeBufferPointer { hp in
+                                                nearest(x, book, dim: v, weights: hp.baseAddress! + t * v)
+                                            }
                                             ip[r * tiles + t] = Int32(c)
-                                            var chosen = Array(book[(c * v)..<((c + 1) * v)])
+                                            for d in 0..<v { chosen[d] = book[c * v + d] }
                                             if let residual {
-                                                let rest = (0..<v).map { x[$0] - chosen[$0] }
-                                                let c2 = nearest(rest, residual, dim: v, weights: hw)
+                                                for d in 0..<v { rest[d] = x[d] - chosen[d] }
+                                                let c2 = h.withUnsafeBufferPointer { hp in
+                                                    nearest(rest, residual, dim: v, weights: hp.baseAddress! + t * v)
+                                                }
                                                 rp[r * tiles + t] = Int32(c2)
                                                 for d in 0..<v { chosen[d] += residual[c2 * v + d] }
                                             }
@@ -191,22 +201,49 @@ public enum VPTQ {
     }
 
     /// The entry of `book` (k × dim, row-major) nearest to x by Σ_d weights_d (x_d − c_d)²; the first on ties.
-    static func nearest(_ x: [Double], _ book: [Double], dim v: Int, weights: [Double]) -> Int {
+    static func nearest(
+        _ x: UnsafePointer<Double>, _ book: UnsafePointer<Double>, count k: Int, dim v: Int, weights w: UnsafePointer<Double>
+    )
+        -> Int
+    {
         var best = 0, bestD = Double.infinity
-        for c in 0..<(book.count / v) {
+        if v == 2 {
+            let (x0, x1, w0, w1) = (x[0], x[1], w[0], w[1])
+            for c in 0..<k {
+                let e0 = x0 - book[2 * c], e1 = x1 - book[2 * c + 1]
+                let d = w0 * e0 * e0 + w1 * e1 * e1
+                if d < bestD { bestD = d; best = c }
+            }
+            return best
+        }
+        for c in 0..<k {
             var d = 0.0
-            for j in 0..<v { let e = x[j] - book[c * v + j]; d += weights[j] * e * e }
+            for j in 0..<v { let e = x[j] - book[c * v + j]; d += w[j] * e * e }
             if d < bestD { bestD = d; best = c }
         }
         return best
     }
 
+    static func nearest(_ x: [Double], _ book: [Double], dim v: Int, weights: UnsafePointer<Double>) -> Int {
+        x.withUnsafeBufferPointer { xp in
+            book.withUnsafeBufferPointer { bp in nearest(xp.baseAddress!, bp.baseAddress!, count: bp.count / v, dim: v, weights: weights) }
+        }
+    }
+
     /// Lloyd iterations with per-coordinate weights: assign each vector to its nearest centre
     /// (weighted distance), then centre_d = Σ w_id x_id / Σ w_id over its vectors (kept where the
-    /// weights sum to 0). Starts from `given` or k distinct vectors drawn from `rng`.
+    /// weights sum to 0). Starts from `given` or k distinct vectors drawn from `rng`. With more than
+    /// limit·k vectors (limit > 0), it is fitted on limit·k of them drawn from `rng` (kept in order).
     static func weightedKMeans(
-        _ x: [Double], _ wt: [Double], dim v: Int, k: Int, given: Tensor?, iterations: Int, rng: inout RandomGenerator, _ parameter: String
+        _ x: [Double], _ wt: [Double], dim v: Int, k: Int, given: Tensor?, iterations: Int, limit: Int, rng: inout RandomGenerator,
+        _ parameter: String
     ) throws -> [Double] {
+        var (x, wt) = (x, wt)
+        if limit > 0, x.count / v > limit * k {
+            let keep = rng.choice(x.count / v, count: limit * k).sorted()
+            x = keep.flatMap { x[($0 * v)..<(($0 + 1) * v)] }
+            wt = keep.flatMap { wt[($0 * v)..<(($0 + 1) * v)] }
+        }
         let n = x.count / v
         var centres: [Double]
         if let given {
@@ -272,31 +309,24 @@ extension Compressed {
 }
 
 extension VPTQ {
-    /// Each vector's nearest centre by weighted distance, for many vectors at once: Σ_d h_d (x_d − c_d)²
-    /// = Σ h x² − 2 (h⊙x)·c + h·c², the two products as GEMMs over chunks of vectors (the first term is
-    /// the same for every centre). The first centre wins ties.
+    /// Each vector's nearest centre by weighted distance Σ_d h_d (x_d − c_d)², on both cores, without
+    /// materialising the vectors × centres distances (with dim 2 their writing was the whole cost).
+    /// The first centre wins ties.
     static func assign(_ x: [Double], _ wt: [Double], _ centres: [Double], dim v: Int, into labels: inout [Int]) {
-        let n = x.count / v, k = centres.count / v, chunk = 4096
-        let squares = centres.map { $0 * $0 }
-        var hx = [Double](repeating: 0, count: chunk * v), cross = [Double](repeating: 0, count: chunk * k), quad = cross
-        for c0 in stride(from: 0, to: n, by: chunk) {
-            let m = min(chunk, n - c0)
-            for i in 0..<(m * v) { hx[i] = wt[c0 * v + i] * x[c0 * v + i] }
+        let n = x.count / v, k = centres.count / v
+        x.withUnsafeBufferPointer { xp in
             wt.withUnsafeBufferPointer { wp in
-                cblas_dgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(v), 1, hx, Int32(v), centres, Int32(v), 0, &cross,
-                    Int32(k))
-                cblas_dgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(v), 1, wp.baseAddress! + c0 * v, Int32(v), squares,
-                    Int32(v), 0, &quad, Int32(k))
-            }
-            for i in 0..<m {
-                var best = 0, bestD = Double.infinity
-                for c in 0..<k {
-                    let d = quad[i * k + c] - 2 * cross[i * k + c]
-                    if d < bestD { bestD = d; best = c }
+                centres.withUnsafeBufferPointer { cp in
+                    labels.withUnsafeMutableBufferPointer { lp in
+                        nonisolated(unsafe) let (xp, wp, cp, lp) = (xp, wp, cp, lp)
+                        Parallel.forEach(n, grain: 2048) { range in
+                            for i in range {
+                                lp[i] = nearest(
+                                    xp.baseAddress! + i * v, cp.baseAddress!, count: k, dim: v, weights: wp.baseAddress! + i * v)
+                            }
+                        }
+                    }
                 }
-                labels[c0 + i] = best
             }
         }
     }

@@ -44,12 +44,14 @@ public enum Hessian {
         var H = H
         let mean = (0..<cols).reduce(0.0) { $0 + H[$1 * cols + $1] } / Double(cols)
         for i in 0..<cols { H[i * cols + i] += damp * mean }
-        let ci = Int32(cols), upper = Int8(UInt8(ascii: "U"))
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, upper, ci, &H, ci) == 0, LAPACKE_dpotri(LAPACK_ROW_MAJOR, upper, ci, &H, ci) == 0 else {
+        // A row-major upper triangle is a column-major lower one: LAPACK works on the buffer as it is
+        // (LAPACKE's row-major path would transpose it in and out around every call).
+        let ci = Int32(cols), lower = Int8(UInt8(ascii: "L"))
+        guard LAPACKE_dpotrf(LAPACK_COL_MAJOR, lower, ci, &H, ci) == 0, LAPACKE_dpotri(LAPACK_COL_MAJOR, lower, ci, &H, ci) == 0 else {
             throw CoreError.invalidParameter(parameter, "the damped Hessian XᵀX is not positive definite (raise damp)")
         }
         for i in 0..<cols { for j in 0..<i { H[i * cols + j] = H[j * cols + i] } }
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, upper, ci, &H, ci) == 0 else {
+        guard LAPACKE_dpotrf(LAPACK_COL_MAJOR, lower, ci, &H, ci) == 0 else {
             throw CoreError.invalidParameter(parameter, "H⁻¹ is not positive definite (raise damp)")
         }
         for i in 0..<cols { for j in 0..<i { H[i * cols + j] = 0 } }

@@ -29,7 +29,8 @@ extension Builtins {
                 clipped to ±max|w|(1 − i/20), i < 10, by its partial output error; asymmetric grids over each group's own min/max; \
                 the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in \
                 PyTorch. method: "vptq" needs X (Liu et al. 2024): rows cut into vectors of `dim` inputs, a codebook of `codes` \
-                entries by k-means weighted per coordinate by H_jj (iters Lloyd steps from `seed`), vectors chosen tile by tile \
+                entries by k-means weighted per coordinate by H_jj (iters Lloyd steps from `seed`; points_per_code > 0 fits \
+                it on a sample of that many vectors per code), vectors chosen tile by tile \
                 with GPTQ's error propagation (E_T = (W_T − Q_T)U_TT⁻¹), residual_codes a second codebook on the first pass's \
                 errors, outliers a fraction of tiles with their own codebook; indices at log₂ codes bits, codebooks at 16. \
                 method: "double_rounding" (arXiv 2502.01199) stores symmetric `from`-bit codes q = round(w/s), s = \
@@ -39,9 +40,9 @@ extension Builtins {
                 """,
             example:
                 """
-                    W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), \
-                    round(error(W, q), digits: 4))
-                    """,
+                W = randn(8, 256, seed: 1)\nq = quantize(W, bits: 4, group: 128)\nprint(round(q.bits_per_param, digits: 4), \
+                round(error(W, q), digits: 4))
+                """,
             params: [
                 ParamSpec("W", .tensor),
                 ParamSpec(
@@ -80,6 +81,11 @@ extension Builtins {
                 ParamSpec(
                     "outliers", .number, .value(.number(0)), range: 0...0.99, namedOnly: true,
                     doc: "Fraction of VPTQ's tiles (by Hessian mass) with a codebook of their own.", methods: ["vptq"]),
+                ParamSpec(
+                    "points_per_code", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true,
+                    doc:
+                        "k-means on at most this many vectors per code drawn from the seed (0: all; a sample can miss rare large weights).",
+                    methods: ["vptq"]),
                 ParamSpec(
                     "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq", "vptq"]),
                 ParamSpec(
@@ -122,7 +128,8 @@ extension Builtins {
     ]
 
     /// The methods of `quantize`, each bound by one function below.
-    enum QuantizeMethod: String, CaseIterable { case rtn, nf4, gptq, awq, vptq, kmeans, vq, pq, rvq, grvq
+    enum QuantizeMethod: String, CaseIterable {
+        case rtn, nf4, gptq, awq, vptq, kmeans, vq, pq, rvq, grvq
         case doubleRounding = "double_rounding"
     }
 
@@ -197,6 +204,7 @@ extension Builtins {
         o.residualCodes = try args.int("residual_codes")
         o.outlierFraction = try args.number("outliers")
         o.iterations = try args.int("iters")
+        o.pointsPerCode = try args.int("points_per_code")
         guard W.shape[1] % o.dim == 0, 128 % o.dim == 0 else {
             throw args.error("dim", "dim \(o.dim) must divide the \(W.shape[1]) inputs and the column block of 128")
         }
