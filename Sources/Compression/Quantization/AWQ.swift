@@ -35,12 +35,11 @@ public enum AWQ {
                     var lo = Float.infinity, hi = -Float.infinity
                     for j in 0..<g { lo = min(lo, wp[base + j]); hi = max(hi, wp[base + j]) }
                     let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq, scaleBits: scaleBits)
-                    let zero = grid.zero, scale = grid.scale
                     grids[r * perLine + gi] = grid
                     for j in 0..<g {
                         let q = Quantizer.quantize(wp[base + j], grid, maxq)
                         codes[base + j] = q
-                        recon[base + j] = (q - zero) * scale
+                        recon[base + j] = Quantizer.dequantize(q, grid)
                     }
                 }
             }
