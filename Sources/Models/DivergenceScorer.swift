@@ -112,6 +112,11 @@ public struct DivergenceScorer: Sendable {
     static func logSumExp(_ z: UnsafeBufferPointer<Float>) -> Double {
         var mx = -Float.infinity
         for v in z { mx = max(mx, v) }
+        return logSumExp(z, maximum: mx)
+    }
+
+    /// log Σ exp(z) given max z.
+    static func logSumExp(_ z: UnsafeBufferPointer<Float>, maximum mx: Float) -> Double {
         var s = 0.0, j = 0
         while j < z.count {
             let end = min(j + 256, z.count)
@@ -125,9 +130,15 @@ public struct DivergenceScorer: Sendable {
 
     /// KL(softmax(zb) ‖ softmax(zm)) = Σ p_b (zb − zm) + (lse_m − lse_b) Σ p_b, with p_b = exp(zb − lse_b);
     /// single-precision exponentials summed in double precision per block of 256. Returns the two
-    /// log-sum-exps too. Equal logits give exactly 0.
-    static func divergence(_ zb: UnsafeBufferPointer<Float>, _ zm: UnsafeBufferPointer<Float>) -> (Double, Double, Double) {
-        let lseb = logSumExp(zb), lsem = logSumExp(zm), shift = Float(lseb)
+    /// log-sum-exps and whether both rows have their largest entry at the same index (each row's
+    /// maximum found once, for the log-sum-exp and the top token). Equal logits give exactly 0.
+    static func divergence(
+        _ zb: UnsafeBufferPointer<Float>, _ zm: UnsafeBufferPointer<Float>
+    ) -> (
+        kl: Double, lseb: Double, lsem: Double, sameTop: Bool
+    ) {
+        let ib = argmax(zb), im = argmax(zm)
+        let lseb = logSumExp(zb, maximum: zb[ib]), lsem = logSumExp(zm, maximum: zm[im]), shift = Float(lseb)
         var weighted = 0.0, mass = 0.0, j = 0
         while j < zb.count {
             let end = min(j + 256, zb.count)
@@ -141,7 +152,7 @@ public struct DivergenceScorer: Sendable {
             mass += Double(m)
             j = end
         }
-        return (weighted + (lsem - lseb) * mass, lseb, lsem)
+        return (weighted + (lsem - lseb) * mass, lseb, lsem, ib == im)
     }
 
     /// The index of the largest entry (the first on ties).

@@ -160,12 +160,9 @@ extension LanguageModel {
                                     let o = r * V
                                     let zb = UnsafeBufferPointer(rebasing: bp[o..<(o + V)])
                                     let zm = UnsafeBufferPointer(rebasing: mp[o..<(o + V)])
-                                    let (d, lseb, lsem) = DivergenceScorer.divergence(zb, zm)
+                                    let d = DivergenceScorer.divergence(zb, zm)
                                     let target = window[r0 + r + 1]
-                                    op[r] = (
-                                        max(d, 0), DivergenceScorer.argmax(zb) == DivergenceScorer.argmax(zm),
-                                        Double(bp[o + target]) - lseb, Double(mp[o + target]) - lsem
-                                    )
+                                    op[r] = (max(d.kl, 0), d.sameTop, Double(bp[o + target]) - d.lseb, Double(mp[o + target]) - d.lsem)
                                 }
                             }
                         }
