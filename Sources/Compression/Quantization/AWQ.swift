@@ -149,7 +149,10 @@ public enum AWQ {
 
     /// auto_clip_layer: for each row and group, the clipping bound max|w|·(1 − i/grid), i < maxShrink·grid,
     /// with the least mean over the sampled tokens (every ⌊n/512⌋-th) of the squared error of the
-    /// group's partial product Σ_j x_tj ŵ_j. Returns the bounds, rows × groups.
+    /// group's partial product Σ_j x_tj ŵ_j. Returns the bounds, rows × groups. The mean is taken as
+    /// dᵀ G d / tokens with d = ŵ − w and the group's Gram matrix G = X_gᵀ X_g of the sampled tokens —
+    /// the same quantity as the reference's mean of (X_g ŵ − X_g w)², at g × g instead of tokens × g
+    /// operations per row and candidate (D·G as one product per candidate over all rows).
     public static func searchClip(
         _ W: Tensor, X: Tensor, bits: Int, group: Int?, grid: Int = 20, maxShrink: Double = 0.5, sampleTokens: Int = 512,
         cancellation: CancellationToken? = nil
@@ -160,39 +163,45 @@ public enum AWQ {
         let tokens = Array(stride(from: 0, to: n, by: step))
         let perLine = cols / g, maxq = Float((1 << bits) - 1), ts = tokens.count, steps = Int(maxShrink * Double(grid))
         var best = [Float](repeating: 0, count: rows * perLine)
-        // Per group of columns: the sampled tokens' partial products as GEMMs, original and candidate.
-        var Xg = [Float](repeating: 0, count: ts * g), Wg = [Float](repeating: 0, count: rows * g), Qg = Wg
-        var org = [Float](repeating: 0, count: ts * rows), cur = org
-        var orgMax = [Float](repeating: 0, count: rows), minErr = [Double](repeating: 0, count: rows)
+        var Xg = [Double](repeating: 0, count: ts * g), G = [Double](repeating: 0, count: g * g)
+        var D = [Double](repeating: 0, count: rows * g), DG = D
         for gi in 0..<perLine {
             try cancellation?.check()
-            X.withBuffer { xp in for (k, t) in tokens.enumerated() { for j in 0..<g { Xg[k * g + j] = xp[t * cols + gi * g + j] } } }
-            W.withBuffer { wp in for r in 0..<rows { for j in 0..<g { Wg[r * g + j] = wp[r * cols + gi * g + j] } } }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ts), Int32(rows), Int32(g), 1, Xg, Int32(g), Wg, Int32(g), 0, &org,
-                Int32(rows))
-            for r in 0..<rows {
-                orgMax[r] = (0..<g).reduce(Float(0)) { max($0, abs(Wg[r * g + $1])) }
-                minErr[r] = 1e9
-                best[r * perLine + gi] = orgMax[r]
+            X.withBuffer { xp in for (k, t) in tokens.enumerated() { for j in 0..<g { Xg[k * g + j] = Double(xp[t * cols + gi * g + j]) } } }
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(g), Int32(ts), 1, Xg, Int32(g), 0, &G, Int32(g))
+            var orgMax = [Float](repeating: 0, count: rows), minErr = [Double](repeating: 1e9, count: rows)
+            W.withBuffer { wp in
+                for r in 0..<rows {
+                    orgMax[r] = (0..<g).reduce(Float(0)) { max($0, abs(wp[r * cols + gi * g + $1])) }
+                    best[r * perLine + gi] = orgMax[r]
+                }
             }
             for i in 0..<steps {
                 let shrink = Float(1 - Double(i) / Double(grid))
-                for r in 0..<rows {
-                    let mx = orgMax[r] * shrink
-                    var lo = Float.infinity, hi = -Float.infinity
-                    for j in 0..<g { let v = min(max(Wg[r * g + j], -mx), mx); Qg[r * g + j] = v; lo = min(lo, v); hi = max(hi, v) }
-                    let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq)
-                    for j in 0..<g { Qg[r * g + j] = Quantizer.dequantize(Quantizer.quantize(Qg[r * g + j], grid, maxq), grid) }
+                // D = Ŵ_g − W_g for every row (both cores), then DG = D·G and each row's dᵀGd.
+                W.withBuffer { wp in
+                    D.withUnsafeMutableBufferPointer { dp in
+                        nonisolated(unsafe) let dp = dp
+                        Parallel.forEach(rows, grain: 32) { rr in
+                            var q = [Float](repeating: 0, count: g)
+                            for r in rr {
+                                let w = wp.baseAddress! + r * cols + gi * g, mx = orgMax[r] * shrink
+                                var lo = Float.infinity, hi = -Float.infinity
+                                for j in 0..<g { let v = min(max(w[j], -mx), mx); q[j] = v; lo = min(lo, v); hi = max(hi, v) }
+                                let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq)
+                                for j in 0..<g { dp[r * g + j] = Double(Quantizer.dequantize(Quantizer.quantize(q[j], grid, maxq), grid) - w[j]) }
+                            }
+                        }
+                    }
                 }
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ts), Int32(rows), Int32(g), 1, Xg, Int32(g), Qg, Int32(g), 0, &cur,
-                    Int32(rows))
-                var err = [Double](repeating: 0, count: rows)
-                for t in 0..<ts { for r in 0..<rows { let d = Double(cur[t * rows + r] - org[t * rows + r]); err[r] += d * d } }
-                for r in 0..<rows where err[r] / Double(ts) < minErr[r] {
-                    minErr[r] = err[r] / Double(ts)
-                    best[r * perLine + gi] = orgMax[r] * shrink
+                cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, Int32(rows), Int32(g), 1, G, Int32(g), D, Int32(g), 0, &DG, Int32(g))
+                for r in 0..<rows {
+                    var err = 0.0
+                    for j in 0..<g { err += D[r * g + j] * DG[r * g + j] }
+                    if err / Double(ts) < minErr[r] {
+                        minErr[r] = err / Double(ts)
+                        best[r * perLine + gi] = orgMax[r] * shrink
+                    }
                 }
             }
         }
@@ -226,9 +235,10 @@ extension Compressed {
                 "X",
                 "awq needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
         }
+        let original = try Tensor.gemm(X, W, transB: true)
         let search = try AWQ.searchScales(
             xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: group, cancellation: cancellation
-        ) { c in try AWQ.outputMSE(X, W, c[0]) }
+        ) { c in AWQ.meanSquaredDifference(original, try Tensor.gemm(X, c[0], transB: true)) }
         var scaled = AWQ.scaleColumns(W, search.scales)
         if clip {
             let bounds = try AWQ.searchClip(

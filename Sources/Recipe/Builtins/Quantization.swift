@@ -30,13 +30,16 @@ extension Builtins {
                 the input scales are stored at 16 bits (awq(m, …) folds them into the model instead). Weights are [out, in] as in \
                 PyTorch. method: "vptq" needs X (Liu et al. 2024): rows cut into vectors of `dim` inputs, a codebook of `codes` \
                 entries by k-means weighted per coordinate by H_jj (iters Lloyd steps from `seed`; points_per_code > 0 fits \
-                it on a sample of that many vectors per code), vectors chosen tile by tile \
+                it on that many vectors per code: the half with the largest Σ h_d x_d² always, a uniform draw of the rest each \
+                counted (rest / drawn) times), vectors chosen tile by tile \
                 with GPTQ's error propagation (E_T = (W_T − Q_T)U_TT⁻¹), residual_codes a second codebook on the first pass's \
                 errors, outliers a fraction of tiles with their own codebook; indices at log₂ codes bits, codebooks at 16. \
                 method: "double_rounding" (arXiv 2502.01199) stores symmetric `from`-bit codes q = round(w/s), s = \
                 max|w|/(2^(f−1) − 1) per group, and serves b bits by rounding them again with the tied scale s·2^(f−b): q_b = \
-                clamp(round(q/2^(f−b))); rounding: "direct" rounds the floats with their own scale max|w|/(2^(b−1) − 1), \
-                "truncate" takes ⌊q/2^(f−b)⌋. Returns a compressed value with codes, scales and zeros.
+                clamp(round(q/2^(f−b))); rounding: "centered" rounds half up, q_b = ⌊q/2^(f−b) + ½⌋, and reads \
+                w = s_b(q_b − 2^−(f−b+1)), the centre of the 2^(f−b) integers each code gathers (half-to-even gathers \
+                2^(f−b) ± 1 alternately: 16% more error than direct at 6 of 8 bits); "direct" rounds the floats with their own scale \
+                max|w|/(2^(b−1) − 1), "truncate" takes ⌊q/2^(f−b)⌋. Returns a compressed value with codes, scales and zeros.
                 """,
             example:
                 """
@@ -84,7 +87,8 @@ extension Builtins {
                 ParamSpec(
                     "points_per_code", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true,
                     doc:
-                        "k-means on at most this many vectors per code drawn from the seed (0: all; a sample can miss rare large weights).",
+                        "k-means on this many vectors per code: half the largest by H-weighted norm, half drawn from the seed for the rest "
+                        + "(0: every vector).",
                     methods: ["vptq"]),
                 ParamSpec(
                     "X", .tensor, .none, namedOnly: true, doc: "Calibration activations (tokens × in).", methods: ["gptq", "awq", "vptq"]),
@@ -93,7 +97,8 @@ extension Builtins {
                     doc: "Width of the stored integer model the b-bit codes are read from.", methods: ["double_rounding"]),
                 ParamSpec(
                     "rounding", .choice(DoubleRounding.Mode.allCases.map(\.rawValue)), .value(.string("double")), namedOnly: true,
-                    doc: "double: round the stored codes again; direct: round the floats; truncate: drop the low bits.",
+                    doc: "double: round the stored codes again; centered: half up, read at the cell's centre; direct: round the floats; "
+                        + "truncate: drop the low bits.",
                     methods: ["double_rounding"]),
                 ParamSpec(
                     "clip_search", .bool, .value(.bool(true)), namedOnly: true,

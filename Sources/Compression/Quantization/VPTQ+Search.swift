@@ -1,0 +1,146 @@
+import Foundation
+import SqueezeCore
+
+extension VPTQ {
+    /// A codebook prepared for exact nearest-entry search by the weighted distance Σ_d h_d (x_d − c_d)²:
+    /// its entries sorted by each coordinate, so a search walks outwards from x's place along the
+    /// coordinate with the largest weighted spread and stops once h_d (x_d − c_d)² alone exceeds the
+    /// best distance found (no entry beyond can be nearer). The answer is the full scan's, ties
+    /// included (the lowest index among equally near entries): an entry is skipped only when its
+    /// bound is strictly above the best, and a bound is one of the distance's non-negative terms
+    /// computed with the same arithmetic, so it never exceeds the distance. Non-finite queries,
+    /// weights or entries are scanned in full.
+    final class Search: @unchecked Sendable {
+        let dim: Int, count: Int
+        let values: [Double]
+        /// Per coordinate a: the entries' full vectors in ascending order of coordinate a (count × dim,
+        /// ties by index), their indices, and the sorted coordinate alone — read in place by the walk.
+        private let byAxis: UnsafeMutablePointer<Double>, indexByAxis: UnsafeMutablePointer<Int>, keys: UnsafeMutablePointer<Double>
+        private let spread: [Double]
+        private let finite: Bool
+
+        init(_ book: [Double], dim v: Int) {
+            dim = v
+            count = book.count / v
+            values = book
+            finite = book.allSatisfy(\.isFinite)
+            let k = count
+            byAxis = .allocate(capacity: max(1, k * v * v))
+            indexByAxis = .allocate(capacity: max(1, k * v))
+            keys = .allocate(capacity: max(1, k * v))
+            var spread: [Double] = []
+            for a in 0..<v {
+                let o = (0..<k).sorted { book[$0 * v + a] != book[$1 * v + a] ? book[$0 * v + a] < book[$1 * v + a] : $0 < $1 }
+                for (p, c) in o.enumerated() {
+                    indexByAxis[a * k + p] = c
+                    keys[a * k + p] = book[c * v + a]
+                    for d in 0..<v { byAxis[(a * k + p) * v + d] = book[c * v + d] }
+                }
+                let mean = (0..<k).reduce(0.0) { $0 + book[$1 * v + a] } / Double(max(k, 1))
+                spread.append((0..<k).reduce(0.0) { $0 + (book[$1 * v + a] - mean) * (book[$1 * v + a] - mean) })
+            }
+            self.spread = spread
+        }
+
+        deinit {
+            byAxis.deallocate()
+            indexByAxis.deallocate()
+            keys.deallocate()
+        }
+
+        func nearest(_ x: UnsafePointer<Double>, weights w: UnsafePointer<Double>) -> Int {
+            var axis = -1, score = 0.0
+            var usable = finite && count > 8
+            for d in 0..<dim {
+                if !x[d].isFinite || !w[d].isFinite || w[d] < 0 { usable = false }
+                let s = w[d] * spread[d]
+                if s > score { score = s; axis = d }
+            }
+            guard usable, axis >= 0 else {
+                return values.withUnsafeBufferPointer { VPTQ.nearest(x, $0.baseAddress!, count: count, dim: dim, weights: w) }
+            }
+            return walk(x, w, axis: axis)
+        }
+
+        @inline(__always)
+        private func walk(_ x: UnsafePointer<Double>, _ w: UnsafePointer<Double>, axis a: Int) -> Int {
+            let v = dim, k = count, xa = x[a], wa = w[a]
+            let sp = keys + a * k, entries = byAxis + a * k * v, ids = indexByAxis + a * k
+            // The first position whose value is ≥ x_a.
+            var lo = 0, hi = k
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if sp[mid] < xa { lo = mid + 1 } else { hi = mid }
+            }
+            var left = lo - 1, right = lo
+            var best = Int.max, bestD = Double.infinity
+            while left >= 0 || right < k {
+                let gl = left >= 0 ? xa - sp[left] : Double.infinity
+                let gr = right < k ? sp[right] - xa : Double.infinity
+                let takeLeft = gl <= gr
+                let gap = takeLeft ? gl : gr
+                // The bound as the distance computes this term: w_a·e·e with e = x_a − c_a (its sign squared away).
+                if wa * gap * gap > bestD { break }
+                let p = takeLeft ? left : right
+                if takeLeft { left -= 1 } else { right += 1 }
+                let e = entries + p * v
+                var d: Double
+                if v == 2 {
+                    let e0 = x[0] - e[0], e1 = x[1] - e[1]
+                    d = w[0] * e0 * e0 + w[1] * e1 * e1
+                } else {
+                    d = 0
+                    for j in 0..<v { let t = x[j] - e[j]; d += w[j] * t * t }
+                }
+                if d <= bestD {
+                    let c = ids[p]
+                    if d < bestD || c < best { bestD = d; best = c }
+                }
+            }
+            return best == Int.max ? 0 : best
+        }
+    }
+}
+
+extension VPTQ {
+    /// A k-means sample that keeps the tails: the half of `size` vectors with the largest weighted
+    /// norm Σ_d h_d x_d² are always in it (ties by index), the other half is drawn uniformly from
+    /// the rest and each of those stands for (rest / drawn) vectors in the centre updates. A uniform
+    /// sample alone misses the rare large weights a codebook must cover (SmolLM2 at 3 bits: perplexity
+    /// 1.2 million with 256 uniform vectors per code, against 78 on every vector).
+    static func stratifiedSample(
+        _ x: [Double], _ wt: [Double], dim v: Int, size: Int, rng: inout RandomGenerator
+    ) -> (keep: [Int], multiplicity: [Double]) {
+        let n = x.count / v
+        let norms = (0..<n).map { i in (0..<v).reduce(0.0) { $0 + wt[i * v + $1] * x[i * v + $1] * x[i * v + $1] } }
+        let top = size / 2
+        // The top-th largest norm by selection, then everything above it and enough of its ties in index order.
+        let threshold = select(norms.map { $0.isNaN ? -Double.infinity : $0 }, rank: top - 1)
+        var inTop = [Bool](repeating: false, count: n), taken = 0
+        for i in 0..<n where norms[i] > threshold { inTop[i] = true; taken += 1 }
+        for i in 0..<n where taken < top && !inTop[i] && norms[i] == threshold { inTop[i] = true; taken += 1 }
+        let rest = (0..<n).filter { !inTop[$0] }
+        let drawn = rng.choice(rest.count, count: min(rest.count, size - taken)).map { rest[$0] }
+        let weight = Double(rest.count) / Double(max(drawn.count, 1))
+        let keep = ((0..<n).filter { inTop[$0] } + drawn).sorted()
+        var isDrawn = [Bool](repeating: false, count: n)
+        for i in drawn { isDrawn[i] = true }
+        return (keep, keep.map { isDrawn[$0] ? weight : 1 })
+    }
+
+    /// The value of rank r (0: the largest) of `values`, by iterative partitioning (linear on average).
+    static func select(_ values: [Double], rank r: Int) -> Double {
+        var a = values, lo = 0, hi = a.count - 1, target = r
+        while lo < hi {
+            let pivot = [a[lo], a[(lo + hi) / 2], a[hi]].sorted()[1]
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] > pivot { i += 1 }
+                while a[j] < pivot { j -= 1 }
+                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if target <= j { hi = j } else if target >= i { lo = i } else { return a[target] }
+        }
+        return a[target]
+    }
+}
