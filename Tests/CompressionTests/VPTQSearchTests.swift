@@ -10,7 +10,9 @@ import Testing
     static func scan(_ x: [Double], _ book: [Double], _ w: [Double], dim v: Int) -> Int {
         x.withUnsafeBufferPointer { xp in
             book.withUnsafeBufferPointer { bp in
-                w.withUnsafeBufferPointer { VPTQ.nearest(xp.baseAddress!, bp.baseAddress!, count: book.count / v, dim: v, weights: $0.baseAddress!) }
+                w.withUnsafeBufferPointer {
+                    VPTQ.nearest(xp.baseAddress!, bp.baseAddress!, count: book.count / v, dim: v, weights: $0.baseAddress!)
+                }
             }
         }
     }
@@ -30,7 +32,9 @@ import Testing
                 if trial % 97 == 1 { x[0] = .nan }
                 if trial % 89 == 2 { w[v - 1] = .infinity }
                 if trial % 83 == 3 { x[0] = 1e300 }
-                let got = x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { search.nearest(xp.baseAddress!, weights: $0.baseAddress!) } }
+                let got = x.withUnsafeBufferPointer { xp in
+                    w.withUnsafeBufferPointer { search.nearest(xp.baseAddress!, weights: $0.baseAddress!) }
+                }
                 #expect(got == Self.scan(x, book, w, dim: v), "k \(k), x \(x), w \(w)")
             }
         }
@@ -41,7 +45,9 @@ import Testing
         let search = VPTQ.Search(book, dim: 2)
         for x in [[0.9, 1.2], [4.0, 2.0], [8.6, 8.4]] {
             let w = [1.0, 2.0]
-            let got = x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { search.nearest(xp.baseAddress!, weights: $0.baseAddress!) } }
+            let got = x.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { search.nearest(xp.baseAddress!, weights: $0.baseAddress!) }
+            }
             #expect(got == Self.scan(x, book, w, dim: 2))
         }
     }

@@ -167,7 +167,8 @@ public enum AWQ {
         var D = [Double](repeating: 0, count: rows * g), DG = D
         for gi in 0..<perLine {
             try cancellation?.check()
-            X.withBuffer { xp in for (k, t) in tokens.enumerated() { for j in 0..<g { Xg[k * g + j] = Double(xp[t * cols + gi * g + j]) } } }
+            X.withBuffer { xp in for (k, t) in tokens.enumerated() { for j in 0..<g { Xg[k * g + j] = Double(xp[t * cols + gi * g + j]) } }
+            }
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(g), Int32(ts), 1, Xg, Int32(g), 0, &G, Int32(g))
             var orgMax = [Float](repeating: 0, count: rows), minErr = [Double](repeating: 1e9, count: rows)
             W.withBuffer { wp in
@@ -189,7 +190,9 @@ public enum AWQ {
                                 var lo = Float.infinity, hi = -Float.infinity
                                 for j in 0..<g { let v = min(max(w[j], -mx), mx); q[j] = v; lo = min(lo, v); hi = max(hi, v) }
                                 let grid = AWQ.grid(lo: lo, hi: hi, maxq: maxq)
-                                for j in 0..<g { dp[r * g + j] = Double(Quantizer.dequantize(Quantizer.quantize(q[j], grid, maxq), grid) - w[j]) }
+                                for j in 0..<g {
+                                    dp[r * g + j] = Double(Quantizer.dequantize(Quantizer.quantize(q[j], grid, maxq), grid) - w[j])
+                                }
                             }
                         }
                     }

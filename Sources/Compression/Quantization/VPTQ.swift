@@ -174,7 +174,9 @@ public enum VPTQ {
                                             for d in 0..<v { chosen[d] = book.values[c * v + d] }
                                             if let residual {
                                                 for d in 0..<v { rest[d] = x[d] - chosen[d] }
-                                                let c2 = rest.withUnsafeBufferPointer { residual.nearest($0.baseAddress!, weights: hp + t * v) }
+                                                let c2 = rest.withUnsafeBufferPointer {
+                                                    residual.nearest($0.baseAddress!, weights: hp + t * v)
+                                                }
                                                 rp[r * tiles + t] = Int32(c2)
                                                 for d in 0..<v { chosen[d] += residual.values[c2 * v + d] }
                                             }
@@ -230,7 +232,6 @@ public enum VPTQ {
         }
         return best
     }
-
 
     /// Lloyd iterations with per-coordinate weights: assign each vector to its nearest centre
     /// (weighted distance), then centre_d = Σ w_id x_id / Σ w_id over its vectors (kept where the
