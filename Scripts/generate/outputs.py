@@ -100,7 +100,8 @@ def session(body, kept=None):
 def duration(seconds):
     if seconds < 60:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+    whole = round(seconds)   # whole seconds first, so 1,439.6 s reads 24 min 0 s, not 23 min 60 s
+    return f"{whole // 60} min {whole % 60} s"
 
 
 def blas_core():

@@ -58,12 +58,19 @@ public enum VectorQuantization {
             let k = try fitCodebook(residual, codes: codes, iters: iters, rng: &rng, cancellation: cancellation)
             allCodes.append(k.labels)
             books.append(k.centroids)
+            try cancellation?.check()
             var next = residual.storage
-            for (i, c) in k.labels.enumerated() {
-                for j in 0..<dim {
-                    let q = k.centroids.storage[c * dim + j]
-                    total[i * dim + j] += q
-                    next[i * dim + j] -= q
+            k.centroids.withBuffer { cp in
+                total.withUnsafeMutableBufferPointer { tp in
+                    next.withUnsafeMutableBufferPointer { np in
+                        for (i, c) in k.labels.enumerated() {
+                            for j in 0..<dim {
+                                let q = cp[c * dim + j]
+                                tp[i * dim + j] += q
+                                np[i * dim + j] -= q
+                            }
+                        }
+                    }
                 }
             }
             residual = Tensor(shape: residual.shape, storage: next)
