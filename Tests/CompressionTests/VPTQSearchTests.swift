@@ -73,5 +73,12 @@ import Testing
         #expect(s.keep.count == 100 && s.keep == s.keep.sorted() && largest.isSubset(of: s.keep))
         #expect(zip(s.keep, s.multiplicity).allSatisfy { largest.contains($0.0) ? $0.1 == 1 : $0.1 == 19 })
         #expect(abs(s.multiplicity.reduce(0, +) - 1000) < 1e-9)
+        // A sample of one is a draw (no largest half); NaN norms are never among the largest.
+        var c = RandomGenerator(seed: 2)
+        #expect(VPTQ.stratifiedSample(x, wt, dim: 2, size: 1, rng: &c).keep.count == 1)
+        var nanX = x
+        nanX[0] = .nan
+        let t = VPTQ.stratifiedSample(nanX, wt, dim: 2, size: 100, rng: &c)
+        #expect(t.keep.count == 100 && abs(t.multiplicity.reduce(0, +) - 1000) < 1e-9)
     }
 }

@@ -115,8 +115,8 @@ extension VPTQ {
         let norms = (0..<n).map { i in (0..<v).reduce(0.0) { $0 + wt[i * v + $1] * x[i * v + $1] * x[i * v + $1] } }
         let top = size / 2
         // The top-th largest norm by selection, then everything above it and enough of its ties in index order.
-        let threshold = select(norms.map { $0.isNaN ? -Double.infinity : $0 }, rank: top - 1)
         var inTop = [Bool](repeating: false, count: n), taken = 0
+        let threshold = top > 0 ? select(norms.map { $0.isNaN ? -Double.infinity : $0 }, rank: top - 1) : Double.infinity
         for i in 0..<n where norms[i] > threshold { inTop[i] = true; taken += 1 }
         for i in 0..<n where taken < top && !inTop[i] && norms[i] == threshold { inTop[i] = true; taken += 1 }
         let rest = (0..<n).filter { !inTop[$0] }
