@@ -59,11 +59,10 @@ extension LanguageModel {
             inputs["attn_q"] = AWQ.scaleColumns(Xa, sa.scales, divide: true)
             ratios.append(sa.ratio)
             if config.kvDim == config.hidden {
-                let Xo = inputs["attn_output"]!, orgO = try Tensor.gemm(Xo, W("attn_output"), transB: true)
+                let Xo = inputs["attn_output"]!
                 let so = try AWQ.searchScales(
                     xMax: AWQ.activationScale(Xo), layers: [W("attn_output")], bits: bits, group: group, grid: grid,
-                    cancellation: cancellation
-                ) { c in AWQ.meanSquaredDifference(orgO, try Tensor.gemm(Xo, c[0], transB: true)) }
+                    cancellation: cancellation, loss: try AWQ.outputLoss(Xo, W("attn_output")))
                 m = try m.folding(so.scales, intoRowsOf: p + "attn_v", layer: p + "attn_output")
                 inputs["attn_output"] = AWQ.scaleColumns(Xo, so.scales, divide: true)
                 ratios.append(so.ratio)
@@ -79,10 +78,10 @@ extension LanguageModel {
             inputs["ffn_gate"] = AWQ.scaleColumns(Xf, sf.scales, divide: true)
             ratios.append(sf.ratio)
             // down → itself, folded into up's rows.
-            let Xd = inputs["ffn_down"]!, orgD = try Tensor.gemm(Xd, W("ffn_down"), transB: true)
+            let Xd = inputs["ffn_down"]!
             let sd = try AWQ.searchScales(
-                xMax: AWQ.activationScale(Xd), layers: [W("ffn_down")], bits: bits, group: group, grid: grid, cancellation: cancellation
-            ) { c in AWQ.meanSquaredDifference(orgD, try Tensor.gemm(Xd, c[0], transB: true)) }
+                xMax: AWQ.activationScale(Xd), layers: [W("ffn_down")], bits: bits, group: group, grid: grid, cancellation: cancellation,
+                loss: try AWQ.outputLoss(Xd, W("ffn_down")))
             m = try m.folding(sd.scales, intoRowsOf: p + "ffn_up", layer: p + "ffn_down")
             inputs["ffn_down"] = AWQ.scaleColumns(Xd, sd.scales, divide: true)
             ratios.append(sd.ratio)

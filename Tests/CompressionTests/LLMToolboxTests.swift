@@ -87,9 +87,8 @@ import Testing
     @Test(arguments: [3, 4])
     func awqMatchesTheNumpyPortOfItsSearches(bits: Int) throws {
         let W = array("awq_W"), X = array("awq_X"), key = "awq_\(bits)"
-        let search = try AWQ.searchScales(xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: 64) { c in
-            try AWQ.outputMSE(X, W, c[0])
-        }
+        let search = try AWQ.searchScales(
+            xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: 64, loss: try AWQ.outputLoss(X, W))
         #expect(search.ratio == number(key, "ratio"))
         expectClose(Tensor(search.scales), array(key, "scales"), rtol: 1e-5, atol: 1e-6)
         let losses = (value([key, "losses"]) as? [NSNumber] ?? []).map(\.doubleValue)
@@ -118,7 +117,7 @@ import Testing
         let row = Array(W.storage[0..<64]), lo = row.min()!, hi = row.max()!
         let scale = (hi - lo) / 15, zero = (-lo / scale).rounded(.toNearestOrEven)
         #expect(q.grids[0].scale == scale && q.grids[0].zero == zero)
-        #expect(throws: CoreError.self) { try AWQ.pseudoQuantize(W, bits: 4, group: 100) }   // 100 ∤ 256
+        #expect(throws: CoreError.self) { try AWQ.pseudoQuantize(W, bits: 4, group: 100) }  // 100 ∤ 256
     }
 
     @Test(arguments: ["smooth", "smooth_85"])
@@ -159,7 +158,7 @@ import Testing
         let t = try DoubleRounding.quantize(W, bits: 4, from: 8, group: nil, mode: .truncate)
         #expect(t.codes.storage == [7, -5, 2, 0])
         let r = try DoubleRounding.quantize(W, bits: 4, from: 8, group: nil, mode: .direct)
-        #expect(r.codes.storage == [7, -4, 2, 1] && abs(r.scales[0] - 1 / 7) < 1e-7)   // −0.6·7 = −4.2
+        #expect(r.codes.storage == [7, -4, 2, 1] && abs(r.scales[0] - 1 / 7) < 1e-7)  // −0.6·7 = −4.2
         // Centred: ⌊q/16 + ½⌋ = 8 → 7, −4.25 → −5, 2.56 → 2, 1.31 → 1, each read 1/32 of a step lower.
         let c = try DoubleRounding.quantize(W, bits: 4, from: 8, group: nil, mode: .centered)
         #expect(c.codes.storage == [7, -5, 2, 1])

@@ -26,7 +26,7 @@ public enum Pruning {
 
     /// The k-th smallest value (0-based), as sorted(v)[k] would give, by quickselect (Hoare
     /// partitioning, median-of-three pivots); `v` is reordered.
-    static func select(_ v: inout [Float], _ k: Int) -> Float {
+    static func select<T: Comparable>(_ v: inout [T], _ k: Int) -> T {
         var lo = 0, hi = v.count - 1
         return v.withUnsafeMutableBufferPointer { a in
             while lo < hi {

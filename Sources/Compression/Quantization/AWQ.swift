@@ -136,9 +136,11 @@ public enum AWQ {
         return Search(ratio: best.ratio, scales: best.scales, losses: losses)
     }
 
-    /// mean((X Aᵀ − X Bᵀ)²) over all outputs: a layer inspecting itself.
-    public static func outputMSE(_ X: Tensor, _ A: Tensor, _ B: Tensor) throws -> Double {
-        meanSquaredDifference(try Tensor.gemm(X, A, transB: true), try Tensor.gemm(X, B, transB: true))
+    /// A layer inspecting itself: the loss of a candidate Ŵ (the search's only layer) is
+    /// mean((X Wᵀ − X Ŵᵀ)²) over all outputs, with X Wᵀ computed once for the whole grid.
+    public static func outputLoss(_ X: Tensor, _ W: Tensor) throws -> ([Tensor]) throws -> Double {
+        let original = try Tensor.gemm(X, W, transB: true)
+        return { c in meanSquaredDifference(original, try Tensor.gemm(X, c[0], transB: true)) }
     }
 
     public static func meanSquaredDifference(_ a: Tensor, _ b: Tensor) -> Double {
@@ -238,10 +240,9 @@ extension Compressed {
                 "X",
                 "awq needs W [out, in] and X [tokens, in] with the same in, got \(Shape.describe(W.shape)) and \(Shape.describe(X.shape))")
         }
-        let original = try Tensor.gemm(X, W, transB: true)
         let search = try AWQ.searchScales(
-            xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: group, cancellation: cancellation
-        ) { c in AWQ.meanSquaredDifference(original, try Tensor.gemm(X, c[0], transB: true)) }
+            xMax: AWQ.activationScale(X), layers: [W], bits: bits, group: group, cancellation: cancellation,
+            loss: try AWQ.outputLoss(X, W))
         var scaled = AWQ.scaleColumns(W, search.scales)
         if clip {
             let bounds = try AWQ.searchClip(

@@ -83,15 +83,7 @@ extension VPTQ {
                 if wa * gap * gap > bestD { break }
                 let p = takeLeft ? left : right
                 if takeLeft { left -= 1 } else { right += 1 }
-                let e = entries + p * v
-                var d: Double
-                if v == 2 {
-                    let e0 = x[0] - e[0], e1 = x[1] - e[1]
-                    d = w[0] * e0 * e0 + w[1] * e1 * e1
-                } else {
-                    d = 0
-                    for j in 0..<v { let t = x[j] - e[j]; d += w[j] * t * t }
-                }
+                let d = VPTQ.distance(x, entries + p * v, dim: v, weights: w)
                 if d <= bestD {
                     let c = ids[p]
                     if d < bestD || c < best { bestD = d; best = c }
@@ -116,7 +108,8 @@ extension VPTQ {
         let top = size / 2
         // The top-th largest norm by selection, then everything above it and enough of its ties in index order.
         var inTop = [Bool](repeating: false, count: n), taken = 0
-        let threshold = top > 0 ? select(norms.map { $0.isNaN ? -Double.infinity : $0 }, rank: top - 1) : Double.infinity
+        var keys = norms.map { $0.isNaN ? -Double.infinity : $0 }
+        let threshold = top > 0 ? Pruning.select(&keys, n - top) : Double.infinity  // the top-th largest
         for i in 0..<n where norms[i] > threshold { inTop[i] = true; taken += 1 }
         for i in 0..<n where taken < top && !inTop[i] && norms[i] == threshold { inTop[i] = true; taken += 1 }
         let rest = (0..<n).filter { !inTop[$0] }
@@ -126,21 +119,5 @@ extension VPTQ {
         var isDrawn = [Bool](repeating: false, count: n)
         for i in drawn { isDrawn[i] = true }
         return (keep, keep.map { isDrawn[$0] ? weight : 1 })
-    }
-
-    /// The value of rank r (0: the largest) of `values`, by iterative partitioning (linear on average).
-    static func select(_ values: [Double], rank r: Int) -> Double {
-        var a = values, lo = 0, hi = a.count - 1, target = r
-        while lo < hi {
-            let pivot = [a[lo], a[(lo + hi) / 2], a[hi]].sorted()[1]
-            var i = lo, j = hi
-            while i <= j {
-                while a[i] > pivot { i += 1 }
-                while a[j] < pivot { j -= 1 }
-                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if target <= j { hi = j } else if target >= i { lo = i } else { return a[target] }
-        }
-        return a[target]
     }
 }

@@ -216,21 +216,24 @@ public enum VPTQ {
         -> Int
     {
         var best = 0, bestD = Double.infinity
-        if v == 2 {
-            let (x0, x1, w0, w1) = (x[0], x[1], w[0], w[1])
-            for c in 0..<k {
-                let e0 = x0 - book[2 * c], e1 = x1 - book[2 * c + 1]
-                let d = w0 * e0 * e0 + w1 * e1 * e1
-                if d < bestD { bestD = d; best = c }
-            }
-            return best
-        }
         for c in 0..<k {
-            var d = 0.0
-            for j in 0..<v { let e = x[j] - book[c * v + j]; d += w[j] * e * e }
+            let d = distance(x, book + c * v, dim: v, weights: w)
             if d < bestD { bestD = d; best = c }
         }
         return best
+    }
+
+    /// Σ_d w_d (x_d − c_d)², summed in coordinate order (each term w·e·e): the one arithmetic both the
+    /// full scan and `Search`'s pruned walk use, so the walk's bound (one term) never exceeds it.
+    @inline(__always)
+    static func distance(_ x: UnsafePointer<Double>, _ c: UnsafePointer<Double>, dim v: Int, weights w: UnsafePointer<Double>) -> Double {
+        if v == 2 {
+            let e0 = x[0] - c[0], e1 = x[1] - c[1]
+            return w[0] * e0 * e0 + w[1] * e1 * e1
+        }
+        var d = 0.0
+        for j in 0..<v { let e = x[j] - c[j]; d += w[j] * e * e }
+        return d
     }
 
     /// Lloyd iterations with per-coordinate weights: assign each vector to its nearest centre
