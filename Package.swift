@@ -39,8 +39,12 @@ let package = Package(
         // too, so the test suite can evaluate a real model; bounds and overflow checks stay on (-O, not -Ounchecked).
         .target(name: "Models", dependencies: ["SqueezeCore", "Compression", "Datasets", "CBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Reverse-mode differentiation (the tape), optimizers, convolution and pooling. Optimized in
+        // debug builds too: the test suite trains small networks.
+        .target(name: "Training", dependencies: ["SqueezeCore", "CBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Recipe", dependencies: [
-            "SqueezeCore", "Compression", "Datasets", "Plot", "Models",
+            "SqueezeCore", "Compression", "Datasets", "Plot", "Models", "Training",
             .product(name: "OrderedCollections", package: "swift-collections"),
         ], swiftSettings: [
             // The interpreter's frames are class-held arrays; dynamic exclusivity checks on every

@@ -24,6 +24,7 @@ public enum Format {
         switch value {
         case .string(let s): return s
         case .tensor(let t): return tensor(t, width: width)
+        case .variable(let v): return tensor(v.operand.value, width: width)
         default: return inline(value)
         }
     }
@@ -42,6 +43,7 @@ public enum Format {
             if t.rank == 0 { return float(t.storage[0]) }
             if t.count <= 6 && t.rank == 1 { return "tensor([" + t.storage.map(float).joined(separator: ", ") + "])" }
             return "<Tensor \(Shape.describe(t.shape)) f32>"
+        case .variable(let v): return inline(.tensor(v.operand.value))
         case .function(let f):
             switch f {
             case .user(let u): return "<fn \(u.signature)>"

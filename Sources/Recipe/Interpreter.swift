@@ -1,6 +1,7 @@
 import Foundation
 import OrderedCollections
 import SqueezeCore
+import Training
 
 /// Variable storage of one function call (or of the top level).
 final class Frame: @unchecked Sendable {
@@ -91,6 +92,8 @@ public final class Interpreter: @unchecked Sendable {
     let globals = Frame(count: 0, parent: nil)
     var globalSlots: [String: Int] = [:]
     var callDepth = 0
+    /// The tape of the `grad` call running now (nil outside one); see `Autodiff`.
+    var tape: Tape?
     var statementIndex = 0
     let started = ContinuousClock.now
 
@@ -278,6 +281,9 @@ public final class Interpreter: @unchecked Sendable {
     ) throws -> Value {
         switch fn {
         case .builtin(let op):
+            if let tape, Autodiff.anyLive(positional) || named.contains(where: { Autodiff.isLive($0.1) }) {
+                return try Autodiff.call(op, self, tape, positional: positional, positionalSpans: positionalSpans, named: named, span: span)
+            }
             let args = try bind(op, positional, positionalSpans, named, span)
             do {
                 return try op.body(args, self)
@@ -426,6 +432,7 @@ public final class Interpreter: @unchecked Sendable {
         case .any: break
         case .number:
             if case .tensor(let t) = v, t.count == 1 { out = .number(Double(t.storage[0])) }
+            if case .variable(let x) = v, x.operand.value.count == 1 { out = .number(Double(x.operand.value.storage[0])) }
             guard case .number = out else { throw mismatch() }
         case .integer:
             if case .tensor(let t) = v, t.count == 1 { out = .number(Double(t.storage[0])) }
@@ -448,6 +455,7 @@ public final class Interpreter: @unchecked Sendable {
             if case .range(let r) = v { out = .list((0..<r.count).map { .number(Double(r.element($0))) }) }
             guard case .list = out else { throw mismatch() }
         case .tensor:
+            if case .variable(let x) = v, x.isLive { break }
             guard let t = Ops.toTensor(v) else {
                 if case .list = v {
                     throw Diagnostic(

@@ -30,6 +30,7 @@ enum Ops {
     static func toTensor(_ v: Value) -> Tensor? {
         switch v {
         case .tensor(let t): return t
+        case .variable(let v): return v.operand.value
         case .number(let x): return Tensor(scalar: Float(x))
         case .bool(let b): return Tensor(scalar: b ? 1 : 0)
         case .compressed(let c): return c.recon
@@ -57,6 +58,7 @@ enum Ops {
         case .number(let x): return x != 0 && !x.isNaN
         case .none: return false
         case .tensor(let t) where t.count == 1: return t.storage[0] != 0
+        case .variable(let v): return try truthy(.tensor(v.operand.value), span)
         case .tensor(let t):
             throw fail(
                 "the truth value of a tensor with \(t.count) elements (shape \(Shape.describe(t.shape))) is ambiguous", span,
@@ -69,6 +71,7 @@ enum Ops {
     // MARK: - Operators
 
     static func binary(_ op: String, _ a: Value, _ b: Value, _ span: SourceSpan) throws -> Value {
+        if let tape = Autodiff.liveTape(a, b) { return try Autodiff.binary(op, a, b, tape, span) }
         switch (a, b) {
         case let (.number(x), .number(y)):
             return try numeric(op, x, y, span)
@@ -164,6 +167,8 @@ enum Ops {
         switch v {
         case .number(let x): return .number(-x)
         case .tensor(let t): return .tensor(t.map(.neg))
+        case .variable(let v) where v.isLive: return Autodiff.value(v.tape.apply(.neg, v.operand), v.tape)
+        case .variable(let v): return .tensor(v.operand.value.map(.neg))
         case .compressed(let c): return .tensor(c.recon.map(.neg))
         default: throw fail("cannot negate \(v.typeDescription)", span)
         }
@@ -214,6 +219,10 @@ enum Ops {
             return v
         case .tensor(let t):
             return try tensorIndex(t, items, span)
+        case .variable(let v) where v.isLive:
+            return try Autodiff.index(v, items, span)
+        case .variable(let v):
+            return try tensorIndex(v.operand.value, items, span)
         case .compressed(let c):
             return try tensorIndex(c.recon, items, span)
         case .model(let m):
@@ -309,6 +318,10 @@ enum Ops {
                 "record has no field '\(name)'", span,
                 suggestion: Suggest.didYouMean(name, in: r.fields.keys)
                     ?? (r.fields.isEmpty ? nil : "fields: " + r.fields.keys.joined(separator: ", ")))
+        case .variable(let v) where v.isLive && name == "T":
+            do { return Autodiff.value(try v.tape.permute(v.operand, nil), v.tape) } catch { throw wrap(error, span) }
+        case .variable(let v):
+            return try field(.tensor(v.operand.value), name, span)
         case .tensor(let t):
             switch name {
             case "T": return .tensor(t.transposed)

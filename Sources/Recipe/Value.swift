@@ -2,6 +2,7 @@ import Compression
 import Models
 import OrderedCollections
 import SqueezeCore
+import Training
 
 /// A value of the recipe language.
 public enum Value: Sendable {
@@ -13,6 +14,9 @@ public enum Value: Sendable {
     indirect case record(Record)
     indirect case range(RangeValue)
     case tensor(Tensor)
+    /// A tensor being differentiated: recorded on the tape of the `grad` call that is running.
+    /// Recipes see a tensor; once that call has returned it behaves as a plain tensor.
+    case variable(Tracked)
     case function(Function)
     indirect case compressed(CompressedValue)
     /// A neural network (`load("minilm")`): its weights, configuration and tokenizer.
@@ -32,7 +36,7 @@ public enum Value: Sendable {
         case .list: return "list"
         case .record: return "record"
         case .range: return "range"
-        case .tensor: return "tensor"
+        case .tensor, .variable: return "tensor"
         case .function: return "function"
         case .compressed: return "compressed"
         case .model, .decoder: return "model"
@@ -44,6 +48,7 @@ public enum Value: Sendable {
     public var typeDescription: String {
         switch self {
         case .tensor(let t): return "tensor \(Shape.describe(t.shape))"
+        case .variable(let v): return "tensor \(Shape.describe(v.operand.shape))"
         case .list(let l): return "list of \(l.count)"
         default: return typeName
         }
@@ -176,6 +181,8 @@ extension Value {
             return a.fields.keys == b.fields.keys && zip(a.fields.values, b.fields.values).allSatisfy { $0.isEqual(to: $1) }
         case let (.range(a), .range(b)): return a == b
         case let (.tensor(a), .tensor(b)): return a == b
+        case let (.variable(a), _): return Value.tensor(a.operand.value).isEqual(to: other)
+        case let (_, .variable(b)): return isEqual(to: .tensor(b.operand.value))
         case let (.function(a), .function(b)):
             switch (a, b) {
             case let (.user(x), .user(y)): return x === y
@@ -185,4 +192,13 @@ extension Value {
         default: return false
         }
     }
+}
+
+/// A value on a `grad` call's tape: the operand and the tape it belongs to.
+public struct Tracked: Sendable {
+    public let operand: Operand
+    public let tape: Tape
+
+    /// Still being recorded (the `grad` call that made it has not returned).
+    public var isLive: Bool { tape.isOpen }
 }

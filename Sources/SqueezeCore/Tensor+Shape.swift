@@ -99,6 +99,12 @@ extension Tensor {
     /// NumPy basic indexing: one component per leading dimension (missing trailing ones are `:`).
     /// Negative indices count from the end; ranges are clamped like Python's. The result is a copy.
     public func slice(_ components: [SliceComponent]) throws -> Tensor {
+        let layout = try sliceLayout(components)
+        return gather(shape: layout.shape, offset: layout.offset, strides: layout.strides)
+    }
+
+    /// Where `slice(components)` reads: element `idx` of the result is `storage[offset + Σ idx[k]·strides[k]]`.
+    public func sliceLayout(_ components: [SliceComponent]) throws -> (shape: [Int], offset: Int, strides: [Int]) {
         guard components.count <= rank else {
             throw CoreError.indexOutOfRange(
                 "too many indices: \(components.count) for a tensor of rank \(rank) (shape \(Shape.describe(shape)))")
@@ -125,7 +131,30 @@ extension Tensor {
                 outStrides.append(step * srcStrides[axis])
             }
         }
-        return gather(shape: outShape, offset: offset, strides: outStrides)
+        return (outShape, offset, outStrides)
+    }
+
+    /// The adjoint of a gather: a zero tensor of `shape` with `self`'s elements added at
+    /// `offset + Σ idx[k]·strides[k]` (the gradient of a slice).
+    public func scattered(into shape: [Int], offset: Int, strides: [Int]) -> Tensor {
+        var out = Tensor.zeros(shape)
+        var dims = self.shape, st = strides
+        while dims.count < 4 { dims.insert(1, at: 0); st.insert(0, at: 0) }
+        out.withMutableBuffer { dst in
+            withBuffer { src in
+                var o = 0
+                for a in 0..<dims[0] {
+                    for b in 0..<dims[1] {
+                        for c in 0..<dims[2] {
+                            let p = offset + a * st[0] + b * st[1] + c * st[2]
+                            for d in 0..<dims[3] { dst[p + d * st[3]] += src[o + d] }
+                            o += dims[3]
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// Python's slice semantics: first index and length.

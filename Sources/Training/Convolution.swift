@@ -1,0 +1,199 @@
+import Foundation
+import SqueezeCore
+
+/// A 2-D convolution's geometry over NCHW images and OIHW filters (cross-correlation, as PyTorch's
+/// `conv2d`): output extent (H + 2p − k)/s + 1 per side.
+public struct ConvGeometry: Sendable, Equatable {
+    public let n: Int, c: Int, h: Int, w: Int
+    public let o: Int, kh: Int, kw: Int
+    public let stride: Int, padding: Int
+    public var oh: Int { (h + 2 * padding - kh) / stride + 1 }
+    public var ow: Int { (w + 2 * padding - kw) / stride + 1 }
+    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+    var patch: Int { c * kh * kw }
+    /// Columns of the column matrix: one per (image, output row, output column).
+    var positions: Int { n * oh * ow }
+
+    public init(input: [Int], filters: [Int], stride: Int, padding: Int) throws {
+        guard input.count == 4 else {
+            throw CoreError.invalidArgument("conv2d: x must be images × channels × height × width, got \(Shape.describe(input))")
+        }
+        guard filters.count == 4 else {
+            throw CoreError.invalidArgument("conv2d: w must be out × in channels × kh × kw, got \(Shape.describe(filters))")
+        }
+        guard filters[1] == input[1] else {
+            throw CoreError.invalidArgument("conv2d: w has \(filters[1]) input channels, x has \(input[1])")
+        }
+        guard stride >= 1, padding >= 0 else { throw CoreError.invalidArgument("conv2d: stride must be ≥ 1 and padding ≥ 0") }
+        (n, c, h, w) = (input[0], input[1], input[2], input[3])
+        (o, kh, kw) = (filters[0], filters[2], filters[3])
+        (self.stride, self.padding) = (stride, padding)
+        guard kh >= 1, kw >= 1, h + 2 * padding >= kh, w + 2 * padding >= kw else {
+            throw CoreError.invalidArgument("conv2d: a \(kh)×\(kw) kernel does not fit a padded \(h)×\(w) image")
+        }
+    }
+
+    /// The column matrix (patch × positions): entry (c·kh·kw + i·kw + j, (b·oh + y)·ow + x) is
+    /// x[b, c, y·s + i − p, x·s + j − p], zero outside the image.
+    func im2col(_ x: Tensor) -> Tensor {
+        let (oh, ow, cols) = (self.oh, self.ow, positions)
+        return Tensor(shape: [patch, cols]) { out in
+            x.withBuffer { src in
+                let o = out
+                Parallel.forEach(patch, grain: 8) { rows in
+                    for r in rows {
+                        let ch = r / (kh * kw), i = (r / kw) % kh, j = r % kw
+                        for b in 0..<n {
+                            let plane = (b * c + ch) * h * w
+                            for y in 0..<oh {
+                                let sy = y * stride + i - padding
+                                let dst = r * cols + (b * oh + y) * ow
+                                guard sy >= 0 && sy < h else {
+                                    for xx in 0..<ow { o[dst + xx] = 0 }
+                                    continue
+                                }
+                                for xx in 0..<ow {
+                                    let sx = xx * stride + j - padding
+                                    o[dst + xx] = sx >= 0 && sx < w ? src[plane + sy * w + sx] : 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: each column entry added back to the pixel it was read from.
+    func col2im(_ cols: Tensor) -> Tensor {
+        let (oh, ow, np) = (self.oh, self.ow, positions)
+        return Tensor(shape: [n, c, h, w]) { out in
+            for k in 0..<out.count { out[k] = 0 }
+            cols.withBuffer { src in
+                let o = out
+                // One channel per task: the rows of a channel write only that channel's planes.
+                Parallel.forEach(c, grain: 1) { channels in
+                    for ch in channels {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let r = (ch * kh + i) * kw + j
+                                for b in 0..<n {
+                                    let plane = (b * c + ch) * h * w
+                                    for y in 0..<oh {
+                                        let sy = y * stride + i - padding
+                                        guard sy >= 0 && sy < h else { continue }
+                                        let base = r * np + (b * oh + y) * ow
+                                        for xx in 0..<ow {
+                                            let sx = xx * stride + j - padding
+                                            if sx >= 0 && sx < w { o[plane + sy * w + sx] += src[base + xx] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// O × (n·oh·ow) → n × O × oh × ow.
+    func imagesFromRows(_ m: Tensor) throws -> Tensor {
+        try m.reshaped([o, n, oh * ow]).permuted([1, 0, 2]).reshaped([n, o, oh, ow])
+    }
+
+    /// n × O × oh × ow → O × (n·oh·ow).
+    func rowsFromImages(_ g: Tensor) throws -> Tensor {
+        try g.reshaped([n, o, oh * ow]).permuted([1, 0, 2]).reshaped([o, positions])
+    }
+}
+
+extension Tape {
+    /// 2-D convolution of NCHW images `x` with OIHW filters `w` and an optional bias per output
+    /// channel: im2col, then one GEMM for the whole batch; the backward pass is two GEMMs and col2im.
+    public func conv2d(_ x: Operand, _ w: Operand, _ b: Operand?, stride: Int, padding: Int) throws -> Operand {
+        let geo = try ConvGeometry(input: x.shape, filters: w.shape, stride: stride, padding: padding)
+        if let b, b.shape != [geo.o] {
+            throw CoreError.invalidArgument("conv2d: b must have one value per output channel (\(geo.o)), got \(Shape.describe(b.shape))")
+        }
+        try Memory.check(elements: geo.patch * geo.positions, "conv2d's column matrix")
+        let cols = geo.im2col(x.value)
+        let wm = try w.value.reshaped([geo.o, geo.patch])
+        var ym = try Tensor.gemm(wm, cols)
+        if let b {
+            let per = geo.positions
+            ym.withMutableBuffer { y in
+                b.value.withBuffer { bs in for oc in 0..<geo.o { for k in 0..<per { y[oc * per + k] += bs[oc] } } }
+            }
+        }
+        let y = try geo.imagesFromRows(ym)
+        let inputs = b.map { [x, w, $0] } ?? [x, w]
+        let ws = w.shape
+        return record(y, inputs) { g, need in
+            let gm = try geo.rowsFromImages(g)
+            var out: [Tensor?] = [nil, nil, nil]
+            if need[0] { out[0] = geo.col2im(try Tensor.gemm(wm, gm, transA: true)) }
+            if need[1] { out[1] = try Tensor.gemm(gm, cols, transB: true).reshaped(ws) }
+            if need.count > 2 && need[2] { out[2] = try gm.reduce(.sum, axis: 1) }
+            return Array(out.prefix(need.count))
+        }
+    }
+
+    /// Max or average pooling over `size`×`size` windows moved by `stride` (no padding) of NCHW
+    /// images. Max sends the gradient to the first largest element of each window.
+    public func pool(_ x: Operand, size: Int, stride: Int, max isMax: Bool) throws -> Operand {
+        guard x.value.rank == 4 else {
+            throw CoreError.invalidArgument("pooling: x must be images × channels × height × width, got \(Shape.describe(x.shape))")
+        }
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        guard size >= 1, stride >= 1, size <= h, size <= w else {
+            throw CoreError.invalidArgument("pooling: a \(size)×\(size) window with stride \(stride) does not fit \(h)×\(w)")
+        }
+        let oh = (h - size) / stride + 1, ow = (w - size) / stride + 1
+        var arg = [Int32](repeating: 0, count: n * c * oh * ow)
+        let y = Tensor(shape: [n, c, oh, ow]) { out in
+            x.value.withBuffer { src in
+                for p in 0..<(n * c) {
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            let o = (p * oh + i) * ow + j
+                            var best = -Float.infinity, at = 0, sum: Float = 0
+                            for di in 0..<size {
+                                for dj in 0..<size {
+                                    let s = (p * h + i * stride + di) * w + j * stride + dj
+                                    let v = src[s]
+                                    sum += v
+                                    if v > best || (v.isNaN && !best.isNaN) || (di == 0 && dj == 0) { best = v; at = s }
+                                }
+                            }
+                            out[o] = isMax ? best : sum / Float(size * size)
+                            arg[o] = Int32(at)
+                        }
+                    }
+                }
+            }
+        }
+        let shape = x.shape, argmax = arg
+        return record(y, [x]) { g, _ in
+            var dx = Tensor.zeros(shape)
+            dx.withMutableBuffer { d in
+                g.withBuffer { gs in
+                    if isMax {
+                        for o in 0..<gs.count { d[Int(argmax[o])] += gs[o] }
+                        return
+                    }
+                    let scale = 1 / Float(size * size)
+                    for p in 0..<(n * c) {
+                        for i in 0..<oh {
+                            for j in 0..<ow {
+                                let gv = gs[(p * oh + i) * ow + j] * scale
+                                for di in 0..<size { for dj in 0..<size { d[(p * h + i * stride + di) * w + j * stride + dj] += gv } }
+                            }
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+}
