@@ -82,6 +82,8 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "SqueezeCore", "Datasets", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "SqueezeCore"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Recipe", "SqueezeCore", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Recipe"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Runs", "Recipe", "SqueezeCore"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Datasets"]),

@@ -33,6 +33,15 @@ public struct ConvGeometry: Sendable, Equatable {
         }
     }
 
+    /// Output columns `x` whose input column x·s + j − p lies inside the image, for kernel column j.
+    @inline(__always)
+    func validColumns(_ j: Int) -> Range<Int> {
+        let off = j - padding
+        let lo = off >= 0 ? 0 : (-off + stride - 1) / stride
+        let hi = w - 1 - off < 0 ? 0 : Swift.min(ow, (w - 1 - off) / stride + 1)
+        return lo..<Swift.max(lo, hi)
+    }
+
     /// The column matrix (patch × positions): entry (c·kh·kw + i·kw + j, (b·oh + y)·ow + x) is
     /// x[b, c, y·s + i − p, x·s + j − p], zero outside the image.
     func im2col(_ x: Tensor) -> Tensor {
@@ -40,23 +49,27 @@ public struct ConvGeometry: Sendable, Equatable {
         return Tensor(shape: [patch, cols]) { out in
             x.withBuffer { src in
                 let o = out
-                Parallel.forEach(patch, grain: 8) { rows in
-                    for r in rows {
+                Parallel.forEach(patch * n, grain: 4) { tasks in
+                    for task in tasks {
+                        let r = task / n, b = task % n
                         let ch = r / (kh * kw), i = (r / kw) % kh, j = r % kw
-                        for b in 0..<n {
-                            let plane = (b * c + ch) * h * w
-                            for y in 0..<oh {
-                                let sy = y * stride + i - padding
-                                let dst = r * cols + (b * oh + y) * ow
-                                guard sy >= 0 && sy < h else {
-                                    for xx in 0..<ow { o[dst + xx] = 0 }
-                                    continue
-                                }
-                                for xx in 0..<ow {
-                                    let sx = xx * stride + j - padding
-                                    o[dst + xx] = sx >= 0 && sx < w ? src[plane + sy * w + sx] : 0
-                                }
+                        let valid = validColumns(j), off = j - padding
+                        let plane = (b * c + ch) * h * w
+                        for y in 0..<oh {
+                            let sy = y * stride + i - padding
+                            let dst = r * cols + (b * oh + y) * ow
+                            guard sy >= 0 && sy < h else {
+                                for xx in 0..<ow { o[dst + xx] = 0 }
+                                continue
                             }
+                            for xx in 0..<valid.lowerBound { o[dst + xx] = 0 }
+                            let row = plane + sy * w + off
+                            if stride == 1 {
+                                for xx in valid { o[dst + xx] = src[row + xx] }
+                            } else {
+                                for xx in valid { o[dst + xx] = src[row + xx * stride] }
+                            }
+                            for xx in valid.upperBound..<ow { o[dst + xx] = 0 }
                         }
                     }
                 }
@@ -66,28 +79,26 @@ public struct ConvGeometry: Sendable, Equatable {
 
     /// The adjoint of `im2col`: each column entry added back to the pixel it was read from.
     func col2im(_ cols: Tensor) -> Tensor {
-        let (oh, ow, np) = (self.oh, self.ow, positions)
+        let (oh, np) = (self.oh, positions)
         return Tensor(shape: [n, c, h, w]) { out in
             for k in 0..<out.count { out[k] = 0 }
             cols.withBuffer { src in
                 let o = out
-                // One channel per task: the rows of a channel write only that channel's planes.
-                Parallel.forEach(c, grain: 1) { channels in
-                    for ch in channels {
+                // One (image, channel) plane per task: its rows write only that plane.
+                Parallel.forEach(n * c, grain: 4) { planes in
+                    for pl in planes {
+                        let b = pl / c, ch = pl % c
+                        let plane = pl * h * w
                         for i in 0..<kh {
                             for j in 0..<kw {
                                 let r = (ch * kh + i) * kw + j
-                                for b in 0..<n {
-                                    let plane = (b * c + ch) * h * w
-                                    for y in 0..<oh {
-                                        let sy = y * stride + i - padding
-                                        guard sy >= 0 && sy < h else { continue }
-                                        let base = r * np + (b * oh + y) * ow
-                                        for xx in 0..<ow {
-                                            let sx = xx * stride + j - padding
-                                            if sx >= 0 && sx < w { o[plane + sy * w + sx] += src[base + xx] }
-                                        }
-                                    }
+                                let valid = validColumns(j), off = j - padding
+                                for y in 0..<oh {
+                                    let sy = y * stride + i - padding
+                                    guard sy >= 0 && sy < h else { continue }
+                                    let base = r * np + (b * oh + y) * ow
+                                    let row = plane + sy * w + off
+                                    for xx in valid { o[row + xx * stride] += src[base + xx] }
                                 }
                             }
                         }
@@ -153,21 +164,25 @@ extension Tape {
         var arg = [Int32](repeating: 0, count: n * c * oh * ow)
         let y = Tensor(shape: [n, c, oh, ow]) { out in
             x.value.withBuffer { src in
-                for p in 0..<(n * c) {
-                    for i in 0..<oh {
-                        for j in 0..<ow {
-                            let o = (p * oh + i) * ow + j
-                            var best = -Float.infinity, at = 0, sum: Float = 0
-                            for di in 0..<size {
-                                for dj in 0..<size {
-                                    let s = (p * h + i * stride + di) * w + j * stride + dj
-                                    let v = src[s]
-                                    sum += v
-                                    if v > best || (v.isNaN && !best.isNaN) || (di == 0 && dj == 0) { best = v; at = s }
+                arg.withUnsafeMutableBufferPointer { arg in
+                    Parallel.forEach(n * c, grain: 16) { planes in
+                        for p in planes {
+                            for i in 0..<oh {
+                                for j in 0..<ow {
+                                    let o = (p * oh + i) * ow + j
+                                    var best = -Float.infinity, at = 0, sum: Float = 0
+                                    for di in 0..<size {
+                                        for dj in 0..<size {
+                                            let s = (p * h + i * stride + di) * w + j * stride + dj
+                                            let v = src[s]
+                                            sum += v
+                                            if v > best || (v.isNaN && !best.isNaN) || (di == 0 && dj == 0) { best = v; at = s }
+                                        }
+                                    }
+                                    out[o] = isMax ? best : sum / Float(size * size)
+                                    arg[o] = Int32(at)
                                 }
                             }
-                            out[o] = isMax ? best : sum / Float(size * size)
-                            arg[o] = Int32(at)
                         }
                     }
                 }

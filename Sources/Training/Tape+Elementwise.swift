@@ -54,10 +54,21 @@ public enum Elementwise: String, Sendable, CaseIterable {
 }
 
 extension Tensor {
-    /// f applied to every element.
+    /// f applied to every element (one specialised loop per function).
     public func applying(_ f: Elementwise) -> Tensor {
+        switch f {
+        case .relu: return mapped { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }
+        case .neg: return mapped { -$0 }
+        case .square: return mapped { $0 * $0 }
+        case .abs: return mapped { Swift.abs($0) }
+        default: return mapped { f.apply($0) }
+        }
+    }
+
+    @inline(__always)
+    func mapped(_ body: (Float) -> Float) -> Tensor {
         Tensor(shape: shape) { out in
-            withBuffer { a in for i in 0..<a.count { out[i] = f.apply(a[i]) } }
+            withBuffer { a in for i in 0..<a.count { out[i] = body(a[i]) } }
         }
     }
 
@@ -95,14 +106,19 @@ extension Tape {
     public func apply(_ f: Elementwise, _ x: Operand) -> Operand {
         let y = x.value.applying(f)
         return record(y, [x]) { g, _ in
-            let dx = Tensor(shape: y.shape) { out in
-                x.value.withBuffer { xs in
-                    y.withBuffer { ys in
-                        g.withBuffer { gs in for i in 0..<out.count { out[i] = gs[i] * f.derivative(xs[i], ys[i]) } }
-                    }
-                }
+            switch f {
+            case .relu: return [Tape.zip3(x.value, y, g) { xv, _, gv in xv > 0 ? gv : 0 }]
+            case .roundSTE: return [g]
+            default: return [Tape.zip3(x.value, y, g) { xv, yv, gv in gv * f.derivative(xv, yv) }]
             }
-            return [dx]
+        }
+    }
+
+    /// `body(a[i], b[i], c[i])` for equal-shaped tensors.
+    @inline(__always)
+    static func zip3(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ body: (Float, Float, Float) -> Float) -> Tensor {
+        Tensor(shape: a.shape) { out in
+            a.withBuffer { pa in b.withBuffer { pb in c.withBuffer { pc in for i in 0..<out.count { out[i] = body(pa[i], pb[i], pc[i]) } } } }
         }
     }
 
