@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import OrderedCollections
 import SqueezeCore
@@ -126,6 +127,9 @@ enum Autodiff {
         _ op: Operation, _ interp: Interpreter, _ tape: Tape, positional: [Value], positionalSpans: [SourceSpan],
         named: [(String, Value, SourceSpan)], span: SourceSpan
     ) throws -> Value {
+        if op.family == "functions" && (op.name.hasPrefix("grad(") || op.name.hasPrefix("value_and_grad(")) {
+            throw Diagnostic(.runtime, "grad inside a differentiated function is not supported (no second derivatives)", at: span)
+        }
         let isMetricLog = op.name == "log" && positional.isEmpty
         if let rule = rules[op.name], !isMetricLog {
             let args = try interp.bind(op, positional, positionalSpans, named, span)
@@ -221,6 +225,18 @@ enum Autodiff {
         "slogdet": { args, tape in
             let (sign, l) = try tape.logAbsDet(try tensorArg(args, "A", tape))
             return .record(Record(pairs: [("sign", .number(sign)), ("logabsdet", value(l, tape))]))
+        },
+        // The closed-form gradient MCR² trains with (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹), so a recipe's own ΔR can be checked against it.
+        "rate_reduction": { args, tape in
+            let z = try tensorArg(args, "Z", tape)
+            guard let L = Ops.toTensor(strip(args.value("labels"))), L.rank == 1 else {
+                throw args.error("labels", "under grad, rate_reduction takes hard labels (one per row)")
+            }
+            let r = try MCR2.rateReductionGradients(z.value, labels: L.storage.map { Int($0) }, eps2: try args.number("eps2"))
+            let R = tape.record(Tensor(scalar: Float(r.R)), [z]) { g, _ in [r.gradR.elementwise(.mul, scalar: g.storage[0])] }
+            let delta = tape.record(Tensor(scalar: Float(r.delta)), [z]) { g, _ in [r.gradDelta.elementwise(.mul, scalar: g.storage[0])] }
+            let Rc = try tape.binary(.sub, R, delta)
+            return .record(Record(pairs: [("R", value(R, tape)), ("Rc", value(Rc, tape)), ("delta", value(delta, tape))]))
         },
         "mse": { args, tape in value(try tape.mse(try tensorArg(args, "A", tape), try tensorArg(args, "B", tape)), tape) },
     ]

@@ -67,6 +67,21 @@ public enum MCR2 {
         return (R - Rc, grad)
     }
 
+    /// R(Z) and ΔR(Z, labels) of features Z (rows, as given: not normalised here) with their closed-form
+    /// gradients, as `train` uses them; the gradient rule of `rate_reduction` under `grad`.
+    public static func rateReductionGradients(_ Z: Tensor, labels: [Int], eps2: Double) throws
+        -> (R: Double, gradR: Tensor, delta: Double, gradDelta: Tensor)
+    {
+        guard Z.rank == 2, labels.count == Z.rows, Z.rows > 0 else {
+            throw CoreError.invalidArgument("rate_reduction: Z must be a matrix with one label per row")
+        }
+        let (m, d) = (Z.rows, Z.cols)
+        let z = Z.storage.map(Double.init)
+        let (R, gR) = try rateAndGradient(z, m, d, a: Double(d) / (Double(m) * eps2))
+        let (delta, gD) = try deltaAndGradient(z, m, d, labels: labels, eps2: eps2)
+        return (R, Tensor(shape: Z.shape, storage: gR.map(Float.init)), delta, Tensor(shape: Z.shape, storage: gD.map(Float.init)))
+    }
+
     /// Forward pass: pre-normalisation outputs Y, hidden activations H, and the normalised Z.
     static func forward(_ model: Model, _ x: [Double], _ n: Int) -> (y: [Double], h: [Double], z: [Double], norms: [Double]) {
         var h: [Double] = []
