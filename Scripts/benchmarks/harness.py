@@ -547,7 +547,43 @@ def toolbox():
           "2 survivors and the parent on 512, context 128")
     print(f"  {t:.2f} s per generation (fitness after 3 generations {q})")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox}
+def training():
+    """One training step (forward, backward through the tape, AdamW) of the 784-256-10 MLP at batch 256
+    and of Examples/training.recipe's CNN at batch 64, against the same in PyTorch on two threads
+    (training_peer.py); both sides report the median seconds per step after five warm-up steps. Then
+    the tape's own cost: a chain of 2,000 scalar multiplications differentiated, less the same chain
+    run plainly, per recorded operation."""
+    d = tempfile.mkdtemp()
+    peer = os.path.join(ROOT, "Scripts", "benchmarks", "training_peer.py")
+    nets = {
+        "mlp": ("X = rand(256, 784, seed: 1)\ny = randint(0, 10, [256], seed: 2)\np = mlp_init([784, 256, 10], seed: 3)\n"
+                "loss = fn(p, X, y) { return cross_entropy(mlp(p, X), y) }\n",
+                "MLP 784-256-10, batch 256"),
+        "cnn": ("X = rand(64, 1, 28, 28, seed: 1)\ny = randint(0, 10, [64], seed: 2)\n"
+                "p = {c1: rand(16, 1, 3, 3, low: -0.3, high: 0.3, seed: 3), b1: zeros(16), c2: rand(32, 16, 3, 3, low: -0.08, high: 0.08, seed: 4),\n"
+                "     b2: zeros(32), W: rand(800, 10, low: -0.035, high: 0.035, seed: 5), b: zeros(10)}\n"
+                "fn net(p, X) {\n  h = max_pool(relu(conv2d(X, p.c1, p.b1)), size: 2)\n  h = max_pool(relu(conv2d(h, p.c2, p.b2)), size: 2)\n"
+                "  return reshape(h, [shape(h)[0], 800]) @ p.W + p.b\n}\nloss = fn(p, X, y) { return cross_entropy(net(p, X), y) }\n",
+                "CNN conv3×3(16)-pool-conv3×3(32)-pool-fc, batch 64"),
+    }
+    for kind, (setup, title) in nets.items():
+        r = os.path.join(d, f"{kind}.recipe")
+        open(r, "w").write(setup + "vg = value_and_grad(loss)\nopt = adam(lr: 0.001, weight_decay: 0.01)\ns = opt.init(p)\ntimes = []\n"
+                           "for k in range(25) {\n  t0 = clock()\n  v = vg(p, X, y)\n  u = opt.step(p, v.grad, s)\n  p = u.params\n  s = u.state\n"
+                           "  if k >= 5 { times = append(times, clock() - t0) }\n}\nst = sort(tensor(times))\n"
+                           "print((st[9] + st[10]) / 2, \"loss\", round(v.value, digits: 4))\n")
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, peer, kind, "20"]))
+        ratio = report(f"training step of the {title} (target ≥ 1× PyTorch, 2 threads)", ta, tb, qa, qb, peer="PyTorch", tol=1e9)
+        target(f"training step, {title}, vs PyTorch", "≥ 1×", f"{ratio:.2f}×", ratio >= 1, "issue 24")
+    tape = os.path.join(d, "tape.recipe")
+    open(tape, "w").write("fn chain(x) {\n  for i in range(2000) { x = x * 1.0001 }\n  return sum(x)\n}\nx = ones(1)\n"
+                          "t0 = clock()\nfor r in range(5) { g = grad(chain)(x) }\ntg = (clock() - t0) / 5\n"
+                          "t0 = clock()\nfor r in range(5) { v = chain(x) }\ntp = (clock() - t0) / 5\nprint((tg - tp) / 2000 * 1e6)\n")
+    t, _ = inner([SQUEEZE, "run", tape, "--no-history"])
+    print(f"tape overhead: {t:.2f} µs per recorded operation (record, backward closure and gradient accumulation; "
+          f"2,000 scalar multiplications differentiated, less the same run plainly)")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox, "training": training}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

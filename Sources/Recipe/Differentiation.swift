@@ -219,14 +219,17 @@ enum Autodiff {
         },
         "logdet": { args, tape in
             let (sign, l) = try tape.logAbsDet(try tensorArg(args, "A", tape))
-            if sign < 0 { throw args.error("A", "the determinant is negative, so its logarithm is undefined; slogdet(A) gives sign and log|det|") }
+            if sign < 0 {
+                throw args.error("A", "the determinant is negative, so its logarithm is undefined; slogdet(A) gives sign and log|det|")
+            }
             return value(l, tape)
         },
         "slogdet": { args, tape in
             let (sign, l) = try tape.logAbsDet(try tensorArg(args, "A", tape))
             return .record(Record(pairs: [("sign", .number(sign)), ("logabsdet", value(l, tape))]))
         },
-        // The closed-form gradient MCR² trains with (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹), so a recipe's own ΔR can be checked against it.
+        // The closed-form gradient MCR² trains with (∂ ½logdet(I + aZᵀZ)/∂Z = aZ(I + aZᵀZ)⁻¹),
+        // so a recipe's own ΔR can be checked against it.
         "rate_reduction": { args, tape in
             let z = try tensorArg(args, "Z", tape)
             guard let L = Ops.toTensor(strip(args.value("labels"))), L.rank == 1 else {
@@ -237,6 +240,17 @@ enum Autodiff {
             let delta = tape.record(Tensor(scalar: Float(r.delta)), [z]) { g, _ in [r.gradDelta.elementwise(.mul, scalar: g.storage[0])] }
             let Rc = try tape.binary(.sub, R, delta)
             return .record(Record(pairs: [("R", value(R, tape)), ("Rc", value(Rc, tape)), ("delta", value(delta, tape))]))
+        },
+        "normalize": { args, tape in
+            let x = try tensorArg(args, "X", tape)
+            let axis = try args.int("axis")
+            guard x.value.rank > 0 else { return value(try tape.binary(.div, x, Operand(constant: Tensor(scalar: 1))), tape) }
+            let s = try tape.reduce(.sum, tape.apply(.square, x), axis: axis)
+            // Zero slices are divided by 1, as without grad (so there the gradient is the identity, not PyTorch's 1/eps).
+            let n = tape.apply(.sqrt, try tape.select(s.value.map { $0 > 0 ? 1 : 0 }, s, Operand(constant: Tensor(scalar: 1))))
+            var shape = x.shape
+            shape[axis < 0 ? axis + shape.count : axis] = 1
+            return value(try tape.binary(.div, x, try tape.reshape(n, shape)), tape)
         },
         "mse": { args, tape in value(try tape.mse(try tensorArg(args, "A", tape), try tensorArg(args, "B", tape)), tape) },
     ]

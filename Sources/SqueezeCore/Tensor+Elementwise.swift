@@ -68,6 +68,8 @@ extension Tensor {
                 case .abs: for i in 0..<a.count { out[i] = Swift.abs(a[i]) }
                 case .square: for i in 0..<a.count { out[i] = a[i] * a[i] }
                 case .sqrt: for i in 0..<a.count { out[i] = a[i].squareRoot() }
+                // Selects, not branches (half of random inputs would mispredict); NaN stays NaN.
+                case .relu: for i in 0..<a.count { out[i] = Swift.max(a[i], 0) }
                 default: for i in 0..<a.count { out[i] = op.apply(a[i]) }
                 }
             }

@@ -162,25 +162,45 @@ extension Tape {
         }
         let oh = (h - size) / stride + 1, ow = (w - size) / stride + 1
         var arg = [Int32](repeating: 0, count: n * c * oh * ow)
+        let inverse = 1 / Float(size * size)
         let y = Tensor(shape: [n, c, oh, ow]) { out in
             x.value.withBuffer { src in
                 arg.withUnsafeMutableBufferPointer { arg in
+                    guard let sp = src.baseAddress, let op = out.baseAddress, let ap = arg.baseAddress else { return }
                     Parallel.forEach(n * c, grain: 16) { planes in
                         for p in planes {
+                            let plane = sp + p * h * w
+                            if isMax && size == 2 && stride == 2 {
+                                Tape.maxPool2x2(plane, op + p * oh * ow, ap + p * oh * ow, w: w, oh: oh, ow: ow, base: p * h * w)
+                                continue
+                            }
                             for i in 0..<oh {
                                 for j in 0..<ow {
                                     let o = (p * oh + i) * ow + j
-                                    var best = -Float.infinity, at = 0, sum: Float = 0
-                                    for di in 0..<size {
-                                        for dj in 0..<size {
-                                            let s = (p * h + i * stride + di) * w + j * stride + dj
-                                            let v = src[s]
-                                            sum += v
-                                            if v > best || (v.isNaN && !best.isNaN) || (di == 0 && dj == 0) { best = v; at = s }
+                                    let first = i * stride * w + j * stride
+                                    if isMax {
+                                        // The first largest element; a NaN wins (and the first NaN stays).
+                                        var best = plane[first], at = first
+                                        for di in 0..<size {
+                                            let row = first + di * w
+                                            for dj in 0..<size {
+                                                // Branch-free (selects, not jumps): random data mispredicts half the comparisons.
+                                                let v = plane[row + dj]
+                                                let better = (v > best) || (v != v && best == best)
+                                                best = better ? v : best
+                                                at = better ? row + dj : at
+                                            }
                                         }
+                                        op[o] = best
+                                        ap[o] = Int32(p * h * w + at)
+                                    } else {
+                                        var sum: Float = 0
+                                        for di in 0..<size {
+                                            let row = first + di * w
+                                            for dj in 0..<size { sum += plane[row + dj] }
+                                        }
+                                        op[o] = sum * inverse
                                     }
-                                    out[o] = isMax ? best : sum / Float(size * size)
-                                    arg[o] = Int32(at)
                                 }
                             }
                         }
@@ -197,7 +217,7 @@ extension Tape {
                         for o in 0..<gs.count { d[Int(argmax[o])] += gs[o] }
                         return
                     }
-                    let scale = 1 / Float(size * size)
+                    let scale = inverse
                     for p in 0..<(n * c) {
                         for i in 0..<oh {
                             for j in 0..<ow {
@@ -209,6 +229,29 @@ extension Tape {
                 }
             }
             return [dx]
+        }
+    }
+
+    /// The common case, 2×2 windows moved by 2, as straight-line selects (first largest; NaN wins).
+    static func maxPool2x2(
+        _ src: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
+        w: Int, oh: Int, ow: Int, base: Int
+    ) {
+        @inline(__always) func pick(_ best: inout Float, _ at: inout Int, _ v: Float, _ k: Int) {
+            let better = (v > best) || (v != v && best == best)
+            best = better ? v : best
+            at = better ? k : at
+        }
+        for i in 0..<oh {
+            let r0 = 2 * i * w, r1 = r0 + w
+            for j in 0..<ow {
+                var best = src[r0 + 2 * j], at = r0 + 2 * j
+                pick(&best, &at, src[r0 + 2 * j + 1], r0 + 2 * j + 1)
+                pick(&best, &at, src[r1 + 2 * j], r1 + 2 * j)
+                pick(&best, &at, src[r1 + 2 * j + 1], r1 + 2 * j + 1)
+                out[i * ow + j] = best
+                arg[i * ow + j] = Int32(base + at)
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ extension Tensor {
     /// f applied to every element (one specialised loop per function).
     public func applying(_ f: Elementwise) -> Tensor {
         switch f {
-        case .relu: return mapped { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }
+        case .relu: return mapped { Swift.max($0, 0) }  // a select, not a branch; NaN stays NaN
         case .neg: return mapped { -$0 }
         case .square: return mapped { $0 * $0 }
         case .abs: return mapped { Swift.abs($0) }
@@ -118,7 +118,8 @@ extension Tape {
     @inline(__always)
     static func zip3(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ body: (Float, Float, Float) -> Float) -> Tensor {
         Tensor(shape: a.shape) { out in
-            a.withBuffer { pa in b.withBuffer { pb in c.withBuffer { pc in for i in 0..<out.count { out[i] = body(pa[i], pb[i], pc[i]) } } } }
+            a.withBuffer { pa in b.withBuffer { pb in c.withBuffer { pc in for i in 0..<out.count { out[i] = body(pa[i], pb[i], pc[i]) } } }
+            }
         }
     }
 

@@ -53,7 +53,9 @@ extension Tape {
             return record(y, [x]) { g, _ in [split.expand(g, shape: shape) { _, gv in gv * scale }] }
         case .max, .min:
             // The gradient goes to the first extreme element of each line (PyTorch's max(dim) does the same).
-            let arg = try axis == nil ? Tensor(scalar: Float(try x.value.reduceAll(kind == .max ? .argmax : .argmin)))
+            let arg =
+                try axis == nil
+                ? Tensor(scalar: Float(try x.value.reduceAll(kind == .max ? .argmax : .argmin)))
                 : x.value.reduce(kind == .max ? .argmax : .argmin, axis: axis)
             return record(y, [x]) { g, _ in
                 var out = Tensor.zeros(shape)
@@ -111,7 +113,8 @@ extension Tape {
     /// Mean over rows of −log softmax(logits)[label]: logits n×c, labels n whole numbers in 0..<c.
     public func crossEntropy(_ logits: Operand, labels: [Int]) throws -> Operand {
         guard logits.value.rank == 2 else {
-            throw CoreError.invalidArgument("cross_entropy: logits must be a matrix (samples × classes), got \(Shape.describe(logits.shape))")
+            throw CoreError.invalidArgument(
+                "cross_entropy: logits must be a matrix (samples × classes), got \(Shape.describe(logits.shape))")
         }
         let n = logits.shape[0], c = logits.shape[1]
         guard labels.count == n else {

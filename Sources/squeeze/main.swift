@@ -82,6 +82,8 @@ let longSession = { (a: String) in a == "repl" || a == "kernel" || a.hasPrefix("
 if arguments.first.map(longSession) ?? true {
     Memory.useOneHeap()
 }
+// Loops that make and drop the same tensors (training steps) reuse freed memory instead of faulting in fresh pages.
+Memory.keepFreedMemory()
 BLAS.limitIdleSpinning()
 installInterruptHandler()
 // The memory budget for any one result: --max-memory SIZE (any command) or SQUEEZE_MAX_MEMORY;

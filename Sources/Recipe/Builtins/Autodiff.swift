@@ -13,13 +13,16 @@ extension Builtins {
         structure (records and lists of tensors, such as a network's parameters). It records what executes, so if, for and \
         function calls need nothing special. Differentiable: + − * / ** with broadcasting, @, matmul, dot, sum/mean/max/min \
         (axis:), exp, log, sqrt, tanh, sigmoid, relu, gelu, abs, sin, cos, clip, where, softmax, log_softmax, cross_entropy, \
-        mse, indexing and slicing, reshape, transpose, .T, concat, stack, norm (Frobenius), logdet, slogdet, conv2d, max_pool, \
-        avg_pool, round_ste, quantize_ste. shape, print, argmax, accuracy and log(name: …) see plain values; any other \
-        operation given a differentiated tensor is an error naming it. Second derivatives (grad of grad) are not supported.
+        mse, indexing and slicing, reshape, transpose, .T, concat, stack, norm (Frobenius), normalize, logdet, slogdet, \
+        rate_reduction (MCR²'s closed form), conv2d, max_pool, avg_pool, round_ste, quantize_ste. shape, print, argmax, \
+        accuracy and log(name: …) see plain values; any other operation given a differentiated tensor is an error naming it. \
+        Second derivatives (grad of grad) are not supported.
         """
 
     /// A function value made by an operation (`grad(f)`, an optimizer's `step`): variadic positional arguments.
-    static func closure(_ name: String, summary: String, _ body: @escaping @Sendable ([Value], Arguments, Interpreter) throws -> Value)
+    static func closure(
+        _ name: String, summary: String, _ body: @escaping @Sendable ([Value], Arguments, Interpreter) throws -> Value
+    )
         -> Value
     {
         .function(
@@ -92,7 +95,8 @@ extension Builtins {
         case .tensor(let t) where t.count == 1: out = Operand(constant: t)
         default:
             throw Diagnostic(
-                .runtime, "grad: \(f.name) must return a number (or a one-element tensor) to be differentiated, got \(result.typeDescription)",
+                .runtime,
+                "grad: \(f.name) must return a number (or a one-element tensor) to be differentiated, got \(result.typeDescription)",
                 at: span, suggestion: "reduce it, e.g. return sum(…) or mean(…)")
         }
         let grads: [Int: Tensor]
@@ -134,9 +138,13 @@ extension Builtins {
     }
 
     static func labels(_ args: Arguments, _ name: String) throws -> [Int] {
-        guard let t = Ops.toTensor(Autodiff.strip(args.value(name))) else { throw args.error(name, "'\(name)' must be a vector of class indices") }
+        guard let t = Ops.toTensor(Autodiff.strip(args.value(name))) else {
+            throw args.error(name, "'\(name)' must be a vector of class indices")
+        }
         return try t.storage.map { x in
-            guard x == x.rounded(), x.isFinite else { throw args.error(name, "labels must be whole numbers, got \(Format.number(Double(x)))") }
+            guard x == x.rounded(), x.isFinite else {
+                throw args.error(name, "labels must be whole numbers, got \(Format.number(Double(x)))")
+            }
             return Int(x)
         }
     }

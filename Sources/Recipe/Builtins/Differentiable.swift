@@ -5,7 +5,8 @@ import Training
 extension Builtins {
     /// grad, value_and_grad, and the operations made for networks; the latter take differentiated
     /// tensors themselves and work on plain tensors too.
-    static let autodiff: [Operation] = [gradientOperation("grad", withValue: false), gradientOperation("value_and_grad", withValue: true)]
+    static let autodiff: [Operation] =
+        [gradientOperation("grad", withValue: false), gradientOperation("value_and_grad", withValue: true)]
         + differentiable
 
     static let differentiable: [Operation] = [
@@ -76,7 +77,8 @@ extension Builtins {
             let b = args.isNone("b") ? nil : try operand(args, "b", t)
             return Autodiff.value(
                 try t.conv2d(
-                    try operand(args, "x", t), try operand(args, "w", t), b, stride: try args.int("stride"), padding: try args.int("padding")),
+                    try operand(args, "x", t), try operand(args, "w", t), b, stride: try args.int("stride"),
+                    padding: try args.int("padding")),
                 t)
         },
         pooling("max_pool", max: true), pooling("avg_pool", max: false),
@@ -85,7 +87,8 @@ extension Builtins {
     static func pooling(_ name: String, max: Bool) -> Operation {
         Operation(
             name, family: "autodiff",
-            summary: max ? "Largest value of each size×size window of NCHW images (no padding)." : "Mean of each size×size window of NCHW images.",
+            summary: max
+                ? "Largest value of each size×size window of NCHW images (no padding)." : "Mean of each size×size window of NCHW images.",
             example: "\(name)(reshape(arange(0, 16), [1, 1, 4, 4]), size: 2)",
             params: [
                 ParamSpec("x", .any), ParamSpec("size", .integer, .value(.number(2)), range: 1...4096, namedOnly: true),
@@ -110,7 +113,9 @@ extension Builtins {
                     var m: Float = 0
                     for i in (r * n)..<((r + 1) * n) { m = Swift.max(m, Swift.abs(a[i])) }
                     let s = m > 0 ? m / levels : 1
-                    for i in (r * n)..<((r + 1) * n) { out[i] = Swift.min(Swift.max((a[i] / s).rounded(.toNearestOrEven), -levels), levels) * s }
+                    for i in (r * n)..<((r + 1) * n) {
+                        out[i] = Swift.min(Swift.max((a[i] / s).rounded(.toNearestOrEven), -levels), levels) * s
+                    }
                 }
             }
         }

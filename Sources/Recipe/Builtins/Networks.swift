@@ -65,7 +65,10 @@ extension Builtins {
                     throw args.error("params", "layer \(i) must be a record {W, b}")
                 }
                 h = try t.matmul(h, W)
-                if let bv = l["b"], case .none = bv {} else if let bv = l["b"], let b = Autodiff.operand(bv, t) { h = try t.binary(.add, h, b) }
+                if let bv = l["b"], case .none = bv {
+                } else if let bv = l["b"], let b = Autodiff.operand(bv, t) {
+                    h = try t.binary(.add, h, b)
+                }
                 if i < layers.count - 1 {
                     switch act {
                     case "relu": h = t.apply(.relu, h)
@@ -83,7 +86,8 @@ extension Builtins {
             summary: "Mini-batches {X, y} of the rows of X (and y): a shuffled order from the seed, the last batch may be smaller.",
             example: "for b in batches(randn(10, 2), arange(0, 10), size: 4, seed: 1) { print(shape(b.X)) }",
             params: [
-                ParamSpec("X", .tensor), ParamSpec("y", .any, .none), ParamSpec("size", .integer, .value(.number(32)), range: 1...1e9, namedOnly: true),
+                ParamSpec("X", .tensor), ParamSpec("y", .any, .none),
+                ParamSpec("size", .integer, .value(.number(32)), range: 1...1e9, namedOnly: true),
                 ParamSpec("shuffle", .bool, .value(.bool(true)), namedOnly: true), seedParam,
             ]
         ) { args, interp in

@@ -65,7 +65,8 @@ private struct Trainer {
         } else {
             y = nil
         }
-        guard case .record(let opt) = args.value("optimizer"), case .function(let i)? = opt["init"], case .function(let s)? = opt["step"] else {
+        guard case .record(let opt) = args.value("optimizer"), case .function(let i)? = opt["init"], case .function(let s)? = opt["step"]
+        else {
             throw args.error("optimizer", "'optimizer' must be an optimizer: sgd(…), adam(…) or lamb(…)")
         }
         (initFn, stepFn) = (i, s)
@@ -102,14 +103,22 @@ private struct Trainer {
                 do {
                     let r = try Builtins.differentiate(loss, batchArgs, argnums: [0], interp, at: span, origin: span)
                     guard r.value.isFinite else {
-                        throw args.error("loss", "the loss is \(Format.number(r.value)) at step \(step) (epoch \(epoch), batch \(b + 1)); the parameters before it were finite")
+                        throw args.error(
+                            "loss",
+                            "the loss is \(Format.number(r.value)) at step \(step) (epoch \(epoch), batch \(b + 1)); "
+                                + "the parameters before it were finite"
+                        )
                     }
                     let out = try interp.invoke(stepFn, [params, r.grads[0], state], at: span)
                     guard case .record(let o) = out, let p = o["params"], let s = o["state"] else {
                         throw args.error("optimizer", "the optimizer's step did not return {params, state}")
                     }
                     if let bad = ParameterTree.leaves(p).first(where: { $0.tensor.nonFiniteDescription != nil }) {
-                        throw args.error("params", "parameter \(bad.path) became non-finite at step \(step) (epoch \(epoch)): loss \(Format.number(r.value)) was finite; lower the learning rate?")
+                        throw args.error(
+                            "params",
+                            "parameter \(bad.path) became non-finite at step \(step) (epoch \(epoch)): "
+                                + "loss \(Format.number(r.value)) was finite; lower the learning rate?"
+                        )
                     }
                     (params, state) = (p, s)
                     losses.append(Float(r.value))
@@ -121,7 +130,9 @@ private struct Trainer {
                     try interp.cancellation.check()
                 } catch let e where interp.cancellation.isCancelled && Trainer.isInterruption(e) {
                     interrupted = true
-                    interp.warn("train: interrupted at step \(step) of \(epochs * perEpoch); the result holds the parameters after step \(step - 1)")
+                    interp.warn(
+                        "train: interrupted at step \(step) of \(epochs * perEpoch); the result holds the parameters after step \(step - 1)"
+                    )
                     break epochLoop
                 }
             }
@@ -134,13 +145,17 @@ private struct Trainer {
                 case .number(let x): fields["eval"] = .number(x)
                 case .record(let r):
                     for (k, v) in r.fields {
-                        guard case .number = v else { throw args.error("eval", "eval's record must hold numbers; \(k) is \(v.typeDescription)") }
+                        guard case .number = v else {
+                            throw args.error("eval", "eval's record must hold numbers; \(k) is \(v.typeDescription)")
+                        }
                         fields[k] = v
                     }
                 default: throw args.error("eval", "eval must return a number or a record of numbers, got \(m.typeDescription)")
                 }
             }
-            for (k, v) in fields where k != "epoch" { if case .number(let x) = v { interp.report(k == "loss" ? "train.epoch_loss" : k, x, step: epoch) } }
+            for (k, v) in fields where k != "epoch" {
+                if case .number(let x) = v { interp.report(k == "loss" ? "train.epoch_loss" : k, x, step: epoch) }
+            }
             epochRecords.append(.record(Record(fields)))
         }
         let history = Record(pairs: [("loss", .tensor(Tensor(losses))), ("epochs", .list(epochRecords))])

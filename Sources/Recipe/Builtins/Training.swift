@@ -48,7 +48,9 @@ enum ParameterTree {
         guard p.count == o.count, zip(p, o).allSatisfy({ $0.path == $1.path && $0.tensor.shape == $1.tensor.shape }) else {
             let mismatch = zip(p, o).first { $0.path != $1.path || $0.tensor.shape != $1.tensor.shape }
             let detail =
-                mismatch.map { "\($0.0.path) is \(Shape.describe($0.0.tensor.shape)) but \(what) has \($0.1.path) \(Shape.describe($0.1.tensor.shape))" }
+                mismatch.map {
+                    "\($0.0.path) is \(Shape.describe($0.0.tensor.shape)) but \(what) has \($0.1.path) \(Shape.describe($0.1.tensor.shape))"
+                }
                 ?? "\(p.count) parameter tensors but \(o.count) in \(what)"
             throw args.error(name, "\(what) does not have the parameters' structure: \(detail)")
         }
@@ -65,10 +67,13 @@ extension Builtins {
         optimizerOperation(
             .sgd, summary: "Stochastic gradient descent with momentum, Nesterov and weight decay (PyTorch's torch.optim.SGD).",
             params: [
-                ParamSpec("lr", .any, .required, namedOnly: true, doc: "learning rate: a number, or a schedule (schedule.cosine(…)) or fn(step)"),
+                ParamSpec(
+                    "lr", .any, .required, namedOnly: true, doc: "learning rate: a number, or a schedule (schedule.cosine(…)) or fn(step)"),
                 ParamSpec("momentum", .number, .value(.number(0)), range: 0...1, namedOnly: true),
                 ParamSpec("nesterov", .bool, .value(.bool(false)), namedOnly: true),
-                ParamSpec("weight_decay", .number, .value(.number(0)), range: 0...1e6, namedOnly: true, doc: "L2 penalty λ added to the gradient"),
+                ParamSpec(
+                    "weight_decay", .number, .value(.number(0)), range: 0...1e6, namedOnly: true,
+                    doc: "L2 penalty λ added to the gradient"),
             ]),
         optimizerOperation(
             .adam, summary: "Adam, and AdamW with decoupled: true (the default), as torch.optim.AdamW / Adam.",
@@ -101,7 +106,8 @@ extension Builtins {
     static func optimizerOperation(_ kind: Optimizer.Kind, summary: String, params: [ParamSpec]) -> Operation {
         Operation(
             kind.rawValue, family: "training", summary: summary, doc: optimizerDoc,
-            example: "opt = \(kind.rawValue)(lr: 0.1)\np = {w: ones(3)}\ns = opt.init(p)\nr = opt.step(p, {w: ones(3)}, s)\nprint(r.params.w)",
+            example:
+                "opt = \(kind.rawValue)(lr: 0.1)\np = {w: ones(3)}\ns = opt.init(p)\nr = opt.step(p, {w: ones(3)}, s)\nprint(r.params.w)",
             params: params
         ) { args, _ in
             let opt = try optimizer(kind, args)
@@ -109,7 +115,12 @@ extension Builtins {
             fields["kind"] = .string(kind.rawValue)
             for p in params { fields[p.name] = args.value(p.name) }
             let lr = args.value("lr")
-            guard lr.asNumber != nil || { if case .function = lr { return true }; return false }() else {
+            guard
+                lr.asNumber != nil
+                    || {
+                        if case .function = lr { return true }; return false
+                    }()
+            else {
                 throw args.error("lr", "'lr' must be a number or a schedule (a function of the step)")
             }
             fields["init"] = closure("\(kind.rawValue).init", summary: "the optimizer's initial state") { values, call, _ in
@@ -176,7 +187,8 @@ extension Builtins {
         case .function(let f):
             let v = try interp.invoke(f, [.number(Double(step))], at: span)
             guard case .number(let x) = v, x.isFinite, x >= 0 else {
-                throw Diagnostic(.runtime, "the learning-rate schedule gave \(Format.inline(v)) at step \(step); expected a number ≥ 0", at: span)
+                throw Diagnostic(
+                    .runtime, "the learning-rate schedule gave \(Format.inline(v)) at step \(step); expected a number ≥ 0", at: span)
             }
             return x
         default: throw Diagnostic(.runtime, "the learning rate must be a number or a schedule", at: span)
@@ -189,7 +201,9 @@ extension Builtins {
         Operation(
             "schedule.cosine", family: "training",
             summary: "Learning rate: linear warm-up, then half a cosine from lr to final over steps (SGDR without restarts).",
-            doc: "η_t = lr·(t+1)/warmup for t < warmup, then final + (lr − final)·(1 + cos(π·(t − warmup)/(steps − warmup)))/2, final after.",
+            doc:
+                "η_t = lr·(t+1)/warmup for t < warmup, then final + (lr − final)·(1 + cos(π·(t − warmup)/(steps − warmup)))/2, "
+                + "final after.",
             example: "s = schedule.cosine(0.1, steps: 100)\nprint(s(0), s(50), s(100))",
             params: [
                 ParamSpec("lr", .number, range: 0...1e6), ParamSpec("steps", .integer, range: 1...1e12, namedOnly: true),
@@ -197,7 +211,10 @@ extension Builtins {
                 ParamSpec("warmup", .integer, .value(.number(0)), range: 0...1e12, namedOnly: true),
             ]
         ) { args, _ in
-            schedule(.cosine(base: try args.number("lr"), steps: try args.int("steps"), final: try args.number("final"), warmup: try args.int("warmup")))
+            schedule(
+                .cosine(
+                    base: try args.number("lr"), steps: try args.int("steps"), final: try args.number("final"),
+                    warmup: try args.int("warmup")))
         },
         Operation(
             "schedule.linear_warmup", family: "training", summary: "Learning rate lr·min(1, (t+1)/warmup), constant after the warm-up.",
