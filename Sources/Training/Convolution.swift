@@ -232,24 +232,29 @@ extension Tape {
         }
     }
 
-    /// The common case, 2×2 windows moved by 2, as straight-line selects (first largest; NaN wins).
+    /// The common case, 2×2 windows moved by 2: the maximum by `max`, its first position by equality
+    /// selects (no data-dependent branches: random data mispredicts half of them). A window whose sum
+    /// is NaN (a NaN, or ±inf together) takes the general comparison, where the first NaN wins.
     static func maxPool2x2(
         _ src: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
         w: Int, oh: Int, ow: Int, base: Int
     ) {
-        @inline(__always) func pick(_ best: inout Float, _ at: inout Int, _ v: Float, _ k: Int) {
-            let better = (v > best) || (v != v && best == best)
-            best = better ? v : best
-            at = better ? k : at
-        }
         for i in 0..<oh {
             let r0 = 2 * i * w, r1 = r0 + w
             for j in 0..<ow {
-                var best = src[r0 + 2 * j], at = r0 + 2 * j
-                pick(&best, &at, src[r0 + 2 * j + 1], r0 + 2 * j + 1)
-                pick(&best, &at, src[r1 + 2 * j], r1 + 2 * j)
-                pick(&best, &at, src[r1 + 2 * j + 1], r1 + 2 * j + 1)
-                out[i * ow + j] = best
+                let k0 = r0 + 2 * j, k1 = k0 + 1, k2 = r1 + 2 * j, k3 = k2 + 1
+                let a0 = src[k0], a1 = src[k1], a2 = src[k2], a3 = src[k3]
+                var m: Float, at: Int
+                if (a0 + a1 + a2 + a3).isNaN {
+                    (m, at) = (a0, k0)
+                    for (v, k) in [(a1, k1), (a2, k2), (a3, k3)] where v > m || (v.isNaN && !m.isNaN) { (m, at) = (v, k) }
+                } else {
+                    m = Swift.max(Swift.max(a0, a1), Swift.max(a2, a3))
+                    at = a2 == m ? k2 : k3
+                    at = a1 == m ? k1 : at
+                    at = a0 == m ? k0 : at
+                }
+                out[i * ow + j] = m
                 arg[i * ow + j] = Int32(base + at)
             }
         }

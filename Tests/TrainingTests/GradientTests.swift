@@ -199,6 +199,25 @@ struct GradientCheck {
         try c.check("avg_pool", [x]) { t, v in try t.pool(v[0], size: 2, stride: 1, max: false) }
     }
 
+    @Test func maxPoolingTiesAndNaN() throws {
+        // 2×2 windows (the fast path) and 3×3 (the general one): ties send the gradient to the first
+        // largest element; a NaN wins its window and gets the gradient, as PyTorch's max_pool2d.
+        let x = Tensor(shape: [1, 1, 4, 4], storage: [1, 5, 2, 2, 5, 0, 2, 2, .nan, 3, -.infinity, .infinity, 3, 9, 1, 1])
+        for (size, stride) in [(2, 2), (3, 1)] {
+            let t = Tape()
+            let v = t.variable(x)
+            let y = try t.pool(v, size: size, stride: stride, max: true)
+            let g = try t.gradients(of: try t.reduce(.sum, y, axis: nil))[v.node!]!
+            if size == 2 {
+                #expect(y.value.storage[0] == 5 && y.value.storage[1] == 2 && y.value.storage[2].isNaN && y.value.storage[3] == .infinity)
+                #expect(g.storage == [0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0])
+            } else {
+                #expect(y.value.storage[0].isNaN && y.value.storage[2].isNaN && y.value.storage[1] == .infinity)
+                #expect(g[0, 0, 2, 0] == 2 && g[0, 0, 2, 3] == 2 && g.storage.reduce(0, +) == 4)
+            }
+        }
+    }
+
     @Test func convolutionMatchesDirectSum() throws {
         var rng = RandomGenerator(seed: 3)
         let x = Tensor.randn([2, 2, 5, 4], using: &rng), w = Tensor.randn([3, 2, 3, 3], using: &rng), b = Tensor([0.5, -1, 2])
