@@ -282,6 +282,14 @@ struct Compiler {
                     let v: Value = t.rank == 1 ? .number(Double(t.storage[i])) : .tensor(t.rows(i..<(i + 1)).dropLeadingAxis())
                     if let out = try step(v) { return out }
                 }
+            case .variable(let x):
+                // The rows of a differentiated tensor, each recorded as an index (a plain tensor once its grad returned).
+                guard x.operand.value.rank >= 1 else { throw Diagnostic(.runtime, "cannot iterate over a scalar tensor", at: ispan) }
+                for i in 0..<x.operand.shape[0] {
+                    let item = [Ops.Index.at(.number(Double(i)), ispan)]
+                    let v = x.isLive ? try Autodiff.index(x, item, ispan) : try Ops.index(seq, item, ispan)
+                    if let out = try step(v) { return out }
+                }
             case .record(let r):
                 for (k, v) in r.fields { if let out = try step(.list([.string(k), v])) { return out } }
             case .string(let s):
@@ -301,6 +309,7 @@ struct Compiler {
         case .range(let r): return r.count
         case .list(let l): return l.count
         case .tensor(let t): return t.rank >= 1 ? t.shape[0] : 0
+        case .variable(let x): return x.operand.value.rank >= 1 ? x.operand.shape[0] : 0
         case .record(let r): return r.fields.count
         case .string(let s): return s.count
         default: return 0

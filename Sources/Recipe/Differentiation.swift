@@ -152,7 +152,7 @@ enum Autodiff {
     /// Operations whose result never depends differentiably on their input.
     static let inspection: Set<String> = [
         "shape", "len", "type", "print", "str", "argmax", "argmin", "accuracy", "sign", "floor", "ceil", "round",
-        "number", "assert", "note", "warn", "table", "isnan",
+        "number", "assert", "note", "warn", "table",
     ]
 
     static func unary(_ f: Elementwise) -> Rule {

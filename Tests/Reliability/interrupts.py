@@ -34,6 +34,10 @@ CASES = [
     ("decoder calibration", "d = load(\"smollm2\")\nt = load(\"canterbury\")",
      "q = compress(d, fn(W, name, X) { return quantize(W, bits: 3, group: 128, method: \"gptq\", X: X) }, calibration: t.texts.plrabn12, tokens: 8192)"),
     ("generation", "d = load(\"smollm2\")", "g = generate(d, \"Once upon a time\", tokens: 4000)"),
+    # train catches the interruption, warns "train: interrupted at step …" and returns the last good parameters.
+    ("training", "data = {X: randn(20000, 256, seed: 1), y: randint(0, 10, [20000], seed: 2)}\n"
+     "loss = fn(p, X, y) { return cross_entropy(mlp(p, X), y) }",
+     "r = train(mlp_init([256, 512, 10], seed: 1), loss, data, optimizer: adam(), epochs: 1000, batch: 64)"),
 ]
 
 

@@ -4,7 +4,8 @@
     reliability.py BINARY [SUITE…] [--verbose] [--soak-minutes M]
 
 Suites: recipes (hostile recipes), files (hostile files), faults (history under faults),
-soak (a REPL driven through a pseudo-terminal), interrupts (Ctrl-C in each long operation family). Without SUITE: recipes files faults, and a one-minute
+soak (a REPL driven through a pseudo-terminal), interrupts (Ctrl-C in each long operation family),
+training (memory over 1,024 training steps). Without SUITE: recipes files faults, and a one-minute
 soak. Prints one line of counts per suite and exits 1 if any case failed."""
 
 import argparse
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("suites", nargs="*", default=["recipes", "files", "faults", "interrupts", "soak"])
+    ap.add_argument("suites", nargs="*", default=["recipes", "files", "faults", "interrupts", "training", "soak"])
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--soak-minutes", type=float, default=1.0)
     ap.add_argument("--soak-inputs", type=int, default=0, help="stop the soak after this many inputs (0: time only)")
@@ -42,6 +43,9 @@ def main():
             elif suite == "interrupts":
                 import interrupts
                 results.append(interrupts.run_suite(binary, root, a.verbose))
+            elif suite == "training":
+                import training
+                results.append(training.run_suite(binary, root, a.verbose))
             elif suite == "soak":
                 import soak
                 results.append(soak.run_suite(binary, root, a.soak_minutes, a.soak_inputs, a.verbose))
