@@ -93,7 +93,11 @@ public final class Tape: @unchecked Sendable {
             let parts = try backward(g, inputs.map { $0 >= 0 })
             for (k, j) in inputs.enumerated() where j >= 0 {
                 guard k < parts.count, let p = parts[k] else { continue }
-                precondition(p.shape == nodes[j].shape, "gradient shape \(p.shape) for a node of shape \(nodes[j].shape)")
+                guard p.shape == nodes[j].shape else {
+                    throw CoreError.invalidArgument(
+                        "internal error: a gradient of shape \(Shape.describe(p.shape)) "
+                            + "for a value of shape \(Shape.describe(nodes[j].shape))")
+                }
                 if let acc = grads[j] { grads[j] = Tape.accumulate(acc, p) } else { grads[j] = p }
             }
         }
