@@ -108,14 +108,54 @@ public struct ConvGeometry: Sendable, Equatable {
         }
     }
 
-    /// O × (n·oh·ow) → n × O × oh × ow.
-    func imagesFromRows(_ m: Tensor) throws -> Tensor {
-        try m.reshaped([o, n, oh * ow]).permuted([1, 0, 2]).reshaped([n, o, oh, ow])
+    /// O × (n·oh·ow) → n × O × oh × ow, adding the bias on the way (one pass, both cores: each output
+    /// channel's rows are disjoint in both layouts).
+    func imagesFromRows(_ m: Tensor, bias: Tensor?) -> Tensor {
+        let (o, n, per) = (self.o, self.n, oh * ow)
+        return Tensor(shape: [n, o, oh, ow]) { out in
+            m.withBuffer { src in
+                let dst = out
+                let bias = bias?.storage
+                Parallel.forEach(o, grain: 1) { channels in
+                    for oc in channels {
+                        let add = bias?[oc] ?? 0
+                        for b in 0..<n {
+                            let from = (oc * n + b) * per, to = (b * o + oc) * per
+                            for k in 0..<per { dst[to + k] = src[from + k] + add }
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    /// n × O × oh × ow → O × (n·oh·ow).
-    func rowsFromImages(_ g: Tensor) throws -> Tensor {
-        try g.reshaped([n, o, oh * ow]).permuted([1, 0, 2]).reshaped([o, positions])
+    /// n × O × oh × ow → O × (n·oh·ow), and the bias gradient (each channel's sum) from the same pass.
+    func rowsFromImages(_ g: Tensor) -> (rows: Tensor, bias: Tensor) {
+        let (o, n, per) = (self.o, self.n, oh * ow)
+        var sums = [Double](repeating: 0, count: o)
+        let rows = Tensor(shape: [o, positions]) { out in
+            g.withBuffer { src in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    let dst = out
+                    Parallel.forEach(o, grain: 1) { channels in
+                        for oc in channels {
+                            var s = 0.0
+                            for b in 0..<n {
+                                let from = (b * o + oc) * per, to = (oc * n + b) * per
+                                var line: Float = 0
+                                for k in 0..<per {
+                                    dst[to + k] = src[from + k]
+                                    line += src[from + k]
+                                }
+                                s += Double(line)
+                            }
+                            sums[oc] = s
+                        }
+                    }
+                }
+            }
+        }
+        return (rows, Tensor(sums.map { Float($0) }))
     }
 }
 
@@ -130,22 +170,15 @@ extension Tape {
         try Memory.check(elements: geo.patch * geo.positions, "conv2d's column matrix")
         let cols = geo.im2col(x.value)
         let wm = try w.value.reshaped([geo.o, geo.patch])
-        var ym = try Tensor.gemm(wm, cols)
-        if let b {
-            let per = geo.positions
-            ym.withMutableBuffer { y in
-                b.value.withBuffer { bs in for oc in 0..<geo.o { for k in 0..<per { y[oc * per + k] += bs[oc] } } }
-            }
-        }
-        let y = try geo.imagesFromRows(ym)
+        let y = geo.imagesFromRows(try Tensor.gemm(wm, cols), bias: b?.value)
         let inputs = b.map { [x, w, $0] } ?? [x, w]
         let ws = w.shape
         return record(y, inputs) { g, need in
-            let gm = try geo.rowsFromImages(g)
+            let (gm, gb) = geo.rowsFromImages(g)
             var out: [Tensor?] = [nil, nil, nil]
             if need[0] { out[0] = geo.col2im(try Tensor.gemm(wm, gm, transA: true)) }
             if need[1] { out[1] = try Tensor.gemm(gm, cols, transB: true).reshaped(ws) }
-            if need.count > 2 && need[2] { out[2] = try gm.reduce(.sum, axis: 1) }
+            if need.count > 2 && need[2] { out[2] = gb }
             return Array(out.prefix(need.count))
         }
     }
