@@ -91,7 +91,7 @@ enum Autodiff {
             for item in items {
                 switch item {
                 case let .at(iv, ispan):
-                    if items.count == 1, let rows = try rowIndices(iv, x.shape.first ?? 0, ispan) {
+                    if items.count == 1, let rows = try Ops.rowIndices(iv, x.shape.first ?? 0, ispan) {
                         return value(try tape.rows(x, rows), tape)
                     }
                     comps.append(.index(try Ops.integer(iv, ispan)))
@@ -103,20 +103,6 @@ enum Autodiff {
             return value(try tape.slice(x, comps), tape)
         } catch let e as CoreError {
             throw Ops.wrap(e, span)
-        }
-    }
-
-    /// `A[idx]` with a vector or list of row indices.
-    private static func rowIndices(_ v: Value, _ n: Int, _ span: SourceSpan) throws -> [Int]? {
-        let raw: [Double]
-        switch v {
-        case .tensor(let t) where t.rank == 1: raw = t.storage.map(Double.init)
-        case .list(let l): raw = try l.map { Double(try Ops.integer($0, span)) }
-        default: return nil
-        }
-        return try raw.map { x in
-            guard x == x.rounded() else { throw Ops.fail("row indices must be whole numbers", span) }
-            return Int(x) < 0 ? Int(x) + n : Int(x)
         }
     }
 
@@ -192,7 +178,7 @@ enum Autodiff {
             value(tape.clip(try tensorArg(args, "x", tape), Float(try args.number("low")), Float(try args.number("high"))), tape)
         },
         "where": { args, tape in
-            guard let c = Ops.toTensor(strip(args.value("cond"))) else { throw args.error("cond", "'cond' must be a tensor") }
+            guard let c = Ops.toTensor(args.value("cond")) else { throw args.error("cond", "'cond' must be a tensor") }
             return value(try tape.select(c, try tensorArg(args, "a", tape), try tensorArg(args, "b", tape)), tape)
         },
         "reshape": { args, tape in value(try tape.reshape(try tensorArg(args, "A", tape), try args.ints("shape")), tape) },
@@ -232,10 +218,11 @@ enum Autodiff {
         // so a recipe's own ΔR can be checked against it.
         "rate_reduction": { args, tape in
             let z = try tensorArg(args, "Z", tape)
-            guard let L = Ops.toTensor(strip(args.value("labels"))), L.rank == 1 else {
+            guard let L = Ops.toTensor(args.value("labels")), L.rank == 1 else {
                 throw args.error("labels", "under grad, rate_reduction takes hard labels (one per row)")
             }
-            let r = try MCR2.rateReductionGradients(z.value, labels: L.storage.map { Int($0) }, eps2: try args.number("eps2"))
+            let labels = try Builtins.intLabels(L, args, "labels")
+            let r = try MCR2.rateReductionGradients(z.value, labels: labels, eps2: try args.number("eps2"))
             let R = tape.record(Tensor(scalar: Float(r.R)), [z]) { g, _ in [r.gradR.elementwise(.mul, scalar: g.storage[0])] }
             let delta = tape.record(Tensor(scalar: Float(r.delta)), [z]) { g, _ in [r.gradDelta.elementwise(.mul, scalar: g.storage[0])] }
             let Rc = try tape.binary(.sub, R, delta)

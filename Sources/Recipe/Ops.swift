@@ -267,6 +267,22 @@ enum Ops {
         }
     }
 
+    /// `A[idx]` and `A[[i, j]]`: the rows an index vector or list selects (negative counting from the
+    /// end); nil when `v` is neither.
+    static func rowIndices(_ v: Value, _ rows: Int, _ span: SourceSpan) throws -> [Int]? {
+        switch v {
+        case .tensor(let idx) where idx.rank == 1:
+            return try idx.storage.map { x in
+                guard x == x.rounded() else { throw fail("row indices must be whole numbers", span) }
+                return Int(x) < 0 ? Int(x) + rows : Int(x)
+            }
+        case .list(let l):
+            return try l.map { try integer($0, span) }.map { $0 < 0 ? $0 + rows : $0 }
+        default:
+            return nil
+        }
+    }
+
     static func tensorIndex(_ t: Tensor, _ items: [Index], _ span: SourceSpan) throws -> Value {
         guard items.count <= t.rank else {
             throw fail("too many indices for a tensor of shape \(Shape.describe(t.shape)): \(items.count) given, rank \(t.rank)", span)
@@ -275,16 +291,7 @@ enum Ops {
         for (axis, item) in items.enumerated() {
             switch item {
             case let .at(v, ispan):
-                if case .tensor(let idx) = v, idx.rank == 1, items.count == 1 {
-                    // Row selection by an index vector: A[idx].
-                    let rows = try idx.storage.map { x -> Int in
-                        guard x == x.rounded() else { throw fail("row indices must be whole numbers", ispan) }
-                        return Int(x) < 0 ? Int(x) + t.shape[0] : Int(x)
-                    }
-                    do { return .tensor(try t.rows(at: rows)) } catch { throw wrap(error, ispan) }
-                }
-                if case .list(let l) = v, items.count == 1 {
-                    let rows = try l.map { try integer($0, ispan) }.map { $0 < 0 ? $0 + t.shape[0] : $0 }
+                if items.count == 1, let rows = try rowIndices(v, t.shape[0], ispan) {
                     do { return .tensor(try t.rows(at: rows)) } catch { throw wrap(error, ispan) }
                 }
                 let i = try integer(v, ispan)

@@ -133,26 +133,17 @@ extension Builtins {
     /// The tape to record on: the running `grad` call's, or a throwaway one (everything is then a constant).
     static func tape(_ interp: Interpreter) -> Tape { interp.tape ?? Tape() }
 
-    static func operand(_ args: Arguments, _ name: String, _ tape: Tape) throws -> Operand {
-        try Autodiff.tensorArg(args, name, tape)
-    }
-
     static func labels(_ args: Arguments, _ name: String) throws -> [Int] {
-        guard let t = Ops.toTensor(Autodiff.strip(args.value(name))) else {
+        guard let t = Ops.toTensor(args.value(name)) else {
             throw args.error(name, "'\(name)' must be a vector of class indices")
         }
-        return try t.storage.map { x in
-            guard x == x.rounded(), x.isFinite else {
-                throw args.error(name, "labels must be whole numbers, got \(Format.number(Double(x)))")
-            }
-            return Int(x)
-        }
+        return try intLabels(t, args, name)
     }
 
     static func elementwiseOp(_ name: String, _ f: Elementwise, summary: String, doc: String = "", example: String) -> Operation {
         Operation(name, family: "autodiff", summary: summary, doc: doc, example: example, params: [ParamSpec("x", .any)]) { args, interp in
             let t = tape(interp)
-            return Autodiff.value(t.apply(f, try operand(args, "x", t)), t)
+            return Autodiff.value(t.apply(f, try Autodiff.tensorArg(args, "x", t)), t)
         }
     }
 

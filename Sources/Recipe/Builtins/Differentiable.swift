@@ -31,7 +31,7 @@ extension Builtins {
             ]
         ) { args, interp in
             let t = tape(interp)
-            let x = try operand(args, "x", t)
+            let x = try Autodiff.tensorArg(args, "x", t)
             let q = try fakeQuantize(x.value, bits: try args.int("bits"), perRow: try args.string("per") == "row")
             return Autodiff.value(t.record(q, [x]) { g, _ in [g] }, t)
         },
@@ -40,14 +40,14 @@ extension Builtins {
             example: "softmax(tensor([[1, 2, 3]]))", params: [ParamSpec("x", .any), axisParam]
         ) { args, interp in
             let t = tape(interp)
-            return Autodiff.value(try t.softmax(try operand(args, "x", t), axis: try args.int("axis")), t)
+            return Autodiff.value(try t.softmax(try Autodiff.tensorArg(args, "x", t), axis: try args.int("axis")), t)
         },
         Operation(
             "log_softmax", family: "autodiff", summary: "x − log Σ exp x along an axis (default the last), computed stably.",
             example: "log_softmax(tensor([[1, 2, 3]]))", params: [ParamSpec("x", .any), axisParam]
         ) { args, interp in
             let t = tape(interp)
-            return Autodiff.value(try t.logSoftmax(try operand(args, "x", t), axis: try args.int("axis")), t)
+            return Autodiff.value(try t.logSoftmax(try Autodiff.tensorArg(args, "x", t), axis: try args.int("axis")), t)
         },
         Operation(
             "cross_entropy", family: "autodiff",
@@ -57,7 +57,7 @@ extension Builtins {
             params: [ParamSpec("logits", .any), ParamSpec("labels", .any)]
         ) { args, interp in
             let t = tape(interp)
-            return Autodiff.value(try t.crossEntropy(try operand(args, "logits", t), labels: try labels(args, "labels")), t)
+            return Autodiff.value(try t.crossEntropy(try Autodiff.tensorArg(args, "logits", t), labels: try labels(args, "labels")), t)
         },
         Operation(
             "conv2d", family: "autodiff",
@@ -74,10 +74,10 @@ extension Builtins {
             ]
         ) { args, interp in
             let t = tape(interp)
-            let b = args.isNone("b") ? nil : try operand(args, "b", t)
+            let b = args.isNone("b") ? nil : try Autodiff.tensorArg(args, "b", t)
             return Autodiff.value(
                 try t.conv2d(
-                    try operand(args, "x", t), try operand(args, "w", t), b, stride: try args.int("stride"),
+                    try Autodiff.tensorArg(args, "x", t), try Autodiff.tensorArg(args, "w", t), b, stride: try args.int("stride"),
                     padding: try args.int("padding")),
                 t)
         },
@@ -98,7 +98,7 @@ extension Builtins {
             let t = tape(interp)
             let size = try args.int("size")
             return Autodiff.value(
-                try t.pool(try operand(args, "x", t), size: size, stride: try args.optionalInt("stride") ?? size, max: max), t)
+                try t.pool(try Autodiff.tensorArg(args, "x", t), size: size, stride: try args.optionalInt("stride") ?? size, max: max), t)
         }
     }
 

@@ -59,7 +59,7 @@ extension Builtins {
             }
             let act = p["activation"]?.asString ?? "relu"
             guard activations.contains(act) else { throw args.error("params", "unknown activation \(Format.quoted(act))") }
-            var h = try operand(args, "X", t)
+            var h = try Autodiff.tensorArg(args, "X", t)
             for (i, layer) in layers.enumerated() {
                 guard case .record(let l) = layer, let wv = l["W"], let W = Autodiff.operand(wv, t) else {
                     throw args.error("params", "layer \(i) must be a record {W, b}")
