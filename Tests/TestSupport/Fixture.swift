@@ -32,6 +32,8 @@ public struct Fixture: @unchecked Sendable {
     public var doubles: [Double] { ((value as? [Any]) ?? []).map(Fixture.number) }
     public var string: String { value as? String ?? "" }
     public var strings: [String] { value as? [String] ?? [] }
+    /// The elements of an array.
+    public var items: [Fixture] { ((value as? [Any]) ?? []).map { Fixture(value: $0) } }
     public var uint64: UInt64 { (value as? NSNumber)?.uint64Value ?? 0 }
 
     public var tensor: Tensor {

@@ -1,0 +1,254 @@
+import Foundation
+import SqueezeCore
+
+/// The bits a compressed message holds, part by part (each count exact: values at 32 bits, indices at
+/// ⌈log₂ d⌉ bits for a tensor of d elements, sign bits, level codes, fp32 scales and factors).
+public struct MessageBits: Sendable, Equatable {
+    public var values = 0, indices = 0, signs = 0, levels = 0, scales = 0, factors = 0, dense = 0
+
+    public init() {}
+
+    public var total: Int { values + indices + signs + levels + scales + factors + dense }
+
+    public static func + (a: MessageBits, b: MessageBits) -> MessageBits {
+        var r = a
+        r.values += b.values
+        r.indices += b.indices
+        r.signs += b.signs
+        r.levels += b.levels
+        r.scales += b.scales
+        r.factors += b.factors
+        r.dense += b.dense
+        return r
+    }
+
+    /// Named parts in a fixed order (zero parts left out).
+    public var parts: [(String, Int)] {
+        [
+            ("values", values), ("indices", indices), ("signs", signs), ("levels", levels), ("scales", scales), ("factors", factors),
+            ("dense", dense),
+        ].filter { $0.1 > 0 }
+    }
+}
+
+/// One tensor's compressed message: what it decodes to, and (for sparse methods) the coordinates sent.
+public struct TensorMessage: Sendable {
+    public var decoded: [Float]
+    public var bits: MessageBits
+    /// Sparse methods: the indices (ascending) and their values.
+    public var indices: [Int] = []
+    public var values: [Float] = []
+}
+
+/// The per-tensor compression kernels, each a pure function of its input (and of the random numbers it is
+/// given), so each can be checked against a numpy port of its reference code
+/// (Tests/TrainingTests/Fixtures/make_gradient_compression_fixtures.py).
+public enum Compressors {
+    /// Bits of one index into a tensor of `count` elements: ⌈log₂ count⌉ (at least 1).
+    public static func indexBits(_ count: Int) -> Int { max(1, Int.bitWidth - (max(count, 2) - 1).leadingZeroBitCount) }
+
+    /// A sparse message sending `x` at `indices` (ascending).
+    public static func sparse(_ x: [Float], _ indices: [Int]) -> TensorMessage {
+        var decoded = [Float](repeating: 0, count: x.count)
+        var values = [Float]()
+        values.reserveCapacity(indices.count)
+        for i in indices {
+            decoded[i] = x[i]
+            values.append(x[i])
+        }
+        var bits = MessageBits()
+        bits.values = 32 * indices.count
+        bits.indices = indexBits(x.count) * indices.count
+        return TensorMessage(decoded: decoded, bits: bits, indices: indices, values: values)
+    }
+
+    /// The k entries of largest magnitude (ties to the lower index), indices ascending — numpy's
+    /// `argsort(-|x|, kind="stable")[:k]`. NaN counts as largest.
+    public static func topK(_ x: [Float], _ k: Int) -> [Int] {
+        let n = x.count, k = min(max(k, 0), n)
+        if k == 0 { return [] }
+        if k == n { return Array(0..<n) }
+        var mags = x.map { $0.isNaN ? Float.infinity : abs($0) }
+        let tau = kthLargest(&mags, k)
+        var above = 0
+        for v in x where (v.isNaN ? Float.infinity : abs(v)) > tau { above += 1 }
+        var ties = k - above
+        var out = [Int]()
+        out.reserveCapacity(k)
+        for i in 0..<n {
+            let m = x[i].isNaN ? Float.infinity : abs(x[i])
+            if m > tau {
+                out.append(i)
+            } else if m == tau && ties > 0 {
+                out.append(i)
+                ties -= 1
+            }
+        }
+        return out
+    }
+
+    /// The k-th largest value of `a` (1-based), by quickselect; `a` is reordered.
+    static func kthLargest(_ a: inout [Float], _ k: Int) -> Float {
+        var lo = 0, hi = a.count - 1
+        let target = k - 1  // index in descending order
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            // median of three as the pivot
+            let p = max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] > p { i += 1 }
+                while a[j] < p { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if target <= j {
+                hi = j
+            } else if target >= i {
+                lo = i
+            } else {
+                return a[target]
+            }
+        }
+        return a[target]
+    }
+
+    /// Entries with |x| ≥ threshold.
+    public static func threshold(_ x: [Float], _ tau: Float) -> [Int] {
+        var out = [Int]()
+        for i in 0..<x.count where abs(x[i]) >= tau || x[i].isNaN { out.append(i) }
+        return out
+    }
+
+    /// Scaled sign (Karimireddy et al. 2019, EF-signSGD): per chunk, (‖x_c‖₁/|c|)·sign(x), 0 sent as +.
+    /// One bit per element and one fp32 scale per chunk.
+    public static func sign(_ x: [Float], chunk: Int) -> TensorMessage {
+        let n = x.count, c = chunk > 0 ? chunk : max(n, 1)
+        var decoded = [Float](repeating: 0, count: n)
+        var bits = MessageBits()
+        var start = 0
+        while start < n {
+            let end = min(n, start + c)
+            var l1: Float = 0
+            for i in start..<end { l1 += abs(x[i]) }
+            let scale = l1 / Float(end - start)
+            for i in start..<end { decoded[i] = x[i] >= 0 ? scale : -scale }
+            bits.scales += 32
+            start = end
+        }
+        bits.signs = n
+        return TensorMessage(decoded: decoded, bits: bits)
+    }
+
+    /// QSGD (Alistarh et al. 2017) with `s` levels per bucket: q = ‖v‖·sign(v)·(l + [u < s|v|/‖v‖ − l])/s,
+    /// l = ⌊s|v|/‖v‖⌋, with `uniforms[i]` the i-th draw. Per bucket a fp32 norm; per element a sign bit
+    /// and ⌈log₂(s+1)⌉ level bits.
+    public static func qsgd(_ x: [Float], levels s: Int, bucket: Int, uniforms: [Float]) -> TensorMessage {
+        let n = x.count, c = bucket > 0 ? bucket : max(n, 1)
+        var decoded = [Float](repeating: 0, count: n)
+        var bits = MessageBits()
+        var start = 0
+        while start < n {
+            let end = min(n, start + c)
+            var ss: Float = 0
+            for i in start..<end { ss += x[i] * x[i] }
+            let norm = ss.squareRoot()
+            if norm > 0 {
+                let f = Float(s) / norm
+                for i in start..<end {
+                    let level = f * abs(x[i])
+                    let low = level.rounded(.down)
+                    let q = low + (uniforms[i] < level - low ? 1 : 0)
+                    decoded[i] = (x[i] < 0 ? -q : (x[i] > 0 ? q : 0)) * norm / Float(s)
+                }
+            }
+            bits.scales += 32
+            start = end
+        }
+        bits.signs = n
+        bits.levels = n * indexBits(s + 1)
+        return TensorMessage(decoded: decoded, bits: bits)
+    }
+
+    /// Gram–Schmidt on the columns of a row-major [rows × r] matrix, as PowerSGD's reference:
+    /// each column divided by (its norm + 1e-8), then removed from the later columns.
+    public static func orthogonalize(_ m: inout [Float], rows: Int, rank r: Int) {
+        for j in 0..<r {
+            var ss: Float = 0
+            for i in 0..<rows { ss += m[i * r + j] * m[i * r + j] }
+            let inv = 1 / (ss.squareRoot() + 1e-8)
+            for i in 0..<rows { m[i * r + j] *= inv }
+            for k in (j + 1)..<max(r, j + 1) {
+                var dot: Float = 0
+                for i in 0..<rows { dot += m[i * r + j] * m[i * r + k] }
+                for i in 0..<rows { m[i * r + k] -= dot * m[i * r + j] }
+            }
+        }
+    }
+
+    /// DGC's sampling plan for a tensor of `count` elements at `ratio` (synxlin's `initialize`):
+    /// (elements to select, samples, top-k of the samples, sample stride).
+    public static func dgcPlan(count: Int, ratio: Double, sampleRatio: Double = 0.01) -> (selects: Int, samples: Int, topSamples: Int, stride: Int) {
+        var stride = 1, samples = count
+        if sampleRatio < 1 {
+            let pct = Int((Double(count) * sampleRatio).rounded(.up))
+            let cpr = Int((2 / ratio).rounded(.up))
+            if count > cpr {
+                let want = max(pct, cpr)
+                stride = Int((Double(count) / Double(want) / 32).rounded(.up)) * 32 + 1
+                samples = count / stride
+                while samples < want {
+                    stride -= 8
+                    samples = count / stride
+                }
+            }
+        }
+        let top = Int((Double(samples) * ratio).rounded(.up))
+        let selects = Int((Double(count) * ratio).rounded(.up))
+        return (selects, samples, top, stride)
+    }
+
+    /// DGC's sparsification of the accumulated velocity (synxlin `_sparsify`): a threshold from the top
+    /// of a strided sample starting at `sampleStart`, adapted (×1.3 / ×0.8 bounds, ≤ 10 times) toward the
+    /// target count, exact top-k among the candidates when far above it; at most `selects` indices kept.
+    public static func dgcSelect(_ x: [Float], ratio: Double, sampleStart: Int, sampleRatio: Double = 0.01) -> [Int] {
+        let n = x.count
+        if n == 0 { return [] }
+        let plan = dgcPlan(count: n, ratio: ratio, sampleRatio: sampleRatio)
+        let importance = x.map { abs($0) }
+        var samples: [Float]
+        if plan.samples == n {
+            samples = importance
+        } else {
+            samples = []
+            var i = sampleStart
+            while i < n {
+                samples.append(importance[i])
+                i += plan.stride
+            }
+        }
+        var threshold = kthLargest(&samples, min(plan.topSamples, samples.count))
+        var indices = (0..<n).filter { importance[$0] >= threshold }
+        if n > plan.samples {
+            for _ in 0..<10 {
+                if indices.count > plan.selects {
+                    if Double(indices.count) > Double(plan.selects) * 1.3 {
+                        let sub = indices.map { importance[$0] }
+                        indices = topK(sub, plan.selects).map { indices[$0] }
+                        break
+                    }
+                    break
+                } else if Double(indices.count) < 0.8 * Double(plan.selects) {
+                    threshold *= 0.8
+                } else {
+                    break
+                }
+                indices = (0..<n).filter { importance[$0] >= threshold }
+            }
+        }
+        return Array(indices.prefix(plan.selects))
+    }
+}
