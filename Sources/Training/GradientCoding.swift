@@ -43,23 +43,16 @@ public struct GradientCode: Sendable {
         matrix = b
     }
 
-    /// Decoding coefficients for the workers in `received` (least squares of B_Sᵀ a = 1), and the largest
-    /// residual |B_Sᵀ a − 1|.
+    /// Decoding coefficients for the workers in `received` (≥ n − s of them; least squares of B_Sᵀ a = 1 by
+    /// Householder QR on the first n − s), and the largest residual |B_Sᵀ a − 1|.
     public func decoder(_ received: [Int]) -> (coefficients: [Double], residual: Double)? {
-        let k = received.count
-        guard k > 0 else { return nil }
-        // Normal equations (B_S B_Sᵀ) a = B_S 1.
-        var g = [Double](repeating: 0, count: k * k), rhs = [Double](repeating: 0, count: k)
-        for (x, i) in received.enumerated() {
-            for (y, j) in received.enumerated() {
-                var dot = 0.0
-                for c in 0..<n { dot += matrix[i * n + c] * matrix[j * n + c] }
-                g[x * k + y] = dot
-            }
-            rhs[x] = (0..<n).reduce(0.0) { $0 + matrix[i * n + $1] }
-        }
-        for x in 0..<k { g[x * k + x] += 1e-12 }
-        guard let a = Self.solve(g, rhs, k) else { return nil }
+        guard received.count >= n - s, received.count <= n else { return nil }
+        // B's rows span an (n − s)-dimensional space: any n − s of them decode; the rest get coefficient 0.
+        let k = n - s
+        var m = [Double](repeating: 0, count: n * k)
+        for (x, i) in received.prefix(k).enumerated() { for c in 0..<n { m[c * k + x] = matrix[i * n + c] } }
+        guard var a = Self.leastSquares(m, [Double](repeating: 1, count: n), rows: n, cols: k) else { return nil }
+        a += [Double](repeating: 0, count: received.count - k)
         var residual = 0.0
         for c in 0..<n {
             var v = 0.0
@@ -67,6 +60,41 @@ public struct GradientCode: Sendable {
             residual = max(residual, abs(v - 1))
         }
         return (a, residual)
+    }
+
+    /// min ‖A x − b‖ for A [rows × cols] (rows ≥ cols, full column rank) by Householder QR.
+    static func leastSquares(_ a: [Double], _ b: [Double], rows: Int, cols: Int) -> [Double]? {
+        var a = a, b = b
+        for j in 0..<cols {
+            var norm = 0.0
+            for r in j..<rows { norm += a[r * cols + j] * a[r * cols + j] }
+            norm = norm.squareRoot()
+            guard norm > 1e-300 else { return nil }
+            let alpha = a[j * cols + j] > 0 ? -norm : norm
+            var v = [Double](repeating: 0, count: rows - j)
+            for r in j..<rows { v[r - j] = a[r * cols + j] }
+            v[0] -= alpha
+            let vv = v.reduce(0) { $0 + $1 * $1 }
+            guard vv > 0 else { continue }
+            for c in j..<cols {
+                var dot = 0.0
+                for r in j..<rows { dot += v[r - j] * a[r * cols + c] }
+                let f = 2 * dot / vv
+                for r in j..<rows { a[r * cols + c] -= f * v[r - j] }
+            }
+            var dot = 0.0
+            for r in j..<rows { dot += v[r - j] * b[r] }
+            let f = 2 * dot / vv
+            for r in j..<rows { b[r] -= f * v[r - j] }
+        }
+        var x = [Double](repeating: 0, count: cols)
+        for r in stride(from: cols - 1, through: 0, by: -1) {
+            var v = b[r]
+            for c in (r + 1)..<max(cols, r + 1) { v -= a[r * cols + c] * x[c] }
+            guard abs(a[r * cols + r]) > 1e-12 * max(1, abs(a[0])) else { return nil }
+            x[r] = v / a[r * cols + r]
+        }
+        return x
     }
 
     /// Gaussian elimination with partial pivoting (k × k, row-major).
@@ -104,8 +132,11 @@ public struct GradientCode: Sendable {
 /// - none: each worker one part (load 1/n); every round waits for all.
 /// - gc: gradient coding, load (s+1)/n; round t decodable iff ≤ s stragglers (the reference tests `< s`).
 /// - srsgc: selective-repeat SGC for the (B, W, λ)-bursty model, s = ⌈Bλ/(W−1+B)⌉, load (s+1)/n; job t is
-///   decoded in round t+B from ≥ n − s results of rounds t and t+B: if v > s workers straggled in round t,
-///   v − s of them repeat their job-t task in round t+B instead of their current one.
+///   decoded in round t+B from ≥ n − s results of rounds t and t+B: if v > s workers did not deliver job t in
+///   round t, v − s of them repeat their job-t task in round t+B instead of their current one. The reference counts
+///   only round t's stragglers; a worker busy repeating in round t leaves job t short as well, and with the reference's
+///   rule admissible patterns exist that never decode (B = 2, W = 5, λ = 3: stragglers {6, 11}, {3, 11}, {3} in three
+///   consecutive rounds leave the third job with n − 2 results), so both are counted here.
 public struct StragglerSimulation: Sendable {
     public enum Scheme: String, Sendable, CaseIterable { case none, gc, srsgc = "sr-sgc" }
 
@@ -190,14 +221,16 @@ public struct StragglerSimulation: Sendable {
             let d = delays[r]
             var result = Array(repeating: r, count: n)
             if scheme == .srsgc, r - burst >= 0 {
-                let prev = (0..<n).filter { task[r - burst][$0] == -1 }
+                // Workers that did not deliver job r−B in its round: stragglers, and (unlike the reference, which
+                // counts only stragglers) workers busy repeating an older job then.
+                let prev = (0..<n).filter { task[r - burst][$0] != r - burst }
                 if prev.count > s { for i in prev.prefix(prev.count - s) { result[i] = r - burst } }
             }
             let wait = d.min()! * (1 + mu)
             let slow = d.map { $0 > wait }
             let tolerated: Bool
             switch scheme {
-            case .none: tolerated = !slow.contains(true)
+            case .none: tolerated = false  // every part is needed: wait for all
             case .gc: tolerated = slow.filter { $0 }.count <= s
             case .srsgc:
                 tolerated = Self.admissible(res.stragglers, r, slow, burst: burst, window: window, lambda: lambda)

@@ -7,7 +7,7 @@ enum Builtins {
     static let all: [Operation] =
         language + recording + construction + io + synthetic + utilities + linearAlgebra
         + quantization + pruning + lowRank + kvCache + entropy + metrics + clustering + rateReduction + models + languageModels + llmToolbox
-        + levelSearch + autodiff + training
+        + levelSearch + autodiff + training + gradientCompression
         + plots
 
     /// Number in → number out, tensor in → tensor out, for elementwise math.

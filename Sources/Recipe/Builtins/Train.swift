@@ -30,7 +30,7 @@ extension Builtins {
             ParamSpec("shuffle", .bool, .value(.bool(true)), namedOnly: true),
             ParamSpec("eval", .function, .none, namedOnly: true, doc: "fn(params) → number or record of numbers, after each epoch"),
             seedParam,
-        ]
+        ] + workerParams
     ) { args, interp in
         var trainer = try Trainer(args, interp)
         return try trainer.run()
@@ -38,7 +38,7 @@ extension Builtins {
 }
 
 /// The state of one `train` call.
-private struct Trainer {
+struct Trainer {
     let args: Arguments
     let interp: Interpreter
     let loss: Function
@@ -47,6 +47,8 @@ private struct Trainer {
     let initFn: Function, stepFn: Function
     let epochs: Int, batch: Int, shuffle: Bool
     var rng: RandomGenerator
+    let seed: UInt64
+    var setup: WorkerSetup?
 
     init(_ args: Arguments, _ interp: Interpreter) throws {
         self.args = args
@@ -75,11 +77,13 @@ private struct Trainer {
         shuffle = try args.bool("shuffle")
         if let s = try args.optionalInt("seed") {
             guard s >= 0 else { throw args.error("seed", "seed must be a non-negative whole number") }
-            rng = RandomGenerator(seed: UInt64(s))
+            seed = UInt64(s)
         } else {
-            rng = RandomGenerator(seed: interp.rng.next())
+            seed = interp.rng.next()
         }
+        rng = RandomGenerator(seed: seed)
         guard X.rows > 0 else { throw args.error("data", "data.X has no rows") }
+        setup = try WorkerSetup.make(args, interp, X: X, y: y, optimizer: opt, steps: epochs * ((X.rows + batch - 1) / batch), seed: seed)
     }
 
     mutating func run() throws -> Value {
@@ -97,36 +101,32 @@ private struct Trainer {
             var sum = 0.0, count = 0
             for b in 0..<perEpoch {
                 let idx = Array(order[(b * batch)..<min((b + 1) * batch, X.rows)])
-                var batchArgs: [Value] = [params, .tensor(try X.rows(at: idx))]
-                if let y { batchArgs.append(.tensor(try y.rows(at: idx))) }
                 let step = losses.count + 1
                 do {
-                    let r = try Builtins.differentiate(loss, batchArgs, argnums: [0], interp, at: span, origin: span)
-                    guard r.value.isFinite else {
+                    let stepped = try setup == nil ? plainStep(idx, params, state) : parallelStep(idx, params, state, epoch: epoch)
+                    guard let stepped else { continue }  // fewer rows than workers: the epoch's last batch is dropped
+                    let (r, p, s) = stepped
+                    guard r.isFinite else {
                         throw args.error(
                             "loss",
-                            "the loss is \(Format.number(r.value)) at step \(step) (epoch \(epoch), batch \(b + 1)); "
+                            "the loss is \(Format.number(r)) at step \(step) (epoch \(epoch), batch \(b + 1)); "
                                 + "the parameters before it were finite"
                         )
-                    }
-                    let out = try interp.invoke(stepFn, [params, r.grads[0], state], at: span)
-                    guard case .record(let o) = out, let p = o["params"], let s = o["state"] else {
-                        throw args.error("optimizer", "the optimizer's step did not return {params, state}")
                     }
                     if let bad = ParameterTree.leaves(p).first(where: { $0.tensor.nonFiniteDescription != nil }) {
                         throw args.error(
                             "params",
                             "parameter \(bad.path) became non-finite at step \(step) (epoch \(epoch)): "
-                                + "loss \(Format.number(r.value)) was finite; lower the learning rate?"
+                                + "loss \(Format.number(r)) was finite; lower the learning rate?"
                         )
                     }
                     (params, state) = (p, s)
-                    losses.append(Float(r.value))
-                    sum += r.value
+                    losses.append(Float(r))
+                    sum += r
                     count += 1
-                    interp.report("train.loss", r.value, step: step)
+                    interp.report("train.loss", r, step: step)
                     task.advance()
-                    if b % 10 == 0 { task.note("epoch \(epoch)/\(epochs), loss \(Format.number((r.value * 1e4).rounded() / 1e4))") }
+                    if b % 10 == 0 { task.note("epoch \(epoch)/\(epochs), loss \(Format.number((r * 1e4).rounded() / 1e4))") }
                     try interp.cancellation.check()
                 } catch let e where interp.cancellation.isCancelled && Trainer.isInterruption(e) {
                     interrupted = true
@@ -153,17 +153,44 @@ private struct Trainer {
                 default: throw args.error("eval", "eval must return a number or a record of numbers, got \(m.typeDescription)")
                 }
             }
+            if let setup {
+                fields["bits_up"] = .number(setup.bitsUp.reduce(0, +))
+                fields["bits_down"] = .number(setup.bitsDown.reduce(0, +))
+            }
             for (k, v) in fields where k != "epoch" {
                 if case .number(let x) = v { interp.report(k == "loss" ? "train.epoch_loss" : k, x, step: epoch) }
             }
             epochRecords.append(.record(Record(fields)))
         }
-        let history = Record(pairs: [("loss", .tensor(Tensor(losses))), ("epochs", .list(epochRecords))])
-        return .record(
-            Record(pairs: [
-                ("params", params), ("state", state), ("history", .record(history)), ("steps", .number(Double(losses.count))),
-                ("interrupted", .bool(interrupted)),
-            ]))
+        var history = Record(pairs: [("loss", .tensor(Tensor(losses))), ("epochs", .list(epochRecords))])
+        var result = Record(pairs: [
+            ("params", params), ("state", state), ("history", .record(history)), ("steps", .number(Double(losses.count))),
+            ("interrupted", .bool(interrupted)),
+        ])
+        if let setup {
+            history.fields["bits_up"] = .tensor(Tensor(setup.cumulative(setup.bitsUp)))
+            result.fields["history"] = .record(history)
+            result.fields["communication"] = setup.summary(params: params)
+        }
+        return .record(result)
+    }
+
+    /// value_and_grad on the whole batch, then the optimizer's step.
+    func plainStep(_ idx: [Int], _ params: Value, _ state: Value) throws -> (Double, Value, Value)? {
+        var batchArgs: [Value] = [params, .tensor(try X.rows(at: idx))]
+        if let y { batchArgs.append(.tensor(try y.rows(at: idx))) }
+        let r = try Builtins.differentiate(loss, batchArgs, argnums: [0], interp, at: args.span, origin: args.span)
+        guard r.value.isFinite else { return (r.value, params, state) }
+        let (p, s) = try optimizerStep(params, r.grads[0], state)
+        return (r.value, p, s)
+    }
+
+    func optimizerStep(_ params: Value, _ grads: Value, _ state: Value) throws -> (Value, Value) {
+        let out = try interp.invoke(stepFn, [params, grads, state], at: args.span)
+        guard case .record(let o) = out, let p = o["params"], let s = o["state"] else {
+            throw args.error("optimizer", "the optimizer's step did not return {params, state}")
+        }
+        return (p, s)
     }
 
     static func isInterruption(_ e: Error) -> Bool {
