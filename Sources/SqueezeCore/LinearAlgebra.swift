@@ -119,8 +119,10 @@ public enum BLAS {
         squeeze_blas_set_thread_timeout(Int32(min(30, max(4, log2Cycles))))
     }
     /// Runs `body` with OpenBLAS at one thread, for code that calls BLAS from several threads of its
-    /// own (two BLAS threads inside two Swift threads oversubscribe the cores). One caller at a
-    /// time owns the setting: a concurrent second caller would save the 1 and restore it for good.
+    /// own (two BLAS threads inside two Swift threads oversubscribe the cores), or for many small
+    /// products, where handing work to a second thread costs more than it saves. One caller at a time
+    /// owns the setting (a concurrent second caller would save the 1 and restore it for good); the same
+    /// thread may nest calls.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
         singleThreadLock.lock()
         defer { singleThreadLock.unlock() }
@@ -129,7 +131,7 @@ public enum BLAS {
         defer { setThreads(threads) }
         return try body()
     }
-    private static let singleThreadLock = NSLock()
+    private static let singleThreadLock = NSRecursiveLock()
 
     /// One line for `--version` and the history.
     public static var summary: String { "\(config); core \(coreName); \(threads) threads" }

@@ -68,52 +68,108 @@ public enum Compressors {
         let n = x.count, k = min(max(k, 0), n)
         if k == 0 { return [] }
         if k == n { return Array(0..<n) }
-        var mags = x.map { $0.isNaN ? Float.infinity : abs($0) }
-        let tau = kthLargest(&mags, k)
-        var above = 0
-        for v in x where (v.isNaN ? Float.infinity : abs(v)) > tau { above += 1 }
-        var ties = k - above
+        let mags = x.map { $0.isNaN ? Float.infinity : abs($0) }
+        let tau = kthLargestMagnitude(mags, k)
         var out = [Int]()
         out.reserveCapacity(k)
-        for i in 0..<n {
-            let m = x[i].isNaN ? Float.infinity : abs(x[i])
-            if m > tau {
-                out.append(i)
-            } else if m == tau && ties > 0 {
-                out.append(i)
-                ties -= 1
+        mags.withUnsafeBufferPointer { m in
+            var above = 0
+            for i in 0..<n where m[i] > tau { above += 1 }
+            var ties = k - above
+            for i in 0..<n {
+                if m[i] > tau {
+                    out.append(i)
+                } else if m[i] == tau && ties > 0 {
+                    out.append(i)
+                    ties -= 1
+                }
             }
         }
         return out
     }
 
-    /// The k-th largest value of `a` (1-based), by quickselect; `a` is reordered.
-    static func kthLargest(_ a: inout [Float], _ k: Int) -> Float {
-        var lo = 0, hi = a.count - 1
-        let target = k - 1  // index in descending order
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2
-            // median of three as the pivot
-            let p = max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
-            var i = lo, j = hi
-            while i <= j {
-                while a[i] > p { i += 1 }
-                while a[j] < p { j -= 1 }
-                if i <= j {
-                    a.swapAt(i, j)
-                    i += 1
-                    j -= 1
+    /// The k-th largest of `mags` (1-based; all ≥ 0, no NaN), by radix selection on the bit patterns (for
+    /// non-negative floats their order): histograms of the top 11, next 11 and last 10 bits narrow to the one
+    /// pattern, each pass over the entries that share the prefix found so far.
+    static func kthLargestMagnitude(_ mags: [Float], _ k: Int) -> Float {
+        var want = k
+        var prefix: UInt32 = 0
+        var pool = [UInt32]()
+        var hist = [Int](repeating: 0, count: 2048)
+        let passes: [(shift: UInt32, width: Int)] = [(21, 11), (10, 11), (0, 10)]
+        for (n, pass) in passes.enumerated() {
+            let digitMask = UInt32((1 << pass.width) - 1), shift = pass.shift
+            hist.withUnsafeMutableBufferPointer { h in
+                for d in 0..<h.count { h[d] = 0 }
+                if n == 0 {
+                    mags.withUnsafeBufferPointer { p in for v in p { h[Int(v.bitPattern >> shift)] += 1 } }
+                } else {
+                    pool.withUnsafeBufferPointer { p in for v in p { h[Int((v >> shift) & digitMask)] += 1 } }
                 }
             }
-            if target <= j {
-                hi = j
-            } else if target >= i {
-                lo = i
-            } else {
-                return a[target]
+            var digit = (1 << pass.width) - 1
+            while hist[digit] < want {
+                want -= hist[digit]
+                digit -= 1
             }
+            prefix |= UInt32(digit) << shift
+            guard shift > 0 else { break }
+            // The entries whose bits above `shift` equal the prefix so far.
+            let high = prefix >> shift, count = hist[digit]
+            var next = [UInt32](repeating: 0, count: count)
+            next.withUnsafeMutableBufferPointer { out in
+                var c = 0
+                if n == 0 {
+                    mags.withUnsafeBufferPointer { p in
+                        for v in p where v.bitPattern >> shift == high {
+                            out[c] = v.bitPattern
+                            c += 1
+                        }
+                    }
+                } else {
+                    pool.withUnsafeBufferPointer { p in
+                        for v in p where v >> shift == high {
+                            out[c] = v
+                            c += 1
+                        }
+                    }
+                }
+            }
+            pool = next
         }
-        return a[target]
+        return Float(bitPattern: prefix)
+    }
+
+    /// The k-th largest value of `a` (1-based), by quickselect (Hoare partition, median-of-three pivot); `a` is reordered.
+    static func kthLargest(_ a: inout [Float], _ k: Int) -> Float {
+        a.withUnsafeMutableBufferPointer { a in
+            var lo = 0, hi = a.count - 1
+            let target = k - 1  // index in descending order
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                let p = max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
+                var i = lo, j = hi
+                while i <= j {
+                    while a[i] > p { i += 1 }
+                    while a[j] < p { j -= 1 }
+                    if i <= j {
+                        let t = a[i]
+                        a[i] = a[j]
+                        a[j] = t
+                        i += 1
+                        j -= 1
+                    }
+                }
+                if target <= j {
+                    hi = j
+                } else if target >= i {
+                    lo = i
+                } else {
+                    return a[target]
+                }
+            }
+            return a[target]
+        }
     }
 
     /// Entries with |x| ≥ threshold.

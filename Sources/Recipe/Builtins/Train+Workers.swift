@@ -179,10 +179,14 @@ extension Trainer {
             weights = shards.map { Float($0.count) / Float(idx.count) }
         }
         var grads = [[[Float]]](), loss = 0.0
+        // A worker's products are small (rows × parameters): a second BLAS thread costs more than it saves.
+        let small = (shards.map(\.count).max() ?? 0) * setup.denseBits / 32 < 1 << 25
         for (k, rows) in shards.enumerated() {
             var a: [Value] = [params, .tensor(try X.rows(at: rows))]
             if let y { a.append(.tensor(try y.rows(at: rows))) }
-            let r = try Builtins.differentiate(self.loss, a, argnums: [0], interp, at: args.span, origin: args.span)
+            let r = try small
+                ? BLAS.singleThreaded { try Builtins.differentiate(self.loss, a, argnums: [0], interp, at: args.span, origin: args.span) }
+                : Builtins.differentiate(self.loss, a, argnums: [0], interp, at: args.span, origin: args.span)
             loss += Double(weights[k]) * r.value
             grads.append(try ParameterTree.aligned(params, r.grads[0], "the gradient", args, "loss").map(\.storage))
         }
