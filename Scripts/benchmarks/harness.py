@@ -583,7 +583,38 @@ def training():
     print(f"tape overhead: {t:.2f} µs per recorded operation (record, backward closure and gradient accumulation; "
           f"2,000 scalar multiplications differentiated, less the same run plainly)")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox, "training": training}
+def gradient_compression():
+    """Each gradient compressor with error feedback on a 4M-element gradient (2048 × 2048, N(0, 1)), against the
+    numpy implementation of the same method (gradcomp_peer.py): median seconds per call over 10 calls after two
+    warm-ups; both print the message's bits, which must agree (DGC's depend on its random sample: 5%). Then the
+    simulated 4-worker training step's cost over a plain step (squeeze only)."""
+    d = tempfile.mkdtemp()
+    peer = os.path.join(ROOT, "Scripts", "benchmarks", "gradcomp_peer.py")
+    settings = {"topk": "ratio: 0.01", "randk": "ratio: 0.01", "threshold": "threshold: 2.5", "sign": "",
+                "qsgd": "levels: 4, bucket: 512", "powersgd": "rank: 2", "dgc": "ratio: 0.001"}
+    for method, extra in settings.items():
+        r = os.path.join(d, f"{method}.recipe")
+        args = f"method: \"{method}\"" + (f", {extra}" if extra else "")
+        open(r, "w").write(f"g = randn(2048, 2048, seed: 1)\ns = none\ntimes = []\nfor k in range(12) {{\n  t0 = clock()\n"
+                           f"  c = compress_grad(g, {args}, state: s, seed: 1)\n  s = c.state\n"
+                           f"  if k >= 2 {{ times = append(times, clock() - t0) }}\n}}\nst = sort(tensor(times))\n"
+                           f"print((st[4] + st[5]) / 2, \"bits\", c.message.bits)\n")
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, peer, method, "10"]))
+        report(f"compress_grad {method} ({extra or 'one scale'}) with error feedback, 4M-element gradient", ta, tb, qa, qb,
+               tol=0.05 if method == "dgc" else 0)
+    step = os.path.join(d, "steps.recipe")
+    open(step, "w").write(
+        "train_set = load(\"fashion-mnist\", split: \"train\")\ndata = {X: train_set.X[0:12800] / 255, y: train_set.labels[0:12800]}\n"
+        "loss = fn(p, X, y) { return cross_entropy(mlp(p, X), y) }\np0 = mlp_init([784, 256, 10], seed: 1)\n"
+        "fn timed(w, c) {\n  t0 = clock()\n  r = train(p0, loss, data, optimizer: sgd(lr: 0.1, momentum: 0.9), epochs: 1, batch: 128, seed: 2, workers: w, compressor: c)\n"
+        "  return (clock() - t0) / 100\n}\nplain = timed(1, none)\ndense = timed(4, none)\ntopk = timed(4, {method: \"topk\", ratio: 0.01})\n"
+        "psgd = timed(4, {method: \"powersgd\", rank: 2})\nprint(plain, dense / plain, topk / plain, psgd / plain)\n")
+    out = subprocess.run([SQUEEZE, "run", step, "--no-history"], check=True, capture_output=True, text=True).stdout.split()[-4:]
+    plain, dense, topk, psgd = map(float, out)
+    print(f"simulated 4-worker step (MLP 784-256-10, batch 128) over a plain step: dense ×{dense:.2f}, top-1% + EF ×{topk:.2f}, "
+          f"PowerSGD r2 + EF ×{psgd:.2f} (plain step {plain * 1000:.1f} ms)")
+
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox, "training": training, "gradient_compression": gradient_compression}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

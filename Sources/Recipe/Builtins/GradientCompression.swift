@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import OrderedCollections
 import SqueezeCore
@@ -28,13 +29,16 @@ extension Builtins {
         ).only(["powersgd"]),
         ParamSpec("momentum", .number, .value(.number(0.9)), range: 0...1, namedOnly: true, doc: "velocity accumulation μ").only(["dgc"]),
         ParamSpec("nesterov", .bool, .value(.bool(false)), namedOnly: true).only(["dgc"]),
-        ParamSpec("clip", .number, .none, range: 0...1e30, namedOnly: true, doc: "clip each worker's gradient norm to clip/√W").only(["dgc"]),
+        ParamSpec("clip", .number, .none, range: 0...1e30, namedOnly: true, doc: "clip each worker's gradient norm to clip/√W").only(["dgc"]
+        ),
         ParamSpec(
             "warmup_epochs", .integer, .value(.number(0)), range: 0...1e6, namedOnly: true,
             doc: "epochs of exponentially rising sparsity, ratio^((e+1)/(warmup+1)) (75% → 99.9% for 4 at 0.001)"
         ).only(["dgc"]),
-        ParamSpec("sample_ratio", .number, .value(.number(0.01)), range: 0.01...1, namedOnly: true, doc: "sampled fraction for the threshold")
-            .only(["dgc"]),
+        ParamSpec(
+            "sample_ratio", .number, .value(.number(0.01)), range: 0.01...1, namedOnly: true, doc: "sampled fraction for the threshold"
+        )
+        .only(["dgc"]),
         ParamSpec(
             "feedback", .choice(["ef", "none", "econtrol"]), .value(.string("ef")), namedOnly: true,
             doc: "error feedback (p = g + e, e ← p − D(C(p))), none, or EControl (eta)"),
@@ -59,7 +63,11 @@ extension Builtins {
                     throw fail(name, "'\(name)' belongs to \(methods.joined(separator: "/")), not \(method)")
                 }
                 if let r = p.range, !r.contains(x) {
-                    throw fail(name, "'\(name)' must be between \(Format.number(r.lowerBound)) and \(Format.number(r.upperBound)), got \(Format.number(x))")
+                    throw fail(
+                        name,
+                        "'\(name)' must be between \(Format.number(r.lowerBound)) and \(Format.number(r.upperBound)), "
+                            + "got \(Format.number(x))"
+                    )
                 }
             }
             return x
@@ -142,7 +150,8 @@ extension Builtins {
             throw args.error("g", "'g' must be a tensor or a record/list of tensors, got \(g.typeDescription)")
         }
         for leaf in leaves where leaf.tensor.nonFiniteDescription != nil {
-            throw args.error("g", "the gradient\(leaf.path.isEmpty ? "" : " at \(leaf.path)") contains \(leaf.tensor.nonFiniteDescription!)")
+            throw args.error(
+                "g", "the gradient\(leaf.path.isEmpty ? "" : " at \(leaf.path)") contains \(leaf.tensor.nonFiniteDescription!)")
         }
         let method = try args.string("method")
         // Settings of other methods keep their defaults out (passing one explicitly is already an error).
@@ -154,7 +163,9 @@ extension Builtins {
         let spec = try compressorSpec(method: method, given, { args.error($0, $1) })
         let shapes = leaves.map(\.tensor.shape)
         var ex: GradientExchange
-        do { ex = try GradientExchange(spec: spec, workers: 1, shapes: shapes) } catch let e as CoreError { throw args.error("g", e.description) }
+        do { ex = try GradientExchange(spec: spec, workers: 1, shapes: shapes) } catch let e as CoreError {
+            throw args.error("g", e.description)
+        }
         var seed: UInt64
         if args.isNone("state") {
             if let s = try args.optionalInt("seed") {
@@ -202,7 +213,9 @@ enum GradientState {
 
     /// Restores `ex` from a state record; returns its seed.
     static func restore(_ ex: inout GradientExchange, from state: Value, template: Value, _ args: Arguments) throws -> UInt64 {
-        func fail(_ what: String) -> Diagnostic { args.error("state", "'state' must be what compress_grad returned for this gradient: \(what)") }
+        func fail(_ what: String) -> Diagnostic {
+            args.error("state", "'state' must be what compress_grad returned for this gradient: \(what)")
+        }
         guard case .record(let r) = state, case .number(let step)? = r["step"], case .number(let seed)? = r["seed"], let mem = r["memory"]
         else { throw fail("a record {step, seed, memory, …}") }
         func arrays(_ v: Value?, _ name: String) throws -> [[Float]] {
@@ -217,7 +230,8 @@ enum GradientState {
             ex.serverMemory.momentum = try arrays(r["server_momentum"], "server_momentum")
         }
         if ex.spec?.method == .powersgd {
-            guard case .number(let c)? = r["compressed_steps"], case .list(let p)? = r["p"], case .list(let q)? = r["q"], p.count == ex.shapes.count,
+            guard case .number(let c)? = r["compressed_steps"], case .list(let p)? = r["p"], case .list(let q)? = r["q"],
+                p.count == ex.shapes.count,
                 q.count == ex.shapes.count
             else { throw fail("no PowerSGD factors (made with another method?)") }
             ex.compressedSteps = Int(c)

@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import OrderedCollections
 import SqueezeCore
@@ -16,8 +17,9 @@ extension Builtins {
             reference). DeepSpeed's guidance: freeze_step at 15–25% of the steps. mask: "auto" (the default) zeroes after the \
             freeze the momentum entries whose gradient was 0 at every warm-up step — 1 bit cannot send 0, and with v = 0 such \
             an entry's update m/(√v + ε) explodes (Fashion-MNIST's always-black border pixels do this within 15 steps); \
-            false turns it off; or give a params-shaped record of 0/1 tensors (DeepSpeed's exp_avg_mask). With one worker there is nothing to communicate and the momentum is kept exact. Use it in \
-            train(…, workers: W, optimizer: onebit_adam(…)); opt.init/opt.step work as for adam.
+            false turns it off; or give a params-shaped record of 0/1 tensors (DeepSpeed's exp_avg_mask). With one worker \
+            there is nothing to communicate and the momentum is kept exact. Use it in train(…, workers: W, optimizer: \
+            onebit_adam(…)); opt.init/opt.step work as for adam.
             """,
         example: """
             opt = onebit_adam(lr: 0.01, freeze_step: 2)
@@ -39,7 +41,9 @@ extension Builtins {
     ) { args, _ in
         var core = OneBitAdam(freezeStep: try args.int("freeze_step"))
         let betas = try args.list("betas").compactMap(\.asNumber)
-        guard betas.count == 2, betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else { throw args.error("betas", "'betas' must be two numbers in [0, 1)") }
+        guard betas.count == 2, betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+            throw args.error("betas", "'betas' must be two numbers in [0, 1)")
+        }
         (core.beta1, core.beta2) = (betas[0], betas[1])
         core.eps = try args.number("eps")
         core.weightDecay = try args.number("weight_decay")

@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import OrderedCollections
 import SqueezeCore
@@ -26,7 +27,9 @@ extension Builtins {
             ParamSpec("W", .integer, .value(.number(3)), range: 2...1e6, namedOnly: true, doc: "bursty: window").only(["bursty"]),
             ParamSpec("lambda", .integer, .value(.number(2)), range: 1...1e5, namedOnly: true, doc: "bursty: stragglers per window")
                 .only(["bursty"]),
-            ParamSpec("p", .number, .value(.number(0.05)), range: 0...1, namedOnly: true, doc: "bursty: chance a burst starts").only(["bursty"]),
+            ParamSpec("p", .number, .value(.number(0.05)), range: 0...1, namedOnly: true, doc: "bursty: chance a burst starts").only([
+                "bursty"
+            ]),
             ParamSpec("slowdown", .number, .value(.number(5)), range: 1...1e9, namedOnly: true, doc: "bursty: a straggler's delay")
                 .only(["bursty"]),
             ParamSpec("mu", .number, .value(.number(0.05)), range: 0...10, namedOnly: true, doc: "the wait policy's μ").only(["bursty"]),
@@ -80,7 +83,8 @@ extension Builtins {
             ParamSpec("lambda", .integer, .value(.number(2)), range: 1...1e5, namedOnly: true).only(["sr-sgc"]),
             ParamSpec("mu", .number, .value(.number(0.05)), range: 0...10, namedOnly: true, doc: "wait for min·(1+μ)"),
             ParamSpec(
-                "jobs", .integer, .none, range: 1...1e7, namedOnly: true, doc: "gradients to compute (default: every round; sr-sgc: rounds − B)"),
+                "jobs", .integer, .none, range: 1...1e7, namedOnly: true,
+                doc: "gradients to compute (default: every round; sr-sgc: rounds − B)"),
             seedParam,
         ]
     ) { args, interp in
@@ -102,7 +106,8 @@ extension Builtins {
         } catch let e as CoreError { throw args.error("scheme", e.description) }
         guard jobs >= 1, rounds >= sim.rounds else {
             throw args.error(
-                "delays", "the delays cover \(rounds) rounds but \(max(jobs, 1)) jobs\(scheme == .srsgc ? " + B = \(b)" : "") need \(sim.rounds)")
+                "delays",
+                "the delays cover \(rounds) rounds but \(max(jobs, 1)) jobs\(scheme == .srsgc ? " + B = \(b)" : "") need \(sim.rounds)")
         }
         let rows = (0..<rounds).map { t in (0..<n).map { Double(d.storage[t * n + $0]) } }
         let result = try withGenerator(args, interp) { rng -> StragglerSimulation.Result in

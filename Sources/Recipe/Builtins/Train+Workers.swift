@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import OrderedCollections
 import SqueezeCore
@@ -38,7 +39,9 @@ struct WorkerSetup {
     var bitsUp: [Double] = [], bitsDown: [Double] = []
     let denseBits: Int
 
-    static func make(_ args: Arguments, _ interp: Interpreter, X: Tensor, y: Tensor?, optimizer: Record, steps: Int, seed: UInt64) throws
+    static func make(
+        _ args: Arguments, _ interp: Interpreter, X: Tensor, y: Tensor?, optimizer: Record, steps: Int, seed: UInt64
+    ) throws
         -> WorkerSetup?
     {
         let oneBit = Builtins.oneBitCore(optimizer)
@@ -110,7 +113,9 @@ struct WorkerSetup {
         case .tensor(let t):
             guard t.count == X.rows else { throw args.error("shards", "shards must give one worker per row of data.X (\(X.rows))") }
             owner = try t.storage.map { v in
-                guard v == v.rounded(), v >= 0, Int(v) < w else { throw args.error("shards", "worker indices must be whole numbers in 0..<\(w)") }
+                guard v == v.rounded(), v >= 0, Int(v) < w else {
+                    throw args.error("shards", "worker indices must be whole numbers in 0..<\(w)")
+                }
                 return Int(v)
             }
         default: throw args.error("shards", "'shards' must be \"iid\", \"by_label\" or a tensor of each row's worker")
@@ -184,7 +189,8 @@ extension Trainer {
         for (k, rows) in shards.enumerated() {
             var a: [Value] = [params, .tensor(try X.rows(at: rows))]
             if let y { a.append(.tensor(try y.rows(at: rows))) }
-            let r = try small
+            let r =
+                try small
                 ? BLAS.singleThreaded { try Builtins.differentiate(self.loss, a, argnums: [0], interp, at: args.span, origin: args.span) }
                 : Builtins.differentiate(self.loss, a, argnums: [0], interp, at: args.span, origin: args.span)
             loss += Double(weights[k]) * r.value

@@ -42,7 +42,7 @@ public struct TensorMessage: Sendable {
 
 /// The per-tensor compression kernels, each a pure function of its input (and of the random numbers it is
 /// given), so each can be checked against a numpy port of its reference code
-/// (Tests/TrainingTests/Fixtures/make_gradient_compression_fixtures.py).
+/// (Tests/CompressionTests/Fixtures/make_gradient_compression_fixtures.py).
 public enum Compressors {
     /// Bits of one index into a tensor of `count` elements: ⌈log₂ count⌉ (at least 1).
     public static func indexBits(_ count: Int) -> Int { max(1, Int.bitWidth - (max(count, 2) - 1).leadingZeroBitCount) }
@@ -247,7 +247,9 @@ public enum Compressors {
 
     /// DGC's sampling plan for a tensor of `count` elements at `ratio` (synxlin's `initialize`):
     /// (elements to select, samples, top-k of the samples, sample stride).
-    public static func dgcPlan(count: Int, ratio: Double, sampleRatio: Double = 0.01) -> (selects: Int, samples: Int, topSamples: Int, stride: Int) {
+    public static func dgcPlan(
+        count: Int, ratio: Double, sampleRatio: Double = 0.01
+    ) -> (selects: Int, samples: Int, topSamples: Int, stride: Int) {
         var stride = 1, samples = count
         if sampleRatio < 1 {
             let pct = Int((Double(count) * sampleRatio).rounded(.up))

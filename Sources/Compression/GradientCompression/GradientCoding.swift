@@ -35,7 +35,9 @@ public struct GradientCode: Sendable {
                     for (k, c) in others.enumerated() { a[r * s + k] = h[r * n + c] }
                     rhs[r] = -h[r * n + i]
                 }
-                guard let x = Self.solve(a, rhs, s) else { throw CoreError.invalidArgument("gradient coding: a singular draw; try another seed") }
+                guard let x = Self.solve(a, rhs, s) else {
+                    throw CoreError.invalidArgument("gradient coding: a singular draw; try another seed")
+                }
                 b[i * n + i] = 1
                 for (k, c) in others.enumerated() { b[i * n + c] = x[k] }
             }
@@ -157,7 +159,9 @@ public struct StragglerSimulation: Sendable {
         public var total: Double { durations.reduce(0, +) }
     }
 
-    public init(scheme: Scheme, workers n: Int, jobs: Int, s: Int = 1, burst: Int = 1, window: Int = 2, lambda: Int = 1, mu: Double = 0.05) throws {
+    public init(
+        scheme: Scheme, workers n: Int, jobs: Int, s: Int = 1, burst: Int = 1, window: Int = 2, lambda: Int = 1, mu: Double = 0.05
+    ) throws {
         guard n >= 1, jobs >= 1 else { throw CoreError.invalidArgument("need at least one worker and one round") }
         guard mu >= 0 else { throw CoreError.invalidArgument("mu must be ≥ 0") }
         self.scheme = scheme

@@ -2,7 +2,7 @@ import Foundation
 import SqueezeCore
 import Testing
 
-@testable import Training
+@testable import Compression
 
 /// The simulated data-parallel exchange, EControl, L-GreCo's budget, gradient coding and SR-SGC.
 @Suite struct DataParallelTests {
@@ -189,7 +189,9 @@ import Testing
 
 extension GradientExchange {
     /// The level table L-GreCo will see at the next exchange if it is given `grads`.
-    func levelTableAfterAccumulating(_ grads: [[[Float]]], weights: [Float]) -> (errors: [[Double]], bits: [[Double]], levels: [[Double]], uniform: [Int]) {
+    func levelTableAfterAccumulating(
+        _ grads: [[[Float]]], weights: [Float]
+    ) -> (errors: [[Double]], bits: [[Double]], levels: [[Double]], uniform: [Int]) {
         var copy = self
         for l in 0..<shapes.count { for w in 0..<workers { axpy(weights[w], grads[w][l], &copy.accumulated[l]) } }
         return copy.levelTable(spec!)

@@ -1,9 +1,9 @@
 import Foundation
 import SqueezeCore
-import Testing
 import TestSupport
+import Testing
 
-@testable import Training
+@testable import Compression
 
 /// Each compressor's message and memory against a numpy port of its reference code
 /// (Fixtures/make_gradient_compression_fixtures.py), within 1e-5 (float32 sums in another order);

@@ -78,7 +78,8 @@ extension GradientExchange {
             b.withUnsafeBufferPointer { bb in
                 c.withUnsafeMutableBufferPointer { cc in
                     cblas_sgemm(
-                        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, aa.baseAddress,
+                        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+                        aa.baseAddress,
                         Int32(lda), bb.baseAddress, Int32(n), 1, cc.baseAddress, Int32(n))
                 }
             }

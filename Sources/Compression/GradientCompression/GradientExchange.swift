@@ -51,7 +51,8 @@ public struct GradientExchange: Sendable {
         try spec?.validate()
         try server?.validate()
         if let server, server.isLinear || server.method == .dgc || server.feedback != .ef && server.feedback != .none {
-            throw CoreError.invalidArgument("the server compressor must be topk, randk, threshold, sign or qsgd with or without error feedback")
+            throw CoreError.invalidArgument(
+                "the server compressor must be topk, randk, threshold, sign or qsgd with or without error feedback")
         }
         self.spec = spec
         self.server = server

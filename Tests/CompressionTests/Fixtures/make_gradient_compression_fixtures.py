@@ -1,4 +1,4 @@
-"""Reference messages and memories for squeeze's gradient compressors (Tests/TrainingTests/GradientCompressionTests):
+"""Reference messages and memories for squeeze's gradient compressors (Tests/CompressionTests/GradientCompressionTests):
 numpy ports of the reference code of each method, run on fixed inputs. The random choices a method makes (rand-k
 indices, QSGD's uniforms, DGC's sample start, PowerSGD's starting factors) are drawn here and handed to squeeze.
     python3 make_gradient_compression_fixtures.py
