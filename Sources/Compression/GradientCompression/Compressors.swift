@@ -179,6 +179,12 @@ public enum Compressors {
         return out
     }
 
+    /// Consecutive ranges of `size` covering 0..<n (size 0: one range), the last possibly shorter.
+    static func chunks(_ n: Int, _ size: Int) -> [Range<Int>] {
+        let c = size > 0 ? size : max(n, 1)
+        return stride(from: 0, to: n, by: c).map { $0..<min(n, $0 + c) }
+    }
+
     /// Scaled sign (Karimireddy et al. 2019, EF-signSGD): per chunk, (‖x_c‖₁/|c|)·sign(x), 0 sent as +.
     /// One bit per element and one fp32 scale per chunk.
     public static func sign(_ x: [Float], chunk: Int) -> TensorMessage {
@@ -203,18 +209,16 @@ public enum Compressors {
     /// l = ⌊s|v|/‖v‖⌋, with `uniforms[i]` the i-th draw. Per bucket a fp32 norm; per element a sign bit
     /// and ⌈log₂(s+1)⌉ level bits.
     public static func qsgd(_ x: [Float], levels s: Int, bucket: Int, uniforms: [Float]) -> TensorMessage {
-        let n = x.count, c = bucket > 0 ? bucket : max(n, 1)
+        let n = x.count
         var decoded = [Float](repeating: 0, count: n)
         var bits = MessageBits()
-        var start = 0
-        while start < n {
-            let end = min(n, start + c)
+        for r in chunks(n, bucket) {
             var ss: Float = 0
-            for i in start..<end { ss += x[i] * x[i] }
+            for i in r { ss += x[i] * x[i] }
             let norm = ss.squareRoot()
             if norm > 0 {
                 let f = Float(s) / norm
-                for i in start..<end {
+                for i in r {
                     let level = f * abs(x[i])
                     let low = level.rounded(.down)
                     let q = low + (uniforms[i] < level - low ? 1 : 0)
@@ -222,7 +226,6 @@ public enum Compressors {
                 }
             }
             bits.scales += 32
-            start = end
         }
         bits.signs = n
         bits.levels = n * indexBits(s + 1)
