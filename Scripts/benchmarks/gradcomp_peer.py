@@ -1,6 +1,6 @@
 """numpy peer for `Scripts/bench gradient_compression`: one compressor applied with error feedback to the same
 4M-element gradient (2048 × 2048, N(0, 1), a fixed seed) `rounds` times; prints the median seconds per call after
-two warm-up calls and the message's bit count. The methods are the numpy ports of the reference code used for the
+two warm-up calls and the message's bit count (the quality the harness compares). The methods are the numpy ports of the reference code used for the
 test fixtures (Tests/CompressionTests/Fixtures/make_gradient_compression_fixtures.py), written for speed with numpy.
     python3 gradcomp_peer.py METHOD ROUNDS
 """
@@ -107,4 +107,4 @@ for r in range(rounds + 2):
     bits = step()
     if r >= 2:
         times.append(time.perf_counter() - t0)
-print(statistics.median(times), "bits", bits)
+print(statistics.median(times), bits)

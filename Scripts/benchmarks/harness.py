@@ -598,7 +598,7 @@ def gradient_compression():
         open(r, "w").write(f"g = randn(2048, 2048, seed: 1)\ns = none\ntimes = []\nfor k in range(12) {{\n  t0 = clock()\n"
                            f"  c = compress_grad(g, {args}, state: s, seed: 1)\n  s = c.state\n"
                            f"  if k >= 2 {{ times = append(times, clock() - t0) }}\n}}\nst = sort(tensor(times))\n"
-                           f"print((st[4] + st[5]) / 2, \"bits\", c.message.bits)\n")
+                           f"print((st[4] + st[5]) / 2, c.message.bits)\n")
         ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", r, "--no-history"]), lambda: inner([PY, peer, method, "10"]))
         report(f"compress_grad {method} ({extra or 'one scale'}) with error feedback, 4M-element gradient", ta, tb, qa, qb,
                tol=0.05 if method == "dgc" else 0)

@@ -163,7 +163,9 @@ public struct GradientExchange: Sendable {
             try finishDown(l, &out, union: nil, factorBits: nil, &rng)
             return
         }
-        var union = Set<Int>()
+        // The indices any worker sent (for the down link): a bitmap, counted as it fills.
+        var sent = spec.isSparse && workers > 1 ? [UInt64](repeating: 0, count: (d + 63) / 64) : []
+        var union = 0
         for w in 0..<workers {
             let msg: TensorMessage
             var contribution: [Float]
@@ -189,7 +191,7 @@ public struct GradientExchange: Sendable {
                     if spec.feedback == .ef { axpy(1, states[w].memory[l], &x) }
                     msg = try compress(x, l, level: levels[l], epoch: epoch, &rng)
                     if spec.feedback == .ef {
-                        for i in 0..<d { x[i] -= msg.decoded[i] }
+                        axpy(-1, msg.decoded, &x)
                         states[w].memory[l] = x
                     }
                 }
@@ -198,9 +200,23 @@ public struct GradientExchange: Sendable {
             axpy(weights[w], contribution, &out.average[l])
             out.up = out.up + msg.bits
             if w == 0 { out.messages.append(msg) }
-            if spec.isSparse { union.formUnion(msg.indices) }
+            if spec.isSparse {
+                if workers == 1 {
+                    union = msg.indices.count
+                } else {
+                    sent.withUnsafeMutableBufferPointer { bits in
+                        for i in msg.indices {
+                            let (word, bit) = (i >> 6, UInt64(1) << UInt64(i & 63))
+                            if bits[word] & bit == 0 {
+                                bits[word] |= bit
+                                union += 1
+                            }
+                        }
+                    }
+                }
+            }
         }
-        try finishDown(l, &out, union: spec.isSparse ? union.count : nil, factorBits: nil, &rng)
+        try finishDown(l, &out, union: spec.isSparse ? union : nil, factorBits: nil, &rng)
     }
 
     /// The down link for tensor l: the server's re-compression of the average, or the average itself
@@ -212,7 +228,7 @@ public struct GradientExchange: Sendable {
             if server.feedback == .ef { axpy(1, serverMemory.memory[l], &x) }
             let msg = try compress(x, l, level: server.uniformLevel, epoch: 0, &rng, spec: server)
             if server.feedback == .ef {
-                for i in 0..<d { x[i] -= msg.decoded[i] }
+                axpy(-1, msg.decoded, &x)
                 serverMemory.memory[l] = x
             }
             out.average[l] = msg.decoded
