@@ -200,3 +200,19 @@ import Testing
         #expect(throws: CoreError.self) { try e.validate() }
     }
 }
+
+extension GradientCompressionTests {
+    @Test func randomSubsetsAreDistinctSortedAndUniform() {
+        var rng = RandomGenerator(seed: 4)
+        var hits = [Int](repeating: 0, count: 20)
+        for _ in 0..<2000 {
+            let s = Compressors.randomSubset(20, 5, &rng)
+            #expect(s.count == 5 && s == s.sorted() && Set(s).count == 5 && s.allSatisfy { $0 >= 0 && $0 < 20 })
+            for i in s { hits[i] += 1 }
+        }
+        // Each index is drawn with probability 5/20: 500 of 2000 expected; 4σ ≈ 77.
+        #expect(hits.allSatisfy { abs($0 - 500) < 80 }, "\(hits)")
+        #expect(Compressors.randomSubset(10, 8, &rng).count == 8)
+        #expect(Compressors.randomSubset(0, 0, &rng).isEmpty)
+    }
+}

@@ -172,6 +172,31 @@ public enum Compressors {
         }
     }
 
+    /// k distinct indices of 0..<n drawn uniformly, ascending: rejection into a bitmap when k ≤ n/2 (no n-entry
+    /// index array), a partial Fisher–Yates otherwise.
+    public static func randomSubset(_ n: Int, _ k: Int, _ rng: inout RandomGenerator) -> [Int] {
+        guard 2 * k <= n else { return rng.choice(n, count: k).sorted() }
+        var bits = [UInt64](repeating: 0, count: (n + 63) / 64)
+        var drawn = 0
+        while drawn < k {
+            let i = rng.integer(below: n)
+            let (word, bit) = (i >> 6, UInt64(1) << UInt64(i & 63))
+            if bits[word] & bit == 0 {
+                bits[word] |= bit
+                drawn += 1
+            }
+        }
+        var out = [Int]()
+        out.reserveCapacity(k)
+        for (w, var word) in bits.enumerated() {
+            while word != 0 {
+                out.append(w * 64 + word.trailingZeroBitCount)
+                word &= word - 1
+            }
+        }
+        return out
+    }
+
     /// Entries with |x| ≥ threshold.
     public static func threshold(_ x: [Float], _ tau: Float) -> [Int] {
         var out = [Int]()

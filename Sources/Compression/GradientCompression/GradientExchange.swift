@@ -252,7 +252,7 @@ public struct GradientExchange: Sendable {
         case .topk:
             return Compressors.sparse(x, Compressors.topK(x, Self.kept(d, level)))
         case .randk:
-            return Compressors.sparse(x, rng.choice(d, count: Self.kept(d, level)).sorted())
+            return Compressors.sparse(x, Compressors.randomSubset(d, Self.kept(d, level), &rng))
         case .threshold:
             return Compressors.sparse(x, Compressors.threshold(x, Float(spec.threshold)))
         case .sign:
