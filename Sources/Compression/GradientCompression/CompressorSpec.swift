@@ -46,7 +46,6 @@ public struct CompressorSpec: Sendable, Equatable {
 
     public init(_ method: Method) {
         self.method = method
-        if method == .dgc { feedback = .ef }
     }
 
     /// Whether messages of different workers can be averaged in compressed form (PowerSGD's factors).

@@ -136,21 +136,17 @@ extension GradientExchange {
             let kept = sigma.prefix(r).reduce(0.0) { $0 + Double($1) * Double($1) }
             return (max(total - kept, 0), 0.5 * Double(r * (n + m)) * 32)
         case .qsgd:
-            let s = Double(c), bucket = spec.bucket > 0 ? spec.bucket : max(d, 1)
-            var err = 0.0, buckets = 0, start = 0
-            while start < d {
-                let end = min(d, start + bucket)
-                let norm = a[start..<end].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-                if norm > 0 {
-                    for i in start..<end {
-                        let level = s * abs(Double(a[i])) / norm, f = level - level.rounded(.down)
-                        err += (norm / s) * (norm / s) * f * (1 - f)
-                    }
+            let s = Double(c), buckets = Compressors.chunks(d, spec.bucket)
+            var err = 0.0
+            for r in buckets {
+                let norm = a[r].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                guard norm > 0 else { continue }
+                for i in r {
+                    let level = s * abs(Double(a[i])) / norm, f = level - level.rounded(.down)
+                    err += (norm / s) * (norm / s) * f * (1 - f)
                 }
-                buckets += 1
-                start = end
             }
-            return (err, Double(32 * buckets + d * (1 + Compressors.indexBits(Int(c) + 1))))
+            return (err, Double(32 * buckets.count + d * (1 + Compressors.indexBits(Int(c) + 1))))
         default:
             return (0, Double(32 * d))
         }

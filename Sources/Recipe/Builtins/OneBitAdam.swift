@@ -121,10 +121,11 @@ extension Builtins {
         st.v = try ParameterTree.aligned(params, v, "state.v", call, "state").map(\.storage)
         if let saved = r["mask"] {
             st.mask = try ParameterTree.aligned(params, saved, "state.mask", call, "state").map(\.storage)
-        } else if case .record = mask {
-            st.mask = try ParameterTree.aligned(params, mask, "mask", call, "mask").map(\.storage)
-        } else if case .list = mask {
-            st.mask = try ParameterTree.aligned(params, mask, "mask", call, "mask").map(\.storage)
+        } else {
+            switch mask {
+            case .record, .list: st.mask = try ParameterTree.aligned(params, mask, "mask", call, "mask").map(\.storage)
+            default: break  // "auto" is set at the freeze; false: none
+            }
         }
         return st
     }
