@@ -76,6 +76,8 @@ extension LanguageModel {
         public var tokens: Int, windows: Int, scored: Int
         /// The negative log-likelihood of each scored prediction, in order.
         public var nlls: [Double]
+        /// What a compressed cache stored over every window (with a cache policy).
+        public var kv: KVAccount? = nil
     }
 
     /// The mean of `values`, exp of it, and llama.cpp's uncertainty exp(mean)·√(var/(n−1)).
@@ -99,22 +101,31 @@ extension LanguageModel {
     }
 
     public func perplexity(
-        tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
+        tokens: [Int], context: Int, preset: Preset, cache: CacheRun? = nil, cancellation: CancellationToken? = nil
     ) throws -> Perplexity {
         try checkWindows(tokens, context: context)
         let (windows, first) = self.windows(tokens, context: context, preset: preset)
         var nlls: [Double] = []
+        var account = cache.map { _ in KVAccount() }
         let task = ProgressMeter.start("perplexity", total: windows.count)
         defer { task.end() }
         for window in windows {
             try cancellation?.check()
-            let final = try cachedFinal(window, cancellation: cancellation)
+            let final: Tensor
+            if let cache {
+                let (f, a) = try cacheFinal(window, run: cache, cancellation: cancellation)
+                final = f
+                account?.add(a)
+            } else {
+                final = try cachedFinal(window, cancellation: cancellation)
+            }
             nlls += try negativeLogLikelihoods(final, rows: first..<(context - 1), targets: Array(window[(first + 1)...]))
             task.advance()
         }
         let s = Self.summarize(nlls)
         return Perplexity(
-            ppl: s.ppl, nll: s.nll, stderr: s.stderr, tokens: tokens.count, windows: windows.count, scored: nlls.count, nlls: nlls)
+            ppl: s.ppl, nll: s.nll, stderr: s.stderr, tokens: tokens.count, windows: windows.count, scored: nlls.count, nlls: nlls,
+            kv: account)
     }
 
     /// llama.cpp's `--kl-divergence` statistics of KL(base ‖ model) per scored prediction.
@@ -126,10 +137,13 @@ extension LanguageModel {
         public var lnPPLRatio: Double, lnPPLRatioStderr: Double
         public var pplBase: Double, ppl: Double
         public var scored: Int, windows: Int
+        /// What the model's compressed cache stored (with a cache policy).
+        public var kv: KVAccount? = nil
     }
 
     public static func divergence(
-        base: LanguageModel, model: LanguageModel, tokens: [Int], context: Int, preset: Preset, cancellation: CancellationToken? = nil
+        base: LanguageModel, model: LanguageModel, tokens: [Int], context: Int, preset: Preset, cache: CacheRun? = nil,
+        cancellation: CancellationToken? = nil
     ) throws -> Divergence {
         guard base.config.vocab == model.config.vocab else {
             throw ModelError("the models have different vocabularies (\(base.config.vocab) and \(model.config.vocab) tokens)")
@@ -137,13 +151,21 @@ extension LanguageModel {
         try model.checkWindows(tokens, context: context)
         let (windows, first) = model.windows(tokens, context: context, preset: preset)
         var kl: [Double] = [], same = 0, dp2 = 0.0, nllBase: [Double] = [], nll: [Double] = []
+        var account = cache.map { _ in KVAccount() }
         let task = ProgressMeter.start("kld", total: windows.count)
         defer { task.end() }
         let V = base.config.vocab
         for window in windows {
             try cancellation?.check()
             let fb = try base.cachedFinal(window, cancellation: cancellation)
-            let fm = try model.forward([window], cancellation: cancellation).final
+            let fm: Tensor
+            if let cache {
+                let (f, a) = try model.cacheFinal(window, run: cache, cancellation: cancellation)
+                fm = f
+                account?.add(a)
+            } else {
+                fm = try model.forward([window], cancellation: cancellation).final
+            }
             // Both models' logits on the same chunk of rows; per row, KL(base ‖ model) from the two
             // log-sum-exps and one weighted pass (DivergenceScorer.divergence; rows on both cores).
             let chunk = 64
@@ -193,7 +215,7 @@ extension LanguageModel {
             kl: kl, meanKL: mk, stderrKL: sk, medianKL: sorted[Int(0.5 * (n - 1))], p99KL: sorted[Int(0.99 * (n - 1))],
             maxKL: sorted.last ?? 0, sameTop: top, sameTopStderr: n > 1 ? (top * (1 - top) / (n - 1)).squareRoot() : 0,
             rmsDeltaP: (dp2 / n).squareRoot(), lnPPLRatio: ratio.0, lnPPLRatioStderr: ratio.1,
-            pplBase: summarize(nllBase).ppl, ppl: summarize(nll).ppl, scored: kl.count, windows: windows.count)
+            pplBase: summarize(nllBase).ppl, ppl: summarize(nll).ppl, scored: kl.count, windows: windows.count, kv: account)
     }
 
     /// The final hidden states of one window, reused when these weights have run these tokens before.
@@ -265,21 +287,27 @@ extension LanguageModel {
         public var text: String
         /// "length", "eos" or "stop".
         public var reason: String
+        /// What a compressed cache stored for the prompt and the new tokens (with a cache policy).
+        public var kv: KVAccount? = nil
     }
 
     /// Continues `prompt` by up to `tokens` tokens through the KV cache: one forward over the
     /// prompt, then one per new token. Stops at the end-of-sequence token or when the continuation's
     /// text contains one of `stop` (cut before it).
     public func generate(
-        prompt: [Int], tokens: Int, sampling: Sampling, stop: [String] = [], rng: inout RandomGenerator,
-        cancellation: CancellationToken? = nil
+        prompt: [Int], tokens: Int, sampling: Sampling, stop: [String] = [], cache policy: CachePolicy? = nil,
+        rng: inout RandomGenerator, cancellation: CancellationToken? = nil
     ) throws -> Generation {
+        if let policy { try policy.check(self, mode: .incremental) }
         guard !prompt.isEmpty else { throw ModelError("the prompt is empty: give at least one token of text") }
         guard prompt.count + tokens <= config.context else {
             throw ModelError("\(prompt.count) prompt tokens + \(tokens) new exceed the model's context of \(config.context)")
         }
         var caches: [KVCache]? = [KVCache(layers: config.layers)]
-        var last = try forward([prompt], caches: &caches, cancellation: cancellation).final
+        var account = KVAccount()
+        var first = try forward([prompt], caches: &caches, policy: policy, cancellation: cancellation)
+        account.add(first.kv)
+        var last = first.final
         var ids: [Int] = []
         let task = ProgressMeter.start("generate", total: tokens)
         defer { task.end() }
@@ -297,10 +325,13 @@ extension LanguageModel {
                 if stop.contains(where: { text.contains($0) }) { reason = "stop"; break }
             }
             if ids.count == tokens { break }
-            last = try forward([[next]], caches: &caches, cancellation: cancellation).final
+            first = try forward([[next]], caches: &caches, policy: policy, cancellation: cancellation)
+            account.add(first.kv)
+            last = first.final
         }
+        if case .eviction? = policy { account = evictionAccount(caches![0], tokens: caches![0].count) }
         var text = tokenizer.decode(ids)
         if reason == "stop", let cut = stop.compactMap({ text.range(of: $0)?.lowerBound }).min() { text = String(text[..<cut]) }
-        return Generation(ids: ids, text: text, reason: reason)
+        return Generation(ids: ids, text: text, reason: reason, kv: policy == nil ? nil : account)
     }
 }

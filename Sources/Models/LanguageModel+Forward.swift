@@ -14,10 +14,13 @@ extension LanguageModel {
         public internal(set) var keys: [[Float]]
         public internal(set) var values: [[Float]]
         public internal(set) var count = 0
+        /// Per layer and key/value head, the entries an eviction policy keeps (instead of `keys`, `values`).
+        public internal(set) var heads: [[HeadCache]]
 
         public init(layers: Int) {
             keys = Array(repeating: [], count: layers)
             values = Array(repeating: [], count: layers)
+            heads = Array(repeating: [], count: layers)
         }
     }
 
@@ -44,6 +47,8 @@ extension LanguageModel {
         public var keys: [Int: Tensor] = [:], keysBeforeRoPE: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
         public var attention: [Int: [Tensor]] = [:]
         public var hidden: [Int: Tensor] = [:]
+        /// What a cache policy stored for the new tokens (transforms; eviction is counted by the caller).
+        public var kv = KVAccount()
     }
 
     /// Rows of each sequence in the stacked matrix and how many cached tokens precede them.
@@ -66,16 +71,22 @@ extension LanguageModel {
         func length(_ s: Int) -> Int { offsets[s + 1] - offsets[s] }
     }
 
-    public func forward(_ sequences: [[Int]], capture: Capture = Capture(), cancellation: CancellationToken? = nil) throws -> Output {
+    public func forward(
+        _ sequences: [[Int]], capture: Capture = Capture(), policy: CachePolicy? = nil, cancellation: CancellationToken? = nil
+    ) throws -> Output {
         var none: [KVCache]? = nil
-        return try forward(sequences, capture: capture, caches: &none, cancellation: cancellation)
+        return try forward(sequences, capture: capture, caches: &none, policy: policy, cancellation: cancellation)
     }
 
     /// The forward pass; with `caches` (one per sequence) the new tokens follow the cached ones and
-    /// their keys and values are appended.
+    /// their keys and values are appended. A cache `policy` compresses what attention reads: a
+    /// transform replaces the new keys and values by what the cache gives back; an eviction policy
+    /// (with caches only) keeps each head's entries within its budget.
     public func forward(
-        _ sequences: [[Int]], capture: Capture = Capture(), caches: inout [KVCache]?, cancellation: CancellationToken? = nil
+        _ sequences: [[Int]], capture: Capture = Capture(), caches: inout [KVCache]?, policy: CachePolicy? = nil,
+        cancellation: CancellationToken? = nil
     ) throws -> Output {
+        if case .eviction? = policy, caches == nil { throw ModelError("an eviction policy needs the incremental cache") }
         let c = config
         if let caches, caches.count != sequences.count {
             throw ModelError("\(caches.count) caches for \(sequences.count) sequences")
@@ -100,7 +111,7 @@ extension LanguageModel {
         defer { task.end() }
         for i in 0..<blocks {
             try cancellation?.check()
-            try block(i, &x, layout, caches: &caches, capture: capture, out: &out, cancellation: cancellation)
+            try block(i, &x, layout, caches: &caches, policy: policy, capture: capture, out: &out, cancellation: cancellation)
             task.advance()
         }
         if caches != nil {
@@ -138,8 +149,8 @@ extension LanguageModel {
     /// One block: x ← x + attention(norm(x)); x ← x + ffn(norm(x)). `group` (sequential calibration)
     /// sees each group of linear layers' input before they run and returns replacement weights.
     func block(
-        _ i: Int, _ x: inout Tensor, _ layout: Layout, caches: inout [KVCache]?, capture: Capture, out: inout Output,
-        cancellation: CancellationToken?, group: ((_ layers: [String], _ X: Tensor) throws -> [String: Tensor])? = nil
+        _ i: Int, _ x: inout Tensor, _ layout: Layout, caches: inout [KVCache]?, policy: CachePolicy? = nil, capture: Capture,
+        out: inout Output, cancellation: CancellationToken?, group: ((_ layers: [String], _ X: Tensor) throws -> [String: Tensor])? = nil
     ) throws {
         guard !droppedBlocks.contains(i) else { return }
         let p = "blk.\(i)."
@@ -155,12 +166,20 @@ extension LanguageModel {
         activationQuantization?.apply(&a)
         var q = try linear(a, w("attn_q"))
         var k = try linear(a, w("attn_k"))
-        let v = try linear(a, w("attn_v"))
+        var v = try linear(a, w("attn_v"))
         if capture.kv.contains(i) { out.keysBeforeRoPE[i] = k }
         rope(&q, heads: config.heads, layout)
+        if case .transform(let t)? = policy, t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         rope(&k, heads: config.kvHeads, layout)
+        if case .transform(let t)? = policy, !t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v }
-        let (ctx, probs) = try attend(q, k, v, layout, layer: i, caches: &caches, keep: capture.attention.contains(i), cancellation)
+        let ctx: Tensor, probs: [Tensor]
+        if case .eviction(let e)? = policy {
+            ctx = try attendHeads(q, k, v, layout, layer: i, caches: &caches!, policy: e, cancellation)
+            probs = []
+        } else {
+            (ctx, probs) = try attend(q, k, v, layout, layer: i, caches: &caches, keep: capture.attention.contains(i), cancellation)
+        }
         if capture.attention.contains(i) { out.attention[i] = probs }
         try feed(["attn_output"], ctx)
         var o = try linear(activationQuantization?.applied(ctx) ?? ctx, w("attn_output"))

@@ -188,6 +188,7 @@ extension Builtins {
             params: [
                 ParamSpec("x", .any, doc: "codes (a tensor or list of whole numbers), or a decoder model"),
                 ParamSpec("text", .any, .none, doc: "with a model: the text to score"), contextParam, presetParam, limitParam,
+                cacheParam, cacheModeParam,
             ]
         ) { args, interp in
             if case .decoder = args.value("x") { return try modelPerplexity(args, interp) }

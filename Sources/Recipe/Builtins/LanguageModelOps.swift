@@ -24,15 +24,16 @@ extension Builtins {
         guard !args.isNone("text") else { throw args.error("text", "perplexity(m, text): give the text to score") }
         let ids = try evaluationTokens(m, args)
         let context = try args.int("context"), preset = try LM.preset(args)
+        let run = try cacheRun(args, m)
         let p = try LM.wrap(args, "text") {
-            try m.perplexity(tokens: ids, context: context, preset: preset, cancellation: interp.cancellation)
+            try m.perplexity(tokens: ids, context: context, preset: preset, cache: run, cancellation: interp.cancellation)
         }
         return .record(
             Record(pairs: [
                 ("ppl", .number(p.ppl)), ("nll", .number(p.nll)), ("stderr", .number(p.stderr)), ("tokens", int(p.tokens)),
                 ("windows", int(p.windows)), ("scored", int(p.scored)), ("preset", .string(preset.rawValue)),
                 ("context", int(context)), ("nlls", .tensor(Tensor(p.nlls.map { Float($0) }))),
-            ]))
+            ] + cacheFields(run, p.kv)))
     }
 
     static let languageModels: [Operation] = [
@@ -72,14 +73,18 @@ extension Builtins {
                     layers: [\"blk.0.ffn_down\"])\n\
                     d = kld(m, q, load(\"canterbury\").texts.alice29, context: 64, limit: 128)\nprint(d.scored, d.mean < 0.05)
                     """,
-            params: [ParamSpec("base", .any), ParamSpec("model", .any), ParamSpec("text", .any), contextParam, presetParam, limitParam]
+            params: [
+                ParamSpec("base", .any), ParamSpec("model", .any), ParamSpec("text", .any), contextParam, presetParam, limitParam,
+                cacheParam, cacheModeParam,
+            ]
         ) { args, interp in
             let base = try LM.model(args, "base"), m = try LM.model(args)
             let ids = try evaluationTokens(m, args)
             let context = try args.int("context"), preset = try LM.preset(args)
+            let run = try cacheRun(args, m)
             let d = try LM.wrap(args, "text") {
                 try LanguageModel.divergence(
-                    base: base, model: m, tokens: ids, context: context, preset: preset, cancellation: interp.cancellation)
+                    base: base, model: m, tokens: ids, context: context, preset: preset, cache: run, cancellation: interp.cancellation)
             }
             return .record(
                 Record(pairs: [
@@ -89,7 +94,7 @@ extension Builtins {
                     ("ln_ppl_ratio", .number(d.lnPPLRatio)), ("ln_ppl_ratio_stderr", .number(d.lnPPLRatioStderr)),
                     ("ppl_base", .number(d.pplBase)), ("ppl", .number(d.ppl)), ("scored", int(d.scored)), ("windows", int(d.windows)),
                     ("preset", .string(preset.rawValue)), ("context", int(context)), ("kl", .tensor(Tensor(d.kl.map { Float($0) }))),
-                ]))
+                ] + cacheFields(run, d.kv)))
         },
 
         Operation(
@@ -133,7 +138,7 @@ extension Builtins {
                 ParamSpec("top_k", .integer, .none, range: 1...10_000_000, namedOnly: true),
                 ParamSpec("top_p", .number, .none, range: 0...1, namedOnly: true),
                 ParamSpec("stop", .any, .none, namedOnly: true, doc: "a string or list of strings that end the continuation"),
-                seedParam,
+                seedParam, cacheParam,
             ]
         ) { args, interp in
             let m = try LM.model(args)
@@ -152,10 +157,12 @@ extension Builtins {
             }
             let sampling = LanguageModel.Sampling(
                 temperature: try args.number("temperature"), topK: try args.optionalInt("top_k"), topP: try args.optionalNumber("top_p"))
+            let policy = try args.isNone("cache") ? nil : cachePolicy(args.value("cache"), args, "cache")
+            if let policy { try LM.wrap(args, "cache") { try policy.check(m, mode: .incremental) } }
             let g = try withGenerator(args, interp) { rng in
                 try LM.wrap(args, "tokens") {
                     try m.generate(
-                        prompt: prompt, tokens: try args.int("tokens"), sampling: sampling, stop: stop, rng: &rng,
+                        prompt: prompt, tokens: try args.int("tokens"), sampling: sampling, stop: stop, cache: policy, rng: &rng,
                         cancellation: interp.cancellation)
                 }
             }
@@ -163,7 +170,7 @@ extension Builtins {
                 Record(pairs: [
                     ("text", .string(g.text)), ("ids", .tensor(Tensor(g.ids.map { Float($0) }))), ("reason", .string(g.reason)),
                     ("prompt_tokens", int(prompt.count)),
-                ]))
+                ] + cacheFields(policy.map { LanguageModel.CacheRun($0, mode: .incremental) }, g.kv)))
         },
     ]
 }

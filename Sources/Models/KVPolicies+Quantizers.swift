@@ -1,0 +1,218 @@
+import Compression
+import Foundation
+import SqueezeCore
+
+/// Rows of a window kept exact at fp16 as attention sinks: the first `sink` positions.
+private func sinkRows(_ sink: Int, past: Int, rows: Int) -> Int { max(0, min(rows, sink - past)) }
+
+/// Uniform integer quantization of the cache (KIVI's asymmetric min–max grid): keys per token
+/// (groups of `group` channels) or per channel (groups of `span` tokens, the whole window when
+/// span is 0), before or after RoPE; values per token in groups of `group` channels. The first
+/// `sink` tokens stay fp16.
+public struct IntCache: KVTransform {
+    public var bits: Int, perChannel: Bool, group: Int, span: Int, preRoPE: Bool, sink: Int
+    public init(bits: Int, perChannel: Bool, group: Int, span: Int = 0, preRoPE: Bool, sink: Int = 0) {
+        self.bits = bits
+        self.perChannel = perChannel
+        self.group = group
+        self.span = span
+        self.preRoPE = preRoPE
+        self.sink = sink
+    }
+
+    public var causal: Bool { !perChannel }
+    public var kvDim: Int? { nil }
+    public var description: String {
+        "cache.int(bits: \(bits), per: \(perChannel ? "channel" : "token"), group: \(group)"
+            + (perChannel ? ", span: \(span)" : "") + ", pre_rope: \(preRoPE), sink: \(sink))"
+    }
+
+    public func apply(
+        layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows: Int, past: Int, config: LanguageModel.Config
+    ) throws -> KVAccount {
+        let kvd = config.kvDim
+        guard kvd % group == 0 else { throw ModelError("group \(group) does not divide the model's kv_dim \(kvd)") }
+        let q0 = sinkRows(sink, past: past, rows: rows), n = rows - q0
+        var a = KVAccount()
+        a.elements = rows * kvd
+        var keyGroups = 0
+        keys.withUnsafeMutableBufferPointer { kp in
+            let base = kp.baseAddress! + q0 * kvd
+            if perChannel {
+                let s = span > 0 ? span : max(n, 1)
+                for r0 in stride(from: 0, to: n, by: s) {
+                    let count = min(s, n - r0)
+                    for c in 0..<kvd { CacheQuantization.uniform(base + r0 * kvd + c, count: count, stride: kvd, bits: bits) }
+                    keyGroups += kvd
+                }
+            } else {
+                keyGroups = Self.perToken(base, rows: n, width: kvd, group: group, bits: bits)
+            }
+        }
+        let valueGroups = values.withUnsafeMutableBufferPointer { vp in
+            Self.perToken(vp.baseAddress! + q0 * kvd, rows: n, width: kvd, group: group, bits: bits)
+        }
+        for (part, groups) in [(\KVAccount.keys, keyGroups), (\KVAccount.values, valueGroups)] {
+            a[keyPath: part]["codes"] = Double(bits * n * kvd)
+            a[keyPath: part]["scales"] = Double(32 * groups)
+            if q0 > 0 { a[keyPath: part]["fp16 tokens"] = Double(16 * q0 * kvd) }
+        }
+        return a
+    }
+
+    /// Each row's groups of `group` channels quantized; returns the number of groups.
+    static func perToken(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int, group: Int, bits: Int) -> Int {
+        for r in 0..<rows {
+            for j in stride(from: 0, to: width, by: group) {
+                CacheQuantization.uniform(p + r * width + j, count: group, stride: 1, bits: bits)
+            }
+        }
+        return rows * (width / group)
+    }
+}
+
+/// KVQuant (Hooper et al. 2024) on the live cache: keys per channel with thresholds calibrated
+/// offline (before RoPE by default), values per token with their own percentiles; non-uniform
+/// levels per layer from 1-D k-means on calibration values normalised to [−1, 1]; values outside
+/// the thresholds kept exact (dense-and-sparse); the first `sink` tokens at fp16.
+public struct KVQuantCache: KVTransform {
+    public let bits: Int, outliers: Double, preRoPE: Bool, sink: Int
+    /// Per layer: each channel's calibrated key thresholds, and the key and value levels (ascending).
+    public let keyLow: [[Float]], keyHigh: [[Float]], keyLevels: [[Float]], valueLevels: [[Float]]
+    /// Calibration tokens the constants came from.
+    public let calibrationTokens: Int
+    public let kvDim: Int?
+
+    public init(
+        bits: Int, outliers: Double, preRoPE: Bool, sink: Int, keyLow: [[Float]], keyHigh: [[Float]], keyLevels: [[Float]],
+        valueLevels: [[Float]], calibrationTokens: Int, kvDim: Int?
+    ) {
+        (self.bits, self.outliers, self.preRoPE, self.sink) = (bits, outliers, preRoPE, sink)
+        (self.keyLow, self.keyHigh, self.keyLevels, self.valueLevels) = (keyLow, keyHigh, keyLevels, valueLevels)
+        (self.calibrationTokens, self.kvDim) = (calibrationTokens, kvDim)
+    }
+
+    public var causal: Bool { true }
+    public var description: String {
+        "cache.kvquant(bits: \(bits), outliers: \(outliers), pre_rope: \(preRoPE), sink: \(sink), calibration: \(calibrationTokens) tokens)"
+    }
+
+    /// The percentile pair of one sorted vector: [1 − t, t] with t = 1 − outliers/2, or its ends.
+    static func thresholds(_ sorted: [Float], outliers: Double) -> (Float, Float) {
+        guard outliers > 0 else { return (sorted.first ?? 0, sorted.last ?? 0) }
+        let t = 1 - outliers / 2
+        return (CacheQuantization.percentile(sorted, 1 - t), CacheQuantization.percentile(sorted, t))
+    }
+
+    /// Calibrates on `tokens` (cut into windows of `window`): per layer, each key channel's
+    /// thresholds over all calibration tokens, and k-means levels of the normalised inliers of keys
+    /// and of values (values normalised per token).
+    public static func calibrate(
+        _ model: LanguageModel, tokens: [Int], window: Int, bits: Int, outliers: Double, preRoPE: Bool, sink: Int,
+        rng: inout RandomGenerator, cancellation: CancellationToken?
+    ) throws -> KVQuantCache {
+        let c = model.config, kvd = c.kvDim
+        guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
+        var capture = LanguageModel.Capture()
+        capture.kv = Set(0..<c.layers)
+        var K = Array(repeating: [Float](), count: c.layers), V = K
+        for w in stride(from: 0, to: tokens.count, by: window) {
+            try cancellation?.check()
+            let out = try model.forward([Array(tokens[w..<min(tokens.count, w + window)])], capture: capture, cancellation: cancellation)
+            for l in 0..<c.layers where out.values[l] != nil {
+                K[l] += (preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!).storage
+                V[l] += out.values[l]!.storage
+            }
+        }
+        let task = ProgressMeter.start("kvquant calibration", total: c.layers)
+        defer { task.end() }
+        var lows: [[Float]] = [], highs: [[Float]] = [], kLevels: [[Float]] = [], vLevels: [[Float]] = []
+        for l in 0..<c.layers {
+            try cancellation?.check()
+            let n = K[l].count / kvd
+            var lo = [Float](repeating: 0, count: kvd), hi = lo
+            var keySample: [Float] = [], valueSample: [Float] = []
+            if n > 0 {
+                for ch in 0..<kvd {
+                    let column = (0..<n).map { K[l][$0 * kvd + ch] }
+                    (lo[ch], hi[ch]) = thresholds(column.sorted(), outliers: outliers)
+                    keySample += normalisedInliers(column, lo[ch], hi[ch])
+                }
+                for r in 0..<n {
+                    let row = Array(V[l][(r * kvd)..<((r + 1) * kvd)])
+                    let (a, b) = thresholds(row.sorted(), outliers: outliers)
+                    valueSample += normalisedInliers(row, a, b)
+                }
+            }
+            lows.append(lo)
+            highs.append(hi)
+            kLevels.append(try levels(keySample, bits: bits, rng: &rng))
+            vLevels.append(try levels(valueSample, bits: bits, rng: &rng))
+            task.advance()
+        }
+        return KVQuantCache(
+            bits: bits, outliers: outliers, preRoPE: preRoPE, sink: sink, keyLow: lows, keyHigh: highs, keyLevels: kLevels,
+            valueLevels: vLevels, calibrationTokens: tokens.count, kvDim: kvd)
+    }
+
+    static func normalisedInliers(_ v: [Float], _ lo: Float, _ hi: Float) -> [Float] {
+        let z = CacheQuantization.half((hi + lo) / 2), r = CacheQuantization.half(hi > lo ? (hi - lo) / 2 : 1)
+        return v.compactMap { $0 < lo || $0 > hi ? nil : ($0 - z) / r }
+    }
+
+    /// 2^b levels by 1-D k-means (at most 100,000 sampled values, 50 iterations), ascending; a
+    /// layer with no values (a dropped block) gets the uniform grid on [−1, 1].
+    static func levels(_ sample: [Float], bits: Int, rng: inout RandomGenerator) throws -> [Float] {
+        let k = 1 << bits
+        var s = sample
+        if s.count > 100_000 { s = rng.choice(s.count, count: 100_000).map { s[$0] } }
+        let distinct = Set(s).count
+        guard distinct > 0 else { return (0..<k).map { -1 + 2 * Float($0) / Float(max(k - 1, 1)) } }
+        let km = try KMeans.fit(Tensor(shape: [s.count, 1], storage: s), k: min(k, distinct), maxIter: 50, rng: &rng)
+        return km.centroids.storage.sorted()
+    }
+
+    public func apply(
+        layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows: Int, past: Int, config: LanguageModel.Config
+    ) throws -> KVAccount {
+        let kvd = config.kvDim, q0 = sinkRows(sink, past: past, rows: rows), n = rows - q0
+        var a = KVAccount()
+        a.elements = rows * kvd
+        var keyOutliers = 0, valueOutliers = 0
+        keyLevels[layer].withUnsafeBufferPointer { levels in
+            keys.withUnsafeMutableBufferPointer { kp in
+                for ch in 0..<kvd {
+                    keyOutliers += CacheQuantization.nonUniform(
+                        kp.baseAddress! + q0 * kvd + ch, count: n, stride: kvd, lo: keyLow[layer][ch], hi: keyHigh[layer][ch],
+                        levels: levels, outliers: outliers > 0)
+                }
+            }
+        }
+        valueLevels[layer].withUnsafeBufferPointer { levels in
+            values.withUnsafeMutableBufferPointer { vp in
+                for r in q0..<rows {
+                    let row = vp.baseAddress! + r * kvd
+                    let (lo, hi) = Self.thresholds(Array(UnsafeBufferPointer(start: row, count: kvd)).sorted(), outliers: outliers)
+                    valueOutliers += CacheQuantization.nonUniform(
+                        row, count: kvd, stride: 1, lo: lo, hi: hi, levels: levels, outliers: outliers > 0)
+                }
+            }
+        }
+        a.keys["codes"] = Double(bits * n * kvd)
+        a.values["codes"] = Double(bits * n * kvd)
+        a.keys["outliers"] = Double(48 * keyOutliers)
+        a.values["outliers"] = Double(48 * valueOutliers)
+        a.values["scales"] = Double(32 * n)
+        if past == 0 {
+            // The sequence's constants, stored once: thresholds per key channel and each layer's levels.
+            a.keys["thresholds"] = Double(32 * kvd)
+            a.keys["levels"] = Double(16 * keyLevels[layer].count)
+            a.values["levels"] = Double(16 * valueLevels[layer].count)
+        }
+        if q0 > 0 {
+            a.keys["fp16 tokens"] = Double(16 * q0 * kvd)
+            a.values["fp16 tokens"] = Double(16 * q0 * kvd)
+        }
+        return a
+    }
+}

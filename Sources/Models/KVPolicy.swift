@@ -1,0 +1,149 @@
+import Foundation
+import SqueezeCore
+
+/// What a compressed KV cache stores: bits part by part for keys and values, against the elements
+/// of the uncompressed cache (tokens × kv_dim × layers for each of K and V). Summed over every
+/// sequence and window an evaluation runs.
+public struct KVAccount: Sendable, Equatable {
+    /// Bits of each stored part ("codes", "scales", "outliers", "fp16 tokens", …).
+    public var keys: [String: Double] = [:], values: [String: Double] = [:]
+    /// Elements of K (equal to those of V) the parts replace.
+    public var elements = 0
+
+    public init() {}
+
+    public var keyBits: Double { keys.values.reduce(0, +) }
+    public var valueBits: Double { values.values.reduce(0, +) }
+    /// Bits per element of K and V together.
+    public var bitsPerElement: Double { elements == 0 ? 0 : (keyBits + valueBits) / Double(2 * elements) }
+    public var keyBitsPerElement: Double { elements == 0 ? 0 : keyBits / Double(elements) }
+    public var valueBitsPerElement: Double { elements == 0 ? 0 : valueBits / Double(elements) }
+
+    public mutating func add(_ o: KVAccount) {
+        keys.merge(o.keys, uniquingKeysWith: +)
+        values.merge(o.values, uniquingKeysWith: +)
+        elements += o.elements
+    }
+}
+
+/// How an evaluation runs a compressed cache (recorded with its result).
+public enum KVMode: String, Sendable, CaseIterable {
+    /// The whole window in one forward pass, attention reading the compressed-then-decompressed keys
+    /// and values (how most papers report perplexity with a compressed cache).
+    case simulated
+    /// Token by token through the real cache, compressing as tokens arrive.
+    case incremental
+}
+
+/// A compressor of keys and values as they enter the cache: it replaces the rows of one layer of
+/// one sequence by what the cache would give back and counts what it stores. Quantizers are
+/// transforms; they run once per window in simulated mode.
+public protocol KVTransform: Sendable, CustomStringConvertible {
+    /// Keys are handed over before RoPE (and rotated after decompression), as KVQuant stores them.
+    var preRoPE: Bool { get }
+    /// Each row is compressed from itself alone (and constants fixed beforehand), so incremental
+    /// decoding and the simulated pass store the same values.
+    var causal: Bool { get }
+    /// The kv_dim of the model the transform was built for (calibrated constants), or nil.
+    var kvDim: Int? { get }
+    /// Compress `rows` rows (tokens at positions past, past + 1, …) of one layer's keys and values
+    /// (rows × kv_dim each) in place; `queries` (rows × hidden, after RoPE) for methods that
+    /// score tokens by attention. Returns what is stored.
+    func apply(
+        layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows: Int, past: Int, config: LanguageModel.Config
+    ) throws -> KVAccount
+}
+
+/// One key/value head's cache under an eviction or merging policy: the entries attention reads
+/// (keys after RoPE), each with its position, a logit bias (log of a merged entry's count) and the
+/// statistics policies score by.
+public struct HeadCache: Sendable {
+    public internal(set) var keys: [Float] = [], values: [Float] = []
+    public internal(set) var positions: [Int] = []
+    public internal(set) var bias: [Float] = []
+    /// Attention mass each entry has received (summed over the group's query heads and queries).
+    public internal(set) var score: [Double] = []
+    /// Queries that have seen each entry (for normalised scores).
+    public internal(set) var seen: [Int] = []
+    /// Tokens merged into each entry (1 for a plain token).
+    public internal(set) var merged: [Int] = []
+    public var count: Int { positions.count }
+
+    public init() {}
+
+    mutating func append(key: ArraySlice<Float>, value: ArraySlice<Float>, position: Int) {
+        keys += key
+        values += value
+        positions.append(position)
+        bias.append(0)
+        score.append(0)
+        seen.append(0)
+        merged.append(1)
+    }
+
+    /// Keeps the entries at `indices` (ascending), dropping the rest.
+    public mutating func keep(_ indices: [Int], dim d: Int) {
+        var k: [Float] = [], v: [Float] = []
+        k.reserveCapacity(indices.count * d)
+        v.reserveCapacity(indices.count * d)
+        for i in indices {
+            k += keys[(i * d)..<((i + 1) * d)]
+            v += values[(i * d)..<((i + 1) * d)]
+        }
+        keys = k
+        values = v
+        positions = indices.map { positions[$0] }
+        bias = indices.map { bias[$0] }
+        score = indices.map { score[$0] }
+        seen = indices.map { seen[$0] }
+        merged = indices.map { merged[$0] }
+    }
+}
+
+/// A policy that decides which entries each head keeps as tokens arrive (eviction, merging).
+public protocol KVEviction: Sendable, CustomStringConvertible {
+    /// Called after the new tokens of a step have attended: trims `head` (layer, kv head) to its budget.
+    func trim(_ head: inout HeadCache, layer: Int, kvHead: Int, dim: Int)
+    /// Entries a head may hold after trimming (for the account).
+    func budget(layer: Int, kvHead: Int) -> Int
+}
+
+/// A cache policy: a transform of what is stored, or a rule for what is kept.
+public enum CachePolicy: Sendable, CustomStringConvertible {
+    case transform(any KVTransform)
+    case eviction(any KVEviction)
+
+    public var description: String {
+        switch self {
+        case .transform(let t): return t.description
+        case .eviction(let e): return e.description
+        }
+    }
+
+    /// The mode a policy runs in when none is asked: transforms simulated, eviction incremental.
+    public var defaultMode: KVMode {
+        if case .eviction = self { return .incremental }
+        return .simulated
+    }
+
+    /// Checks that the policy can run on `model` in `mode`.
+    public func check(_ model: LanguageModel, mode: KVMode) throws {
+        switch self {
+        case .transform(let t):
+            if let d = t.kvDim, d != model.config.kvDim {
+                throw ModelError(
+                    "the cache policy was calibrated for a model with kv_dim \(d), and \(model.name) has \(model.config.kvDim)")
+            }
+            if mode == .incremental && !t.causal {
+                throw ModelError(
+                    "\(t.description) compresses from statistics of the whole window, which incremental decoding does not have: "
+                        + "use mode: \"simulated\" (or calibrated constants, as cache.kvquant)")
+            }
+        case .eviction:
+            if mode == .simulated {
+                throw ModelError(
+                    "\(description) decides what to keep as tokens arrive, which only the real cache defines: use mode: \"incremental\"")
+            }
+        }
+    }
+}

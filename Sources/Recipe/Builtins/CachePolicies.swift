@@ -1,0 +1,221 @@
+import Compression
+import Foundation
+import Models
+import OrderedCollections
+import SqueezeCore
+
+/// KV-cache policies in recipes: `cache.*` build a policy value (a record naming its method and
+/// parameters, with calibrated constants as tensors); perplexity, kld and generate take it as
+/// `cache:` and run the model's attention on the compressed cache.
+extension Builtins {
+    static let cacheParam = ParamSpec(
+        "cache", .any, .none, namedOnly: true, doc: "a KV-cache policy (cache.int, cache.kvquant, cache.window, cache.h2o)")
+    static let cacheModeParam = ParamSpec(
+        "mode", .choice(KVMode.allCases.map(\.rawValue)), .none, namedOnly: true,
+        doc: "\"simulated\" (one pass per window; quantizers' default) or \"incremental\" (token by token; eviction's default)")
+
+    /// The policy and mode an evaluation is asked to use, or nil without `cache:`.
+    static func cacheRun(_ args: Arguments, _ m: LanguageModel) throws -> LanguageModel.CacheRun? {
+        guard !args.isNone("cache") else {
+            guard args.isNone("mode") else { throw args.error("mode", "mode: applies with a cache policy (cache: cache.int(bits: 4), …)") }
+            return nil
+        }
+        let policy = try cachePolicy(args.value("cache"), args, "cache")
+        let mode = try args.isNone("mode") ? nil : KVMode(rawValue: try args.string("mode"))
+        let run = LanguageModel.CacheRun(policy, mode: mode)
+        try LM.wrap(args, "cache") { try policy.check(m, mode: run.mode) }
+        return run
+    }
+
+    /// What an evaluation with a cache policy adds to its result.
+    static func cacheFields(_ run: LanguageModel.CacheRun?, _ account: KVAccount?) -> [(String, Value)] {
+        guard let run, let a = account else { return [] }
+        func parts(_ p: [String: Double]) -> Value {
+            .record(Record(pairs: p.keys.sorted().map { ($0, .number(a.elements == 0 ? 0 : p[$0]! / Double(a.elements))) }))
+        }
+        return [
+            ("cache", .string(run.policy.description)), ("mode", .string(run.mode.rawValue)),
+            ("kv_bits_per_element", .number(a.bitsPerElement)),
+            ("kv_bits", .record(Record(pairs: [("K", .number(a.keyBitsPerElement)), ("V", .number(a.valueBitsPerElement))]))),
+            ("kv_parts", .record(Record(pairs: [("K", parts(a.keys)), ("V", parts(a.values))]))),
+        ]
+    }
+
+    /// A policy value back to the model's policy, checking every field.
+    static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
+        guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
+            throw args.error(name, "'\(name)' must be a cache policy from cache.int, cache.kvquant, cache.window or cache.h2o, got \(v.typeDescription)")
+        }
+        func int(_ k: String) throws -> Int {
+            guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
+                throw args.error(name, "the policy's \(k) must be a whole number")
+            }
+            return Int(x)
+        }
+        func number(_ k: String) throws -> Double {
+            guard case .number(let x)? = r[k] else { throw args.error(name, "the policy's \(k) must be a number") }
+            return x
+        }
+        func bool(_ k: String) throws -> Bool {
+            guard case .bool(let x)? = r[k] else { throw args.error(name, "the policy's \(k) must be true or false") }
+            return x
+        }
+        func rows(_ k: String) throws -> [[Float]] {
+            guard case .tensor(let t)? = r[k], t.rank == 2 else { throw args.error(name, "the policy's \(k) must be a matrix") }
+            return (0..<t.shape[0]).map { Array(t.storage[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
+        }
+        switch method {
+        case "int":
+            return .transform(
+                IntCache(
+                    bits: try int("bits"), perChannel: r["per"]?.stringValue == "channel", group: try int("group"), span: try int("span"),
+                    preRoPE: try bool("pre_rope"), sink: try int("sink")))
+        case "kvquant":
+            let low = try rows("k_low")
+            return .transform(
+                KVQuantCache(
+                    bits: try int("bits"), outliers: try number("outliers"), preRoPE: try bool("pre_rope"), sink: try int("sink"),
+                    keyLow: low, keyHigh: try rows("k_high"), keyLevels: try rows("k_levels"), valueLevels: try rows("v_levels"),
+                    calibrationTokens: try int("calibration"), kvDim: low.first?.count))
+        case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
+        case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
+        default: throw args.error(name, "no cache policy \(Format.quoted(method))")
+        }
+    }
+
+    static func policyRecord(_ method: String, _ fields: [(String, Value)]) -> Value {
+        .record(Record(pairs: [("cache", .string(method))] + fields))
+    }
+
+    static let bitsParam = ParamSpec("bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true)
+    static let sinkParam = ParamSpec(
+        "sink", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "first tokens kept at fp16 (attention sinks)")
+
+    static let cachePolicies: [Operation] = [
+        Operation(
+            "cache.int", family: "kv cache", summary: "KV-cache policy: uniform integer keys (per token or per channel) and values (per token).",
+            doc:
+                """
+                    KIVI's asymmetric grid (Liu et al. 2024) on the cache attention reads: per group s = (max − min)/(2^b − 1) and min \
+                    in fp16, x̂ = round((x − min)/s)·s + min. Keys per: \"token\" (groups of `group` channels of a token) or \"channel\" \
+                    (each channel over groups of `span` tokens; span 0 = the whole window, which is not causal: simulated mode only), \
+                    before RoPE (pre_rope: true, RoPE applied to the dequantized keys, as KVQuant) or after; values always per token in \
+                    groups of `group` channels (default the head dimension, 64). The first `sink` tokens stay fp16. Stored: b bits per \
+                    element + 32 bits (scale and minimum) per group + 16 bits per element of sink tokens.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.int(bits: 4))\nprint(p.kv_bits_per_element, p.mode)
+                    """,
+            params: [
+                bitsParam, ParamSpec("per", .choice(["token", "channel"]), .value(.string("token")), namedOnly: true, doc: "keys' axis"),
+                ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true, doc: "channels per per-token group"),
+                ParamSpec("span", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "tokens per per-channel group"),
+                ParamSpec("pre_rope", .bool, .value(.bool(false)), namedOnly: true), sinkParam,
+            ]
+        ) { args, _ in
+            let per = try args.string("per")
+            if per == "token", try args.int("span") != 0 { throw args.error("span", "span: applies to per: \"channel\" keys") }
+            return policyRecord(
+                "int",
+                [
+                    ("bits", int(try args.int("bits"))), ("per", .string(per)), ("group", int(try args.int("group"))),
+                    ("span", int(try args.int("span"))), ("pre_rope", .bool(try args.bool("pre_rope"))), ("sink", int(try args.int("sink"))),
+                ])
+        },
+        Operation(
+            "cache.kvquant", family: "kv cache",
+            summary: "KV-cache policy: KVQuant — calibrated per-channel pre-RoPE keys, per-token values, non-uniform levels, outliers.",
+            doc:
+                """
+                    Hooper et al. 2024 on the live cache. From `tokens` tokens of the calibration text (windows of `window`): each \
+                    key channel's thresholds [lo, hi] = its [1 − t, t] percentiles over every calibration token, t = 1 − outliers/2 \
+                    (min and max without outliers), fixed offline so keys quantize causally; values take each token's own \
+                    percentiles. Inliers are normalised by z = (hi + lo)/2, r = (hi − lo)/2 and replaced by the nearest of 2^b levels \
+                    per layer (1-D k-means, 50 iterations, on the calibration's normalised inliers; not Fisher-weighted); values \
+                    outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
+                    first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
+                    outlier as fp16 and a 32-bit index + per sequence each key channel's thresholds (32 bits) and each layer's levels.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
+                    P = cache.kvquant(m, bits: 3, calibration: t.plrabn12, tokens: 256)\n\
+                    print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 3.6)
+                    """,
+            params: [
+                ParamSpec("model", .any), bitsParam,
+                ParamSpec("outliers", .number, .value(.number(0.01)), range: 0...0.5, namedOnly: true, doc: "fraction kept exact"),
+                ParamSpec("pre_rope", .bool, .value(.bool(true)), namedOnly: true),
+                ParamSpec("sink", .integer, .value(.number(1)), range: 0...1_000_000, namedOnly: true, doc: "first tokens at fp16"),
+                ParamSpec("calibration", .any, doc: "text (or list of texts) the thresholds and levels are calibrated on"),
+                ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
+                ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true), seedParam,
+            ]
+        ) { args, interp in
+            let m = try LM.model(args)
+            let (sequences, count) = try LM.calibrationSequences(m, args)
+            let (bits, outliers, preRoPE, sink) = (
+                try args.int("bits"), try args.number("outliers"), try args.bool("pre_rope"), try args.int("sink")
+            )
+            let q = try withGenerator(args, interp) { rng in
+                try LM.wrap(args, "calibration") {
+                    try KVQuantCache.calibrate(
+                        m, tokens: sequences.flatMap { $0 }, window: try args.int("window"), bits: bits, outliers: outliers,
+                        preRoPE: preRoPE, sink: sink, rng: &rng, cancellation: interp.cancellation)
+                }
+            }
+            func matrix(_ rows: [[Float]]) -> Value {
+                .tensor(Tensor(shape: [rows.count, rows.map(\.count).max() ?? 0], storage: rows.flatMap { $0 }))
+            }
+            return policyRecord(
+                "kvquant",
+                [
+                    ("bits", int(bits)), ("outliers", .number(outliers)), ("pre_rope", .bool(preRoPE)), ("sink", int(sink)),
+                    ("calibration", int(count)), ("k_low", matrix(q.keyLow)), ("k_high", matrix(q.keyHigh)),
+                    ("k_levels", matrix(q.keyLevels)), ("v_levels", matrix(q.valueLevels)),
+                ])
+        },
+        Operation(
+            "cache.window", family: "kv cache", summary: "KV-cache policy: keep the first sink tokens and the most recent tokens (StreamingLLM).",
+            doc:
+                """
+                    Xiao et al. 2024: every head keeps `sink` initial tokens and the `tokens` most recent, evicting the rest as tokens \
+                    arrive (incremental mode). Stored: the kept entries at fp16.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.window(tokens: 16, sink: 4))\nprint(p.mode)
+                    """,
+            params: [
+                ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "recent tokens kept"),
+                ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+            ]
+        ) { args, _ in policyRecord("window", [("tokens", int(try args.int("tokens"))), ("sink", int(try args.int("sink")))]) },
+        Operation(
+            "cache.h2o", family: "kv cache", summary: "KV-cache policy: H2O — keep recent tokens and the heavy hitters of accumulated attention.",
+            doc:
+                """
+                    Zhang et al. 2023: each head keeps `tokens` entries: the `recent` newest (default half) and, of the older, those \
+                    with the largest attention accumulated over every query that read them (summed over the group's query heads); the \
+                    lowest is evicted as each token arrives (incremental mode). Accumulated scores favour early tokens (they have \
+                    been read by more queries). Stored: the kept entries at fp16.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.h2o(tokens: 16))\nprint(p.kv_bits_per_element < 16)
+                    """,
+            params: [
+                ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "entries kept per head"),
+                ParamSpec("recent", .integer, .none, range: 0...1_000_000, namedOnly: true, doc: "of which the newest (default tokens/2)"),
+            ]
+        ) { args, _ in
+            let tokens = try args.int("tokens"), recent = try args.optionalInt("recent") ?? tokens / 2
+            guard recent <= tokens else { throw args.error("recent", "recent (\(recent)) must not exceed tokens (\(tokens))") }
+            return policyRecord("h2o", [("tokens", int(tokens)), ("recent", int(recent))])
+        },
+    ]
+}
