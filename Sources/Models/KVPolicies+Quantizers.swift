@@ -73,7 +73,8 @@ public struct IntCache: KVTransform {
 
 /// KVQuant (Hooper et al. 2024) on the live cache: keys per channel with thresholds calibrated
 /// offline (before RoPE by default), values per token with their own percentiles; non-uniform
-/// levels per layer from 1-D k-means on calibration values normalised to [−1, 1]; values outside
+/// levels per layer from 1-D k-means on calibration values normalised to [−1, 1] (unweighted: the
+/// reference's Fisher weights need gradients through attention); values outside
 /// the thresholds kept exact (dense-and-sparse); the first `sink` tokens at fp16.
 public struct KVQuantCache: KVTransform {
     public let bits: Int, outliers: Double, preRoPE: Bool, sink: Int
@@ -109,7 +110,7 @@ public struct KVQuantCache: KVTransform {
     /// and of values (values normalised per token).
     public static func calibrate(
         _ model: LanguageModel, tokens: [Int], window: Int, bits: Int, outliers: Double, preRoPE: Bool, sink: Int,
-        rng: inout RandomGenerator, cancellation: CancellationToken?
+        cancellation: CancellationToken?
     ) throws -> KVQuantCache {
         let c = model.config, kvd = c.kvDim
         guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
@@ -146,8 +147,8 @@ public struct KVQuantCache: KVTransform {
             }
             lows.append(lo)
             highs.append(hi)
-            kLevels.append(try levels(keySample, bits: bits, rng: &rng))
-            vLevels.append(try levels(valueSample, bits: bits, rng: &rng))
+            kLevels.append(levels(keySample, bits: bits))
+            vLevels.append(levels(valueSample, bits: bits))
             task.advance()
         }
         return KVQuantCache(
@@ -160,16 +161,12 @@ public struct KVQuantCache: KVTransform {
         return v.compactMap { $0 < lo || $0 > hi ? nil : ($0 - z) / r }
     }
 
-    /// 2^b levels by 1-D k-means (at most 100,000 sampled values, 50 iterations), ascending; a
-    /// layer with no values (a dropped block) gets the uniform grid on [−1, 1].
-    static func levels(_ sample: [Float], bits: Int, rng: inout RandomGenerator) throws -> [Float] {
+    /// 2^b levels by deterministic 1-D k-means over every normalised inlier; a layer with no
+    /// values (a dropped block) gets the uniform grid on [−1, 1].
+    static func levels(_ sample: [Float], bits: Int) -> [Float] {
         let k = 1 << bits
-        var s = sample
-        if s.count > 100_000 { s = rng.choice(s.count, count: 100_000).map { s[$0] } }
-        let distinct = Set(s).count
-        guard distinct > 0 else { return (0..<k).map { -1 + 2 * Float($0) / Float(max(k - 1, 1)) } }
-        let km = try KMeans.fit(Tensor(shape: [s.count, 1], storage: s), k: min(k, distinct), maxIter: 50, rng: &rng)
-        return km.centroids.storage.sorted()
+        guard !sample.isEmpty else { return (0..<k).map { -1 + 2 * Float($0) / Float(max(k - 1, 1)) } }
+        return CacheQuantization.levels(sorted: sample.sorted(), k: k)
     }
 
     public func apply(

@@ -128,6 +128,9 @@ public enum CachePolicy: Sendable, CustomStringConvertible {
 
     /// Checks that the policy can run on `model` in `mode`.
     public func check(_ model: LanguageModel, mode: KVMode) throws {
+        guard model.config.headDim % 8 == 0 else {
+            throw ModelError("cache policies need a head dimension that is a multiple of 8; \(model.name) has \(model.config.headDim)")
+        }
         switch self {
         case .transform(let t):
             if let d = t.kvDim, d != model.config.kvDim {

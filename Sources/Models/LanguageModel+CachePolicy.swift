@@ -23,6 +23,62 @@ extension LanguageModel {
         return total
     }
 
+    /// One sequence's causal attention with row-reproducible kernels: every (head, row) is a SIMD
+    /// dot product per visible key, a softmax, and a weighted sum of values in key order — the
+    /// same operations in the same order however many rows run together, so a row computed alone
+    /// (incremental decoding) equals the same row in a whole window. Returns the probabilities
+    /// [heads, rows, keys] when `keep`. (The head dimension is a multiple of 8: CachePolicy.check.)
+    func attendRows(
+        _ q: Tensor, _ K: [Float], _ V: [Float], rows n: Int, past: Int, offset o: Int, into ctx: inout Tensor, keep: Bool
+    ) -> [Float] {
+        let c = config, h = c.hidden, kvd = c.kvDim, d = c.headDim, group = c.heads / c.kvHeads, Lk = past + n
+        let scale = 1 / Float(d).squareRoot(), chunks = d / 8
+        var kept = keep ? [Float](repeating: 0, count: c.heads * n * Lk) : []
+        q.withBuffer { qp in
+            ctx.withMutableBuffer { cp in
+                K.withUnsafeBufferPointer { kp in
+                    V.withUnsafeBufferPointer { vp in
+                        kept.withUnsafeMutableBufferPointer { keepP in
+                            nonisolated(unsafe) let cp = cp, keepP = keepP
+                            Parallel.forEach(c.heads * n, grain: max(1, 4096 / Lk)) { items in
+                                var p = [Float](repeating: 0, count: Lk)
+                                var acc = [SIMD8<Float>](repeating: .zero, count: chunks)
+                                for item in items {
+                                    let head = item / n, r = item % n, g = head / group, visible = past + r + 1
+                                    let qrow = (o + r) * h + head * d
+                                    let qb = UnsafeRawPointer(qp.baseAddress! + qrow)
+                                    var mx = -Float.infinity
+                                    for j in 0..<visible {
+                                        let kb = UnsafeRawPointer(kp.baseAddress! + j * kvd + g * d)
+                                        var s8 = SIMD8<Float>()
+                                        for u in 0..<chunks {
+                                            s8 += qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                                * kb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                        }
+                                        p[j] = s8.sum() * scale
+                                        mx = max(mx, p[j])
+                                    }
+                                    var sum: Float = 0
+                                    for j in 0..<visible { p[j] = expf(p[j] - mx); sum += p[j] }
+                                    let inv = 1 / sum
+                                    for u in 0..<chunks { acc[u] = .zero }
+                                    for j in 0..<visible {
+                                        p[j] *= inv
+                                        let w = SIMD8<Float>(repeating: p[j]), vb = UnsafeRawPointer(vp.baseAddress! + j * kvd + g * d)
+                                        for u in 0..<chunks { acc[u] += w * vb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self) }
+                                    }
+                                    for u in 0..<chunks { for i in 0..<8 { cp[qrow + 8 * u + i] = acc[u][i] } }
+                                    if keep { for j in 0..<visible { keepP[(head * n + r) * Lk + j] = p[j] } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return kept
+    }
+
     /// Causal grouped-query attention over each key/value head's kept entries: the new tokens'
     /// keys and values are appended to their head's entries, each query reads the entries at or
     /// before its position with their logit bias, every entry's score gains the attention it

@@ -55,6 +55,12 @@ extension LanguageModel {
     struct Layout {
         let offsets: [Int]
         let past: [Int]
+        /// Row-reproducible kernels: each row's numbers do not depend on how many rows run together
+        /// (with a cache policy, so that incremental decoding stores exactly what the simulated pass
+        /// stores: a quantizer's rounding would otherwise amplify BLAS's size-dependent sum orders).
+        var exact = false
+        /// Fewest rows a linear layer multiplies (OpenBLAS takes other kernels below).
+        var minRows: Int { exact ? 8 : 2 }
         init(offsets: [Int], past: [Int]) {
             self.offsets = offsets
             self.past = past
@@ -100,7 +106,8 @@ extension LanguageModel {
                 throw ModelError("\(past[s] + ids.count) tokens exceed the model's context of \(c.context)")
             }
         }
-        let layout = Layout(sequences: sequences, past: past)
+        var layout = Layout(sequences: sequences, past: past)
+        layout.exact = policy != nil
         let T = layout.tokens
         try Memory.check(elements: T * max(c.intermediate, 3 * c.hidden), copies: 4, "a forward pass over \(T) tokens")
         var out = Output(final: Tensor.zeros([T, c.hidden]), lengths: sequences.map(\.count))
@@ -164,9 +171,9 @@ extension LanguageModel {
         rmsNorm(&a, weights[p + "attn_norm.weight"]!)
         try feed(["attn_q", "attn_k", "attn_v"], a)
         activationQuantization?.apply(&a)
-        var q = try linear(a, w("attn_q"))
-        var k = try linear(a, w("attn_k"))
-        var v = try linear(a, w("attn_v"))
+        var q = try linear(a, w("attn_q"), rows: layout.minRows)
+        var k = try linear(a, w("attn_k"), rows: layout.minRows)
+        var v = try linear(a, w("attn_v"), rows: layout.minRows)
         if capture.kv.contains(i) { out.keysBeforeRoPE[i] = k }
         rope(&q, heads: config.heads, layout)
         if case .transform(let t)? = policy, t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
@@ -182,32 +189,35 @@ extension LanguageModel {
         }
         if capture.attention.contains(i) { out.attention[i] = probs }
         try feed(["attn_output"], ctx)
-        var o = try linear(activationQuantization?.applied(ctx) ?? ctx, w("attn_output"))
+        var o = try linear(activationQuantization?.applied(ctx) ?? ctx, w("attn_output"), rows: layout.minRows)
         add(&o, x)
         var b = o
         rmsNorm(&b, weights[p + "ffn_norm.weight"]!)
         try feed(["ffn_gate", "ffn_up"], b)
         activationQuantization?.apply(&b)
-        var gate = try linear(b, w("ffn_gate"))
-        let up = try linear(b, w("ffn_up"))
+        var gate = try linear(b, w("ffn_gate"), rows: layout.minRows)
+        let up = try linear(b, w("ffn_up"), rows: layout.minRows)
         swiGLU(&gate, up)
-        if let Rt = feedForwardRotation { gate = try linear(gate, Rt) }
+        if let Rt = feedForwardRotation { gate = try linear(gate, Rt, rows: layout.minRows) }
         try feed(["ffn_down"], gate)
         activationQuantization?.apply(&gate)
-        var d = try linear(gate, w("ffn_down"))
+        var d = try linear(gate, w("ffn_down"), rows: layout.minRows)
         add(&d, o)
         x = d
         if capture.hidden.contains(i) { out.hidden[i] = x }
     }
 
-    /// x Wᵀ. One row is multiplied as two equal rows: OpenBLAS sends a one-row product to its
-    /// matrix–vector kernel, which sums in another order, and incremental decoding would then drift
-    /// from the full forward pass by float rounding; with two rows both take the same GEMM kernel.
-    func linear(_ x: Tensor, _ W: Tensor) throws -> Tensor {
-        guard x.shape[0] == 1 else { return try Tensor.gemm(x, W, transB: true) }
-        let twice = Tensor(shape: [2, x.shape[1]], storage: x.storage + x.storage)
-        let y = try Tensor.gemm(twice, W, transB: true)
-        return Tensor(shape: [1, W.shape[0]], storage: Array(y.storage.prefix(W.shape[0])))
+    /// x Wᵀ, with fewer than `rows` rows padded by zero rows. One row is multiplied as two:
+    /// OpenBLAS sends a one-row product to its matrix–vector kernel, which sums in another order,
+    /// and incremental decoding would drift from the full forward pass by float rounding. Up to
+    /// about 5 rows it still takes other kernels for some shapes (measured: 192 × 576 differs for
+    /// M ≤ 5, every layer shape of SmolLM2 agrees bit for bit from M = 8 to 130).
+    func linear(_ x: Tensor, _ W: Tensor, rows: Int = 2) throws -> Tensor {
+        let m = x.shape[0]
+        guard m < rows else { return try Tensor.gemm(x, W, transB: true) }
+        let padded = Tensor(shape: [rows, x.shape[1]], storage: x.storage + [Float](repeating: 0, count: (rows - m) * x.shape[1]))
+        let y = try Tensor.gemm(padded, W, transB: true)
+        return Tensor(shape: [m, W.shape[0]], storage: Array(y.storage.prefix(m * W.shape[0])))
     }
 
     func add(_ a: inout Tensor, _ b: Tensor) {
@@ -302,6 +312,11 @@ extension LanguageModel {
                 V = Array(v.storage[(o * kvd)..<((o + n) * kvd)])
             }
             let Lk = past + n
+            if layout.exact {
+                let p = attendRows(q, K, V, rows: n, past: past, offset: o, into: &ctx, keep: keep)
+                if keep { probs.append(Tensor(shape: [c.heads, n, Lk], storage: p)) }
+                continue
+            }
             var kept = keep ? [Float](repeating: 0, count: c.heads * n * Lk) : []
             var scores = [Float](repeating: 0, count: min(blockRows, n) * Lk)
             try q.withBuffer { qp in

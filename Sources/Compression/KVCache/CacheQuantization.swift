@@ -74,4 +74,51 @@ public enum CacheQuantization {
         }
         return kept
     }
+
+    /// 1-D k-means (Lloyd) on ascending values with optional weights (KVQuant weights by Fisher
+    /// information): started at the k quantiles (i + ½)/k and iterated until no centroid moves (at
+    /// most `iterations`), each step exact through prefix sums: a value goes to the nearest centroid
+    /// (the lower on a tie), a centroid to its cluster's weighted mean (kept when the cluster is
+    /// empty). Deterministic, unlike the reference's k-means++ start, whose seed moves 3-bit
+    /// perplexity by several percent. Fewer distinct values than k give those values.
+    public static func levels(sorted x: [Float], weights: [Float]? = nil, k: Int, iterations: Int = 500) -> [Float] {
+        let n = x.count
+        guard n > 0, k > 0 else { return [] }
+        var distinct: [Float] = []
+        for v in x where distinct.last != v {
+            distinct.append(v)
+            if distinct.count > k { break }
+        }
+        if distinct.count <= k { return distinct }
+        var W = [Double](repeating: 0, count: n + 1), S = W
+        for i in 0..<n {
+            let w = Double(weights?[i] ?? 1)
+            W[i + 1] = W[i] + w
+            S[i + 1] = S[i] + w * Double(x[i])
+        }
+        var c = (0..<k).map { x[min(n - 1, Int((Double($0) + 0.5) / Double(k) * Double(n)))] }
+        // Values at or below a boundary belong to the lower centroid.
+        func cut(_ b: Float) -> Int {
+            var lo = 0, hi = n
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if x[mid] <= b { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+        for _ in 0..<iterations {
+            var start = 0, moved = false
+            var next = c
+            for i in 0..<k {
+                let end = i == k - 1 ? n : cut((c[i] + c[i + 1]) / 2)
+                let w = W[end] - W[start]
+                if end > start, w > 0 { next[i] = Float((S[end] - S[start]) / w) }
+                if next[i] != c[i] { moved = true }
+                start = max(start, end)
+            }
+            c = next.sorted()
+            if !moved { break }
+        }
+        return c
+    }
 }

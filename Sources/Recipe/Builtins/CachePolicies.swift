@@ -133,7 +133,8 @@ extension Builtins {
                     key channel's thresholds [lo, hi] = its [1 − t, t] percentiles over every calibration token, t = 1 − outliers/2 \
                     (min and max without outliers), fixed offline so keys quantize causally; values take each token's own \
                     percentiles. Inliers are normalised by z = (hi + lo)/2, r = (hi − lo)/2 and replaced by the nearest of 2^b levels \
-                    per layer (1-D k-means, 50 iterations, on the calibration's normalised inliers; not Fisher-weighted); values \
+                    per layer (1-D k-means on the calibration's normalised inliers: Lloyd's iterations from the quantiles to \
+                    convergence, deterministic where the reference's k-means++ start is not; not Fisher-weighted); values \
                     outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
                     first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
                     outlier as fp16 and a 32-bit index + per sequence each key channel's thresholds (32 bits) and each layer's levels.
@@ -151,7 +152,7 @@ extension Builtins {
                 ParamSpec("sink", .integer, .value(.number(1)), range: 0...1_000_000, namedOnly: true, doc: "first tokens at fp16"),
                 ParamSpec("calibration", .any, doc: "text (or list of texts) the thresholds and levels are calibrated on"),
                 ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
-                ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true), seedParam,
+                ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true),
             ]
         ) { args, interp in
             let m = try LM.model(args)
@@ -159,12 +160,10 @@ extension Builtins {
             let (bits, outliers, preRoPE, sink) = (
                 try args.int("bits"), try args.number("outliers"), try args.bool("pre_rope"), try args.int("sink")
             )
-            let q = try withGenerator(args, interp) { rng in
-                try LM.wrap(args, "calibration") {
-                    try KVQuantCache.calibrate(
-                        m, tokens: sequences.flatMap { $0 }, window: try args.int("window"), bits: bits, outliers: outliers,
-                        preRoPE: preRoPE, sink: sink, rng: &rng, cancellation: interp.cancellation)
-                }
+            let q = try LM.wrap(args, "calibration") {
+                try KVQuantCache.calibrate(
+                    m, tokens: sequences.flatMap { $0 }, window: try args.int("window"), bits: bits, outliers: outliers,
+                    preRoPE: preRoPE, sink: sink, cancellation: interp.cancellation)
             }
             func matrix(_ rows: [[Float]]) -> Value {
                 .tensor(Tensor(shape: [rows.count, rows.map(\.count).max() ?? 0], storage: rows.flatMap { $0 }))
