@@ -6,7 +6,9 @@ import SqueezeCore
 /// values; under an eviction policy, attention reads each head's kept entries.
 extension LanguageModel {
     /// Runs transform `t` on the rows of every sequence of one layer (k and v are T × kv_dim).
-    func compress(_ t: any KVTransform, layer: Int, _ k: inout Tensor, _ v: inout Tensor, _ q: Tensor, _ layout: Layout) throws
+    func compress(
+        _ t: any KVTransform, layer: Int, _ k: inout Tensor, _ v: inout Tensor, _ q: Tensor, _ layout: Layout
+    ) throws
         -> KVAccount
     {
         let kvd = config.kvDim, h = config.hidden
@@ -52,7 +54,8 @@ extension LanguageModel {
                                         let kb = UnsafeRawPointer(kp.baseAddress! + j * kvd + g * d)
                                         var s8 = SIMD8<Float>()
                                         for u in 0..<chunks {
-                                            s8 += qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                            s8 +=
+                                                qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
                                                 * kb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
                                         }
                                         p[j] = s8.sum() * scale
@@ -65,7 +68,9 @@ extension LanguageModel {
                                     for j in 0..<visible {
                                         p[j] *= inv
                                         let w = SIMD8<Float>(repeating: p[j]), vb = UnsafeRawPointer(vp.baseAddress! + j * kvd + g * d)
-                                        for u in 0..<chunks { acc[u] += w * vb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self) }
+                                        for u in 0..<chunks {
+                                            acc[u] += w * vb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                        }
                                     }
                                     for u in 0..<chunks { for i in 0..<8 { cp[qrow + 8 * u + i] = acc[u][i] } }
                                     if keep { for j in 0..<visible { keepP[(head * n + r) * Lk + j] = p[j] } }

@@ -80,7 +80,8 @@ import Testing
                     for j in 0..<n {
                         let v = (0..<m).map { X.storage[$0 * n + j] }.sorted()
                         let (lo, hi) = Self.thresholds(v, outliers)
-                        CacheQuantization.nonUniform(p.baseAddress! + j, count: m, stride: n, lo: lo, hi: hi, levels: lv, outliers: outliers > 0)
+                        CacheQuantization.nonUniform(
+                            p.baseAddress! + j, count: m, stride: n, lo: lo, hi: hi, levels: lv, outliers: outliers > 0)
                     }
                 }
             }

@@ -19,7 +19,10 @@ import Testing
     @Test func causalQuantizersGiveTheSameNumbersInBothModes() throws {
         let m = Self.model, window = Array(Self.ids.prefix(48))
         let base = try m.perplexity(tokens: window, context: 48, preset: .all)
-        for policy in [IntCache(bits: 4, perChannel: false, group: 64, preRoPE: false, sink: 2), IntCache(bits: 3, perChannel: false, group: 32, preRoPE: true)] {
+        for policy in [
+            IntCache(bits: 4, perChannel: false, group: 64, preRoPE: false, sink: 2),
+            IntCache(bits: 3, perChannel: false, group: 32, preRoPE: true),
+        ] {
             let sim = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .simulated))
             let inc = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .incremental))
             // Each row is quantized from itself alone, and with a policy every kernel computes a row the
@@ -95,7 +98,9 @@ import Testing
     @Test func policiesRefuseWhatTheyCannotDo() throws {
         let m = Self.model, window = Array(Self.ids.prefix(16))
         let h2o = CachePolicy.eviction(HeavyHitterEviction(tokens: 8, recent: 4))
-        #expect(throws: ModelError.self) { try m.perplexity(tokens: window, context: 16, preset: .all, cache: .init(h2o, mode: .simulated)) }
+        #expect(throws: ModelError.self) {
+            try m.perplexity(tokens: window, context: 16, preset: .all, cache: .init(h2o, mode: .simulated))
+        }
         let perChannel = CachePolicy.transform(IntCache(bits: 3, perChannel: true, group: 64, preRoPE: false))
         #expect(throws: ModelError.self) {
             try m.perplexity(tokens: window, context: 16, preset: .all, cache: .init(perChannel, mode: .incremental))

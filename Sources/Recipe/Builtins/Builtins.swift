@@ -6,7 +6,8 @@ import SqueezeCore
 enum Builtins {
     static let all: [Operation] =
         language + recording + construction + io + synthetic + utilities + linearAlgebra
-        + quantization + pruning + lowRank + kvCache + cachePolicies + entropy + metrics + clustering + rateReduction + models + languageModels + llmToolbox
+        + quantization + pruning + lowRank + kvCache + cachePolicies
+        + entropy + metrics + clustering + rateReduction + models + languageModels + llmToolbox
         + levelSearch + autodiff + training + gradientCompression
         + plots
 

@@ -44,7 +44,8 @@ extension Builtins {
     /// A policy value back to the model's policy, checking every field.
     static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
         guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
-            throw args.error(name, "'\(name)' must be a cache policy from cache.int, cache.kvquant, cache.window or cache.h2o, got \(v.typeDescription)")
+            throw args.error(
+                name, "'\(name)' must be a cache policy from cache.int, cache.kvquant, cache.window or cache.h2o, got \(v.typeDescription)")
         }
         func int(_ k: String) throws -> Int {
             guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
@@ -93,24 +94,26 @@ extension Builtins {
 
     static let cachePolicies: [Operation] = [
         Operation(
-            "cache.int", family: "kv cache", summary: "KV-cache policy: uniform integer keys (per token or per channel) and values (per token).",
+            "cache.int", family: "kv cache",
+            summary: "KV-cache policy: uniform integer keys (per token or per channel) and values (per token).",
             doc:
                 """
-                    KIVI's asymmetric grid (Liu et al. 2024) on the cache attention reads: per group s = (max − min)/(2^b − 1) and min \
-                    in fp16, x̂ = round((x − min)/s)·s + min. Keys per: \"token\" (groups of `group` channels of a token) or \"channel\" \
-                    (each channel over groups of `span` tokens; span 0 = the whole window, which is not causal: simulated mode only), \
-                    before RoPE (pre_rope: true, RoPE applied to the dequantized keys, as KVQuant) or after; values always per token in \
-                    groups of `group` channels (default the head dimension, 64). The first `sink` tokens stay fp16. Stored: b bits per \
-                    element + 32 bits (scale and minimum) per group + 16 bits per element of sink tokens.
-                    """,
+                KIVI's asymmetric grid (Liu et al. 2024) on the cache attention reads: per group s = (max − min)/(2^b − 1) and min \
+                in fp16, x̂ = round((x − min)/s)·s + min. Keys per: \"token\" (groups of `group` channels of a token) or \"channel\" \
+                (each channel over groups of `span` tokens; span 0 = the whole window, which is not causal: simulated mode only), \
+                before RoPE (pre_rope: true, RoPE applied to the dequantized keys, as KVQuant) or after; values always per token in \
+                groups of `group` channels (default the head dimension, 64). The first `sink` tokens stay fp16. Stored: b bits per \
+                element + 32 bits (scale and minimum) per group + 16 bits per element of sink tokens.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.int(bits: 4))\nprint(p.kv_bits_per_element, p.mode)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 64, limit: 128, cache: cache.int(bits: 4))\nprint(p.kv_bits_per_element, p.mode)
+                """,
             params: [
                 bitsParam, ParamSpec("per", .choice(["token", "channel"]), .value(.string("token")), namedOnly: true, doc: "keys' axis"),
-                ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true, doc: "channels per per-token group"),
+                ParamSpec(
+                    "group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true, doc: "channels per per-token group"),
                 ParamSpec("span", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "tokens per per-channel group"),
                 ParamSpec("pre_rope", .bool, .value(.bool(false)), namedOnly: true), sinkParam,
             ]
@@ -121,7 +124,8 @@ extension Builtins {
                 "int",
                 [
                     ("bits", int(try args.int("bits"))), ("per", .string(per)), ("group", int(try args.int("group"))),
-                    ("span", int(try args.int("span"))), ("pre_rope", .bool(try args.bool("pre_rope"))), ("sink", int(try args.int("sink"))),
+                    ("span", int(try args.int("span"))), ("pre_rope", .bool(try args.bool("pre_rope"))),
+                    ("sink", int(try args.int("sink"))),
                 ])
         },
         Operation(
@@ -129,22 +133,22 @@ extension Builtins {
             summary: "KV-cache policy: KVQuant — calibrated per-channel pre-RoPE keys, per-token values, non-uniform levels, outliers.",
             doc:
                 """
-                    Hooper et al. 2024 on the live cache. From `tokens` tokens of the calibration text (windows of `window`): each \
-                    key channel's thresholds [lo, hi] = its [1 − t, t] percentiles over every calibration token, t = 1 − outliers/2 \
-                    (min and max without outliers), fixed offline so keys quantize causally; values take each token's own \
-                    percentiles. Inliers are normalised by z = (hi + lo)/2, r = (hi − lo)/2 and replaced by the nearest of 2^b levels \
-                    per layer (1-D k-means on the calibration's normalised inliers: Lloyd's iterations from the quantiles to \
-                    convergence, deterministic where the reference's k-means++ start is not; not Fisher-weighted); values \
-                    outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
-                    first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
-                    outlier as fp16 and a 32-bit index + per sequence each key channel's thresholds (32 bits) and each layer's levels.
-                    """,
+                Hooper et al. 2024 on the live cache. From `tokens` tokens of the calibration text (windows of `window`): each \
+                key channel's thresholds [lo, hi] = its [1 − t, t] percentiles over every calibration token, t = 1 − outliers/2 \
+                (min and max without outliers), fixed offline so keys quantize causally; values take each token's own \
+                percentiles. Inliers are normalised by z = (hi + lo)/2, r = (hi − lo)/2 and replaced by the nearest of 2^b levels \
+                per layer (1-D k-means on the calibration's normalised inliers: Lloyd's iterations from the quantiles to \
+                convergence, deterministic where the reference's k-means++ start is not; not Fisher-weighted); values \
+                outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
+                first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
+                outlier as fp16 and a 32-bit index + per sequence each key channel's thresholds (32 bits) and each layer's levels.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
-                    P = cache.kvquant(m, bits: 3, calibration: t.plrabn12, tokens: 256)\n\
-                    print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 3.6)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
+                P = cache.kvquant(m, bits: 3, calibration: t.plrabn12, tokens: 256)\n\
+                print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 3.6)
+                """,
             params: [
                 ParamSpec("model", .any), bitsParam,
                 ParamSpec("outliers", .number, .value(.number(0.01)), range: 0...0.5, namedOnly: true, doc: "fraction kept exact"),
@@ -177,36 +181,38 @@ extension Builtins {
                 ])
         },
         Operation(
-            "cache.window", family: "kv cache", summary: "KV-cache policy: keep the first sink tokens and the most recent tokens (StreamingLLM).",
+            "cache.window", family: "kv cache",
+            summary: "KV-cache policy: keep the first sink tokens and the most recent tokens (StreamingLLM).",
             doc:
                 """
-                    Xiao et al. 2024: every head keeps `sink` initial tokens and the `tokens` most recent, evicting the rest as tokens \
-                    arrive (incremental mode). Stored: the kept entries at fp16.
-                    """,
+                Xiao et al. 2024: every head keeps `sink` initial tokens and the `tokens` most recent, evicting the rest as tokens \
+                arrive (incremental mode). Stored: the kept entries at fp16.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.window(tokens: 16, sink: 4))\nprint(p.mode)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 48, limit: 48, cache: cache.window(tokens: 16, sink: 4))\nprint(p.mode)
+                """,
             params: [
                 ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "recent tokens kept"),
                 ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
             ]
         ) { args, _ in policyRecord("window", [("tokens", int(try args.int("tokens"))), ("sink", int(try args.int("sink")))]) },
         Operation(
-            "cache.h2o", family: "kv cache", summary: "KV-cache policy: H2O — keep recent tokens and the heavy hitters of accumulated attention.",
+            "cache.h2o", family: "kv cache",
+            summary: "KV-cache policy: H2O — keep recent tokens and the heavy hitters of accumulated attention.",
             doc:
                 """
-                    Zhang et al. 2023: each head keeps `tokens` entries: the `recent` newest (default half) and, of the older, those \
-                    with the largest attention accumulated over every query that read them (summed over the group's query heads); the \
-                    lowest is evicted as each token arrives (incremental mode). Accumulated scores favour early tokens (they have \
-                    been read by more queries). Stored: the kept entries at fp16.
-                    """,
+                Zhang et al. 2023: each head keeps `tokens` entries: the `recent` newest (default half) and, of the older, those \
+                with the largest attention accumulated over every query that read them (summed over the group's query heads); the \
+                lowest is evicted as each token arrives (incremental mode). Accumulated scores favour early tokens (they have \
+                been read by more queries). Stored: the kept entries at fp16.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.h2o(tokens: 16))\nprint(p.kv_bits_per_element < 16)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 48, limit: 48, cache: cache.h2o(tokens: 16))\nprint(p.kv_bits_per_element < 16)
+                """,
             params: [
                 ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "entries kept per head"),
                 ParamSpec("recent", .integer, .none, range: 0...1_000_000, namedOnly: true, doc: "of which the newest (default tokens/2)"),
