@@ -28,7 +28,8 @@ extension LanguageModel {
     public struct Capture: Sendable {
         /// Linear layers whose inputs to keep (T × in).
         public var inputs: Set<String> = []
-        /// Blocks whose keys (before and after RoPE) and values (T × kv_dim) to keep.
+        /// Blocks whose keys (before and after RoPE) and values (T × kv_dim), and queries after RoPE
+        /// (T × hidden), to keep.
         public var kv: Set<Int> = []
         /// Blocks whose attention probabilities to keep, per sequence [heads, new tokens, keys].
         public var attention: Set<Int> = []
@@ -45,6 +46,7 @@ extension LanguageModel {
         public var lengths: [Int]
         public var inputs: [String: Tensor] = [:]
         public var keys: [Int: Tensor] = [:], keysBeforeRoPE: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
+        public var queries: [Int: Tensor] = [:]
         public var attention: [Int: [Tensor]] = [:]
         public var hidden: [Int: Tensor] = [:]
         /// What a cache policy stored for the new tokens (transforms; eviction is counted by the caller).
@@ -179,7 +181,7 @@ extension LanguageModel {
         if case .transform(let t)? = policy, t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         rope(&k, heads: config.kvHeads, layout)
         if case .transform(let t)? = policy, !t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
-        if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v }
+        if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v; out.queries[i] = q }
         let ctx: Tensor, probs: [Tensor]
         if case .eviction(let e)? = policy {
             ctx = try attendHeads(q, k, v, layout, layer: i, caches: &caches!, policy: e, cancellation)

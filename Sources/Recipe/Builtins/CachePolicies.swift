@@ -45,7 +45,7 @@ extension Builtins {
     static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
         guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
             throw args.error(
-                name, "'\(name)' must be a cache policy from cache.int, cache.kvquant, cache.window or cache.h2o, got \(v.typeDescription)")
+                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.window, cache.h2o), got \(v.typeDescription)")
         }
         func int(_ k: String) throws -> Int {
             guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
@@ -78,6 +78,17 @@ extension Builtins {
                     bits: try int("bits"), outliers: try number("outliers"), preRoPE: try bool("pre_rope"), sink: try int("sink"),
                     keyLow: low, keyHigh: try rows("k_high"), keyLevels: try rows("k_levels"), valueLevels: try rows("v_levels"),
                     calibrationTokens: try int("calibration"), kvDim: low.first?.count))
+        case "zipcache":
+            guard let score = r["score"]?.stringValue.flatMap(ZipCacheTransform.Score.init(rawValue:)) else {
+                throw args.error(name, "the policy's score must be \"normalized\", \"accumulated\" or \"random\"")
+            }
+            return .transform(
+                ZipCacheTransform(
+                    high: try int("high"), low: try int("low"), salient: try number("salient"), group: try int("group"), score: score,
+                    probes: try number("probes"), seed: UInt64(max(0, try int("seed")))))
+        case "gear":
+            return .transform(
+                GEARTransform(bits: try int("bits"), group: try int("group"), rank: try int("rank"), outliers: try number("outliers")))
         case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
         case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
         default: throw args.error(name, "no cache policy \(Format.quoted(method))")
@@ -178,6 +189,72 @@ extension Builtins {
                     ("bits", int(bits)), ("outliers", .number(outliers)), ("pre_rope", .bool(preRoPE)), ("sink", int(sink)),
                     ("calibration", int(count)), ("k_low", matrix(q.keyLow)), ("k_high", matrix(q.keyHigh)),
                     ("k_levels", matrix(q.keyLevels)), ("v_levels", matrix(q.valueLevels)),
+                ])
+        },
+        Operation(
+            "cache.zipcache", family: "kv cache",
+            summary: "KV-cache policy: ZipCache — salient tokens (normalized attention) at high bits, the rest at low bits.",
+            doc:
+                """
+                    He et al. 2024. Keys channel-separable token-wise: each channel divided by c_j = √max_i |K_ij| (fp16), then one \
+                    asymmetric grid per token (per group of `group` channels; 0 = the whole token), values per token the same way. \
+                    Saliency p_j = Σ_i A_ij / #{i ≥ j} (score: "normalized"; "accumulated" is H2O's Σ_i A_ij, "random" a seeded split) \
+                    summed over query heads, from every query or from a `probes` fraction of them (half the most recent, half random: \
+                    the paper's approximation). The top `salient` fraction gets `high` bits, the rest `low`. Whole-window statistics: \
+                    simulated mode. Stored: codes, 32 bits per token group, the key channel scales (16 bits each), a precision flag \
+                    per token.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.zipcache(seed: 1))\nprint(p.kv_bits_per_element < 3.5)
+                    """,
+            params: [
+                ParamSpec("high", .integer, .value(.number(4)), range: 1...16, namedOnly: true),
+                ParamSpec("low", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
+                ParamSpec("salient", .number, .value(.number(0.5)), range: 0...1, namedOnly: true, doc: "fraction of tokens at high bits"),
+                ParamSpec("group", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "channels per grid (0: all)"),
+                ParamSpec("score", .choice(ZipCacheTransform.Score.allCases.map(\.rawValue)), .value(.string("normalized")), namedOnly: true),
+                ParamSpec("probes", .number, .value(.number(1)), range: 0.001...1, namedOnly: true, doc: "fraction of queries scored"),
+                seedParam,
+            ]
+        ) { args, interp in
+            let seed = try withGenerator(args, interp) { Int($0.next() >> 33) }
+            return policyRecord(
+                "zipcache",
+                [
+                    ("high", int(try args.int("high"))), ("low", int(try args.int("low"))), ("salient", .number(try args.number("salient"))),
+                    ("group", int(try args.int("group"))), ("score", .string(try args.string("score"))),
+                    ("probes", .number(try args.number("probes"))), ("seed", int(seed)),
+                ])
+        },
+        Operation(
+            "cache.gear", family: "kv cache", summary: "KV-cache policy: GEAR — quantized cache + low-rank residual + exact sparse outliers.",
+            doc:
+                """
+                    Kang et al. 2024 on each layer's window of keys and of values (tokens × kv_dim): D̂ = Q(D − S) + L + S, S the \
+                    ⌊outliers·kv_dim/2⌋ largest and smallest entries of each token kept exactly, Q per-token groups of `group` channels \
+                    at `bits`, L the rank-r truncated SVD of the residual (as `gear` on a matrix). Whole-window statistics: simulated \
+                    mode. Stored: codes + 32 bits per group + outliers at 32 bits plus their column index + fp16 factors r·(tokens + \
+                    kv_dim).
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.gear(bits: 4))\nprint(p.kv_bits.K > 4)
+                    """,
+            params: [
+                ParamSpec("bits", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
+                ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true),
+                ParamSpec("rank", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("outliers", .number, .value(.number(0.02)), range: 0...1, namedOnly: true),
+            ]
+        ) { args, _ in
+            policyRecord(
+                "gear",
+                [
+                    ("bits", int(try args.int("bits"))), ("group", int(try args.int("group"))), ("rank", int(try args.int("rank"))),
+                    ("outliers", .number(try args.number("outliers"))),
                 ])
         },
         Operation(
