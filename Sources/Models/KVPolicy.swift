@@ -67,6 +67,8 @@ public struct HeadCache: Sendable {
     public internal(set) var seen: [Int] = []
     /// Tokens merged into each entry (1 for a plain token).
     public internal(set) var merged: [Int] = []
+    /// Whether the entry after the sinks is a compensation entry (RazorAttention).
+    public internal(set) var compensated = false
     public var count: Int { positions.count }
 
     public init() {}
@@ -106,6 +108,12 @@ public protocol KVEviction: Sendable, CustomStringConvertible {
     func trim(_ head: inout HeadCache, layer: Int, kvHead: Int, dim: Int)
     /// Entries a head may hold after trimming (for the account).
     func budget(layer: Int, kvHead: Int) -> Int
+    /// The model shape a policy built from a model's heads is for, or nil.
+    var shape: (layers: Int, kvHeads: Int)? { get }
+}
+
+extension KVEviction {
+    public var shape: (layers: Int, kvHeads: Int)? { nil }
 }
 
 /// A cache policy: a transform of what is stored, or a rule for what is kept.
@@ -142,7 +150,12 @@ public enum CachePolicy: Sendable, CustomStringConvertible {
                     "\(t.description) compresses from statistics of the whole window, which incremental decoding does not have: "
                         + "use mode: \"simulated\" (or calibrated constants, as cache.kvquant)")
             }
-        case .eviction:
+        case .eviction(let e):
+            if let s = e.shape, s != (model.config.layers, model.config.kvHeads) {
+                throw ModelError(
+                    "the cache policy was built for a model with \(s.layers) layers of \(s.kvHeads) key/value heads, and \(model.name) has "
+                        + "\(model.config.layers) of \(model.config.kvHeads)")
+            }
             if mode == .simulated {
                 throw ModelError(
                     "\(description) decides what to keep as tokens arrive, which only the real cache defines: use mode: \"incremental\"")

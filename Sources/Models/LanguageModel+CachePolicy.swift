@@ -101,7 +101,8 @@ extension LanguageModel {
             if caches[s].heads[layer].isEmpty { caches[s].heads[layer] = Array(repeating: HeadCache(), count: c.kvHeads) }
             for g in 0..<c.kvHeads {
                 try cancellation?.check()
-                var head = caches[s].heads[layer][g]
+                var head = HeadCache()
+                swap(&head, &caches[s].heads[layer][g])  // in place: no copy of the entries
                 for r in 0..<n {
                     let row = (o + r) * kvd + g * d
                     head.append(key: k.storage[row..<(row + d)], value: v.storage[row..<(row + d)], position: past + r)

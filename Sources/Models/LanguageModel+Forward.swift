@@ -109,7 +109,7 @@ extension LanguageModel {
             }
         }
         var layout = Layout(sequences: sequences, past: past)
-        layout.exact = policy != nil
+        if case .transform? = policy { layout.exact = true }
         let T = layout.tokens
         try Memory.check(elements: T * max(c.intermediate, 3 * c.hidden), copies: 4, "a forward pass over \(T) tokens")
         var out = Output(final: Tensor.zeros([T, c.hidden]), lengths: sequences.map(\.count))

@@ -45,7 +45,7 @@ extension Builtins {
     static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
         guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
             throw args.error(
-                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.window, cache.h2o), got \(v.typeDescription)")
+                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.razor, cache.window, cache.h2o), got \(v.typeDescription)")
         }
         func int(_ k: String) throws -> Int {
             guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
@@ -89,6 +89,13 @@ extension Builtins {
         case "gear":
             return .transform(
                 GEARTransform(bits: try int("bits"), group: try int("group"), rank: try int("rank"), outliers: try number("outliers")))
+        case "razor":
+            guard case .tensor(let full)? = r["full"], full.rank == 2 else { throw args.error(name, "the policy's full must be a matrix") }
+            let heads = Set(full.storage.indices.filter { full.storage[$0] != 0 })
+            return .eviction(
+                RazorEviction(
+                    full: heads, layers: full.shape[0], kvHeads: full.shape[1], sink: try int("sink"), recent: try int("recent"),
+                    compensation: try bool("compensation")))
         case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
         case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
         default: throw args.error(name, "no cache policy \(Format.quoted(method))")
@@ -255,6 +262,62 @@ extension Builtins {
                 [
                     ("bits", int(try args.int("bits"))), ("group", int(try args.int("group"))), ("rank", int(try args.int("rank"))),
                     ("outliers", .number(try args.number("outliers"))),
+                ])
+        },
+        Operation(
+            "cache.razor", family: "kv cache",
+            summary: "KV-cache policy: RazorAttention — retrieval heads keep everything, the others sinks + recent + a compensation entry.",
+            doc:
+                """
+                    Tang et al. 2024. The probe: BOS + `length` random token ids from [10000, 12500) repeated `repeats` times, one \
+                    forward pass; per head, echo = the attention a query in a repeat gives to the earlier occurrences of its own token, \
+                    induction = to the tokens that followed them, averaged over queries, maximised over the query heads of each \
+                    key/value group (the paper: 2,500 tokens × 4; the default 256 × 4 fits the probe's attention in memory). The top \
+                    `induction` fraction of all key/value heads by induction score and the top `echo` fraction by echo score are \
+                    retrieval heads and keep their whole cache; the others keep `sink` initial + `recent` newest tokens and, with \
+                    compensation, one entry holding the mean of the keys and values they dropped. truncate: \"retrieval\" is the \
+                    ablation — truncate the retrieval heads instead and keep the others whole. Returns the policy with the scores \
+                    (induction, echo: layers × kv_heads) and full (1 where a head keeps everything). Incremental mode.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nP = cache.razor(m, length: 32, recent: 16, seed: 1)\n\
+                    print(sum(P.full), argmax(P.induction))
+                    """,
+            params: [
+                ParamSpec("model", .any),
+                ParamSpec("induction", .number, .value(.number(0.14)), range: 0...1, namedOnly: true, doc: "fraction of heads by induction"),
+                ParamSpec("echo", .number, .value(.number(0.01)), range: 0...1, namedOnly: true, doc: "fraction of heads by echo"),
+                ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("recent", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true),
+                ParamSpec("compensation", .bool, .value(.bool(true)), namedOnly: true),
+                ParamSpec("truncate", .choice(["others", "retrieval"]), .value(.string("others")), namedOnly: true),
+                ParamSpec("length", .integer, .value(.number(256)), range: 2...100_000, namedOnly: true, doc: "probe string length"),
+                ParamSpec("repeats", .integer, .value(.number(4)), range: 2...100, namedOnly: true), seedParam,
+            ]
+        ) { args, interp in
+            let m = try LM.model(args)
+            let (length, repeats) = (try args.int("length"), try args.int("repeats"))
+            guard length * repeats + 1 <= m.config.context else {
+                throw args.error("length", "the probe's \(length * repeats + 1) tokens exceed the model's context of \(m.config.context)")
+            }
+            let seed = try withGenerator(args, interp) { $0.next() >> 1 }
+            let p = try LM.wrap(args, "model") {
+                try RazorEviction.probe(
+                    m, length: length, repeats: repeats, range: 10_000..<12_500, seed: seed, cancellation: interp.cancellation)
+            }
+            var heads = RazorEviction.retrievalHeads(
+                echo: p.echo, induction: p.induction, inductionRatio: try args.number("induction"), echoRatio: try args.number("echo"))
+            let (L, G) = (m.config.layers, m.config.kvHeads)
+            if try args.string("truncate") == "retrieval" { heads = Set(0..<(L * G)).subtracting(heads) }
+            func matrix(_ s: [[Double]]) -> Value { .tensor(Tensor(shape: [L, G], storage: s.flatMap { $0.map(Float.init) })) }
+            return policyRecord(
+                "razor",
+                [
+                    ("sink", int(try args.int("sink"))), ("recent", int(try args.int("recent"))),
+                    ("compensation", .bool(try args.bool("compensation"))), ("truncate", .string(try args.string("truncate"))),
+                    ("full", .tensor(Tensor(shape: [L, G], storage: (0..<(L * G)).map { heads.contains($0) ? 1 : 0 }))),
+                    ("induction", matrix(p.induction)), ("echo", matrix(p.echo)),
                 ])
         },
         Operation(
