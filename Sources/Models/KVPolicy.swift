@@ -65,6 +65,8 @@ public struct HeadCache: Sendable {
     public internal(set) var score: [Double] = []
     /// Queries that have seen each entry (for normalised scores).
     public internal(set) var seen: [Int] = []
+    /// Attention received recently: an exponential average over steps (decay 1 − 1/window).
+    public internal(set) var local: [Double] = []
     /// Tokens merged into each entry (1 for a plain token).
     public internal(set) var merged: [Int] = []
     /// Whether the entry after the sinks is a compensation entry (RazorAttention).
@@ -80,6 +82,7 @@ public struct HeadCache: Sendable {
         bias.append(0)
         score.append(0)
         seen.append(0)
+        local.append(0)
         merged.append(1)
     }
 
@@ -98,6 +101,7 @@ public struct HeadCache: Sendable {
         bias = indices.map { bias[$0] }
         score = indices.map { score[$0] }
         seen = indices.map { seen[$0] }
+        local = indices.map { local[$0] }
         merged = indices.map { merged[$0] }
     }
 }
@@ -110,10 +114,13 @@ public protocol KVEviction: Sendable, CustomStringConvertible {
     func budget(layer: Int, kvHead: Int) -> Int
     /// The model shape a policy built from a model's heads is for, or nil.
     var shape: (layers: Int, kvHeads: Int)? { get }
+    /// Steps the local (recent) attention averages over.
+    var localWindow: Int { get }
 }
 
 extension KVEviction {
     public var shape: (layers: Int, kvHeads: Int)? { nil }
+    public var localWindow: Int { 32 }
 }
 
 /// A cache policy: a transform of what is stored, or a rule for what is kept.

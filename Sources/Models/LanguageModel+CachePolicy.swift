@@ -155,9 +155,11 @@ extension LanguageModel {
                         }
                     }
                 }
+                let decay = 1 - 1 / Double(max(1, policy.localWindow))
                 for j in 0..<L {
                     head.score[j] += mass[j]
                     head.seen[j] += seen[j]
+                    head.local[j] = head.local[j] * pow(decay, Double(n)) + mass[j] / Double(group)
                 }
                 policy.trim(&head, layer: layer, kvHead: g, dim: d)
                 caches[s].heads[layer][g] = head

@@ -287,3 +287,38 @@ import Testing
         #expect(r.budget(layer: 0, kvHead: 0) == 4)
     }
 }
+
+/// EMS's evict-then-merge.
+@Suite(.serialized) struct EvictMergeTests {
+    @Test func theLeastImportantEntryMergesIntoItsNearestKeyWithItsCount() {
+        var h = HeadCache()
+        let keys: [[Float]] = [[1, 0], [0, 1], [1, 0.1], [0.9, 0], [0, -1]]
+        for (p, k) in keys.enumerated() { h.append(key: k[...], value: [Float(p), 0][...], position: p) }
+        h.score = [9, 5, 0.5, 3, 4]
+        h.seen = [1, 1, 1, 1, 1]
+        EvictMergeEviction(tokens: 4, sink: 1, recent: 1, merge: true, similarity: 0.5, window: 8).trim(&h, layer: 0, kvHead: 0, dim: 2)
+        // Entry 2 (least important, key (1, 0.1)) joins entry 3 (cosine 0.995; entry 1 is orthogonal).
+        #expect(h.positions == [0, 1, 2, 4] && h.merged == [1, 1, 2, 1])
+        #expect(abs(h.keys[4] - 0.95) < 1e-6 && abs(h.keys[5] - 0.05) < 1e-6 && h.values[4] == 2.5 && abs(h.bias[2] - Float(log(2.0))) < 1e-6)
+        // Without merging (or with no similar key) it is evicted.
+        var e = HeadCache()
+        for (p, k) in keys.enumerated() { e.append(key: k[...], value: [Float(p), 0][...], position: p) }
+        e.score = [9, 5, 0.5, 3, 4]
+        EvictMergeEviction(tokens: 4, sink: 1, recent: 1, merge: false, similarity: 0.5, window: 8).trim(&e, layer: 0, kvHead: 0, dim: 2)
+        #expect(e.positions == [0, 1, 3, 4] && e.merged == [1, 1, 1, 1] && e.bias == [0, 0, 0, 0])
+    }
+
+    /// At a budget of 32 entries per head over a 256-token window, merging keeps the model closer to
+    /// itself than evicting alone (KL measured 0.230 against 0.285 nats; at 64 entries 0.077 against 0.094).
+    @Test func mergingKeepsTheModelCloserThanEvictionAlone() throws {
+        let m = SmolLM2Tests.model, ids = Array(KVCachePolicyTests.ids.prefix(256))
+        func kl(_ merge: Bool) throws -> Double {
+            let policy = EvictMergeEviction(tokens: 32, sink: 4, recent: 8, merge: merge, similarity: 0.5, window: 32)
+            return try LanguageModel.divergence(
+                base: m, model: m, tokens: ids, context: 256, preset: .llamaCpp, cache: .init(.eviction(policy))
+            ).meanKL
+        }
+        let merged = try kl(true), evicted = try kl(false)
+        #expect(merged < evicted, "merge \(merged), evict \(evicted)")
+    }
+}

@@ -45,7 +45,7 @@ extension Builtins {
     static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
         guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
             throw args.error(
-                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.razor, cache.window, cache.h2o), got \(v.typeDescription)")
+                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.razor, cache.ems, cache.window, cache.h2o), got \(v.typeDescription)")
         }
         func int(_ k: String) throws -> Int {
             guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
@@ -96,6 +96,11 @@ extension Builtins {
                 RazorEviction(
                     full: heads, layers: full.shape[0], kvHeads: full.shape[1], sink: try int("sink"), recent: try int("recent"),
                     compensation: try bool("compensation")))
+        case "ems":
+            return .eviction(
+                EvictMergeEviction(
+                    tokens: try int("tokens"), sink: try int("sink"), recent: try int("recent"), merge: try bool("merge"),
+                    similarity: try number("similarity"), window: try int("window")))
         case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
         case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
         default: throw args.error(name, "no cache policy \(Format.quoted(method))")
@@ -318,6 +323,44 @@ extension Builtins {
                     ("compensation", .bool(try args.bool("compensation"))), ("truncate", .string(try args.string("truncate"))),
                     ("full", .tensor(Tensor(shape: [L, G], storage: (0..<(L * G)).map { heads.contains($0) ? 1 : 0 }))),
                     ("induction", matrix(p.induction)), ("echo", matrix(p.echo)),
+                ])
+        },
+        Operation(
+            "cache.ems", family: "kv cache",
+            summary: "KV-cache policy: EMS — evict-then-merge by global–local importance, merged entries weighted by their count.",
+            doc:
+                """
+                    Evict-then-merge with global–local importance (EMS). Each head keeps `tokens` entries, always the first `sink` and \
+                    the `recent` newest. Importance = global (attention received per query that could see the entry) + local \
+                    (attention received over about the last `window` steps, an exponential average). Over budget, the least \
+                    important entry leaves: with merge, into the most similar other candidate by key cosine (≥ similarity), keys and \
+                    values averaged by count and the merged entry's logit raised by log(count) (proportional attention, so merged \
+                    tokens keep their attention mass); otherwise, or with merge: false, it is evicted. Incremental mode. Stored: \
+                    the entries at fp16 + a 16-bit count per merged entry.
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.ems(tokens: 24, recent: 8))\nprint(p.kv_bits.K < 16)
+                    """,
+            params: [
+                ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "entries kept per head"),
+                ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("recent", .integer, .value(.number(32)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("merge", .bool, .value(.bool(true)), namedOnly: true),
+                ParamSpec("similarity", .number, .value(.number(0.5)), range: -1...1, namedOnly: true, doc: "least key cosine to merge"),
+                ParamSpec("window", .integer, .value(.number(32)), range: 1...1_000_000, namedOnly: true, doc: "steps of local importance"),
+            ]
+        ) { args, _ in
+            let (tokens, sink, recent) = (try args.int("tokens"), try args.int("sink"), try args.int("recent"))
+            guard sink + recent < tokens else {
+                throw args.error("tokens", "tokens (\(tokens)) must exceed sink + recent (\(sink + recent)) to leave room to evict or merge")
+            }
+            return policyRecord(
+                "ems",
+                [
+                    ("tokens", int(tokens)), ("sink", int(sink)), ("recent", int(recent)), ("merge", .bool(try args.bool("merge"))),
+                    ("similarity", .number(try args.number("similarity"))), ("window", int(try args.int("window"))),
                 ])
         },
         Operation(
