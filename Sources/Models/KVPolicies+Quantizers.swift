@@ -75,7 +75,8 @@ public struct IntCache: KVTransform {
 /// offline (before RoPE by default), values per token with their own percentiles; non-uniform
 /// levels per layer from 1-D k-means on calibration values normalised to [−1, 1] (unweighted: the
 /// reference's Fisher weights need gradients through attention); values outside
-/// the thresholds kept exact (dense-and-sparse); the first `sink` tokens at fp16.
+/// the thresholds kept exact (dense-and-sparse); the first `sink` tokens at fp16. The calibrated
+/// thresholds and levels are the model's tables, counted apart from the cache (`constantBits`).
 public struct KVQuantCache: KVTransform {
     public let bits: Int, outliers: Double, preRoPE: Bool, sink: Int
     /// Per layer: each channel's calibrated key thresholds, and the key and value levels (ascending).
@@ -94,6 +95,13 @@ public struct KVQuantCache: KVTransform {
     }
 
     public var causal: Bool { true }
+    /// Each key channel's thresholds (two fp16) and every layer's key and value levels (fp16).
+    public var constantBits: [String: Double] {
+        [
+            "thresholds": Double(32 * keyLow.reduce(0) { $0 + $1.count }),
+            "levels": Double(16 * (keyLevels + valueLevels).reduce(0) { $0 + $1.count }),
+        ]
+    }
     public var description: String {
         "cache.kvquant(bits: \(bits), outliers: \(outliers), pre_rope: \(preRoPE), sink: \(sink), calibration: \(calibrationTokens) tokens)"
     }
@@ -200,12 +208,6 @@ public struct KVQuantCache: KVTransform {
         a.keys["outliers"] = Double(48 * keyOutliers)
         a.values["outliers"] = Double(48 * valueOutliers)
         a.values["scales"] = Double(32 * n)
-        if past == 0 {
-            // The sequence's constants, stored once: thresholds per key channel and each layer's levels.
-            a.keys["thresholds"] = Double(32 * kvd)
-            a.keys["levels"] = Double(16 * keyLevels[layer].count)
-            a.values["levels"] = Double(16 * valueLevels[layer].count)
-        }
         if q0 > 0 {
             a.keys["fp16 tokens"] = Double(16 * q0 * kvd)
             a.values["fp16 tokens"] = Double(16 * q0 * kvd)

@@ -52,6 +52,13 @@ public protocol KVTransform: Sendable, CustomStringConvertible {
     func apply(
         layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows: Int, past: Int, config: LanguageModel.Config
     ) throws -> KVAccount
+    /// Tables calibrated once for the model and shared by every sequence (thresholds, levels,
+    /// bases), in bits by part: reported beside the cache, not in its bits per element.
+    var constantBits: [String: Double] { get }
+}
+
+extension KVTransform {
+    public var constantBits: [String: Double] { [:] }
 }
 
 /// One key/value head's cache under an eviction or merging policy: the entries attention reads
@@ -133,6 +140,12 @@ public enum CachePolicy: Sendable, CustomStringConvertible {
         case .transform(let t): return t.description
         case .eviction(let e): return e.description
         }
+    }
+
+    /// The policy's calibrated tables, in bits by part.
+    public var constantBits: [String: Double] {
+        if case .transform(let t) = self { return t.constantBits }
+        return [:]
     }
 
     /// The mode a policy runs in when none is asked: transforms simulated, eviction incremental.

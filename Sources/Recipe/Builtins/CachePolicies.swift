@@ -38,6 +38,7 @@ extension Builtins {
             ("kv_bits_per_element", .number(a.bitsPerElement)),
             ("kv_bits", .record(Record(pairs: [("K", .number(a.keyBitsPerElement)), ("V", .number(a.valueBitsPerElement))]))),
             ("kv_parts", .record(Record(pairs: [("K", parts(a.keys)), ("V", parts(a.values))]))),
+            ("kv_constant_bits", .number(run.policy.constantBits.values.reduce(0, +))),
         ]
     }
 
@@ -45,7 +46,7 @@ extension Builtins {
     static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
         guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
             throw args.error(
-                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.razor, cache.ems, cache.window, cache.h2o), got \(v.typeDescription)")
+                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.cskv, cache.razor, cache.ems, cache.window, cache.h2o), got \(v.typeDescription)")
         }
         func int(_ k: String) throws -> Int {
             guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
@@ -101,6 +102,16 @@ extension Builtins {
                 EvictMergeEviction(
                     tokens: try int("tokens"), sink: try int("sink"), recent: try int("recent"), merge: try bool("merge"),
                     similarity: try number("similarity"), window: try int("window")))
+        case "cskv":
+            func bases(_ k: String) throws -> [Tensor] {
+                guard case .tensor(let t)? = r[k], t.rank == 3 else { throw args.error(name, "the policy's \(k) must be a 3-D tensor") }
+                let (L, n, rk) = (t.shape[0], t.shape[1], t.shape[2])
+                return (0..<L).map { Tensor(shape: [n, rk], storage: Array(t.storage[($0 * n * rk)..<(($0 + 1) * n * rk)])) }
+            }
+            return .transform(
+                ChannelShrinkTransform(
+                    rank: try int("rank"), recent: try int("recent"), bits: try int("bits"), source: r["source"]?.stringValue ?? "",
+                    keyBasis: try bases("k_basis"), valueBasis: try bases("v_basis")))
         case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
         case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
         default: throw args.error(name, "no cache policy \(Format.quoted(method))")
@@ -164,7 +175,8 @@ extension Builtins {
                 convergence, deterministic where the reference's k-means++ start is not; not Fisher-weighted); values \
                 outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
                 first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
-                outlier as fp16 and a 32-bit index + per sequence each key channel's thresholds (32 bits) and each layer's levels.
+                outlier as fp16 and a 32-bit index; the calibrated tables (each key channel's thresholds, 32 bits, and each layer's \
+                    levels) are the model's, reported as kv_constant_bits.
                 """,
             example:
                 """
@@ -267,6 +279,62 @@ extension Builtins {
                 [
                     ("bits", int(try args.int("bits"))), ("group", int(try args.int("group"))), ("rank", int(try args.int("rank"))),
                     ("outliers", .number(try args.number("outliers"))),
+                ])
+        },
+        Operation(
+            "cache.cskv", family: "kv cache",
+            summary: "KV-cache policy: CSKV — keys and values stored as r of kv_dim channels (SVD of the weights or of the activations).",
+            doc:
+                """
+                    Wang et al. 2024. Each layer's keys (before RoPE) and values are stored as a latent X·P of `rank` channels and read \
+                    back as X·P·Pᵀ, P (kv_dim × r, orthonormal) from the SVD of W_k and W_v (source: \"weights\", the top left \
+                    singular vectors: K = X·W_kᵀ lies in their span) or of the keys and values on the calibration text (source: \
+                    \"activations\", the top right singular vectors: the rank-r subspace that loses least of them — activation-aware, \
+                    as SVD-LLM and EoRA). bits < 16 quantizes the latent per token (32 bits of scale and minimum per token); the \
+                    last `recent` tokens of a window stay whole at fp16 (the bi-branch cache; simulated mode only when recent > 0). \
+                    The paper's brief fine-tuning of the factors is not done. Stored: the latent, the fp16 window, and P per layer \
+                    (16 bits each: the model's tables, reported as kv_constant_bits, not in the cache's bits per element).
+                    """,
+            example:
+                """
+                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
+                    P = cache.cskv(m, rank: 96, calibration: t.plrabn12, tokens: 256)\n\
+                    print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 9)
+                    """,
+            params: [
+                ParamSpec("model", .any), ParamSpec("rank", .integer, .value(.number(96)), range: 1...1_000_000, namedOnly: true),
+                ParamSpec("source", .choice(["activations", "weights"]), .value(.string("activations")), namedOnly: true),
+                ParamSpec("calibration", .any, .none, doc: "text for source: \"activations\""),
+                ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
+                ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true),
+                ParamSpec("recent", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "last tokens kept whole"),
+                ParamSpec("bits", .integer, .value(.number(16)), range: 1...16, namedOnly: true, doc: "latent precision (16: fp16)"),
+            ]
+        ) { args, interp in
+            let m = try LM.model(args)
+            let source = try args.string("source")
+            var tokens: [Int] = []
+            if source == "activations" {
+                guard !args.isNone("calibration") else { throw args.error("calibration", "source: \"activations\" needs calibration: text") }
+                tokens = try LM.calibrationSequences(m, args).sequences.flatMap { $0 }
+            } else if !args.isNone("calibration") {
+                throw args.error("calibration", "source: \"weights\" takes no calibration text")
+            }
+            let rank = try args.int("rank")
+            guard rank <= m.config.kvDim else { throw args.error("rank", "rank \(rank) is above the model's kv_dim \(m.config.kvDim)") }
+            let t = try LM.wrap(args, "calibration") {
+                try ChannelShrinkTransform.calibrate(
+                    m, rank: rank, source: source, tokens: tokens, window: try args.int("window"), recent: try args.int("recent"),
+                    bits: try args.int("bits"), cancellation: interp.cancellation)
+            }
+            func stack(_ b: [Tensor]) -> Value {
+                .tensor(Tensor(shape: [b.count, m.config.kvDim, rank], storage: b.flatMap(\.storage)))
+            }
+            return policyRecord(
+                "cskv",
+                [
+                    ("rank", int(rank)), ("source", .string(source)), ("recent", int(t.recent)), ("bits", int(t.bits)),
+                    ("k_basis", stack(t.keyBasis)), ("v_basis", stack(t.valueBasis)),
                 ])
         },
         Operation(
