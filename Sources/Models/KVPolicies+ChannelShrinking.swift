@@ -17,7 +17,9 @@ public struct ChannelShrinkTransform: KVTransform {
     public let kvDim: Int?
 
     public init(rank: Int, recent: Int, bits: Int, source: String, keyBasis: [Tensor], valueBasis: [Tensor]) {
-        (self.rank, self.recent, self.bits, self.source, self.keyBasis, self.valueBasis) = (rank, recent, bits, source, keyBasis, valueBasis)
+        (self.rank, self.recent, self.bits, self.source, self.keyBasis, self.valueBasis) = (
+            rank, recent, bits, source, keyBasis, valueBasis
+        )
         kvDim = keyBasis.first?.shape[0]
     }
 
@@ -41,7 +43,8 @@ public struct ChannelShrinkTransform: KVTransform {
             capture.kv = Set(0..<c.layers)
             for w in stride(from: 0, to: tokens.count, by: window) {
                 try cancellation?.check()
-                let out = try model.forward([Array(tokens[w..<min(tokens.count, w + window)])], capture: capture, cancellation: cancellation)
+                let out = try model.forward(
+                    [Array(tokens[w..<min(tokens.count, w + window)])], capture: capture, cancellation: cancellation)
                 for l in 0..<c.layers where out.values[l] != nil {
                     K[l] += out.keysBeforeRoPE[l]!.storage
                     V[l] += out.values[l]!.storage
@@ -52,7 +55,9 @@ public struct ChannelShrinkTransform: KVTransform {
             if source == "weights" {
                 guard let W = model.weight("blk.\(layer).\(role)") else { throw ModelError("the model has no blk.\(layer).\(role)") }
                 let U = try W.svd().U  // kv_dim × kv_dim
-                return Tensor(shape: [kvd, rank]) { o in for i in 0..<kvd { for j in 0..<rank { o[i * rank + j] = U.storage[i * U.shape[1] + j] } } }
+                return Tensor(shape: [kvd, rank]) { o in
+                    for i in 0..<kvd { for j in 0..<rank { o[i * rank + j] = U.storage[i * U.shape[1] + j] } }
+                }
             }
             let n = data.count / kvd
             guard n >= rank else { throw ModelError("\(n) calibration tokens are fewer than the rank \(rank)") }

@@ -9,7 +9,9 @@ public struct RazorEviction: KVEviction {
     public let full: Set<Int>
     public let layers: Int, kvHeads: Int, sink: Int, recent: Int, compensation: Bool
     public init(full: Set<Int>, layers: Int, kvHeads: Int, sink: Int, recent: Int, compensation: Bool) {
-        (self.full, self.layers, self.kvHeads, self.sink, self.recent, self.compensation) = (full, layers, kvHeads, sink, recent, compensation)
+        (self.full, self.layers, self.kvHeads, self.sink, self.recent, self.compensation) = (
+            full, layers, kvHeads, sink, recent, compensation
+        )
     }
 
     public var shape: (layers: Int, kvHeads: Int)? { (layers, kvHeads) }
@@ -37,7 +39,9 @@ public struct RazorEviction: KVEviction {
             let before = hasCompensation ? head.merged[sink] : 0
             var k = [Double](repeating: 0, count: d), v = k
             if hasCompensation {
-                for t in 0..<d { k[t] = Double(head.keys[slot * d + t]) * Double(before); v[t] = Double(head.values[slot * d + t]) * Double(before) }
+                for t in 0..<d {
+                    k[t] = Double(head.keys[slot * d + t]) * Double(before); v[t] = Double(head.values[slot * d + t]) * Double(before)
+                }
             }
             var count = before
             for e in dropped {

@@ -50,7 +50,8 @@ public struct ZipCacheTransform: KVTransform {
                             let krow = 4 * (j * c.kvDim + g * d)
                             var s8 = SIMD8<Float>()
                             for u in stride(from: 0, to: 4 * d, by: 32) {
-                                s8 += qb.loadUnaligned(fromByteOffset: qrow + u, as: SIMD8<Float>.self)
+                                s8 +=
+                                    qb.loadUnaligned(fromByteOffset: qrow + u, as: SIMD8<Float>.self)
                                     * kb.loadUnaligned(fromByteOffset: krow + u, as: SIMD8<Float>.self)
                             }
                             p[j] = s8.sum() * scale
@@ -129,7 +130,9 @@ public struct GEARTransform: KVTransform {
         for part in [\KVAccount.keys, \KVAccount.values] {
             let D = Tensor(shape: [n, kvd], storage: part == \KVAccount.keys ? keys : values)
             let g: Compressed
-            do { g = try Compressed.gear(D, bits: bits, group: group, rank: min(rank, n, kvd), outliers: outliers) } catch let e as CoreError {
+            do { g = try Compressed.gear(D, bits: bits, group: group, rank: min(rank, n, kvd), outliers: outliers) } catch let e
+                as CoreError
+            {
                 throw ModelError("\(e)")
             }
             if part == \KVAccount.keys { keys = g.recon.storage } else { values = g.recon.storage }

@@ -53,7 +53,22 @@ extension Entropy {
         let index = Dictionary(uniqueKeysWithValues: alphabet.enumerated().map { ($0.element, $0.offset) })
         var counts = [Int](repeating: 0, count: alphabet.count)
         for s in symbols { counts[index[s] ?? 0] += 1 }
-        let freq = quantize(counts)
+        return encode(symbols, alphabet: alphabet, frequencies: quantize(counts))
+    }
+
+    /// Codes `symbols` with a table fixed beforehand (counts of each alphabet value, e.g. profiled
+    /// offline): every alphabet value gets a frequency ≥ 1, so any of them can be coded. The
+    /// stream's `bytes` are its real length; the table is the caller's to count or not.
+    public static func encode(_ symbols: [Int], alphabet: [Int], counts: [Int]) throws -> Stream {
+        let known = Set(alphabet)
+        if let bad = symbols.first(where: { !known.contains($0) }) {
+            throw CoreError.invalidParameter("symbols", "symbol \(bad) is not in the table's alphabet")
+        }
+        return encode(symbols, alphabet: alphabet, frequencies: quantize(counts.map { $0 + 1 }))
+    }
+
+    static func encode(_ symbols: [Int], alphabet: [Int], frequencies freq: [UInt32]) -> Stream {
+        let index = Dictionary(uniqueKeysWithValues: alphabet.enumerated().map { ($0.element, $0.offset) })
         var cum = [UInt32](repeating: 0, count: freq.count + 1)
         for i in 0..<freq.count { cum[i + 1] = cum[i] + freq[i] }
         var state = lowBound

@@ -8,120 +8,6 @@ import SqueezeCore
 /// parameters, with calibrated constants as tensors); perplexity, kld and generate take it as
 /// `cache:` and run the model's attention on the compressed cache.
 extension Builtins {
-    static let cacheParam = ParamSpec(
-        "cache", .any, .none, namedOnly: true, doc: "a KV-cache policy (cache.int, cache.kvquant, cache.window, cache.h2o)")
-    static let cacheModeParam = ParamSpec(
-        "mode", .choice(KVMode.allCases.map(\.rawValue)), .none, namedOnly: true,
-        doc: "\"simulated\" (one pass per window; quantizers' default) or \"incremental\" (token by token; eviction's default)")
-
-    /// The policy and mode an evaluation is asked to use, or nil without `cache:`.
-    static func cacheRun(_ args: Arguments, _ m: LanguageModel) throws -> LanguageModel.CacheRun? {
-        guard !args.isNone("cache") else {
-            guard args.isNone("mode") else { throw args.error("mode", "mode: applies with a cache policy (cache: cache.int(bits: 4), …)") }
-            return nil
-        }
-        let policy = try cachePolicy(args.value("cache"), args, "cache")
-        let mode = try args.isNone("mode") ? nil : KVMode(rawValue: try args.string("mode"))
-        let run = LanguageModel.CacheRun(policy, mode: mode)
-        try LM.wrap(args, "cache") { try policy.check(m, mode: run.mode) }
-        return run
-    }
-
-    /// What an evaluation with a cache policy adds to its result.
-    static func cacheFields(_ run: LanguageModel.CacheRun?, _ account: KVAccount?) -> [(String, Value)] {
-        guard let run, let a = account else { return [] }
-        func parts(_ p: [String: Double]) -> Value {
-            .record(Record(pairs: p.keys.sorted().map { ($0, .number(a.elements == 0 ? 0 : p[$0]! / Double(a.elements))) }))
-        }
-        return [
-            ("cache", .string(run.policy.description)), ("mode", .string(run.mode.rawValue)),
-            ("kv_bits_per_element", .number(a.bitsPerElement)),
-            ("kv_bits", .record(Record(pairs: [("K", .number(a.keyBitsPerElement)), ("V", .number(a.valueBitsPerElement))]))),
-            ("kv_parts", .record(Record(pairs: [("K", parts(a.keys)), ("V", parts(a.values))]))),
-            ("kv_constant_bits", .number(run.policy.constantBits.values.reduce(0, +))),
-        ]
-    }
-
-    /// A policy value back to the model's policy, checking every field.
-    static func cachePolicy(_ v: Value, _ args: Arguments, _ name: String) throws -> CachePolicy {
-        guard case .record(let r) = v, case .string(let method)? = r["cache"] else {
-            throw args.error(
-                name, "'\(name)' must be a cache policy (cache.int, cache.kvquant, cache.zipcache, cache.gear, cache.cskv, cache.razor, cache.ems, cache.window, cache.h2o), got \(v.typeDescription)")
-        }
-        func int(_ k: String) throws -> Int {
-            guard case .number(let x)? = r[k], x == x.rounded(), abs(x) < 1e9 else {
-                throw args.error(name, "the policy's \(k) must be a whole number")
-            }
-            return Int(x)
-        }
-        func number(_ k: String) throws -> Double {
-            guard case .number(let x)? = r[k] else { throw args.error(name, "the policy's \(k) must be a number") }
-            return x
-        }
-        func bool(_ k: String) throws -> Bool {
-            guard case .bool(let x)? = r[k] else { throw args.error(name, "the policy's \(k) must be true or false") }
-            return x
-        }
-        func rows(_ k: String) throws -> [[Float]] {
-            guard case .tensor(let t)? = r[k], t.rank == 2 else { throw args.error(name, "the policy's \(k) must be a matrix") }
-            return (0..<t.shape[0]).map { Array(t.storage[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
-        }
-        switch method {
-        case "int":
-            return .transform(
-                IntCache(
-                    bits: try int("bits"), perChannel: r["per"]?.stringValue == "channel", group: try int("group"), span: try int("span"),
-                    preRoPE: try bool("pre_rope"), sink: try int("sink")))
-        case "kvquant":
-            let low = try rows("k_low")
-            return .transform(
-                KVQuantCache(
-                    bits: try int("bits"), outliers: try number("outliers"), preRoPE: try bool("pre_rope"), sink: try int("sink"),
-                    keyLow: low, keyHigh: try rows("k_high"), keyLevels: try rows("k_levels"), valueLevels: try rows("v_levels"),
-                    calibrationTokens: try int("calibration"), kvDim: low.first?.count))
-        case "zipcache":
-            guard let score = r["score"]?.stringValue.flatMap(ZipCacheTransform.Score.init(rawValue:)) else {
-                throw args.error(name, "the policy's score must be \"normalized\", \"accumulated\" or \"random\"")
-            }
-            return .transform(
-                ZipCacheTransform(
-                    high: try int("high"), low: try int("low"), salient: try number("salient"), group: try int("group"), score: score,
-                    probes: try number("probes"), seed: UInt64(max(0, try int("seed")))))
-        case "gear":
-            return .transform(
-                GEARTransform(bits: try int("bits"), group: try int("group"), rank: try int("rank"), outliers: try number("outliers")))
-        case "razor":
-            guard case .tensor(let full)? = r["full"], full.rank == 2 else { throw args.error(name, "the policy's full must be a matrix") }
-            let heads = Set(full.storage.indices.filter { full.storage[$0] != 0 })
-            return .eviction(
-                RazorEviction(
-                    full: heads, layers: full.shape[0], kvHeads: full.shape[1], sink: try int("sink"), recent: try int("recent"),
-                    compensation: try bool("compensation")))
-        case "ems":
-            return .eviction(
-                EvictMergeEviction(
-                    tokens: try int("tokens"), sink: try int("sink"), recent: try int("recent"), merge: try bool("merge"),
-                    similarity: try number("similarity"), window: try int("window")))
-        case "cskv":
-            func bases(_ k: String) throws -> [Tensor] {
-                guard case .tensor(let t)? = r[k], t.rank == 3 else { throw args.error(name, "the policy's \(k) must be a 3-D tensor") }
-                let (L, n, rk) = (t.shape[0], t.shape[1], t.shape[2])
-                return (0..<L).map { Tensor(shape: [n, rk], storage: Array(t.storage[($0 * n * rk)..<(($0 + 1) * n * rk)])) }
-            }
-            return .transform(
-                ChannelShrinkTransform(
-                    rank: try int("rank"), recent: try int("recent"), bits: try int("bits"), source: r["source"]?.stringValue ?? "",
-                    keyBasis: try bases("k_basis"), valueBasis: try bases("v_basis")))
-        case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
-        case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
-        default: throw args.error(name, "no cache policy \(Format.quoted(method))")
-        }
-    }
-
-    static func policyRecord(_ method: String, _ fields: [(String, Value)]) -> Value {
-        .record(Record(pairs: [("cache", .string(method))] + fields))
-    }
-
     static let bitsParam = ParamSpec("bits", .integer, .value(.number(4)), range: 1...16, namedOnly: true)
     static let sinkParam = ParamSpec(
         "sink", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "first tokens kept at fp16 (attention sinks)")
@@ -220,25 +106,26 @@ extension Builtins {
             summary: "KV-cache policy: ZipCache — salient tokens (normalized attention) at high bits, the rest at low bits.",
             doc:
                 """
-                    He et al. 2024. Keys channel-separable token-wise: each channel divided by c_j = √max_i |K_ij| (fp16), then one \
-                    asymmetric grid per token (per group of `group` channels; 0 = the whole token), values per token the same way. \
-                    Saliency p_j = Σ_i A_ij / #{i ≥ j} (score: "normalized"; "accumulated" is H2O's Σ_i A_ij, "random" a seeded split) \
-                    summed over query heads, from every query or from a `probes` fraction of them (half the most recent, half random: \
-                    the paper's approximation). The top `salient` fraction gets `high` bits, the rest `low`. Whole-window statistics: \
-                    simulated mode. Stored: codes, 32 bits per token group, the key channel scales (16 bits each), a precision flag \
-                    per token.
-                    """,
+                He et al. 2024. Keys channel-separable token-wise: each channel divided by c_j = √max_i |K_ij| (fp16), then one \
+                asymmetric grid per token (per group of `group` channels; 0 = the whole token), values per token the same way. \
+                Saliency p_j = Σ_i A_ij / #{i ≥ j} (score: "normalized"; "accumulated" is H2O's Σ_i A_ij, "random" a seeded split) \
+                summed over query heads, from every query or from a `probes` fraction of them (half the most recent, half random: \
+                the paper's approximation). The top `salient` fraction gets `high` bits, the rest `low`. Whole-window statistics: \
+                simulated mode. Stored: codes, 32 bits per token group, the key channel scales (16 bits each), a precision flag \
+                per token.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.zipcache(seed: 1))\nprint(p.kv_bits_per_element < 3.5)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 64, limit: 128, cache: cache.zipcache(seed: 1))\nprint(p.kv_bits_per_element < 3.5)
+                """,
             params: [
                 ParamSpec("high", .integer, .value(.number(4)), range: 1...16, namedOnly: true),
                 ParamSpec("low", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
                 ParamSpec("salient", .number, .value(.number(0.5)), range: 0...1, namedOnly: true, doc: "fraction of tokens at high bits"),
                 ParamSpec("group", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "channels per grid (0: all)"),
-                ParamSpec("score", .choice(ZipCacheTransform.Score.allCases.map(\.rawValue)), .value(.string("normalized")), namedOnly: true),
+                ParamSpec(
+                    "score", .choice(ZipCacheTransform.Score.allCases.map(\.rawValue)), .value(.string("normalized")), namedOnly: true),
                 ParamSpec("probes", .number, .value(.number(1)), range: 0.001...1, namedOnly: true, doc: "fraction of queries scored"),
                 seedParam,
             ]
@@ -247,26 +134,28 @@ extension Builtins {
             return policyRecord(
                 "zipcache",
                 [
-                    ("high", int(try args.int("high"))), ("low", int(try args.int("low"))), ("salient", .number(try args.number("salient"))),
+                    ("high", int(try args.int("high"))), ("low", int(try args.int("low"))),
+                    ("salient", .number(try args.number("salient"))),
                     ("group", int(try args.int("group"))), ("score", .string(try args.string("score"))),
                     ("probes", .number(try args.number("probes"))), ("seed", int(seed)),
                 ])
         },
         Operation(
-            "cache.gear", family: "kv cache", summary: "KV-cache policy: GEAR — quantized cache + low-rank residual + exact sparse outliers.",
+            "cache.gear", family: "kv cache",
+            summary: "KV-cache policy: GEAR — quantized cache + low-rank residual + exact sparse outliers.",
             doc:
                 """
-                    Kang et al. 2024 on each layer's window of keys and of values (tokens × kv_dim): D̂ = Q(D − S) + L + S, S the \
-                    ⌊outliers·kv_dim/2⌋ largest and smallest entries of each token kept exactly, Q per-token groups of `group` channels \
-                    at `bits`, L the rank-r truncated SVD of the residual (as `gear` on a matrix). Whole-window statistics: simulated \
-                    mode. Stored: codes + 32 bits per group + outliers at 32 bits plus their column index + fp16 factors r·(tokens + \
-                    kv_dim).
-                    """,
+                Kang et al. 2024 on each layer's window of keys and of values (tokens × kv_dim): D̂ = Q(D − S) + L + S, S the \
+                ⌊outliers·kv_dim/2⌋ largest and smallest entries of each token kept exactly, Q per-token groups of `group` channels \
+                at `bits`, L the rank-r truncated SVD of the residual (as `gear` on a matrix). Whole-window statistics: simulated \
+                mode. Stored: codes + 32 bits per group + outliers at 32 bits plus their column index + fp16 factors r·(tokens + \
+                kv_dim).
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 64, limit: 128, cache: cache.gear(bits: 4))\nprint(p.kv_bits.K > 4)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 64, limit: 128, cache: cache.gear(bits: 4))\nprint(p.kv_bits.K > 4)
+                """,
             params: [
                 ParamSpec("bits", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
                 ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true),
@@ -286,21 +175,21 @@ extension Builtins {
             summary: "KV-cache policy: CSKV — keys and values stored as r of kv_dim channels (SVD of the weights or of the activations).",
             doc:
                 """
-                    Wang et al. 2024. Each layer's keys (before RoPE) and values are stored as a latent X·P of `rank` channels and read \
-                    back as X·P·Pᵀ, P (kv_dim × r, orthonormal) from the SVD of W_k and W_v (source: \"weights\", the top left \
-                    singular vectors: K = X·W_kᵀ lies in their span) or of the keys and values on the calibration text (source: \
-                    \"activations\", the top right singular vectors: the rank-r subspace that loses least of them — activation-aware, \
-                    as SVD-LLM and EoRA). bits < 16 quantizes the latent per token (32 bits of scale and minimum per token); the \
-                    last `recent` tokens of a window stay whole at fp16 (the bi-branch cache; simulated mode only when recent > 0). \
-                    The paper's brief fine-tuning of the factors is not done. Stored: the latent, the fp16 window, and P per layer \
-                    (16 bits each: the model's tables, reported as kv_constant_bits, not in the cache's bits per element).
-                    """,
+                Wang et al. 2024. Each layer's keys (before RoPE) and values are stored as a latent X·P of `rank` channels and read \
+                back as X·P·Pᵀ, P (kv_dim × r, orthonormal) from the SVD of W_k and W_v (source: \"weights\", the top left \
+                singular vectors: K = X·W_kᵀ lies in their span) or of the keys and values on the calibration text (source: \
+                \"activations\", the top right singular vectors: the rank-r subspace that loses least of them — activation-aware, \
+                as SVD-LLM and EoRA). bits < 16 quantizes the latent per token (32 bits of scale and minimum per token); the \
+                last `recent` tokens of a window stay whole at fp16 (the bi-branch cache; simulated mode only when recent > 0). \
+                The paper's brief fine-tuning of the factors is not done. Stored: the latent, the fp16 window, and P per layer \
+                (16 bits each: the model's tables, reported as kv_constant_bits, not in the cache's bits per element).
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
-                    P = cache.cskv(m, rank: 96, calibration: t.plrabn12, tokens: 256)\n\
-                    print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 9)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts\n\
+                P = cache.cskv(m, rank: 96, calibration: t.plrabn12, tokens: 256)\n\
+                print(perplexity(m, t.alice29, context: 64, limit: 128, cache: P).kv_bits_per_element < 9)
+                """,
             params: [
                 ParamSpec("model", .any), ParamSpec("rank", .integer, .value(.number(96)), range: 1...1_000_000, namedOnly: true),
                 ParamSpec("source", .choice(["activations", "weights"]), .value(.string("activations")), namedOnly: true),
@@ -315,7 +204,9 @@ extension Builtins {
             let source = try args.string("source")
             var tokens: [Int] = []
             if source == "activations" {
-                guard !args.isNone("calibration") else { throw args.error("calibration", "source: \"activations\" needs calibration: text") }
+                guard !args.isNone("calibration") else {
+                    throw args.error("calibration", "source: \"activations\" needs calibration: text")
+                }
                 tokens = try LM.calibrationSequences(m, args).sequences.flatMap { $0 }
             } else if !args.isNone("calibration") {
                 throw args.error("calibration", "source: \"weights\" takes no calibration text")
@@ -338,28 +229,128 @@ extension Builtins {
                 ])
         },
         Operation(
+            "cache.cachegen", family: "kv cache",
+            summary: "KV-cache policy: CacheGen — per-token quantization, fewer bins in deeper layers, rANS per (layer, channel).",
+            doc:
+                """
+                Liu et al. 2024 (SIGCOMM). Each token's vector is quantized symmetrically against its own maximum with `key_bins` \
+                / `value_bins` intervals (symbols −h…h, h = bins/2 − 1; scale fp16) in the first half of the layers and deep× as \
+                many in the deeper half (LMCache's schedule: 32 for K, 16 for V); delta: true codes each token after the first of \
+                every 10 as its difference from that anchor (the paper's locality step, which the released code skips); the \
+                symbols are coded by rANS with a frequency table per (layer, channel) (tables: \"channel\") or per layer \
+                (\"layer\") — each stream carrying its own table — or, with calibration:, with tables per (layer, channel) profiled \
+                offline on that text, as CacheGen does (the model's tables, reported as kv_constant_bits). Stored: the real stream \
+                lengths + 16 bits per token vector. Simulated mode. \
+                cachegen_stats(m, text) compares the groupings.
+                """,
+            example:
+                """
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 64, limit: 128, cache: cache.cachegen())\nprint(p.kv_bits_per_element < 6)
+                """,
+            params: [
+                ParamSpec("model", .any, .none, doc: "with calibration: the model whose cache is profiled"),
+                ParamSpec("key_bins", .integer, .value(.number(32)), range: 3...65_536, namedOnly: true),
+                ParamSpec("value_bins", .integer, .value(.number(16)), range: 3...65_536, namedOnly: true),
+                ParamSpec("deep", .number, .value(.number(0.5)), range: 0.01...1, namedOnly: true, doc: "bins factor in the deeper half"),
+                ParamSpec("delta", .bool, .value(.bool(false)), namedOnly: true),
+                ParamSpec("tables", .choice(["channel", "layer"]), .value(.string("channel")), namedOnly: true),
+                ParamSpec("calibration", .any, .none, doc: "text to profile the (layer, channel) tables on (CacheGen's offline tables)"),
+                ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
+                ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true),
+            ]
+        ) { args, interp in
+            let t = CacheGenTransform(
+                keyBins: try args.int("key_bins"), valueBins: try args.int("value_bins"), deep: try args.number("deep"),
+                delta: try args.bool("delta"), tables: try args.string("tables"))
+            var fields: [(String, Value)] = [
+                ("key_bins", int(t.keyBins)), ("value_bins", int(t.valueBins)), ("deep", .number(t.deep)), ("delta", .bool(t.delta)),
+                ("tables", .string(t.tables)),
+            ]
+            if !args.isNone("calibration") {
+                let m = try LM.model(args)
+                let tokens = try LM.calibrationSequences(m, args).sequences.flatMap { $0 }
+                let p = try LM.wrap(args, "calibration") {
+                    try t.profiled(m, tokens: tokens, window: try args.int("window"), cancellation: interp.cancellation)
+                }
+                let counts = p.profiles!
+                let S = counts.flatMap { $0.map { $0[0].count } }.max() ?? 0, C = m.config.kvDim
+                var flat = [Float](repeating: 0, count: counts.count * 2 * C * S)
+                for (l, layer) in counts.enumerated() {
+                    for (q, part) in layer.enumerated() {
+                        for (j, column) in part.enumerated() {
+                            for (k, n) in column.enumerated() { flat[((l * 2 + q) * C + j) * S + k] = Float(n) }
+                        }
+                    }
+                }
+                fields[4] = ("tables", .string("profiled"))
+                fields.append(("calibration", int(tokens.count)))
+                fields.append(("profiles", .tensor(Tensor(shape: [counts.count, 2, C, S], storage: flat))))
+            } else if !args.isNone("model") {
+                throw args.error("model", "a model is needed only with calibration: (to profile its tables)")
+            }
+            return policyRecord("cachegen", fields)
+        },
+        Operation(
+            "cachegen_stats", family: "kv cache",
+            summary: "CacheGen's bitstream on a window three ways (per-channel tables, deltas, one table) and its conditional entropies.",
+            doc:
+                """
+                On the text's first `context` tokens: the cache quantized as cache.cachegen does (the policy given, or the \
+                default one), then bits per element with a rANS table per (layer, channel) (per_channel), the same with deltas \
+                to anchors (delta), and with one table for every symbol (global), scales included; and the empirical H(symbol | \
+                layer, channel), H(symbol | token position) and H(symbol) in bits — the paper's Insight 3 is that grouping by \
+                layer and channel tells much more than grouping by position.
+                """,
+            example:
+                """
+                m = load(\"smollm2\")\ns = cachegen_stats(m, load(\"canterbury\").texts.alice29, context: 64)\n\
+                print(s.per_channel < s.global, s.h_layer_channel < s.h_position)
+                """,
+            params: [ParamSpec("model", .any), ParamSpec("text", .any), contextParam, cacheParam]
+        ) { args, interp in
+            let m = try LM.model(args)
+            var policy = CacheGenTransform(keyBins: 32, valueBins: 16, deep: 0.5, delta: false, tables: "channel")
+            if !args.isNone("cache") {
+                guard case .transform(let t as CacheGenTransform) = try cachePolicy(args.value("cache"), args, "cache") else {
+                    throw args.error("cache", "cachegen_stats takes a cache.cachegen policy")
+                }
+                policy = t
+            }
+            let ids = Array(m.tokenizer.encode(try LM.text(args, "text")).prefix(try args.int("context")))
+            guard ids.count >= 2 else { throw args.error("text", "the text has \(ids.count) tokens; at least 2 are needed") }
+            let s = try LM.wrap(args, "text") { try m.cacheGenStatistics(ids, policy: policy, cancellation: interp.cancellation) }
+            return .record(
+                Record(pairs: [
+                    ("per_channel", .number(s.perChannel)), ("delta", .number(s.delta)), ("global", .number(s.global)),
+                    ("h_layer_channel", .number(s.entropyGivenLayerChannel)), ("h_position", .number(s.entropyGivenPosition)),
+                    ("h", .number(s.entropy)), ("tokens", int(s.tokens)), ("profiled", s.profiled.map(Value.number) ?? .none),
+                ]))
+        },
+        Operation(
             "cache.razor", family: "kv cache",
             summary: "KV-cache policy: RazorAttention — retrieval heads keep everything, the others sinks + recent + a compensation entry.",
             doc:
                 """
-                    Tang et al. 2024. The probe: BOS + `length` random token ids from [10000, 12500) repeated `repeats` times, one \
-                    forward pass; per head, echo = the attention a query in a repeat gives to the earlier occurrences of its own token, \
-                    induction = to the tokens that followed them, averaged over queries, maximised over the query heads of each \
-                    key/value group (the paper: 2,500 tokens × 4; the default 256 × 4 fits the probe's attention in memory). The top \
-                    `induction` fraction of all key/value heads by induction score and the top `echo` fraction by echo score are \
-                    retrieval heads and keep their whole cache; the others keep `sink` initial + `recent` newest tokens and, with \
-                    compensation, one entry holding the mean of the keys and values they dropped. truncate: \"retrieval\" is the \
-                    ablation — truncate the retrieval heads instead and keep the others whole. Returns the policy with the scores \
-                    (induction, echo: layers × kv_heads) and full (1 where a head keeps everything). Incremental mode.
-                    """,
+                Tang et al. 2024. The probe: BOS + `length` random token ids from [10000, 12500) repeated `repeats` times, one \
+                forward pass; per head, echo = the attention a query in a repeat gives to the earlier occurrences of its own token, \
+                induction = to the tokens that followed them, averaged over queries, maximised over the query heads of each \
+                key/value group (the paper: 2,500 tokens × 4; the default 256 × 4 fits the probe's attention in memory). The top \
+                `induction` fraction of all key/value heads by induction score and the top `echo` fraction by echo score are \
+                retrieval heads and keep their whole cache; the others keep `sink` initial + `recent` newest tokens and, with \
+                compensation, one entry holding the mean of the keys and values they dropped. truncate: \"retrieval\" is the \
+                ablation — truncate the retrieval heads instead and keep the others whole. Returns the policy with the scores \
+                (induction, echo: layers × kv_heads) and full (1 where a head keeps everything). Incremental mode.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nP = cache.razor(m, length: 32, recent: 16, seed: 1)\n\
-                    print(sum(P.full), argmax(P.induction))
-                    """,
+                m = load(\"smollm2\")\nP = cache.razor(m, length: 32, recent: 16, seed: 1)\n\
+                print(sum(P.full), argmax(P.induction))
+                """,
             params: [
                 ParamSpec("model", .any),
-                ParamSpec("induction", .number, .value(.number(0.14)), range: 0...1, namedOnly: true, doc: "fraction of heads by induction"),
+                ParamSpec(
+                    "induction", .number, .value(.number(0.14)), range: 0...1, namedOnly: true, doc: "fraction of heads by induction"),
                 ParamSpec("echo", .number, .value(.number(0.01)), range: 0...1, namedOnly: true, doc: "fraction of heads by echo"),
                 ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
                 ParamSpec("recent", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true),
@@ -398,19 +389,19 @@ extension Builtins {
             summary: "KV-cache policy: EMS — evict-then-merge by global–local importance, merged entries weighted by their count.",
             doc:
                 """
-                    Evict-then-merge with global–local importance (EMS). Each head keeps `tokens` entries, always the first `sink` and \
-                    the `recent` newest. Importance = global (attention received per query that could see the entry) + local \
-                    (attention received over about the last `window` steps, an exponential average). Over budget, the least \
-                    important entry leaves: with merge, into the most similar other candidate by key cosine (≥ similarity), keys and \
-                    values averaged by count and the merged entry's logit raised by log(count) (proportional attention, so merged \
-                    tokens keep their attention mass); otherwise, or with merge: false, it is evicted. Incremental mode. Stored: \
-                    the entries at fp16 + a 16-bit count per merged entry.
-                    """,
+                Evict-then-merge with global–local importance (EMS). Each head keeps `tokens` entries, always the first `sink` and \
+                the `recent` newest. Importance = global (attention received per query that could see the entry) + local \
+                (attention received over about the last `window` steps, an exponential average). Over budget, the least \
+                important entry leaves: with merge, into the most similar other candidate by key cosine (≥ similarity), keys and \
+                values averaged by count and the merged entry's logit raised by log(count) (proportional attention, so merged \
+                tokens keep their attention mass); otherwise, or with merge: false, it is evicted. Incremental mode. Stored: \
+                the entries at fp16 + a 16-bit count per merged entry.
+                """,
             example:
                 """
-                    m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
-                    p = perplexity(m, t, context: 48, limit: 48, cache: cache.ems(tokens: 24, recent: 8))\nprint(p.kv_bits.K < 16)
-                    """,
+                m = load(\"smollm2\")\nt = load(\"canterbury\").texts.alice29\n\
+                p = perplexity(m, t, context: 48, limit: 48, cache: cache.ems(tokens: 24, recent: 8))\nprint(p.kv_bits.K < 16)
+                """,
             params: [
                 ParamSpec("tokens", .integer, .value(.number(256)), range: 1...1_000_000, namedOnly: true, doc: "entries kept per head"),
                 ParamSpec("sink", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
@@ -422,7 +413,8 @@ extension Builtins {
         ) { args, _ in
             let (tokens, sink, recent) = (try args.int("tokens"), try args.int("sink"), try args.int("recent"))
             guard sink + recent < tokens else {
-                throw args.error("tokens", "tokens (\(tokens)) must exceed sink + recent (\(sink + recent)) to leave room to evict or merge")
+                throw args.error(
+                    "tokens", "tokens (\(tokens)) must exceed sink + recent (\(sink + recent)) to leave room to evict or merge")
             }
             return policyRecord(
                 "ems",

@@ -5,6 +5,9 @@ Ported from (read, not copied):
 - KIVI (jy-yuan/KIVI quant/new_pack.py, the fake-quant path): per group mn, mx; scale = (mx - mn) / (2^b - 1);
   q = clamp(round((x - mn) / scale), 0, 2^b - 1); x^ = q * scale + mn. Keys per channel (groups of tokens) or per
   token, values per token. squeeze stores scale and mn in fp16, so they are rounded to fp16 here too.
+- CacheGen (UChi-JCL/CacheGen as LMCache ports it): per-token symmetric quantization against the vector's max,
+  h = bins/2 - 1 levels each side, scale in fp16; the paper's delta step codes each token after the first of
+  every 10 as its difference from the anchor's reconstruction.
 - KVQuant (SqueezeAILab/KVQuant quant/kvquant/simquant_module_quantizer.py): per vector thresholds at the
   [1 - t, t] percentiles (t = 1 - outliers/2, torch.quantile = numpy's linear interpolation), values outside kept
   exactly (fp16), the rest normalised by (hi + lo)/2 and (hi - lo)/2 and replaced by the nearest level.
@@ -88,6 +91,30 @@ for outliers in [0.0, 0.2]:
     rows = np.stack([non_uniform(X[r], *thresholds(X[r], outliers), levels, outliers > 0) for r in range(X.shape[0])])
     cols = np.stack([non_uniform(X[:, c], *thresholds(X[:, c], outliers), levels, outliers > 0) for c in range(X.shape[1])], 1)
     out["nuq"].append({"outliers": outliers, "per_token": t(rows), "per_channel": t(cols)})
+
+
+
+def cachegen(x, bins, delta, group=10):
+    h = f32(max(1, bins // 2 - 1))
+    sym = np.zeros(x.shape, dtype=np.int64)
+    rec = np.zeros_like(x)
+    anchor = np.zeros(x.shape[1], dtype=f32)
+    for r in range(x.shape[0]):
+        is_anchor = (not delta) or r % group == 0
+        v = x[r] - (0 if is_anchor else anchor)
+        s = f32(f16(np.abs(v).max() / h))
+        q = np.clip(np.round(v / s), -h, h) if s > 0 else np.zeros_like(v)
+        sym[r] = q.astype(np.int64)
+        rec[r] = (q.astype(f32) * s + (0 if is_anchor else anchor)).astype(f32)
+        if is_anchor:
+            anchor = rec[r].copy()
+    return sym, rec
+
+
+out["cachegen"] = []
+for bins, delta in [(32, False), (16, True), (5, False)]:
+    sym, rec = cachegen(X, bins, delta)
+    out["cachegen"].append({"bins": bins, "delta": delta, "symbols": t(sym), "recon": t(rec)})
 
 with open(os.path.join(HERE, "kv_cache.json"), "w") as f:
     json.dump(out, f)
