@@ -424,6 +424,40 @@ extension Builtins {
                 ])
         },
         Operation(
+            "pie", family: "kv cache",
+            summary: "Position-independent editing: reuse a prompt's cache after an edit, moving later keys by RoPE.",
+            doc:
+                """
+                PIE. The two prompts share a prefix and a suffix (in tokens; the last token must be kept: it is the query). PIE \
+                reuses the prefix's cache, recomputes only the edited span on top of it, and moves the suffix's cached keys by \
+                Δ = the length change with one rotation R(Δ) (RoPE: R(p + Δ) = R(Δ)R(p)), values unchanged — ignoring that the \
+                suffix's context changed. Then the last token attends to that cache, and to a fully recomputed one. Returns kl = \
+                KL(full ‖ PIE) of the next token, same_top, layer0_error (largest |Δ| of block 0's moved keys against \
+                recomputation: exact up to rounding, since block-0 keys depend only on token and position), key_error (over all \
+                blocks), recomputed and full (tokens each computes), prefix, suffix and shift.
+                """,
+            example:
+                """
+                m = load(\"smollm2\")\n\
+                r = pie(m, \"Alice went to the garden and then to the house.\", \"Alice went to the big old garden and then to the house.\")\n\
+                print(r.layer0_error < 1e-5, r.recomputed, r.full)
+                """,
+            params: [ParamSpec("model", .any), ParamSpec("prompt", .string), ParamSpec("edited", .string)]
+        ) { args, interp in
+            let m = try LM.model(args)
+            let o = m.tokenizer.encode(try args.string("prompt")), e = m.tokenizer.encode(try args.string("edited"))
+            for (name, ids) in [("prompt", o), ("edited", e)] where ids.count > m.config.context {
+                throw args.error(name, "\(ids.count) tokens exceed the model's context of \(m.config.context)")
+            }
+            let r = try LM.wrap(args, "edited") { try m.editCache(original: o, edited: e, cancellation: interp.cancellation) }
+            return .record(
+                Record(pairs: [
+                    ("kl", .number(r.kl)), ("same_top", .bool(r.sameTop)), ("layer0_error", .number(r.layer0KeyError)),
+                    ("key_error", .number(r.keyError)), ("recomputed", int(r.recomputed)), ("full", int(r.full)),
+                    ("prefix", int(r.prefix)), ("suffix", int(r.suffix)), ("shift", int(r.shift)),
+                ]))
+        },
+        Operation(
             "cache.window", family: "kv cache",
             summary: "KV-cache policy: keep the first sink tokens and the most recent tokens (StreamingLLM).",
             doc:
