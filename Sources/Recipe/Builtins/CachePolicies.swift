@@ -439,7 +439,7 @@ extension Builtins {
             example:
                 """
                 m = load(\"smollm2\")\n\
-                r = pie(m, \"Alice went to the garden and then to the house.\", \"Alice went to the big old garden and then to the house.\")\n\
+                r = pie(m, \"Alice went to the garden and home.\", \"Alice went to the big old garden and home.\")\n\
                 print(r.layer0_error < 1e-5, r.recomputed, r.full)
                 """,
             params: [ParamSpec("model", .any), ParamSpec("prompt", .string), ParamSpec("edited", .string)]
