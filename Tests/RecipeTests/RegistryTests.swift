@@ -18,7 +18,7 @@ import Testing
 
     @Test func everyOperationIsReachableByItsName() {
         for op in Registry.operations { #expect(Registry.value(named: op.name) != nil) }
-        #expect(Registry.families == ["language", "recording", "data", "tensor", "linear algebra", "compression", "metrics", "clustering", "models", "autodiff", "training", "communication", "plots"])
+        #expect(Registry.families == ["language", "recording", "data", "tensor", "linear algebra", "compression", "kv cache", "metrics", "clustering", "models", "autodiff", "training", "communication", "plots"])
     }
 
     @Test func suggestionsUseEditDistance() {
