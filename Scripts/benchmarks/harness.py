@@ -419,6 +419,26 @@ def llm():
           f"{time.perf_counter() - t0:.0f} s, peak RSS of squeeze {peak:.2f} GB")
     target("peak memory, whole evaluation text", "< 1.5 GB", f"{peak:.2f} GB", peak < 1.5, "issue 20")
 
+def kv_cache():
+    """Simulated-mode perplexity of SmolLM2 with a compressed KV cache against the same evaluation
+    without one (4 windows of 512 tokens of alice29, each side a fresh process so nothing is reused):
+    the quantizers run once per window, so the compressed evaluation should cost at most 1.5×."""
+    d = tempfile.mkdtemp()
+    def recipe(name, cache):
+        path = os.path.join(d, name + ".recipe")
+        open(path, "w").write("m = load(\"smollm2\")\nc = load(\"canterbury\")\n"
+                              f"P = {cache}\nt0 = clock()\n"
+                              f"p = perplexity(m, c.texts.alice29, context: 512, limit: 2048{', cache: P' if cache != 'none' else ''})\n"
+                              "print(clock() - t0, round(p.ppl, digits: 3))\n")
+        return path
+    plain = recipe("plain", "none")
+    for name, cache in [("cache.int(bits: 4)", "cache.int(bits: 4)"), ("KVQuant 3-bit", "cache.kvquant(m, bits: 3, calibration: c.texts.plrabn12, tokens: 1024)")]:
+        path = recipe(name.split("(")[0].replace(" ", "_").replace(".", "_"), cache)
+        ta, tb, qa, qb = pair(lambda: inner([SQUEEZE, "run", path, "--no-history"]), lambda: inner([SQUEEZE, "run", plain, "--no-history"]))
+        ratio = report(f"SmolLM2 perplexity with {name} (simulated) against no cache policy, 2048 tokens", ta, tb, "ppl " + qa,
+                       "ppl " + qb, peer="plain", tol=10)
+        target(f"perplexity with {name} vs without", "≤ 1.5× the time", f"{1 / ratio:.2f}×", 1 / ratio <= 1.5, "issue 23")
+
 def kernel():
     """squeeze's Jupyter kernel against ipykernel, each started from its kernelspec and driven by the
     same raw-ZeroMQ client (Scripts/benchmarks/kernel_client.py, so jupyter_client's threads are not
@@ -615,7 +635,7 @@ def gradient_compression():
     print(f"simulated 4-worker step (MLP 784-256-10, batch 128) over a plain step: dense ×{dense:.2f}, top-1% + EF ×{topk:.2f}, "
           f"PowerSGD r2 + EF ×{psgd:.2f} (plain step {plain * 1000:.1f} ms)")
 
-ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox, "training": training, "gradient_compression": gradient_compression}
+ALL = {"sgemm": sgemm, "svd": svd, "startup": startup, "loop": loop, "core": core_share, "repl": repl, "history": history, "scatter": scatter, "fashion": fashion, "kmeans": kmeans, "assign": assign, "coding_rate": coding_rate, "compression": compression, "minilm": minilm, "llm": llm, "kernel": kernel, "sweep": sweep, "toolbox": toolbox, "training": training, "gradient_compression": gradient_compression, "kv_cache": kv_cache}
 class Tee:
     """Prints as usual and keeps a copy for the results files."""
     def __init__(self, out): self.out, self.buf = out, []

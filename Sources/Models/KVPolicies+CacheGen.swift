@@ -69,8 +69,7 @@ public struct CacheGenTransform: KVTransform {
         layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows n: Int, past: Int, config c: LanguageModel.Config
     ) throws -> KVAccount {
         let kvd = c.kvDim
-        var a = KVAccount()
-        a.elements = n * kvd
+        var a = KVAccount(elements: n * kvd)
         for (p, (part, base)) in [(\KVAccount.keys, keyBins), (\KVAccount.values, valueBins)].enumerated() {
             let isKeys = part == \KVAccount.keys
             let b = bins(base, layer: layer, layers: c.layers), h = CacheGen.half(b)

@@ -96,8 +96,7 @@ public struct ChannelShrinkTransform: KVTransform {
         let kvd = c.kvDim, m = max(0, n - recent)
         try shrink(&keys, rows: m, basis: keyBasis[layer])
         try shrink(&values, rows: m, basis: valueBasis[layer])
-        var a = KVAccount()
-        a.elements = n * kvd
+        var a = KVAccount(elements: n * kvd)
         for part in [\KVAccount.keys, \KVAccount.values] {
             a[keyPath: part]["latent"] = Double(m * rank * (bits < 16 ? bits : 16))
             if bits < 16 { a[keyPath: part]["scales"] = Double(32 * m) }

@@ -33,8 +33,7 @@ public struct IntCache: KVTransform {
         let kvd = config.kvDim
         guard kvd % group == 0 else { throw ModelError("group \(group) does not divide the model's kv_dim \(kvd)") }
         let q0 = sinkRows(sink, past: past, rows: rows), n = rows - q0
-        var a = KVAccount()
-        a.elements = rows * kvd
+        var a = KVAccount(elements: rows * kvd)
         var keyGroups = 0
         keys.withUnsafeMutableBufferPointer { kp in
             let base = kp.baseAddress! + q0 * kvd
@@ -181,8 +180,7 @@ public struct KVQuantCache: KVTransform {
         layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows: Int, past: Int, config: LanguageModel.Config
     ) throws -> KVAccount {
         let kvd = config.kvDim, q0 = sinkRows(sink, past: past, rows: rows), n = rows - q0
-        var a = KVAccount()
-        a.elements = rows * kvd
+        var a = KVAccount(elements: rows * kvd)
         var keyOutliers = 0, valueOutliers = 0
         keyLevels[layer].withUnsafeBufferPointer { levels in
             keys.withUnsafeMutableBufferPointer { kp in

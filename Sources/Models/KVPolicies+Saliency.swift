@@ -98,8 +98,7 @@ public struct ZipCacheTransform: KVTransform {
                 }
             }
         }
-        var a = KVAccount()
-        a.elements = n * kvd
+        var a = KVAccount(elements: n * kvd)
         let codes = Double(bits.reduce(0, +) * kvd), scales = Double(32 * n * (kvd / group))
         a.keys = ["codes": codes, "scales": scales, "channel scales": Double(16 * kvd), "precision flags": Double(n)]
         a.values = ["codes": codes, "scales": scales]
@@ -125,8 +124,7 @@ public struct GEARTransform: KVTransform {
         layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows n: Int, past: Int, config c: LanguageModel.Config
     ) throws -> KVAccount {
         let kvd = c.kvDim
-        var a = KVAccount()
-        a.elements = n * kvd
+        var a = KVAccount(elements: n * kvd)
         for part in [\KVAccount.keys, \KVAccount.values] {
             let D = Tensor(shape: [n, kvd], storage: part == \KVAccount.keys ? keys : values)
             let g: Compressed

@@ -10,7 +10,7 @@ public struct KVAccount: Sendable, Equatable {
     /// Elements of K (equal to those of V) the parts replace.
     public var elements = 0
 
-    public init() {}
+    public init(elements: Int = 0) { self.elements = elements }
 
     public var keyBits: Double { keys.values.reduce(0, +) }
     public var valueBits: Double { values.values.reduce(0, +) }
