@@ -22,23 +22,17 @@ public struct CacheGenTransform: KVTransform {
     /// Profiles the symbols of the model's cache on `tokens` (windows of `window`).
     public func profiled(_ model: LanguageModel, tokens: [Int], window: Int, cancellation: CancellationToken?) throws -> CacheGenTransform {
         let c = model.config, kvd = c.kvDim
-        guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
         var counts = (0..<c.layers).map { l in
             [keyBins, valueBins].map { b in
                 Array(repeating: [Int](repeating: 0, count: 2 * CacheGen.half(bins(b, layer: l, layers: c.layers)) + 1), count: kvd)
             }
         }
-        var capture = LanguageModel.Capture()
-        capture.kv = Set(0..<c.layers)
-        for w in stride(from: 0, to: tokens.count, by: window) {
-            try cancellation?.check()
-            let ids = Array(tokens[w..<min(tokens.count, w + window)])
-            let out = try model.forward([ids], capture: capture, cancellation: cancellation)
+        try model.calibrationPasses(tokens, window: window, cancellation: cancellation) { out, rows in
             for l in 0..<c.layers {
                 guard let K = out.keys[l], let V = out.values[l] else { continue }
                 for (p, (X, base)) in [(K, keyBins), (V, valueBins)].enumerated() {
                     let b = bins(base, layer: l, layers: c.layers), h = CacheGen.half(b)
-                    let q = CacheGen.quantize(X.storage, rows: ids.count, cols: kvd, bins: b, delta: delta)
+                    let q = CacheGen.quantize(X.storage, rows: rows, cols: kvd, bins: b, delta: delta)
                     for (i, sym) in q.symbols.enumerated() { counts[l][p][i % kvd][sym + h] += 1 }
                 }
             }

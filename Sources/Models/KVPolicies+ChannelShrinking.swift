@@ -38,13 +38,7 @@ public struct ChannelShrinkTransform: KVTransform {
         guard rank >= 1, rank <= kvd else { throw ModelError("rank \(rank) must be between 1 and the model's kv_dim \(kvd)") }
         var K = Array(repeating: [Float](), count: c.layers), V = K
         if source == "activations" {
-            guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
-            var capture = LanguageModel.Capture()
-            capture.kv = Set(0..<c.layers)
-            for w in stride(from: 0, to: tokens.count, by: window) {
-                try cancellation?.check()
-                let out = try model.forward(
-                    [Array(tokens[w..<min(tokens.count, w + window)])], capture: capture, cancellation: cancellation)
+            try model.calibrationPasses(tokens, window: window, cancellation: cancellation) { out, _ in
                 for l in 0..<c.layers where out.values[l] != nil {
                     K[l] += out.keysBeforeRoPE[l]!.storage
                     V[l] += out.values[l]!.storage

@@ -120,13 +120,8 @@ public struct KVQuantCache: KVTransform {
         cancellation: CancellationToken?
     ) throws -> KVQuantCache {
         let c = model.config, kvd = c.kvDim
-        guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
-        var capture = LanguageModel.Capture()
-        capture.kv = Set(0..<c.layers)
         var K = Array(repeating: [Float](), count: c.layers), V = K
-        for w in stride(from: 0, to: tokens.count, by: window) {
-            try cancellation?.check()
-            let out = try model.forward([Array(tokens[w..<min(tokens.count, w + window)])], capture: capture, cancellation: cancellation)
+        try model.calibrationPasses(tokens, window: window, cancellation: cancellation) { out, _ in
             for l in 0..<c.layers where out.values[l] != nil {
                 K[l] += (preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!).storage
                 V[l] += out.values[l]!.storage

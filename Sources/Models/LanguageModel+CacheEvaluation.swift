@@ -48,4 +48,20 @@ extension LanguageModel {
         if case .eviction = run.policy { account = evictionAccount(caches![0], tokens: window.count) }
         return (Tensor(shape: [window.count, config.hidden], storage: final), account)
     }
+
+    /// Runs `tokens` in windows of `window`, capturing every block's queries, keys (before and after
+    /// RoPE) and values, and hands each window's output and length to `body`: the calibration pass
+    /// of the cache policies that fit constants offline.
+    func calibrationPasses(
+        _ tokens: [Int], window: Int, cancellation: CancellationToken?, _ body: (_ out: Output, _ count: Int) throws -> Void
+    ) throws {
+        guard !tokens.isEmpty else { throw ModelError("the calibration text has no tokens") }
+        var capture = Capture()
+        capture.kv = Set(0..<config.layers)
+        for w in stride(from: 0, to: tokens.count, by: window) {
+            try cancellation?.check()
+            let ids = Array(tokens[w..<min(tokens.count, w + window)])
+            try body(try forward([ids], capture: capture, cancellation: cancellation), ids.count)
+        }
+    }
 }

@@ -305,9 +305,9 @@ extension LanguageModel {
         }
         var caches: [KVCache]? = [KVCache(layers: config.layers)]
         var account = KVAccount()
-        var first = try forward([prompt], caches: &caches, policy: policy, cancellation: cancellation)
-        account.add(first.kv)
-        var last = first.final
+        var step = try forward([prompt], caches: &caches, policy: policy, cancellation: cancellation)
+        account.add(step.kv)
+        var last = step.final
         var ids: [Int] = []
         let task = ProgressMeter.start("generate", total: tokens)
         defer { task.end() }
@@ -325,9 +325,9 @@ extension LanguageModel {
                 if stop.contains(where: { text.contains($0) }) { reason = "stop"; break }
             }
             if ids.count == tokens { break }
-            first = try forward([[next]], caches: &caches, policy: policy, cancellation: cancellation)
-            account.add(first.kv)
-            last = first.final
+            step = try forward([[next]], caches: &caches, policy: policy, cancellation: cancellation)
+            account.add(step.kv)
+            last = step.final
         }
         if case .eviction? = policy { account = evictionAccount(caches![0], tokens: caches![0].count) }
         var text = tokenizer.decode(ids)

@@ -27,12 +27,8 @@ public enum KVQuant {
         let t = 1 - outliers / 2
         for l in 0..<lines {
             let v = (0..<len).map { X.storage[at(l, $0)] }.sorted()
-            // numpy's percentile with linear interpolation.
-            func pct(_ p: Double) -> Float {
-                let pos = p * Double(len - 1), lo = Int(pos.rounded(.down)), frac = Float(pos - Double(lo))
-                return lo + 1 < len ? v[lo] + (v[lo + 1] - v[lo]) * frac : v[lo]
-            }
-            let hi = outliers > 0 ? pct(t) : v[len - 1], lo = outliers > 0 ? pct(1 - t) : v[0]
+            let hi = outliers > 0 ? CacheQuantization.percentile(v, t) : v[len - 1]
+            let lo = outliers > 0 ? CacheQuantization.percentile(v, 1 - t) : v[0]
             zero[l] = (hi + lo) / 2
             half[l] = hi > lo ? (hi - lo) / 2 : 1
             for i in 0..<len {
