@@ -72,37 +72,47 @@ public struct IntCache: KVTransform {
 
 /// KVQuant (Hooper et al. 2024) on the live cache: keys per channel with thresholds calibrated
 /// offline (before RoPE by default), values per token with their own percentiles; non-uniform
-/// levels per layer from 1-D k-means on calibration values normalised to [−1, 1] (unweighted: the
-/// reference's Fisher weights need gradients through attention); values outside
-/// the thresholds kept exact (dense-and-sparse); the first `sink` tokens at fp16. The calibrated
-/// thresholds and levels are the model's tables, counted apart from the cache (`constantBits`).
+/// levels per layer from 1-D k-means on calibration values normalised to [−1, 1], each value weighted
+/// by its diagonal Fisher information (∂L/∂x)² when `fisher` is set; Q-Norm (the reference's 2-bit
+/// `--norm`) rescales the levels a code decodes to so the calibration's dequantized values keep
+/// their mean and standard deviation; values outside the thresholds kept exact (dense-and-sparse);
+/// the first `sink` tokens at fp16. The calibrated thresholds and levels are the model's tables,
+/// counted apart from the cache (`constantBits`).
 public struct KVQuantCache: KVTransform {
-    public let bits: Int, outliers: Double, preRoPE: Bool, sink: Int
-    /// Per layer: each channel's calibrated key thresholds, and the key and value levels (ascending).
+    public let bits: Int, outliers: Double, preRoPE: Bool, sink: Int, fisher: Bool, qnorm: Bool
+    /// Per layer: each channel's calibrated key thresholds, the key and value levels codes are chosen
+    /// by (ascending), and the levels they decode to (the same unless Q-Norm moved them).
     public let keyLow: [[Float]], keyHigh: [[Float]], keyLevels: [[Float]], valueLevels: [[Float]]
+    public let keyDecode: [[Float]], valueDecode: [[Float]]
     /// Calibration tokens the constants came from.
     public let calibrationTokens: Int
     public let kvDim: Int?
 
     public init(
-        bits: Int, outliers: Double, preRoPE: Bool, sink: Int, keyLow: [[Float]], keyHigh: [[Float]], keyLevels: [[Float]],
-        valueLevels: [[Float]], calibrationTokens: Int, kvDim: Int?
+        bits: Int, outliers: Double, preRoPE: Bool, sink: Int, fisher: Bool = false, qnorm: Bool = false, keyLow: [[Float]],
+        keyHigh: [[Float]], keyLevels: [[Float]], valueLevels: [[Float]], keyDecode: [[Float]]? = nil,
+        valueDecode: [[Float]]? = nil, calibrationTokens: Int, kvDim: Int?
     ) {
-        (self.bits, self.outliers, self.preRoPE, self.sink) = (bits, outliers, preRoPE, sink)
+        (self.bits, self.outliers, self.preRoPE, self.sink, self.fisher, self.qnorm) = (bits, outliers, preRoPE, sink, fisher, qnorm)
         (self.keyLow, self.keyHigh, self.keyLevels, self.valueLevels) = (keyLow, keyHigh, keyLevels, valueLevels)
+        (self.keyDecode, self.valueDecode) = (keyDecode ?? keyLevels, valueDecode ?? valueLevels)
         (self.calibrationTokens, self.kvDim) = (calibrationTokens, kvDim)
     }
 
     public var causal: Bool { true }
-    /// Each key channel's thresholds (two fp16) and every layer's key and value levels (fp16).
+    /// Each key channel's thresholds (two fp16) and every layer's key and value levels (fp16), and
+    /// with Q-Norm each layer's scale and offset for keys and values (two fp16 each).
     public var constantBits: [String: Double] {
-        [
+        var bits = [
             "thresholds": Double(32 * keyLow.reduce(0) { $0 + $1.count }),
             "levels": Double(16 * (keyLevels + valueLevels).reduce(0) { $0 + $1.count }),
         ]
+        if qnorm { bits["q-norm"] = Double(2 * 32 * keyLevels.count) }
+        return bits
     }
     public var description: String {
-        "cache.kvquant(bits: \(bits), outliers: \(outliers), pre_rope: \(preRoPE), sink: \(sink), calibration: \(calibrationTokens) tokens)"
+        "cache.kvquant(bits: \(bits), outliers: \(outliers), pre_rope: \(preRoPE), sink: \(sink), fisher: \(fisher), "
+            + "q_norm: \(qnorm), calibration: \(calibrationTokens) tokens)"
     }
 
     /// The percentile pair of one sorted vector: [1 − t, t] with t = 1 − outliers/2, or its ends.
@@ -112,63 +122,96 @@ public struct KVQuantCache: KVTransform {
         return (CacheQuantization.percentile(sorted, 1 - t), CacheQuantization.percentile(sorted, t))
     }
 
-    /// Calibrates on `tokens` (cut into windows of `window`): per layer, each key channel's
-    /// thresholds over all calibration tokens, and k-means levels of the normalised inliers of keys
-    /// and of values (values normalised per token).
+    /// Calibrates on `tokens` (cut into windows of `window`, each window's first `sink` tokens left
+    /// out: the cache keeps them at fp16): per layer, each key channel's thresholds over all
+    /// calibration tokens, and k-means levels of the normalised inliers of keys and of values (values
+    /// normalised per token), weighted by (∂L/∂x)² of the mean next-token loss of each window when
+    /// `fisher` (a backward pass per window).
     public static func calibrate(
         _ model: LanguageModel, tokens: [Int], window: Int, bits: Int, outliers: Double, preRoPE: Bool, sink: Int,
-        cancellation: CancellationToken?
+        fisher: Bool = false, qnorm: Bool = false, cancellation: CancellationToken?
     ) throws -> KVQuantCache {
         let c = model.config, kvd = c.kvDim
-        var K = Array(repeating: [Float](), count: c.layers), V = K
-        try model.calibrationPasses(tokens, window: window, cancellation: cancellation) { out, _ in
-            for l in 0..<c.layers where out.values[l] != nil {
-                K[l] += (preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!).storage
-                V[l] += out.values[l]!.storage
-            }
-        }
+        let (K, V, FK, FV) = try CalibrationCapture.of(
+            model, tokens: tokens, window: window, preRoPE: preRoPE, fisher: fisher, sink: sink, cancellation: cancellation
+        ).parts
         let task = ProgressMeter.start("kvquant calibration", total: c.layers)
         defer { task.end() }
-        var lows: [[Float]] = [], highs: [[Float]] = [], kLevels: [[Float]] = [], vLevels: [[Float]] = []
+        var lows: [[Float]] = [], highs: [[Float]] = [], levels: [[[Float]]] = [[], []], decode: [[[Float]]] = [[], []]
         for l in 0..<c.layers {
             try cancellation?.check()
             let n = K[l].count / kvd
             var lo = [Float](repeating: 0, count: kvd), hi = lo
-            var keySample: [Float] = [], valueSample: [Float] = []
+            var samples: [Sample] = [Sample(), Sample()]
             if n > 0 {
                 for ch in 0..<kvd {
                     let column = (0..<n).map { K[l][$0 * kvd + ch] }
                     (lo[ch], hi[ch]) = thresholds(column.sorted(), outliers: outliers)
-                    keySample += normalisedInliers(column, lo[ch], hi[ch])
+                    samples[0].add(column, fisher ? (0..<n).map { FK[l][$0 * kvd + ch] } : nil, lo[ch], hi[ch])
                 }
                 for r in 0..<n {
                     let row = Array(V[l][(r * kvd)..<((r + 1) * kvd)])
                     let (a, b) = thresholds(row.sorted(), outliers: outliers)
-                    valueSample += normalisedInliers(row, a, b)
+                    samples[1].add(row, fisher ? Array(FV[l][(r * kvd)..<((r + 1) * kvd)]) : nil, a, b)
                 }
             }
             lows.append(lo)
             highs.append(hi)
-            kLevels.append(levels(keySample, bits: bits))
-            vLevels.append(levels(valueSample, bits: bits))
+            for (i, sample) in samples.enumerated() {
+                let found = sample.levels(bits: bits)
+                levels[i].append(found)
+                decode[i].append(qnorm ? sample.normalised(found) : found)
+            }
             task.advance()
         }
         return KVQuantCache(
-            bits: bits, outliers: outliers, preRoPE: preRoPE, sink: sink, keyLow: lows, keyHigh: highs, keyLevels: kLevels,
-            valueLevels: vLevels, calibrationTokens: tokens.count, kvDim: kvd)
+            bits: bits, outliers: outliers, preRoPE: preRoPE, sink: sink, fisher: fisher, qnorm: qnorm, keyLow: lows, keyHigh: highs,
+            keyLevels: levels[0], valueLevels: levels[1], keyDecode: decode[0], valueDecode: decode[1],
+            calibrationTokens: tokens.count, kvDim: kvd)
     }
 
-    static func normalisedInliers(_ v: [Float], _ lo: Float, _ hi: Float) -> [Float] {
-        let z = CacheQuantization.half((hi + lo) / 2), r = CacheQuantization.half(hi > lo ? (hi - lo) / 2 : 1)
-        return v.compactMap { $0 < lo || $0 > hi ? nil : ($0 - z) / r }
-    }
+    /// A layer's calibration values normalised to [−1, 1] (inliers only), with their weights.
+    struct Sample {
+        var values: [Float] = [], weights: [Float] = [], weighted = false
 
-    /// 2^b levels by deterministic 1-D k-means over every normalised inlier; a layer with no
-    /// values (a dropped block) gets the uniform grid on [−1, 1].
-    static func levels(_ sample: [Float], bits: Int) -> [Float] {
-        let k = 1 << bits
-        guard !sample.isEmpty else { return (0..<k).map { -1 + 2 * Float($0) / Float(max(k - 1, 1)) } }
-        return CacheQuantization.levels(sorted: sample.sorted(), k: k)
+        mutating func add(_ v: [Float], _ w: [Float]?, _ lo: Float, _ hi: Float) {
+            let z = CacheQuantization.half((hi + lo) / 2), r = CacheQuantization.half(hi > lo ? (hi - lo) / 2 : 1)
+            for (i, x) in v.enumerated() where x >= lo && x <= hi {
+                values.append((x - z) / r)
+                if let w {
+                    weights.append(w[i])
+                    weighted = true
+                }
+            }
+        }
+
+        /// 2^b levels by deterministic (weighted) 1-D k-means; a layer with no values (a dropped
+        /// block) gets the uniform grid on [−1, 1].
+        func levels(bits: Int) -> [Float] {
+            let k = 1 << bits
+            guard !values.isEmpty else { return (0..<k).map { -1 + 2 * Float($0) / Float(max(k - 1, 1)) } }
+            let order = values.indices.sorted { values[$0] < values[$1] }
+            return CacheQuantization.levels(sorted: order.map { values[$0] }, weights: weighted ? order.map { weights[$0] } : nil, k: k)
+        }
+
+        /// Q-Norm: the levels an affine map sends the sample's dequantized values to the sample's
+        /// own mean m₁ and standard deviation σ₁: ℓ' = ℓ·σ₁/σ₂ + (m₁ − m₂·σ₁/σ₂), m₂ and σ₂ those of
+        /// the sample rounded to `levels` (unweighted).
+        func normalised(_ levels: [Float]) -> [Float] {
+            guard values.count > 1 else { return levels }
+            var s1 = 0.0, q1 = 0.0, s2 = 0.0, q2 = 0.0
+            levels.withUnsafeBufferPointer { lv in
+                for x in values {
+                    let y = Double(lv[CacheQuantization.nearest(x, lv)])
+                    (s1, q1, s2, q2) = (s1 + Double(x), q1 + Double(x) * Double(x), s2 + y, q2 + y * y)
+                }
+            }
+            let n = Double(values.count), m1 = s1 / n, m2 = s2 / n
+            let sd1 = max(0, q1 / n - m1 * m1).squareRoot(), sd2 = max(0, q2 / n - m2 * m2).squareRoot()
+            guard sd2 > 0 else { return levels }
+            let scale = sd1 / sd2
+            return levels.map { Float(Double($0) * scale + (m1 - m2 * scale)) }
+        }
     }
 
     public func apply(
@@ -178,21 +221,25 @@ public struct KVQuantCache: KVTransform {
         var a = KVAccount(elements: rows * kvd)
         var keyOutliers = 0, valueOutliers = 0
         keyLevels[layer].withUnsafeBufferPointer { levels in
-            keys.withUnsafeMutableBufferPointer { kp in
-                for ch in 0..<kvd {
-                    keyOutliers += CacheQuantization.nonUniform(
-                        kp.baseAddress! + q0 * kvd + ch, count: n, stride: kvd, lo: keyLow[layer][ch], hi: keyHigh[layer][ch],
-                        levels: levels, outliers: outliers > 0)
+            keyDecode[layer].withUnsafeBufferPointer { decode in
+                keys.withUnsafeMutableBufferPointer { kp in
+                    for ch in 0..<kvd {
+                        keyOutliers += CacheQuantization.nonUniform(
+                            kp.baseAddress! + q0 * kvd + ch, count: n, stride: kvd, lo: keyLow[layer][ch], hi: keyHigh[layer][ch],
+                            levels: levels, decode: decode, outliers: outliers > 0)
+                    }
                 }
             }
         }
         valueLevels[layer].withUnsafeBufferPointer { levels in
-            values.withUnsafeMutableBufferPointer { vp in
-                for r in q0..<rows {
-                    let row = vp.baseAddress! + r * kvd
-                    let (lo, hi) = Self.thresholds(Array(UnsafeBufferPointer(start: row, count: kvd)).sorted(), outliers: outliers)
-                    valueOutliers += CacheQuantization.nonUniform(
-                        row, count: kvd, stride: 1, lo: lo, hi: hi, levels: levels, outliers: outliers > 0)
+            valueDecode[layer].withUnsafeBufferPointer { decode in
+                values.withUnsafeMutableBufferPointer { vp in
+                    for r in q0..<rows {
+                        let row = vp.baseAddress! + r * kvd
+                        let (lo, hi) = Self.thresholds(Array(UnsafeBufferPointer(start: row, count: kvd)).sorted(), outliers: outliers)
+                        valueOutliers += CacheQuantization.nonUniform(
+                            row, count: kvd, stride: 1, lo: lo, hi: hi, levels: levels, decode: decode, outliers: outliers > 0)
+                    }
                 }
             }
         }

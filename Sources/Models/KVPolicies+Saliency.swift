@@ -106,19 +106,22 @@ public struct ZipCacheTransform: KVTransform {
     }
 }
 
-/// GEAR (Kang et al. 2024) on the live cache: each layer's keys and values of the window
-/// (tokens × kv_dim) as D̂ = Q(D − S) + L + S — per-token groups at `bits`, a rank-r residual,
-/// exact sparse outliers (`GEAR.compress`). Whole-window statistics: simulated mode.
+/// GEAR (Kang et al. 2024) on the live cache: keys and values (tokens × kv_dim) as D̂ = Q(D − S) +
+/// L + S — per-token groups at `bits`, a rank-r residual, exact sparse outliers (`GEAR.compress`) —
+/// either streaming (`buffer` > 0, the reference's `streaming_gap`: new tokens wait at fp16 and each
+/// full buffer is compressed on its own, in both modes) or the whole window at once (simulated only).
 public struct GEARTransform: KVTransform {
-    public let bits: Int, group: Int, rank: Int, outliers: Double
-    public init(bits: Int, group: Int, rank: Int, outliers: Double) {
-        (self.bits, self.group, self.rank, self.outliers) = (bits, group, rank, outliers)
+    public let bits: Int, group: Int, rank: Int, outliers: Double, buffer: Int
+    public init(bits: Int, group: Int, rank: Int, outliers: Double, buffer: Int = 0) {
+        (self.bits, self.group, self.rank, self.outliers, self.buffer) = (bits, group, rank, outliers, buffer)
     }
 
     public var preRoPE: Bool { false }
     public var causal: Bool { false }
     public var kvDim: Int? { nil }
-    public var description: String { "cache.gear(bits: \(bits), group: \(group), rank: \(rank), outliers: \(outliers))" }
+    public var description: String {
+        "cache.gear(bits: \(bits), group: \(group), rank: \(rank), outliers: \(outliers), buffer: \(buffer))"
+    }
 
     public func apply(
         layer: Int, keys: inout [Float], values: inout [Float], queries: [Float], rows n: Int, past: Int, config c: LanguageModel.Config

@@ -55,10 +55,26 @@ public protocol KVTransform: Sendable, CustomStringConvertible {
     /// Tables calibrated once for the model and shared by every sequence (thresholds, levels,
     /// bases), in bits by part: reported beside the cache, not in its bits per element.
     var constantBits: [String: Double] { get }
+    /// Streaming (GEAR's): new rows wait in an fp16 buffer of this many and are compressed together,
+    /// `buffer` rows at a time, once it is full — after the step that filled it has attended. A
+    /// query at position t then reads the keys before b·⌊t/b⌋ compressed and the later ones exact,
+    /// in both modes. 0: rows are compressed as they arrive (or the whole window at once).
+    var buffer: Int { get }
 }
 
 extension KVTransform {
     public var constantBits: [String: Double] { [:] }
+    public var buffer: Int { 0 }
+
+    /// What `rows` rows waiting in the fp16 buffer store.
+    func buffered(rows: Int, kvDim: Int) -> KVAccount {
+        var a = KVAccount(elements: rows * kvDim)
+        if rows > 0 {
+            a.keys["fp16 buffer"] = Double(16 * rows * kvDim)
+            a.values["fp16 buffer"] = Double(16 * rows * kvDim)
+        }
+        return a
+    }
 }
 
 /// One key/value head's cache under an eviction or merging policy: the entries attention reads
@@ -165,7 +181,8 @@ public enum CachePolicy: Sendable, CustomStringConvertible {
                 throw ModelError(
                     "the cache policy was calibrated for a model with kv_dim \(d), and \(model.name) has \(model.config.kvDim)")
             }
-            if mode == .incremental && !t.causal {
+            if t.buffer > 0 && t.preRoPE { throw ModelError("\(t.description): a streaming buffer holds keys after RoPE") }
+            if mode == .incremental && !t.causal && t.buffer == 0 {
                 throw ModelError(
                     "\(t.description) compresses from statistics of the whole window, which incremental decoding does not have: "
                         + "use mode: \"simulated\" (or calibrated constants, as cache.kvquant)")

@@ -132,8 +132,8 @@ extension LanguageModel {
         let v = try linear(a, Wv)
         rope(&q, heads: config.heads, layout)
         rope(&k, heads: config.kvHeads, layout)
-        var none: [KVCache]? = nil
-        let (ctx, _) = try attend(q, k, v, layout, layer: i, caches: &none, keep: false, cancellation)
+        var none: [KVCache]? = nil, unused = KVAccount()
+        let (ctx, _) = try attend(q, k, v, layout, layer: i, caches: &none, keep: false, account: &unused, cancellation)
         return try linear(ctx, Wo)
     }
 

@@ -46,6 +46,12 @@ extension LanguageModel {
             t += n
         }
         if case .eviction = run.policy { account = evictionAccount(caches![0], tokens: window.count) }
+        if case .transform(let t) = run.policy, t.buffer > 0 {
+            // The rows still waiting in each layer's buffer at the end of the window.
+            for _ in (0..<config.layers).filter({ !droppedBlocks.contains($0) }) {
+                account.add(t.buffered(rows: window.count % t.buffer, kvDim: config.kvDim))
+            }
+        }
         return (Tensor(shape: [window.count, config.hidden], storage: final), account)
     }
 

@@ -25,13 +25,67 @@ extension LanguageModel {
         return total
     }
 
+    /// p[j] = (q·k_j)/√d for keys 0..<count, each dot product as a sum of 8-wide products over the
+    /// head's chunks in order and then across the lanes — the same for every key however the loop
+    /// is unrolled. Four keys at a time: one load of each query chunk feeds four independent sums.
+    @inline(__always)
+    static func scores(
+        _ qb: UnsafeRawPointer, chunks: Int, keys count: Int, scale: Float, into p: UnsafeMutablePointer<Float>,
+        key: (Int) -> UnsafeRawPointer
+    ) {
+        var j = 0
+        while j + 4 <= count {
+            let k0 = key(j), k1 = key(j + 1), k2 = key(j + 2), k3 = key(j + 3)
+            var s0 = SIMD8<Float>(), s1 = s0, s2 = s0, s3 = s0
+            for u in 0..<chunks {
+                let x = qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                s0 += x * k0.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                s1 += x * k1.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                s2 += x * k2.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                s3 += x * k3.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+            }
+            (p[j], p[j + 1], p[j + 2], p[j + 3]) = (s0.sum() * scale, s1.sum() * scale, s2.sum() * scale, s3.sum() * scale)
+            j += 4
+        }
+        while j < count {
+            let k0 = key(j)
+            var s0 = SIMD8<Float>()
+            for u in 0..<chunks {
+                s0 +=
+                    qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                    * k0.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+            }
+            p[j] = s0.sum() * scale
+            j += 1
+        }
+    }
+
+    /// A streaming transform's flush: every buffer of `t.buffer` rows completed between positions
+    /// `past` and `end` of one sequence's keys and values (rows × kv_dim, all its positions) is
+    /// compressed together, in place. Streaming transforms see no queries.
+    func flush(_ t: any KVTransform, layer: Int, _ K: inout [Float], _ V: inout [Float], from past: Int, to end: Int) throws -> KVAccount {
+        let b = t.buffer, kvd = config.kvDim
+        var total = KVAccount()
+        for chunk in (past / b)..<(end / b) {
+            let rows = (chunk * b * kvd)..<((chunk + 1) * b * kvd)
+            var k = Array(K[rows]), v = Array(V[rows])
+            total.add(try t.apply(layer: layer, keys: &k, values: &v, queries: [], rows: b, past: chunk * b, config: config))
+            K.replaceSubrange(rows, with: k)
+            V.replaceSubrange(rows, with: v)
+        }
+        return total
+    }
+
     /// One sequence's causal attention with row-reproducible kernels: every (head, row) is a SIMD
     /// dot product per visible key, a softmax, and a weighted sum of values in key order — the
     /// same operations in the same order however many rows run together, so a row computed alone
     /// (incremental decoding) equals the same row in a whole window. Returns the probabilities
     /// [heads, rows, keys] when `keep`. (The head dimension is a multiple of 8: CachePolicy.check.)
+    /// With `exact` (a streaming buffer of b rows), the row at position t reads keys and values at
+    /// positions from b·⌊t/b⌋ on from the exact ones instead: those still waiting in its buffer.
     func attendRows(
-        _ q: Tensor, _ K: [Float], _ V: [Float], rows n: Int, past: Int, offset o: Int, into ctx: inout Tensor, keep: Bool
+        _ q: Tensor, _ K: [Float], _ V: [Float], rows n: Int, past: Int, offset o: Int, into ctx: inout Tensor, keep: Bool,
+        exact: (K: [Float], V: [Float], buffer: Int)? = nil
     ) -> [Float] {
         let c = config, h = c.hidden, kvd = c.kvDim, d = c.headDim, group = c.heads / c.kvHeads, Lk = past + n
         let scale = 1 / Float(d).squareRoot(), chunks = d / 8
@@ -40,40 +94,48 @@ extension LanguageModel {
             ctx.withMutableBuffer { cp in
                 K.withUnsafeBufferPointer { kp in
                     V.withUnsafeBufferPointer { vp in
-                        kept.withUnsafeMutableBufferPointer { keepP in
-                            nonisolated(unsafe) let cp = cp, keepP = keepP
-                            Parallel.forEach(c.heads * n, grain: max(1, 4096 / Lk)) { items in
-                                var p = [Float](repeating: 0, count: Lk)
-                                var acc = [SIMD8<Float>](repeating: .zero, count: chunks)
-                                for item in items {
-                                    let head = item / n, r = item % n, g = head / group, visible = past + r + 1
-                                    let qrow = (o + r) * h + head * d
-                                    let qb = UnsafeRawPointer(qp.baseAddress! + qrow)
-                                    var mx = -Float.infinity
-                                    for j in 0..<visible {
-                                        let kb = UnsafeRawPointer(kp.baseAddress! + j * kvd + g * d)
-                                        var s8 = SIMD8<Float>()
-                                        for u in 0..<chunks {
-                                            s8 +=
-                                                qb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
-                                                * kb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                        (exact?.K ?? K).withUnsafeBufferPointer { ekp in
+                            (exact?.V ?? V).withUnsafeBufferPointer { evp in
+                                kept.withUnsafeMutableBufferPointer { keepP in
+                                    nonisolated(unsafe) let cp = cp, keepP = keepP
+                                    let b = exact?.buffer ?? Int.max
+                                    Parallel.forEach(c.heads * n, grain: max(1, 4096 / Lk)) { items in
+                                        let p = UnsafeMutablePointer<Float>.allocate(capacity: Lk)
+                                        let acc = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: chunks)
+                                        defer {
+                                            p.deallocate()
+                                            acc.deallocate()
                                         }
-                                        p[j] = s8.sum() * scale
-                                        mx = max(mx, p[j])
-                                    }
-                                    var sum: Float = 0
-                                    for j in 0..<visible { p[j] = expf(p[j] - mx); sum += p[j] }
-                                    let inv = 1 / sum
-                                    for u in 0..<chunks { acc[u] = .zero }
-                                    for j in 0..<visible {
-                                        p[j] *= inv
-                                        let w = SIMD8<Float>(repeating: p[j]), vb = UnsafeRawPointer(vp.baseAddress! + j * kvd + g * d)
-                                        for u in 0..<chunks {
-                                            acc[u] += w * vb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                        for item in items {
+                                            let head = item / n, r = item % n, g = head / group, visible = past + r + 1
+                                            let qrow = (o + r) * h + head * d
+                                            // Keys before `flushed` are read from the cache as compressed, the rest exact.
+                                            let flushed = b == Int.max ? visible : (past + r) / b * b
+                                            func key(_ j: Int) -> UnsafeRawPointer {
+                                                UnsafeRawPointer((j < flushed ? kp : ekp).baseAddress! + j * kvd + g * d)
+                                            }
+                                            Self.scores(
+                                                UnsafeRawPointer(qp.baseAddress! + qrow), chunks: chunks, keys: visible, scale: scale,
+                                                into: p,
+                                                key: key)
+                                            var mx = -Float.infinity
+                                            for j in 0..<visible { mx = max(mx, p[j]) }
+                                            var sum: Float = 0
+                                            for j in 0..<visible { p[j] = expf(p[j] - mx); sum += p[j] }
+                                            let inv = 1 / sum
+                                            for u in 0..<chunks { acc[u] = .zero }
+                                            for j in 0..<visible {
+                                                p[j] *= inv
+                                                let w = SIMD8<Float>(repeating: p[j])
+                                                let vb = UnsafeRawPointer((j < flushed ? vp : evp).baseAddress! + j * kvd + g * d)
+                                                for u in 0..<chunks {
+                                                    acc[u] += w * vb.loadUnaligned(fromByteOffset: 32 * u, as: SIMD8<Float>.self)
+                                                }
+                                            }
+                                            for u in 0..<chunks { for i in 0..<8 { cp[qrow + 8 * u + i] = acc[u][i] } }
+                                            if keep { for j in 0..<visible { keepP[(head * n + r) * Lk + j] = p[j] } }
                                         }
                                     }
-                                    for u in 0..<chunks { for i in 0..<8 { cp[qrow + 8 * u + i] = acc[u][i] } }
-                                    if keep { for j in 0..<visible { keepP[(head * n + r) * Lk + j] = p[j] } }
                                 }
                             }
                         }

@@ -178,16 +178,20 @@ extension LanguageModel {
         var v = try linear(a, w("attn_v"), rows: layout.minRows)
         if capture.kv.contains(i) { out.keysBeforeRoPE[i] = k }
         rope(&q, heads: config.heads, layout)
-        if case .transform(let t)? = policy, t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
+        var stream: (any KVTransform)? = nil
+        if case .transform(let t)? = policy, t.buffer > 0 { stream = t }
+        if case .transform(let t)? = policy, t.preRoPE, stream == nil { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         rope(&k, heads: config.kvHeads, layout)
-        if case .transform(let t)? = policy, !t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
+        if case .transform(let t)? = policy, !t.preRoPE, stream == nil { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v; out.queries[i] = q }
         let ctx: Tensor, probs: [Tensor]
         if case .eviction(let e)? = policy {
             ctx = try attendHeads(q, k, v, layout, layer: i, caches: &caches!, policy: e, cancellation)
             probs = []
         } else {
-            (ctx, probs) = try attend(q, k, v, layout, layer: i, caches: &caches, keep: capture.attention.contains(i), cancellation)
+            (ctx, probs) = try attend(
+                q, k, v, layout, layer: i, caches: &caches, keep: capture.attention.contains(i), stream: stream, account: &out.kv,
+                cancellation)
         }
         if capture.attention.contains(i) { out.attention[i] = probs }
         try feed(["attn_output"], ctx)
@@ -263,8 +267,9 @@ extension LanguageModel {
     }
 
     /// Rotary positions on adjacent pairs (2i, 2i+1) of each head's first rope_dims dimensions,
-    /// angle pos · base^(−2i/rope_dims), pos counting the sequence's cached tokens.
-    func rope(_ x: inout Tensor, heads: Int, _ layout: Layout) {
+    /// angle pos · base^(−2i/rope_dims), pos counting the sequence's cached tokens; `inverse`
+    /// rotates by −angle (the transpose: RoPE's backward).
+    func rope(_ x: inout Tensor, heads: Int, _ layout: Layout, inverse: Bool = false) {
         let d = config.headDim, half = config.ropeDims / 2, width = heads * d
         let inv = (0..<half).map { pow(config.ropeBase, -2 * Double($0) / Double(config.ropeDims)) }
         x.withMutableBuffer { xp in
@@ -275,7 +280,7 @@ extension LanguageModel {
                 for t in rows {
                     while t >= layout.offsets[s + 1] { s += 1 }
                     let pos = Double(layout.past[s] + t - layout.offsets[s])
-                    for i in 0..<half { let a = pos * inv[i]; cs[i] = Float(cos(a)); sn[i] = Float(sin(a)) }
+                    for i in 0..<half { let a = pos * inv[i]; cs[i] = Float(cos(a)); sn[i] = Float(inverse ? -sin(a) : sin(a)) }
                     for hd in 0..<heads {
                         let base = t * width + hd * d
                         for i in 0..<half {
@@ -290,9 +295,12 @@ extension LanguageModel {
     }
 
     /// Causal grouped-query attention: query head h reads key/value head h / (heads / kv_heads).
+    /// A streaming transform (`stream`, GEAR's buffer) compresses every buffer the new rows fill, in
+    /// the cache, and attention reads each key compressed or exact by the querying row's position
+    /// (KVTransform.buffer); what it stores is added to `account`.
     func attend(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ layout: Layout, layer: Int, caches: inout [KVCache]?, keep: Bool,
-        _ cancellation: CancellationToken?
+        stream: (any KVTransform)? = nil, account: inout KVAccount, _ cancellation: CancellationToken?
     ) throws -> (Tensor, [Tensor]) {
         let c = config, h = c.hidden, kvd = c.kvDim, d = c.headDim, group = c.heads / c.kvHeads
         let scale = 1 / Float(d).squareRoot()
@@ -315,7 +323,18 @@ extension LanguageModel {
             }
             let Lk = past + n
             if layout.exact {
-                let p = attendRows(q, K, V, rows: n, past: past, offset: o, into: &ctx, keep: keep)
+                var exact: (K: [Float], V: [Float], buffer: Int)? = nil
+                if let t = stream {
+                    exact = (K, V, t.buffer)
+                    account.add(try flush(t, layer: layer, &K, &V, from: past, to: Lk))
+                    if caches != nil {
+                        caches![s].keys[layer] = K
+                        caches![s].values[layer] = V
+                    } else {
+                        account.add(t.buffered(rows: Lk % t.buffer, kvDim: kvd))
+                    }
+                }
+                let p = attendRows(q, K, V, rows: n, past: past, offset: o, into: &ctx, keep: keep, exact: exact)
                 if keep { probs.append(Tensor(shape: [c.heads, n, Lk], storage: p)) }
                 continue
             }

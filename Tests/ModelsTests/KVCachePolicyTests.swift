@@ -19,9 +19,10 @@ import Testing
     @Test func causalQuantizersGiveTheSameNumbersInBothModes() throws {
         let m = Self.model, window = Array(Self.ids.prefix(48))
         let base = try m.perplexity(tokens: window, context: 48, preset: .all)
-        for policy in [
+        for policy: any KVTransform in [
             IntCache(bits: 4, perChannel: false, group: 64, preRoPE: false, sink: 2),
             IntCache(bits: 3, perChannel: false, group: 32, preRoPE: true),
+            GEARTransform(bits: 2, group: 64, rank: 2, outliers: 0.02, buffer: 16),
         ] {
             let sim = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .simulated))
             let inc = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .incremental))
@@ -32,6 +33,27 @@ import Testing
             #expect(sim.nlls == inc.nlls, "\(policy): modes differ by \(Self.maxDifference(sim.nlls, inc.nlls))")
             #expect(sim.kv == inc.kv, "the two modes store the same parts")
         }
+    }
+
+    /// GEAR's streaming buffer: the tokens of a query's own buffer are read exact, earlier buffers
+    /// compressed; a buffer longer than the window compresses nothing.
+    @Test func aStreamingBufferIsReadExactUntilItIsFull() throws {
+        let m = Self.model, window = Array(Self.ids.prefix(40))
+        let base = try m.perplexity(tokens: window, context: 40, preset: .all)
+        func run(_ buffer: Int) throws -> LanguageModel.Perplexity {
+            let t = GEARTransform(bits: 2, group: 64, rank: 2, outliers: 0.02, buffer: buffer)
+            return try m.perplexity(tokens: window, context: 40, preset: .all, cache: .init(.transform(t)))
+        }
+        // (With a policy the kernels are the row-reproducible ones: equal to the plain pass to float rounding.)
+        let whole = try run(64)
+        #expect(Self.maxDifference(whole.nlls, base.nlls) < 1e-4 && whole.kv!.bitsPerElement == 16)
+        let b16 = try run(16)
+        // Predictions from positions 0…15 read only their own buffer.
+        #expect(Array(b16.nlls.prefix(15)) == Array(whole.nlls.prefix(15)))
+        #expect(Self.maxDifference(b16.nlls, base.nlls) > 1e-2)
+        // Two full buffers compressed (2 bits + scales + outliers + rank-2 factors), 8 tokens waiting at fp16.
+        #expect(b16.kv!.keys["fp16 buffer"] == Double(30 * 16 * 8 * 192))
+        #expect(b16.kv!.keys["codes"] == Double(30 * 2 * 32 * 192) && b16.kv!.elements == 30 * 40 * 192)
     }
 
     @Test func evictionThatKeepsEverythingIsThePlainModel() throws {

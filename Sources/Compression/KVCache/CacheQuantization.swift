@@ -55,12 +55,13 @@ public enum CacheQuantization {
     /// exact (fp16, the dense-and-sparse outliers) when `outliers` is set, else they are clamped to
     /// the end levels; the rest is normalised by the zero point z = (hi + lo)/2 and half range
     /// r = (hi − lo)/2 (both fp16) and replaced by the nearest level: x̂ = level·r + z. Returns the
-    /// number of outliers kept.
+    /// number of outliers kept. A code decodes to `decode[code]` when given (Q-Norm's moved levels).
     @discardableResult
     public static func nonUniform(
         _ p: UnsafeMutablePointer<Float>, count: Int, stride: Int, lo: Float, hi: Float, levels: UnsafeBufferPointer<Float>,
-        outliers: Bool
+        decode: UnsafeBufferPointer<Float>? = nil, outliers: Bool
     ) -> Int {
+        let decode = decode ?? levels
         let z = half((hi + lo) / 2), r = half(hi > lo ? (hi - lo) / 2 : 1)
         var kept = 0
         for i in 0..<count {
@@ -70,7 +71,7 @@ public enum CacheQuantization {
                 kept += 1
                 continue
             }
-            p[i * stride] = levels[nearest((x - z) / r, levels)] * r + z
+            p[i * stride] = decode[nearest((x - z) / r, levels)] * r + z
         }
         return kept
     }

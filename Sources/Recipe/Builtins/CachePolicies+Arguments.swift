@@ -74,8 +74,9 @@ extension Builtins {
             return .transform(
                 KVQuantCache(
                     bits: try int("bits"), outliers: try number("outliers"), preRoPE: try bool("pre_rope"), sink: try int("sink"),
-                    keyLow: low, keyHigh: try rows("k_high"), keyLevels: try rows("k_levels"), valueLevels: try rows("v_levels"),
-                    calibrationTokens: try int("calibration"), kvDim: low.first?.count))
+                    fisher: try bool("fisher"), qnorm: try bool("q_norm"), keyLow: low, keyHigh: try rows("k_high"),
+                    keyLevels: try rows("k_levels"), valueLevels: try rows("v_levels"), keyDecode: try rows("k_decode"),
+                    valueDecode: try rows("v_decode"), calibrationTokens: try int("calibration"), kvDim: low.first?.count))
         case "zipcache":
             guard let score = r["score"]?.stringValue.flatMap(ZipCacheTransform.Score.init(rawValue:)) else {
                 throw args.error(name, "the policy's score must be \"normalized\", \"accumulated\" or \"random\"")
@@ -86,7 +87,9 @@ extension Builtins {
                     probes: try number("probes"), seed: UInt64(max(0, try int("seed")))))
         case "gear":
             return .transform(
-                GEARTransform(bits: try int("bits"), group: try int("group"), rank: try int("rank"), outliers: try number("outliers")))
+                GEARTransform(
+                    bits: try int("bits"), group: try int("group"), rank: try int("rank"), outliers: try number("outliers"),
+                    buffer: try int("buffer")))
         case "razor":
             guard case .tensor(let full)? = r["full"], full.rank == 2 else { throw args.error(name, "the policy's full must be a matrix") }
             let heads = Set(full.storage.indices.filter { full.storage[$0] != 0 })

@@ -58,11 +58,15 @@ extension Builtins {
                 (min and max without outliers), fixed offline so keys quantize causally; values take each token's own \
                 percentiles. Inliers are normalised by z = (hi + lo)/2, r = (hi − lo)/2 and replaced by the nearest of 2^b levels \
                 per layer (1-D k-means on the calibration's normalised inliers: Lloyd's iterations from the quantiles to \
-                convergence, deterministic where the reference's k-means++ start is not; not Fisher-weighted); values \
-                outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys before RoPE by default; the \
-                first `sink` tokens at fp16. Stored: b bits per element + per-token value zero point and range (32 bits) + every \
-                outlier as fp16 and a 32-bit index; the calibrated tables (each key channel's thresholds, 32 bits, and each layer's \
-                    levels) are the model's, reported as kv_constant_bits.
+                convergence, deterministic where the reference's k-means++ start is not), each value weighted by its diagonal \
+                Fisher information (∂L/∂x)², L the mean next-token loss of its calibration window (one backward pass through \
+                the decoder per window; `fisher: false` for plain k-means). Q-Norm (`q_norm`, on at 2 bits by default): codes \
+                decode to ℓ'·r + z with ℓ' = ℓ·σ₁/σ₂ + (m₁ − m₂·σ₁/σ₂), so the calibration's dequantized values keep their mean \
+                m₁ and deviation σ₁. Values outside [lo, hi] are kept exactly (dense-and-sparse, ~outliers of all values). Keys \
+                before RoPE by default; the first `sink` tokens at fp16 (and left out of the calibration). Stored: b bits per \
+                element + per-token value zero point and range (32 bits) + every \
+                outlier as fp16 and a 32-bit index; the calibrated tables (each key channel's thresholds, 32 bits, each layer's \
+                levels, Q-Norm's scale and offset) are the model's, reported as kv_constant_bits.
                 """,
             example:
                 """
@@ -75,6 +79,8 @@ extension Builtins {
                 ParamSpec("outliers", .number, .value(.number(0.01)), range: 0...0.5, namedOnly: true, doc: "fraction kept exact"),
                 ParamSpec("pre_rope", .bool, .value(.bool(true)), namedOnly: true),
                 ParamSpec("sink", .integer, .value(.number(1)), range: 0...1_000_000, namedOnly: true, doc: "first tokens at fp16"),
+                ParamSpec("fisher", .bool, .value(.bool(true)), namedOnly: true, doc: "weight k-means by (∂L/∂x)²"),
+                ParamSpec("q_norm", .bool, .none, namedOnly: true, doc: "Q-Norm the levels (default: at 2 bits)"),
                 ParamSpec("calibration", .any, doc: "text (or list of texts) the thresholds and levels are calibrated on"),
                 ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
                 ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true),
@@ -85,10 +91,11 @@ extension Builtins {
             let (bits, outliers, preRoPE, sink) = (
                 try args.int("bits"), try args.number("outliers"), try args.bool("pre_rope"), try args.int("sink")
             )
+            let fisher = try args.bool("fisher"), qnorm = args.isNone("q_norm") ? bits == 2 : try args.bool("q_norm")
             let q = try LM.wrap(args, "calibration") {
                 try KVQuantCache.calibrate(
                     m, tokens: sequences.flatMap { $0 }, window: try args.int("window"), bits: bits, outliers: outliers,
-                    preRoPE: preRoPE, sink: sink, cancellation: interp.cancellation)
+                    preRoPE: preRoPE, sink: sink, fisher: fisher, qnorm: qnorm, cancellation: interp.cancellation)
             }
             func matrix(_ rows: [[Float]]) -> Value {
                 .tensor(Tensor(shape: [rows.count, rows.map(\.count).max() ?? 0], storage: rows.flatMap { $0 }))
@@ -97,8 +104,9 @@ extension Builtins {
                 "kvquant",
                 [
                     ("bits", int(bits)), ("outliers", .number(outliers)), ("pre_rope", .bool(preRoPE)), ("sink", int(sink)),
-                    ("calibration", int(count)), ("k_low", matrix(q.keyLow)), ("k_high", matrix(q.keyHigh)),
-                    ("k_levels", matrix(q.keyLevels)), ("v_levels", matrix(q.valueLevels)),
+                    ("fisher", .bool(fisher)), ("q_norm", .bool(qnorm)), ("calibration", int(count)), ("k_low", matrix(q.keyLow)),
+                    ("k_high", matrix(q.keyHigh)), ("k_levels", matrix(q.keyLevels)), ("v_levels", matrix(q.valueLevels)),
+                    ("k_decode", matrix(q.keyDecode)), ("v_decode", matrix(q.valueDecode)),
                 ])
         },
         Operation(
@@ -145,11 +153,15 @@ extension Builtins {
             summary: "KV-cache policy: GEAR — quantized cache + low-rank residual + exact sparse outliers.",
             doc:
                 """
-                Kang et al. 2024 on each layer's window of keys and of values (tokens × kv_dim): D̂ = Q(D − S) + L + S, S the \
+                Kang et al. 2024 on each layer's keys and values (tokens × kv_dim): D̂ = Q(D − S) + L + S, S the \
                 ⌊outliers·kv_dim/2⌋ largest and smallest entries of each token kept exactly, Q per-token groups of `group` channels \
-                at `bits`, L the rank-r truncated SVD of the residual (as `gear` on a matrix). Whole-window statistics: simulated \
-                mode. Stored: codes + 32 bits per group + outliers at 32 bits plus their column index + fp16 factors r·(tokens + \
-                kv_dim).
+                at `bits`, L the rank-r truncated SVD of the residual (as `gear` on a matrix). Streaming (the reference's \
+                streaming_gap): new tokens wait at fp16 in a buffer of `buffer` tokens, and each full buffer is compressed on its \
+                own (rank 2 by default, the reference's decode rank) after the step that filled it, so a query reads earlier \
+                buffers compressed and its own exact — the same in simulated and incremental mode. buffer: 0 compresses the whole \
+                window at once (rank 4 by default; whole-window statistics: simulated mode only). Stored: codes + 32 bits per \
+                group + outliers at 32 bits plus their column index + fp16 factors r·(tokens + kv_dim) per buffer (or window) + \
+                the waiting tokens at fp16.
                 """,
             example:
                 """
@@ -159,15 +171,18 @@ extension Builtins {
             params: [
                 ParamSpec("bits", .integer, .value(.number(2)), range: 1...16, namedOnly: true),
                 ParamSpec("group", .integer, .value(.number(64)), range: 1...1_000_000, namedOnly: true),
-                ParamSpec("rank", .integer, .value(.number(4)), range: 0...1_000_000, namedOnly: true),
+                ParamSpec("rank", .integer, .none, range: 0...1_000_000, namedOnly: true, doc: "default 2 streaming, 4 whole window"),
                 ParamSpec("outliers", .number, .value(.number(0.02)), range: 0...1, namedOnly: true),
+                ParamSpec("buffer", .integer, .value(.number(64)), range: 0...1_000_000, namedOnly: true, doc: "fp16 tokens (0: none)"),
             ]
         ) { args, _ in
-            policyRecord(
+            let buffer = try args.int("buffer")
+            return policyRecord(
                 "gear",
                 [
-                    ("bits", int(try args.int("bits"))), ("group", int(try args.int("group"))), ("rank", int(try args.int("rank"))),
-                    ("outliers", .number(try args.number("outliers"))),
+                    ("bits", int(try args.int("bits"))), ("group", int(try args.int("group"))),
+                    ("rank", int(args.isNone("rank") ? (buffer > 0 ? 2 : 4) : try args.int("rank"))),
+                    ("outliers", .number(try args.number("outliers"))), ("buffer", int(buffer)),
                 ])
         },
         Operation(
