@@ -5,7 +5,7 @@ import Testing
 
 @testable import Compression
 
-/// The live KV cache's quantizers against numpy ports of KIVI's and KVQuant's reference code
+/// The live KV cache's quantizers against numpy ports of KIVI's, GEAR's and KVQuant's reference code
 /// (Fixtures/make_kv_cache_fixtures.py) on a 12 × 16 cache with outlier channels: reconstructions
 /// equal to 1e-6 (the same float32 operations; numpy's percentile interpolates in float64).
 @Suite struct KVCacheQuantizationTests {
@@ -15,6 +15,17 @@ import Testing
         #expect(a.count == b.count, "\(what): \(a.count) vs \(b.count)")
         let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
         #expect(worst <= tol, "\(what): worst difference \(worst)")
+    }
+
+    /// GEAR's D̂ = Q(D − S) + L + S against its numpy port (the low rank from LAPACK's SVD on one side and
+    /// numpy's on the other: 1e-5).
+    @Test func gearEqualsTheReference() throws {
+        let X = Self.fixture["X"].tensor
+        for case let c in Self.fixture["gear"].items {
+            let (bits, group, rank) = (Int(c["bits"].double), Int(c["group"].double), Int(c["rank"].double))
+            let g = try GEAR.compress(X, bits: bits, group: group, rank: rank, outliers: c["outliers"].double)
+            close(g.recon.storage, c["recon"].tensor.storage, tol: 1e-5, "gear \(bits) bits, rank \(rank)")
+        }
     }
 
     @Test func uniformGroupsEqualKIVI() {

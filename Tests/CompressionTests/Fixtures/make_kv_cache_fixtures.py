@@ -8,6 +8,10 @@ Ported from (read, not copied):
 - CacheGen (UChi-JCL/CacheGen as LMCache ports it): per-token symmetric quantization against the vector's max,
   h = bins/2 - 1 levels each side, scale in fp16; the paper's delta step codes each token after the first of
   every 10 as its difference from the anchor's reconstruction.
+- GEAR (opengear-project/GEAR, Simulated/compress_function.py): D^ = Q(D - S) + L + S, S the s/2 largest and
+  s/2 smallest entries of each row kept exactly (set to the row mean before quantizing), Q the group-wise min-max
+  grid along each row, L the rank-r truncation of the remaining error (here by SVD, where the reference runs a few
+  power iterations).
 - KVQuant (SqueezeAILab/KVQuant quant/kvquant/simquant_module_quantizer.py): per vector thresholds at the
   [1 - t, t] percentiles (t = 1 - outliers/2, torch.quantile = numpy's linear interpolation), values outside kept
   exactly (fp16), the rest normalised by (hi + lo)/2 and (hi - lo)/2 and replaced by the nearest level.
@@ -115,6 +119,38 @@ out["cachegen"] = []
 for bins, delta in [(32, False), (16, True), (5, False)]:
     sym, rec = cachegen(X, bins, delta)
     out["cachegen"].append({"bins": bins, "delta": delta, "symbols": t(sym), "recon": t(rec)})
+
+
+
+def gear(D, bits, group, rank, outliers):
+    m, n = D.shape
+    half = int(np.floor(outliers * n / 2))
+    x, recon_sparse, is_out = D.copy(), np.zeros_like(D), np.zeros(D.shape, dtype=bool)
+    for r in range(m if half > 0 else 0):
+        mean = f32(0)
+        for v in D[r]:
+            mean = f32(mean + v)
+        mean = f32(mean / f32(n))
+        order = np.argsort(D[r], kind="stable")
+        for j in list(order[:half]) + list(order[-half:]):
+            is_out[r, j], recon_sparse[r, j], x[r, j] = True, D[r, j], mean
+    maxq = f32(2 ** bits - 1)
+    q = np.zeros_like(D)
+    for r in range(m):
+        for s0 in range(0, n, group):
+            g = x[r, s0:s0 + group]
+            lo, hi = g.min(), g.max()
+            scale = f32((hi - lo) / maxq) if hi > lo else f32(1)
+            q[r, s0:s0 + group] = (np.clip(np.round((g - lo) / scale), 0, maxq) * scale + lo).astype(f32)
+    recon = np.where(is_out, recon_sparse, q).astype(f32)
+    if rank > 0:
+        U, S, Vt = np.linalg.svd((D - recon).astype(np.float64), full_matrices=False)
+        recon = (recon + (U[:, :rank] * S[:rank]) @ Vt[:rank]).astype(f32)
+    return recon
+
+
+out["gear"] = [{"bits": b, "group": g, "rank": r, "outliers": o, "recon": t(gear(X, b, g, r, o))}
+               for b, g, r, o in [(2, 8, 0, 0.0), (2, 8, 2, 0.25), (4, 4, 1, 0.125)]]
 
 with open(os.path.join(HERE, "kv_cache.json"), "w") as f:
     json.dump(out, f)
