@@ -10,20 +10,25 @@ import SqueezeCore
 /// that can see it, divided by their number), "accumulated" (H2O's sum, biased to early tokens)
 /// or "random" (a seeded split, the ablation); summed over query heads, from all queries or from
 /// a `probes` fraction (half the most recent, half drawn at random: the approximation that lets
-/// the rest run without attention scores). Whole-window statistics: simulated mode.
+/// the rest run without attention scores). Whole-window statistics (simulated mode), or streaming
+/// (`buffer` > 0: each full buffer of new tokens quantized on its own, scored by its own queries, as
+/// the paper re-quantizes while decoding; both modes).
 public struct ZipCacheTransform: KVTransform {
     public enum Score: String, Sendable, CaseIterable { case normalized, accumulated, random }
-    public let high: Int, low: Int, salient: Double, group: Int, score: Score, probes: Double, seed: UInt64
-    public init(high: Int, low: Int, salient: Double, group: Int, score: Score, probes: Double, seed: UInt64) {
-        (self.high, self.low, self.salient, self.group, self.score, self.probes, self.seed) =
-            (high, low, salient, group, score, probes, seed)
+    public let high: Int, low: Int, salient: Double, group: Int, score: Score, probes: Double, seed: UInt64, buffer: Int
+    public init(
+        high: Int, low: Int, salient: Double, group: Int, score: Score, probes: Double, seed: UInt64, buffer: Int = 0
+    ) {
+        (self.high, self.low, self.salient, self.group, self.score, self.probes, self.seed, self.buffer) =
+            (high, low, salient, group, score, probes, seed, buffer)
     }
 
     public var preRoPE: Bool { false }
     public var causal: Bool { false }
     public var kvDim: Int? { nil }
     public var description: String {
-        "cache.zipcache(high: \(high), low: \(low), salient: \(salient), group: \(group), score: \(score.rawValue), probes: \(probes))"
+        "cache.zipcache(high: \(high), low: \(low), salient: \(salient), group: \(group), score: \(score.rawValue), probes: \(probes)"
+            + (buffer > 0 ? ", buffer: \(buffer))" : ")")
     }
 
     /// Each token's saliency (rows), from the queries (rows × hidden) and keys (rows × kv_dim).

@@ -62,14 +62,19 @@ extension LanguageModel {
 
     /// A streaming transform's flush: every buffer of `t.buffer` rows completed between positions
     /// `past` and `end` of one sequence's keys and values (rows × kv_dim, all its positions) is
-    /// compressed together, in place. Streaming transforms see no queries.
-    func flush(_ t: any KVTransform, layer: Int, _ K: inout [Float], _ V: inout [Float], from past: Int, to end: Int) throws -> KVAccount {
-        let b = t.buffer, kvd = config.kvDim
+    /// compressed together, in place, with its rows' queries (`queries`: rows × hidden from
+    /// position `first` on).
+    func flush(
+        _ t: any KVTransform, layer: Int, _ K: inout [Float], _ V: inout [Float], queries: [Float], first: Int, from past: Int,
+        to end: Int
+    ) throws -> KVAccount {
+        let b = t.buffer, kvd = config.kvDim, h = config.hidden
         var total = KVAccount()
         for chunk in (past / b)..<(end / b) {
             let rows = (chunk * b * kvd)..<((chunk + 1) * b * kvd)
             var k = Array(K[rows]), v = Array(V[rows])
-            total.add(try t.apply(layer: layer, keys: &k, values: &v, queries: [], rows: b, past: chunk * b, config: config))
+            let q = Array(queries[((chunk * b - first) * h)..<(((chunk + 1) * b - first) * h)])
+            total.add(try t.apply(layer: layer, keys: &k, values: &v, queries: q, rows: b, past: chunk * b, config: config))
             K.replaceSubrange(rows, with: k)
             V.replaceSubrange(rows, with: v)
         }

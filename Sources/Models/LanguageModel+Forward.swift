@@ -16,11 +16,15 @@ extension LanguageModel {
         public internal(set) var count = 0
         /// Per layer and key/value head, the entries an eviction policy keeps (instead of `keys`, `values`).
         public internal(set) var heads: [[HeadCache]]
+        /// Per layer, the queries (after RoPE) of the rows waiting in a streaming buffer (ZipCache
+        /// scores a buffer by its own queries when it is compressed).
+        public internal(set) var queries: [[Float]]
 
         public init(layers: Int) {
             keys = Array(repeating: [], count: layers)
             values = Array(repeating: [], count: layers)
             heads = Array(repeating: [], count: layers)
+            queries = Array(repeating: [], count: layers)
         }
     }
 
@@ -326,10 +330,14 @@ extension LanguageModel {
                 var exact: (K: [Float], V: [Float], buffer: Int)? = nil
                 if let t = stream {
                     exact = (K, V, t.buffer)
-                    account.add(try flush(t, layer: layer, &K, &V, from: past, to: Lk))
+                    // The queries of every row not yet compressed: those waiting in the cache, then the new ones.
+                    let first = past / t.buffer * t.buffer, done = Lk / t.buffer * t.buffer
+                    let Q = (caches?[s].queries[layer] ?? []) + q.storage[(o * h)..<((o + n) * h)]
+                    account.add(try flush(t, layer: layer, &K, &V, queries: Q, first: first, from: past, to: Lk))
                     if caches != nil {
                         caches![s].keys[layer] = K
                         caches![s].values[layer] = V
+                        caches![s].queries[layer] = Array(Q[((done - first) * h)...])
                     } else {
                         account.add(t.buffered(rows: Lk % t.buffer, kvDim: kvd))
                     }

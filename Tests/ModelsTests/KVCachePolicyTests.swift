@@ -23,12 +23,14 @@ import Testing
             IntCache(bits: 4, perChannel: false, group: 64, preRoPE: false, sink: 2),
             IntCache(bits: 3, perChannel: false, group: 32, preRoPE: true),
             GEARTransform(bits: 2, group: 64, rank: 2, outliers: 0.02, buffer: 16),
+            ZipCacheTransform(high: 4, low: 2, salient: 0.5, group: 64, score: .normalized, probes: 0.5, seed: 3, buffer: 16),
         ] {
             let sim = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .simulated))
             let inc = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .incremental))
-            // Each row is quantized from itself alone, and with a policy every kernel computes a row the
-            // same way however many rows run with it: the token-by-token cache stores the same values
-            // as the one-pass simulation, so the predictions are equal bit for bit.
+            // Each row is quantized from itself alone (or, streaming, each full buffer from its own rows
+            // and their queries), and with a policy every kernel computes a row the same way however many
+            // rows run with it: the token-by-token cache stores the same values as the one-pass
+            // simulation, so the predictions are equal bit for bit.
             #expect(Self.maxDifference(sim.nlls, base.nlls) > 1e-2, "\(policy) changes the predictions")
             #expect(sim.nlls == inc.nlls, "\(policy): modes differ by \(Self.maxDifference(sim.nlls, inc.nlls))")
             #expect(sim.kv == inc.kv, "the two modes store the same parts")

@@ -84,7 +84,7 @@ extension Builtins {
             return .transform(
                 ZipCacheTransform(
                     high: try int("high"), low: try int("low"), salient: try number("salient"), group: try int("group"), score: score,
-                    probes: try number("probes"), seed: UInt64(max(0, try int("seed")))))
+                    probes: try number("probes"), seed: UInt64(max(0, try int("seed"))), buffer: try int("buffer")))
         case "gear":
             return .transform(
                 GEARTransform(

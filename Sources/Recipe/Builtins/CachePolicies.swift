@@ -118,8 +118,10 @@ extension Builtins {
                 asymmetric grid per token (per group of `group` channels; 0 = the whole token), values per token the same way. \
                 Saliency p_j = Σ_i A_ij / #{i ≥ j} (score: "normalized"; "accumulated" is H2O's Σ_i A_ij, "random" a seeded split) \
                 summed over query heads, from every query or from a `probes` fraction of them (half the most recent, half random: \
-                the paper's approximation). The top `salient` fraction gets `high` bits, the rest `low`. Whole-window statistics: \
-                simulated mode. Stored: codes, 32 bits per token group, the key channel scales (16 bits each), a precision flag \
+                the paper's approximation). The top `salient` fraction gets `high` bits, the rest `low`. Whole-window statistics \
+                (simulated mode), or with `buffer` b > 0 streaming: new tokens wait at fp16 and each full buffer of b tokens is \
+                quantized on its own, scored by its own tokens' queries (the paper re-quantizes as it decodes), the same in both \
+                modes. Stored: codes, 32 bits per token group, the key channel scales (16 bits each), a precision flag \
                 per token.
                 """,
             example:
@@ -135,6 +137,7 @@ extension Builtins {
                 ParamSpec(
                     "score", .choice(ZipCacheTransform.Score.allCases.map(\.rawValue)), .value(.string("normalized")), namedOnly: true),
                 ParamSpec("probes", .number, .value(.number(1)), range: 0.001...1, namedOnly: true, doc: "fraction of queries scored"),
+                ParamSpec("buffer", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "fp16 tokens (0: none)"),
                 seedParam,
             ]
         ) { args, interp in
@@ -145,7 +148,7 @@ extension Builtins {
                     ("high", int(try args.int("high"))), ("low", int(try args.int("low"))),
                     ("salient", .number(try args.number("salient"))),
                     ("group", int(try args.int("group"))), ("score", .string(try args.string("score"))),
-                    ("probes", .number(try args.number("probes"))), ("seed", int(seed)),
+                    ("probes", .number(try args.number("probes"))), ("seed", int(seed)), ("buffer", int(try args.int("buffer"))),
                 ])
         },
         Operation(
