@@ -8,14 +8,18 @@ import SqueezeCore
 /// and rANS with a frequency table per (layer, channel) ("channel") or one per layer ("layer");
 /// what is stored is the real length of the streams and an fp16 scale per token vector. The
 /// tables are the window's own, stored with each stream — or, as CacheGen does, profiled offline
-/// on calibration text (`profiles`: the model's tables, counted apart). Simulated mode.
+/// on calibration text (`profiles`: the model's tables, counted apart). One stream per window
+/// (simulated mode), or per chunk of `buffer` tokens as they arrive (CacheGen codes a context in
+/// chunks; the newest tokens wait at fp16 until their chunk is full; both modes).
 public struct CacheGenTransform: KVTransform {
-    public let keyBins: Int, valueBins: Int, deep: Double, delta: Bool, tables: String
+    public let keyBins: Int, valueBins: Int, deep: Double, delta: Bool, tables: String, buffer: Int
     /// Per layer, keys and values, channel: counts of each symbol −h…h on the calibration text.
     public let profiles: [[[[Int]]]]?
-    public init(keyBins: Int, valueBins: Int, deep: Double, delta: Bool, tables: String, profiles: [[[[Int]]]]? = nil) {
-        (self.keyBins, self.valueBins, self.deep, self.delta, self.tables, self.profiles) = (
-            keyBins, valueBins, deep, delta, tables, profiles
+    public init(
+        keyBins: Int, valueBins: Int, deep: Double, delta: Bool, tables: String, profiles: [[[[Int]]]]? = nil, buffer: Int = 0
+    ) {
+        (self.keyBins, self.valueBins, self.deep, self.delta, self.tables, self.profiles, self.buffer) = (
+            keyBins, valueBins, deep, delta, tables, profiles, buffer
         )
     }
 
@@ -37,7 +41,8 @@ public struct CacheGenTransform: KVTransform {
                 }
             }
         }
-        return CacheGenTransform(keyBins: keyBins, valueBins: valueBins, deep: deep, delta: delta, tables: "channel", profiles: counts)
+        return CacheGenTransform(
+            keyBins: keyBins, valueBins: valueBins, deep: deep, delta: delta, tables: "channel", profiles: counts, buffer: buffer)
     }
 
     /// The profiled tables: a 12-bit frequency per symbol of every (layer, K/V, channel).
@@ -51,7 +56,7 @@ public struct CacheGenTransform: KVTransform {
     public var kvDim: Int? { nil }
     public var description: String {
         "cache.cachegen(key_bins: \(keyBins), value_bins: \(valueBins), deep: \(deep), delta: \(delta), tables: "
-            + (profiles == nil ? tables : "profiled") + ")"
+            + (profiles == nil ? tables : "profiled") + (buffer > 0 ? ", buffer: \(buffer))" : ")")
     }
 
     /// The bins of a layer: the given number in the first half of the model, `deep`× in the rest.

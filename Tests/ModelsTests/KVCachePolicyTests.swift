@@ -24,6 +24,7 @@ import Testing
             IntCache(bits: 3, perChannel: false, group: 32, preRoPE: true),
             GEARTransform(bits: 2, group: 64, rank: 2, outliers: 0.02, buffer: 16),
             ZipCacheTransform(high: 4, low: 2, salient: 0.5, group: 64, score: .normalized, probes: 0.5, seed: 3, buffer: 16),
+            CacheGenTransform(keyBins: 16, valueBins: 8, deep: 0.5, delta: true, tables: "channel", buffer: 20),
         ] {
             let sim = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .simulated))
             let inc = try m.perplexity(tokens: window, context: 48, preset: .all, cache: .init(.transform(policy), mode: .incremental))

@@ -115,7 +115,7 @@ extension Builtins {
         case "cachegen":
             let t = CacheGenTransform(
                 keyBins: try int("key_bins"), valueBins: try int("value_bins"), deep: try number("deep"), delta: try bool("delta"),
-                tables: r["tables"]?.stringValue ?? "channel")
+                tables: r["tables"]?.stringValue ?? "channel", buffer: try int("buffer"))
             guard case .tensor(let P)? = r["profiles"] else { return .transform(t) }
             guard P.rank == 4, P.shape[1] == 2 else {
                 throw args.error(name, "the policy's profiles must be layers × 2 × kv_dim × symbols")
@@ -129,7 +129,8 @@ extension Builtins {
             }
             return .transform(
                 CacheGenTransform(
-                    keyBins: t.keyBins, valueBins: t.valueBins, deep: t.deep, delta: t.delta, tables: "channel", profiles: profiles))
+                    keyBins: t.keyBins, valueBins: t.valueBins, deep: t.deep, delta: t.delta, tables: "channel", profiles: profiles,
+                    buffer: t.buffer))
         case "window": return .eviction(WindowEviction(tokens: try int("tokens"), sink: try int("sink")))
         case "h2o": return .eviction(HeavyHitterEviction(tokens: try int("tokens"), recent: try int("recent")))
         default: throw args.error(name, "no cache policy \(Format.quoted(method))")

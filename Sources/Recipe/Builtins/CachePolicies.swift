@@ -258,7 +258,8 @@ extension Builtins {
                 symbols are coded by rANS with a frequency table per (layer, channel) (tables: \"channel\") or per layer \
                 (\"layer\") — each stream carrying its own table — or, with calibration:, with tables per (layer, channel) profiled \
                 offline on that text, as CacheGen does (the model's tables, reported as kv_constant_bits). Stored: the real stream \
-                lengths + 16 bits per token vector. Simulated mode. \
+                lengths + 16 bits per token vector. One stream per window (simulated mode), or with `buffer` b > 0 one per chunk \
+                of b tokens as they arrive, the newest tokens waiting at fp16 (CacheGen codes a context in chunks; both modes). \
                 cachegen_stats(m, text) compares the groupings.
                 """,
             example:
@@ -273,6 +274,7 @@ extension Builtins {
                 ParamSpec("deep", .number, .value(.number(0.5)), range: 0.01...1, namedOnly: true, doc: "bins factor in the deeper half"),
                 ParamSpec("delta", .bool, .value(.bool(false)), namedOnly: true),
                 ParamSpec("tables", .choice(["channel", "layer"]), .value(.string("channel")), namedOnly: true),
+                ParamSpec("buffer", .integer, .value(.number(0)), range: 0...1_000_000, namedOnly: true, doc: "chunk tokens (0: window)"),
                 ParamSpec("calibration", .any, .none, doc: "text to profile the (layer, channel) tables on (CacheGen's offline tables)"),
                 ParamSpec("tokens", .integer, .value(.number(2048)), range: 1...10_000_000, namedOnly: true),
                 ParamSpec("window", .integer, .value(.number(512)), range: 1...1_000_000, namedOnly: true),
@@ -280,10 +282,10 @@ extension Builtins {
         ) { args, interp in
             let t = CacheGenTransform(
                 keyBins: try args.int("key_bins"), valueBins: try args.int("value_bins"), deep: try args.number("deep"),
-                delta: try args.bool("delta"), tables: try args.string("tables"))
+                delta: try args.bool("delta"), tables: try args.string("tables"), buffer: try args.int("buffer"))
             var fields: [(String, Value)] = [
                 ("key_bins", int(t.keyBins)), ("value_bins", int(t.valueBins)), ("deep", .number(t.deep)), ("delta", .bool(t.delta)),
-                ("tables", .string(t.tables)),
+                ("tables", .string(t.tables)), ("buffer", int(t.buffer)),
             ]
             if !args.isNone("calibration") {
                 let m = try LM.model(args)
