@@ -185,7 +185,8 @@ public enum CachePolicy: Sendable, CustomStringConvertible {
             if mode == .incremental && !t.causal && t.buffer == 0 {
                 throw ModelError(
                     "\(t.description) compresses from statistics of the whole window, which incremental decoding does not have: "
-                        + "use mode: \"simulated\" (or calibrated constants, as cache.kvquant)")
+                        + "use mode: \"simulated\" (or calibrated constants, as cache.kvquant, or a streaming buffer, as buffer: in "
+                        + "cache.gear, cache.zipcache and cache.cachegen)")
             }
         case .eviction(let e):
             if let s = e.shape, s != (model.config.layers, model.config.kvHeads) {
