@@ -33,28 +33,42 @@ extension KVQuantCache {
             let c = model.config, kvd = c.kvDim
             let empty = Array(repeating: [Float](), count: c.layers)
             var capture = CalibrationCapture(key: key, fisher: fisher, keys: empty, values: empty, keyFisher: empty, valueFisher: empty)
-            /// Rows of a window past its first `sink`.
-            func kept(_ t: Tensor) -> ArraySlice<Float> { t.storage[min(t.count, sink * kvd)...] }
+            /// Appends one window's rows past its first `sink` (with their squared gradients when given).
+            func add(_ layer: Int, _ k: Tensor, _ v: Tensor, _ dk: Tensor?, _ dv: Tensor?) {
+                func kept(_ t: Tensor) -> ArraySlice<Float> { t.storage[min(t.count, sink * kvd)...] }
+                capture.keys[layer] += kept(k)
+                capture.values[layer] += kept(v)
+                guard fisher else { return }
+                capture.keyFisher[layer] += dk.map { kept($0).map { $0 * $0 } } ?? [Float](repeating: 0, count: kept(k).count)
+                capture.valueFisher[layer] += dv.map { kept($0).map { $0 * $0 } } ?? [Float](repeating: 0, count: kept(v).count)
+            }
             if fisher {
                 guard tokens.count >= 2 else { throw ModelError("Fisher weights need at least 2 calibration tokens") }
-                // A last window of one token predicts nothing: it joins the window before.
-                var starts = Array(stride(from: 0, to: tokens.count, by: window))
-                if starts.count > 1, tokens.count - starts.last! < 2 { starts.removeLast() }
-                for (j, w) in starts.enumerated() {
-                    let end = j + 1 < starts.count ? starts[j + 1] : tokens.count
-                    let g = try model.kvGradients(Array(tokens[w..<end]), cancellation: cancellation)
+                // The windows calibrationPasses cuts, so that one capture serves both calibrations alike; a
+                // window of one token predicts nothing: its keys and values come with zero weight.
+                for w in stride(from: 0, to: tokens.count, by: window) {
+                    try cancellation?.check()
+                    let ids = Array(tokens[w..<min(tokens.count, w + window)])
+                    guard ids.count >= 2 else {
+                        var one = LanguageModel.Capture()
+                        one.kv = Set(0..<c.layers)
+                        let out = try model.forward([ids], capture: one, cancellation: cancellation)
+                        for l in 0..<c.layers where out.values[l] != nil {
+                            add(l, preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!, out.values[l]!, nil, nil)
+                        }
+                        continue
+                    }
+                    let g = try model.kvGradients(ids, cancellation: cancellation)
                     for l in 0..<c.layers where g.values[l] != nil {
-                        capture.keys[l] += kept(preRoPE ? g.keysBeforeRoPE[l]! : g.keys[l]!)
-                        capture.values[l] += kept(g.values[l]!)
-                        capture.keyFisher[l] += kept(preRoPE ? g.dKeysBeforeRoPE[l]! : g.dKeys[l]!).map { $0 * $0 }
-                        capture.valueFisher[l] += kept(g.dValues[l]!).map { $0 * $0 }
+                        add(
+                            l, preRoPE ? g.keysBeforeRoPE[l]! : g.keys[l]!, g.values[l]!, preRoPE ? g.dKeysBeforeRoPE[l]! : g.dKeys[l]!,
+                            g.dValues[l]!)
                     }
                 }
             } else {
                 try model.calibrationPasses(tokens, window: window, cancellation: cancellation) { out, _ in
                     for l in 0..<c.layers where out.values[l] != nil {
-                        capture.keys[l] += kept(preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!)
-                        capture.values[l] += kept(out.values[l]!)
+                        add(l, preRoPE ? out.keysBeforeRoPE[l]! : out.keys[l]!, out.values[l]!, nil, nil)
                     }
                 }
             }

@@ -44,24 +44,19 @@ public struct ZipCacheTransform: KVTransform {
         }
         let d = c.headDim, group = c.heads / c.kvHeads, scale = 1 / Float(d).squareRoot()
         var mass = [Double](repeating: 0, count: n), seen = [Int](repeating: 0, count: n)
-        var p = [Float](repeating: 0, count: n)
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+        defer { p.deallocate() }
         queries.withUnsafeBytes { qb in
             keys.withUnsafeBytes { kb in
                 for i in probe {
                     for head in 0..<c.heads {
-                        let g = head / group, qrow = 4 * (i * c.hidden + head * d)
+                        let g = head / group
+                        // The row-reproducible attention's dot products (LanguageModel.scores).
+                        LanguageModel.scores(
+                            qb.baseAddress! + 4 * (i * c.hidden + head * d), chunks: d / 8, keys: i + 1, scale: scale, into: p
+                        ) { j in kb.baseAddress! + 4 * (j * c.kvDim + g * d) }
                         var mx = -Float.infinity
-                        for j in 0...i {
-                            let krow = 4 * (j * c.kvDim + g * d)
-                            var s8 = SIMD8<Float>()
-                            for u in stride(from: 0, to: 4 * d, by: 32) {
-                                s8 +=
-                                    qb.loadUnaligned(fromByteOffset: qrow + u, as: SIMD8<Float>.self)
-                                    * kb.loadUnaligned(fromByteOffset: krow + u, as: SIMD8<Float>.self)
-                            }
-                            p[j] = s8.sum() * scale
-                            mx = max(mx, p[j])
-                        }
+                        for j in 0...i { mx = max(mx, p[j]) }
                         var sum: Float = 0
                         for j in 0...i { p[j] = expf(p[j] - mx); sum += p[j] }
                         for j in 0...i { mass[j] += Double(p[j] / sum) }

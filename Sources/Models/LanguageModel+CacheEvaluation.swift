@@ -47,8 +47,8 @@ extension LanguageModel {
         }
         if case .eviction = run.policy { account = evictionAccount(caches![0], tokens: window.count) }
         if case .transform(let t) = run.policy, t.buffer > 0 {
-            // The rows still waiting in each layer's buffer at the end of the window.
-            for _ in (0..<config.layers).filter({ !droppedBlocks.contains($0) }) {
+            // The rows still waiting in each (running) layer's buffer at the end of the window.
+            for _ in 0..<(config.layers - droppedBlocks.count) {
                 account.add(t.buffered(rows: window.count % t.buffer, kvDim: config.kvDim))
             }
         }

@@ -182,11 +182,12 @@ extension LanguageModel {
         var v = try linear(a, w("attn_v"), rows: layout.minRows)
         if capture.kv.contains(i) { out.keysBeforeRoPE[i] = k }
         rope(&q, heads: config.heads, layout)
-        var stream: (any KVTransform)? = nil
-        if case .transform(let t)? = policy, t.buffer > 0 { stream = t }
-        if case .transform(let t)? = policy, t.preRoPE, stream == nil { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
+        // A transform compresses the new rows here, or, streaming, each buffer they fill in `attend`.
+        var transform: (any KVTransform)? = nil, stream: (any KVTransform)? = nil
+        if case .transform(let t)? = policy { if t.buffer > 0 { stream = t } else { transform = t } }
+        if let t = transform, t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         rope(&k, heads: config.kvHeads, layout)
-        if case .transform(let t)? = policy, !t.preRoPE, stream == nil { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
+        if let t = transform, !t.preRoPE { out.kv.add(try compress(t, layer: i, &k, &v, q, layout)) }
         if capture.kv.contains(i) { out.keys[i] = k; out.values[i] = v; out.queries[i] = q }
         let ctx: Tensor, probs: [Tensor]
         if case .eviction(let e)? = policy {
