@@ -61,22 +61,40 @@ public struct DivergenceScorer: Sendable {
         self.negativeEntropy = negativeEntropy
     }
 
+    /// Per window, the hidden state entering each block of one model's run (windows × blocks).
+    public typealias States = [[Tensor]]
+
     /// The variant's mean KL, running it from block `from` (every block before must equal the base's).
     public func meanKL(_ model: LanguageModel, from block: Int = 0, cancellation: CancellationToken? = nil) throws -> Double {
+        try run(model, from: block, cancellation: cancellation).kl
+    }
+
+    /// The variant's mean KL, running it from block `from` on `start` — the states of a model whose
+    /// blocks before `from` equal the variant's (the base's states when nil) — and, with `record`,
+    /// the variant's own states, from which a later variant agreeing with it up to some block can start.
+    public func run(
+        _ model: LanguageModel, from block: Int, start: States? = nil, record: Bool = false, cancellation: CancellationToken? = nil
+    ) throws -> (kl: Double, states: States?) {
         guard model.config.vocab == base.config.vocab, model.config.layers == base.config.layers else {
             throw ModelError("the model has another shape than the scorer's base")
         }
+        guard start.map({ $0.count == windows.count && $0.allSatisfy { $0.count == base.config.layers } }) ?? true else {
+            throw ModelError("the starting states are not this scorer's (\(windows.count) windows × \(base.config.layers) blocks)")
+        }
         let b = max(0, min(block, base.config.layers - 1)), V = base.config.vocab
-        var total = 0.0, count = 0
+        var total = 0.0, count = 0, recorded: States = []
         for (w, window) in windows.enumerated() {
             try cancellation?.check()
-            var x = inputs[w][b]
+            let from = start?[w] ?? inputs[w]
+            var x = from[b], states = record ? Array(from.prefix(b)) : []
             var none: [LanguageModel.KVCache]? = nil
             var out = LanguageModel.Output(final: Tensor.zeros([0, base.config.hidden]), lengths: [window.count])
             let layout = LanguageModel.Layout(sequences: [window])
             for i in b..<base.config.layers {
+                if record { states.append(x) }
                 try model.block(i, &x, layout, caches: &none, capture: LanguageModel.Capture(), out: &out, cancellation: cancellation)
             }
+            if record { recorded.append(states) }
             let rows = window.count - 1
             let logits = try Self.logits(model, x, rows: rows)
             var kl = [Double](repeating: 0, count: rows)
@@ -98,7 +116,7 @@ public struct DivergenceScorer: Sendable {
             total += kl.reduce(0, +)
             count += rows
         }
-        return total / Double(count)
+        return (total / Double(count), record ? recorded : nil)
     }
 
     /// The head's logits on the first `rows` rows of the last block's output.

@@ -168,7 +168,7 @@ extension LanguageModel {
             }
             // Both models' logits on the same chunk of rows; per row, KL(base ‖ model) from the two
             // log-sum-exps and one weighted pass (DivergenceScorer.divergence; rows on both cores).
-            let chunk = 64
+            let chunk = 256
             for r0 in stride(from: first, to: context - 1, by: chunk) {
                 let r1 = min(context - 1, r0 + chunk), n = r1 - r0
                 let Lb = try base.logits(fb, rows: r0..<r1), Lm = try model.logits(fm, rows: r0..<r1)

@@ -73,8 +73,22 @@ extension LevelDatabase {
         let scorers = try s.stageTokens.map {
             try DivergenceScorer(base: base, tokens: Array(tokens.prefix($0)), context: s.context, cancellation: cancellation)
         }
+        // Each stage's anchor — the parent, its states and its KL: a configuration runs from its first
+        // block that differs from the parent's, on the parent's states (the numbers of a run from the
+        // first block, without recomputing the blocks they share), and the parent is not run again.
+        var anchors = [(levels: [Int], states: DivergenceScorer.States, kl: Double)?](repeating: nil, count: scorers.count)
+        func firstDifference(_ a: [Int], _ b: [Int]) -> Int? { units.indices.filter { a[$0] != b[$0] }.map { units[$0].block }.min() }
         func fitness(_ levels: [Int], stage: Int) throws -> Double {
-            try scorers[stage].meanKL(assemble(levels), from: firstBlock, cancellation: cancellation)
+            if anchors[stage]?.levels != parent {
+                let previous = anchors[stage]
+                let run = try scorers[stage].run(
+                    assemble(parent), from: previous.flatMap { firstDifference($0.levels, parent) } ?? firstBlock, start: previous?.states,
+                    record: true, cancellation: cancellation)
+                anchors[stage] = (parent, run.states!, run.kl)
+            }
+            let anchor = anchors[stage]!
+            guard let from = firstDifference(anchor.levels, levels) else { return anchor.kl }
+            return try scorers[stage].run(assemble(levels), from: from, start: anchor.states, cancellation: cancellation).kl
         }
         var parent: [Int]
         if let start {

@@ -1,4 +1,4 @@
-import Compression
+@testable import Compression
 import Datasets
 import Foundation
 import SqueezeCore
@@ -152,6 +152,15 @@ import Testing
         #expect(try Pruning.nm(W, n: 2, m: 4, scores: Pruning.wandaScores(W, X: X)).recon == array("wanda_2_4"))
         #expect(throws: CoreError.self) { try Pruning.nm(W, n: 5, m: 4) }
         #expect(throws: CoreError.self) { try Pruning.nm(W, n: 2, m: 3) }
+    }
+
+    @Test func perRowRemovalBreaksTiesByIndex() {
+        // A stable ascending sort removes the zeros, then the first of the tied ones.
+        let W = Tensor(shape: [2, 6], storage: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        let scores: [Float] = [1, 0, 1, 0, 1, 2, 5, 5, 5, 5, 5, 5]
+        let r = Pruning.perRow(W, scores: scores, remove: 3)
+        #expect(r.mask.storage == [0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1] && r.kept == 6)
+        #expect(Pruning.perRow(W, scores: scores, remove: 0).kept == 12 && Pruning.perRow(W, scores: scores, remove: 6).kept == 0)
     }
 
     @Test(arguments: [1, 4, 8, 15])

@@ -157,6 +157,9 @@ import Testing
         #expect(zip(e.history, e.history.dropFirst()).allSatisfy { $1 <= $0 })
         var again = RandomGenerator(seed: 5)
         #expect(try db.evoPress(budget: budget, tokens: tokens, settings: settings, rng: &again).levels == e.levels)
+        // The parent's fitness (offspring run on their parent's states) is the whole model's KL on the last stage's tokens.
+        let last = try DivergenceScorer(base: Self.model, tokens: Array(tokens.prefix(128)), context: 64)
+        #expect(try last.meanKL(db.assemble(e.levels)) == e.history.last!)
         // A budget below every layer's smallest level is refused.
         #expect(throws: ModelError.self) {
             var r = RandomGenerator(seed: 1)
@@ -240,5 +243,14 @@ import Testing
         #expect(reference > 1e-3)
         #expect(abs(whole - reference) < 1e-3 * reference && abs(resumed - whole) < 1e-4 * whole, "\(reference) \(whole) \(resumed)")
         #expect(try scorer.meanKL(Self.model) < 1e-9)
+        // A variant agreeing with q up to block 12 runs from q's recorded states: the numbers of a whole run.
+        let states = try #require(try scorer.run(q, from: 7, record: true).states)
+        #expect(states.count == 2 && states.allSatisfy { $0.count == Self.model.config.layers })
+        let V = Self.model.weight("blk.12.attn_v")!
+        let q2 = try q.replacing(
+            "blk.12.attn_v", with: try Quantizer.rtn(V, bits: 2, group: 64, symmetric: false, axis: .row, clip: .minmax).recon, bits: 0)
+        let fromStates = try scorer.run(q2, from: 12, start: states).kl
+        #expect(fromStates == (try scorer.meanKL(q2)) && fromStates > whole)
+        #expect(throws: ModelError.self) { try scorer.run(q2, from: 12, start: [states[0]]) }
     }
 }

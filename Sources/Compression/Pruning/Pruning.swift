@@ -45,16 +45,20 @@ public enum Pruning {
         }
     }
 
-    /// Removes the `count` lowest scores of each row (stable ascending order).
+    /// Removes the `count` lowest scores of each row (stable ascending order: of the scores equal to
+    /// the count-th lowest, the lower indices), the threshold found by selection.
     static func perRow(_ W: Tensor, scores: [Float], remove count: Int) -> Result {
         let rows = W.shape[0], cols = W.shape[1]
         var removed = [Bool](repeating: false, count: rows * cols)
+        guard count > 0, cols > 0 else { return apply(W) { _, _ in true } }
+        let k = min(count, cols)
+        var row = [Float](repeating: 0, count: cols)
         for r in 0..<rows {
-            let order = (0..<cols).sorted { a, b in
-                let sa = scores[r * cols + a], sb = scores[r * cols + b]
-                return sa < sb || (sa == sb && a < b)
-            }
-            for j in order.prefix(count) { removed[r * cols + j] = true }
+            for j in 0..<cols { row[j] = scores[r * cols + j] }
+            let threshold = select(&row, k - 1)
+            var taken = 0
+            for j in 0..<cols where scores[r * cols + j] < threshold { removed[r * cols + j] = true; taken += 1 }
+            for j in 0..<cols where taken < k && scores[r * cols + j] == threshold { removed[r * cols + j] = true; taken += 1 }
         }
         return apply(W) { i, _ in !removed[i] }
     }

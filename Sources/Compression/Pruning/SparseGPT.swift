@@ -91,8 +91,8 @@ public enum SparseGPT {
                         score[r * bw + j] = v * v / (d * d)
                     }
                 }
-                let sorted = score.sorted()
-                let threshold = sorted[min(sorted.count - 1, Int(Double(sorted.count) * sparsity))]
+                var order = score
+                let threshold = Pruning.select(&order, min(score.count - 1, Int(Double(score.count) * sparsity)))
                 for r in 0..<rows { for j in 0..<bw where score[r * bw + j] <= threshold { removed[r * cols + start + j] = true } }
             }
             var err = [Double](repeating: 0, count: rows * bw)
@@ -109,11 +109,10 @@ public enum SparseGPT {
                                                 let i = start + j, d = up[i * cols + i]
                                                 if let pattern, j % pattern.m == 0 {
                                                     // The M − N smallest w²/U_cc² of this group, lower index first on ties.
-                                                    let order = smallest(
+                                                    markSmallest(
                                                         pattern.m - pattern.n, of: pattern.m,
                                                         w: w1p.baseAddress! + r * bw + j, u: up.baseAddress! + i * cols + i,
-                                                        stride: cols + 1)
-                                                    for t in order { mp[r * cols + i + t] = true }
+                                                        stride: cols + 1, into: mp.baseAddress! + r * cols + i)
                                                 }
                                                 let v = w1p[r * bw + j]
                                                 var q = mp[r * cols + i] ? 0 : v
@@ -152,15 +151,24 @@ public enum SparseGPT {
         return Result(recon: recon, mask: Tensor(shape: W.shape, storage: mask), kept: kept, quantized: quantized)
     }
 
-    /// The `count` positions t < m with the smallest w[t]² / u[t·stride]², lower t first on ties.
-    static func smallest(_ count: Int, of m: Int, w: UnsafeMutablePointer<Double>, u: UnsafePointer<Double>, stride: Int) -> [Int] {
-        var scored: [(score: Double, t: Int)] = []
-        for t in 0..<m {
-            let d = u[t * stride]
-            scored.append((w[t] * w[t] / (d * d), t))
+    /// Marks the `count` positions t < m with the smallest w[t]² / u[t·stride]², lower t first on
+    /// ties: t is marked when fewer than `count` positions rank below it in (score, index) order.
+    static func markSmallest(
+        _ count: Int, of m: Int, w: UnsafeMutablePointer<Double>, u: UnsafePointer<Double>, stride: Int,
+        into marked: UnsafeMutablePointer<Bool>
+    ) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: m) { score in
+            for t in 0..<m {
+                let d = u[t * stride]
+                score[t] = w[t] * w[t] / (d * d)
+            }
+            for t in 0..<m {
+                var below = 0
+                for v in 0..<t where score[v] <= score[t] { below += 1 }
+                for v in (t + 1)..<m where score[v] < score[t] { below += 1 }
+                if below < count { marked[t] = true }
+            }
         }
-        scored.sort { $0.score < $1.score || ($0.score == $1.score && $0.t < $1.t) }
-        return scored.prefix(count).map(\.t)
     }
 }
 

@@ -18,6 +18,9 @@ extension VPTQ {
         private let byAxis: UnsafeMutablePointer<Double>, indexByAxis: UnsafeMutablePointer<Int>, keys: UnsafeMutablePointer<Double>
         private let spread: [Double]
         private let finite: Bool
+        /// The entries coordinate-major for the vector scan: coordinate d of entry c at
+        /// columns[d · padded + c], padded to a multiple of 8 with +∞ (never nearer than a real entry).
+        private let columns: UnsafeMutablePointer<Double>, padded: Int
 
         init(_ book: [Double], dim v: Int) {
             dim = v
@@ -40,12 +43,29 @@ extension VPTQ {
                 spread.append((0..<k).reduce(0.0) { $0 + (book[$1 * v + a] - mean) * (book[$1 * v + a] - mean) })
             }
             self.spread = spread
+            padded = (k + 7) / 8 * 8
+            columns = .allocate(capacity: max(1, padded * v))
+            columns.initialize(repeating: .infinity, count: max(1, padded * v))
+            for c in 0..<k { for d in 0..<v { columns[d * padded + c] = book[c * v + d] } }
         }
 
         deinit {
             byAxis.deallocate()
             indexByAxis.deallocate()
             keys.deallocate()
+            columns.deallocate()
+        }
+
+        /// Entry c copied into out (dim values).
+        @inline(__always)
+        func entry(_ c: Int, into out: UnsafeMutablePointer<Double>) {
+            values.withUnsafeBufferPointer { vp in for d in 0..<dim { out[d] = vp[c * dim + d] } }
+        }
+
+        /// Entry c added to out.
+        @inline(__always)
+        func add(_ c: Int, to out: UnsafeMutablePointer<Double>) {
+            values.withUnsafeBufferPointer { vp in for d in 0..<dim { out[d] += vp[c * dim + d] } }
         }
 
         func nearest(_ x: UnsafePointer<Double>, weights w: UnsafePointer<Double>) -> Int {
@@ -59,7 +79,38 @@ extension VPTQ {
             guard usable, axis >= 0 else {
                 return values.withUnsafeBufferPointer { VPTQ.nearest(x, $0.baseAddress!, count: count, dim: dim, weights: w) }
             }
-            return walk(x, w, axis: axis)
+            // Beyond two coordinates a bound on one of them prunes little: there the vector scan is
+            // quicker (SmolLM2, dim 4 with 256 entries: VPTQ 43 s against 53 s; dim 2: the walk, 28 s either way).
+            return dim > 2 ? scan(x, w) : walk(x, w, axis: axis)
+        }
+
+        /// Every entry's distance, eight at a time with the scalar distance's arithmetic term by term;
+        /// per lane the first strictly nearer entry is kept, then the nearest lane (lowest index on
+        /// ties): the full scan's answer. For finite x and non-negative finite weights (the padding's
+        /// distance is then ∞ or NaN, never nearer).
+        private func scan(_ x: UnsafePointer<Double>, _ w: UnsafePointer<Double>) -> Int {
+            typealias V = SIMD8<Double>
+            var bestD = V(repeating: .infinity), bestI = SIMD8<Int64>(repeating: -1)
+            var index = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+            let step = SIMD8<Int64>(repeating: 8), raw = UnsafeRawPointer(columns)
+            var c = 0
+            while c < padded {
+                var d = V(repeating: 0)
+                for j in 0..<dim {
+                    let e = x[j] - raw.loadUnaligned(fromByteOffset: (j * padded + c) * 8, as: V.self)
+                    d += w[j] * e * e
+                }
+                let nearer = d .< bestD
+                bestD.replace(with: d, where: nearer)
+                bestI.replace(with: index, where: nearer)
+                index &+= step
+                c += 8
+            }
+            var best = -1, d = Double.infinity
+            for lane in 0..<8 where bestI[lane] >= 0 {
+                if bestD[lane] < d || (bestD[lane] == d && Int(bestI[lane]) < best) { d = bestD[lane]; best = Int(bestI[lane]) }
+            }
+            return max(best, 0)
         }
 
         @inline(__always)

@@ -133,11 +133,14 @@ public enum VPTQ {
         var w = w0, q = [Double](repeating: 0, count: rows * cols), error = q
         var indices = [Int32](repeating: 0, count: rows * tiles),
             residualIndices = [Int32](repeating: 0, count: residual == nil ? 0 : rows * tiles)
-        // Each tile's U_TT⁻¹ (upper triangular).
-        let inverses: [[Double]] = (0..<tiles).map { t in
+        // Each tile's U_TT⁻¹ (upper triangular), tile-major: inverses[t·v² + a·v + b].
+        let inverses = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, tiles * v * v))
+        inverses.initialize(repeating: 0)
+        defer { inverses.deallocate() }
+        for t in 0..<tiles {
             var T = [Double](repeating: 0, count: v * v)
             for a in 0..<v { for b in a..<v { T[a * v + b] = U[(t * v + a) * cols + t * v + b] } }
-            var inv = [Double](repeating: 0, count: v * v)
+            let inv = inverses.baseAddress! + t * v * v
             for col in 0..<v {  // back substitution of T x = e_col
                 for a in stride(from: v - 1, through: 0, by: -1) {
                     var s = a == col ? 1.0 : 0
@@ -145,7 +148,6 @@ public enum VPTQ {
                     inv[a * v + col] = s / T[a * v + a]
                 }
             }
-            return inv
         }
         let hBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: h.count)
         _ = hBuffer.initialize(from: h)
@@ -160,39 +162,38 @@ public enum VPTQ {
                     err.withUnsafeMutableBufferPointer { ep in
                         indices.withUnsafeMutableBufferPointer { ip in
                             residualIndices.withUnsafeMutableBufferPointer { rp in
-                                nonisolated(unsafe) let (wp, qp, ep, ip, rp) = (wp, qp, ep, ip, rp)
-                                nonisolated(unsafe) let hp = hBuffer.baseAddress!
-                                Parallel.forEach(rows, grain: 8) { rr in
-                                    var x = [Double](repeating: 0, count: v), e = x, chosen = x, rest = x
-                                    for r in rr {
-                                        for t in (start / v)..<(end / v) {
-                                            let base = r * cols + t * v
-                                            for d in 0..<v { x[d] = wp[base + d] }
-                                            let book = books[bookOf[t]]
-                                            let c = x.withUnsafeBufferPointer { book.nearest($0.baseAddress!, weights: hp + t * v) }
-                                            ip[r * tiles + t] = Int32(c)
-                                            for d in 0..<v { chosen[d] = book.values[c * v + d] }
-                                            if let residual {
-                                                for d in 0..<v { rest[d] = x[d] - chosen[d] }
-                                                let c2 = rest.withUnsafeBufferPointer {
-                                                    residual.nearest($0.baseAddress!, weights: hp + t * v)
+                                U.withUnsafeBufferPointer { up in
+                                    nonisolated(unsafe) let (wp, qp, ep, ip, rp) = (wp.baseAddress!, qp.baseAddress!, ep, ip, rp)
+                                    nonisolated(unsafe) let (hp, up, inverses) = (hBuffer.baseAddress!, up.baseAddress!, inverses.baseAddress!)
+                                    Parallel.forEach(rows, grain: 8) { rr in
+                                        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 3 * v)
+                                        defer { scratch.deallocate() }
+                                        let chosen = scratch, rest = scratch + v, e = scratch + 2 * v
+                                        let main = books[0], other = books[books.count - 1]
+                                        for r in rr {
+                                            for t in (start / v)..<(end / v) {
+                                                let x = wp + r * cols + t * v, ht = hp + t * v
+                                                let book = bookOf[t] == 0 ? main : other
+                                                let c = book.nearest(x, weights: ht)
+                                                ip[r * tiles + t] = Int32(c)
+                                                book.entry(c, into: chosen)
+                                                if let residual {
+                                                    for d in 0..<v { rest[d] = x[d] - chosen[d] }
+                                                    let c2 = residual.nearest(rest, weights: ht)
+                                                    rp[r * tiles + t] = Int32(c2)
+                                                    residual.add(c2, to: chosen)
                                                 }
-                                                rp[r * tiles + t] = Int32(c2)
-                                                for d in 0..<v { chosen[d] += residual.values[c2 * v + d] }
-                                            }
-                                            let inv = inverses[t]
-                                            for d in 0..<v {
-                                                qp[base + d] = chosen[d]
-                                                var s = 0.0
-                                                for a in 0...d { s += (x[a] - chosen[a]) * inv[a * v + d] }
-                                                e[d] = s
-                                                ep[r * bw + t * v - start + d] = s
-                                            }
-                                            // The rest of the block: W_R −= E_T · U_TR.
-                                            for col in ((t + 1) * v)..<end {
-                                                var s = 0.0
-                                                for d in 0..<v { s += e[d] * U[(t * v + d) * cols + col] }
-                                                wp[r * cols + col] -= s
+                                                let inv = inverses + t * v * v
+                                                for d in 0..<v {
+                                                    var s = 0.0
+                                                    for a in 0...d { s += (x[a] - chosen[a]) * inv[a * v + d] }
+                                                    e[d] = s
+                                                    ep[r * bw + t * v - start + d] = s
+                                                }
+                                                for d in 0..<v { qp[r * cols + t * v + d] = chosen[d] }
+                                                // The rest of the block: W_R −= E_T · U_TR.
+                                                Self.update(
+                                                    wp + r * cols, e, up + t * v * cols, cols: cols, dim: v, from: (t + 1) * v, to: end)
                                             }
                                         }
                                     }
@@ -207,6 +208,33 @@ public enum VPTQ {
             start = end
         }
         return Pass(q: q, error: error, indices: indices, residualIndices: residualIndices)
+    }
+
+    /// w[col] −= Σ_d e_d · u[d·cols + col] for col in from..<to (u: the tile's rows of U), each sum in
+    /// order of d from 0; the common dims unrolled so the loop over columns vectorises.
+    @inline(__always)
+    static func update(
+        _ w: UnsafeMutablePointer<Double>, _ e: UnsafePointer<Double>, _ u: UnsafePointer<Double>, cols: Int, dim v: Int, from: Int, to: Int
+    ) {
+        guard from < to else { return }
+        switch v {
+        case 1:
+            let e0 = e[0]
+            for col in from..<to { w[col] -= 0.0 + e0 * u[col] }
+        case 2:
+            let (e0, e1, u1) = (e[0], e[1], u + cols)
+            for col in from..<to { w[col] -= 0.0 + e0 * u[col] + e1 * u1[col] }
+        case 4:
+            let (e0, e1, e2, e3) = (e[0], e[1], e[2], e[3])
+            let (u1, u2, u3) = (u + cols, u + 2 * cols, u + 3 * cols)
+            for col in from..<to { w[col] -= 0.0 + e0 * u[col] + e1 * u1[col] + e2 * u2[col] + e3 * u3[col] }
+        default:
+            for col in from..<to {
+                var s = 0.0
+                for d in 0..<v { s += e[d] * u[d * cols + col] }
+                w[col] -= s
+            }
+        }
     }
 
     /// The entry of `book` (k × dim, row-major) nearest to x by Σ_d weights_d (x_d − c_d)²; the first on ties.
