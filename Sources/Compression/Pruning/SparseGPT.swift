@@ -126,8 +126,7 @@ public enum SparseGPT {
                                                 let e = (v - q) / d
                                                 ep[r * bw + j] = e
                                                 if e != 0 {
-                                                    let row = i * cols + start
-                                                    for k in (j + 1)..<bw { w1p[r * bw + k] -= e * up[row + k] }
+                                                    Hessian.spread(e, into: w1p.baseAddress! + r * bw, from: up.baseAddress! + i * cols + start, j + 1, bw)
                                                 }
                                             }
                                         }
@@ -170,6 +169,7 @@ public enum SparseGPT {
             }
         }
     }
+
 }
 
 extension Compressed {

@@ -109,8 +109,7 @@ public enum GPTQ {
                                             let e = (v - deq) / d
                                             ep[r * bw + j] = e
                                             if e != 0 {
-                                                let row = i * cols + start
-                                                for k in (j + 1)..<bw { w1p[r * bw + k] -= e * up[row + k] }
+                                                Hessian.spread(e, into: w1p.baseAddress! + r * bw, from: up.baseAddress! + i * cols + start, j + 1, bw)
                                             }
                                         }
                                     }
@@ -128,6 +127,7 @@ public enum GPTQ {
             recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine
         )
     }
+
 }
 
 extension Compressed {

@@ -58,6 +58,17 @@ public enum Hessian {
         return H
     }
 
+    /// w[k] −= e · u[k] for k in from..<to: one column's error spread over the rest of its block
+    /// (GPTQ's and SparseGPT's inner loop, on raw pointers so that it vectorises; each element's arithmetic as written).
+    @inline(__always)
+    public static func spread(_ e: Double, into w: UnsafeMutablePointer<Double>, from u: UnsafePointer<Double>, _ from: Int, _ to: Int) {
+        var k = from
+        while k < to {
+            w[k] -= e * u[k]
+            k += 1
+        }
+    }
+
     /// The lazy update after a block of columns [start, end): w[:, end:] −= Err · U[start..<end, end:],
     /// with Err the block's scaled errors (rows × (end − start)), as one GEMM.
     public static func propagate(
