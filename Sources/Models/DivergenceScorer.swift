@@ -155,8 +155,18 @@ public struct DivergenceScorer: Sendable {
     ) -> (
         kl: Double, lseb: Double, lsem: Double, sameTop: Bool
     ) {
-        let ib = argmax(zb), im = argmax(zm)
-        let lseb = logSumExp(zb, maximum: zb[ib]), lsem = logSumExp(zm, maximum: zm[im]), shift = Float(lseb)
+        let ib = argmax(zb)
+        return divergence(zb, zm, top: ib, logSumExp: logSumExp(zb, maximum: zb[ib]))
+    }
+
+    /// The same, given the base row's arg-max and log-sum-exp (as computed above).
+    static func divergence(
+        _ zb: UnsafeBufferPointer<Float>, _ zm: UnsafeBufferPointer<Float>, top ib: Int, logSumExp lseb: Double
+    ) -> (
+        kl: Double, lseb: Double, lsem: Double, sameTop: Bool
+    ) {
+        let im = argmax(zm)
+        let lsem = logSumExp(zm, maximum: zm[im]), shift = Float(lseb)
         var weighted = 0.0, mass = 0.0, j = 0
         while j < zb.count {
             let end = min(j + 256, zb.count)

@@ -13,6 +13,23 @@ struct FinalKey: Hashable {
     let tokens: [Int]
 }
 
+/// The base model's logits of recent `kld` chunks with each row's arg-max and log-sum-exp, by
+/// (weights, tokens, rows): scoring many models against one base on the same text computes them
+/// once (exact reuse). At most 512 MB of logits (ten chunks of 256 rows at SmolLM2's vocabulary),
+/// the least recently used dropped first.
+private let baseLogits = Mutex<(order: [LogitsKey], entries: [LogitsKey: BaseLogits])>(([], [:]))
+
+struct LogitsKey: Hashable {
+    let window: FinalKey
+    let rows: Range<Int>
+}
+
+struct BaseLogits {
+    let logits: Tensor
+    let top: [Int]
+    let logSumExp: [Double]
+}
+
 /// Perplexity, KL divergence against a base model, and generation.
 extension LanguageModel {
     /// How a text is cut into windows and which predictions are scored (see docs/llm.md).
@@ -171,9 +188,9 @@ extension LanguageModel {
             let chunk = 256
             for r0 in stride(from: first, to: context - 1, by: chunk) {
                 let r1 = min(context - 1, r0 + chunk), n = r1 - r0
-                let Lb = try base.logits(fb, rows: r0..<r1), Lm = try model.logits(fm, rows: r0..<r1)
+                let b = try base.cachedLogits(window, fb, rows: r0..<r1), Lm = try model.logits(fm, rows: r0..<r1)
                 var out = [(kl: Double, same: Bool, lpb: Double, lpm: Double)](repeating: (0, false, 0, 0), count: n)
-                Lb.withBuffer { bp in
+                b.logits.withBuffer { bp in
                     Lm.withBuffer { mp in
                         out.withUnsafeMutableBufferPointer { op in
                             nonisolated(unsafe) let op = op
@@ -182,7 +199,7 @@ extension LanguageModel {
                                     let o = r * V
                                     let zb = UnsafeBufferPointer(rebasing: bp[o..<(o + V)])
                                     let zm = UnsafeBufferPointer(rebasing: mp[o..<(o + V)])
-                                    let d = DivergenceScorer.divergence(zb, zm)
+                                    let d = DivergenceScorer.divergence(zb, zm, top: b.top[r], logSumExp: b.logSumExp[r])
                                     let target = window[r0 + r + 1]
                                     op[r] = (max(d.kl, 0), d.sameTop, Double(bp[o + target]) - d.lseb, Double(mp[o + target]) - d.lsem)
                                 }
@@ -234,6 +251,46 @@ extension LanguageModel {
             while c.order.count > 256 { c.states[c.order.removeFirst()] = nil }
         }
         return f
+    }
+
+    /// The logits of rows `rows` of a window's final states with each row's arg-max and
+    /// log-sum-exp, reused when these weights have scored these tokens' rows before.
+    func cachedLogits(_ window: [Int], _ final: Tensor, rows: Range<Int>) throws -> BaseLogits {
+        let key = LogitsKey(window: FinalKey(model: identity, tokens: window), rows: rows)
+        let hit = baseLogits.withLock { c -> BaseLogits? in
+            guard let e = c.entries[key] else { return nil }
+            if let i = c.order.firstIndex(of: key) { c.order.remove(at: i); c.order.append(key) }
+            return e
+        }
+        if let hit { return hit }
+        let L = try logits(final, rows: rows), V = config.vocab
+        var top = [Int](repeating: 0, count: rows.count), lse = [Double](repeating: 0, count: rows.count)
+        L.withBuffer { lp in
+            top.withUnsafeMutableBufferPointer { tp in
+                lse.withUnsafeMutableBufferPointer { sp in
+                    nonisolated(unsafe) let (tp, sp) = (tp, sp)
+                    Parallel.forEach(rows.count, grain: 4) { rr in
+                        for r in rr {
+                            let z = UnsafeBufferPointer(rebasing: lp[(r * V)..<((r + 1) * V)])
+                            tp[r] = DivergenceScorer.argmax(z)
+                            sp[r] = DivergenceScorer.logSumExp(z, maximum: z[tp[r]])
+                        }
+                    }
+                }
+            }
+        }
+        let entry = BaseLogits(logits: L, top: top, logSumExp: lse)
+        baseLogits.withLock { c in
+            if c.entries[key] == nil { c.order.append(key) }
+            c.entries[key] = entry
+            var bytes = c.entries.values.reduce(0) { $0 + 4 * $1.logits.count }
+            while bytes > 512 << 20, c.order.count > 1 {
+                let old = c.order.removeFirst()
+                bytes -= 4 * (c.entries[old]?.logits.count ?? 0)
+                c.entries[old] = nil
+            }
+        }
+        return entry
     }
 
     // MARK: - Generation

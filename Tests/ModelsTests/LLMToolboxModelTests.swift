@@ -238,6 +238,9 @@ import Testing
         let q = try Self.model.replacing(
             "blk.7.ffn_down", with: try Quantizer.rtn(W, bits: 2, group: 64, symmetric: false, axis: .row, clip: .minmax).recon, bits: 0)
         let reference = try LanguageModel.divergence(base: Self.model, model: q, tokens: tokens, context: 64, preset: .gptq).meanKL
+        // A second kld against the same base reads the base's logits from the cache: the same numbers.
+        let again = try LanguageModel.divergence(base: Self.model, model: q, tokens: tokens, context: 64, preset: .gptq)
+        #expect(again.meanKL == reference && again.scored == 2 * 63)
         let scorer = try DivergenceScorer(base: Self.model, tokens: tokens, context: 64)
         let whole = try scorer.meanKL(q), resumed = try scorer.meanKL(q, from: 7)
         #expect(reference > 1e-3)

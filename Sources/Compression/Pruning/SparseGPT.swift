@@ -126,7 +126,9 @@ public enum SparseGPT {
                                                 let e = (v - q) / d
                                                 ep[r * bw + j] = e
                                                 if e != 0 {
-                                                    Hessian.spread(e, into: w1p.baseAddress! + r * bw, from: up.baseAddress! + i * cols + start, j + 1, bw)
+                                                    Hessian.spread(
+                                                        e, into: w1p.baseAddress! + r * bw,
+                                                        from: up.baseAddress! + i * cols + start, j + 1, bw)
                                                 }
                                             }
                                         }

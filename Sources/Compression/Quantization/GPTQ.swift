@@ -109,7 +109,8 @@ public enum GPTQ {
                                             let e = (v - deq) / d
                                             ep[r * bw + j] = e
                                             if e != 0 {
-                                                Hessian.spread(e, into: w1p.baseAddress! + r * bw, from: up.baseAddress! + i * cols + start, j + 1, bw)
+                                                Hessian.spread(
+                                                    e, into: w1p.baseAddress! + r * bw, from: up.baseAddress! + i * cols + start, j + 1, bw)
                                             }
                                         }
                                     }

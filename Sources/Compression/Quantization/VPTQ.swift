@@ -164,7 +164,8 @@ public enum VPTQ {
                             residualIndices.withUnsafeMutableBufferPointer { rp in
                                 U.withUnsafeBufferPointer { up in
                                     nonisolated(unsafe) let (wp, qp, ep, ip, rp) = (wp.baseAddress!, qp.baseAddress!, ep, ip, rp)
-                                    nonisolated(unsafe) let (hp, up, inverses) = (hBuffer.baseAddress!, up.baseAddress!, inverses.baseAddress!)
+                                    nonisolated(unsafe) let (hp, up) = (hBuffer.baseAddress!, up.baseAddress!)
+                                    nonisolated(unsafe) let inverses = inverses.baseAddress!
                                     Parallel.forEach(rows, grain: 8) { rr in
                                         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 3 * v)
                                         defer { scratch.deallocate() }
