@@ -171,7 +171,6 @@ public enum SparseGPT {
             }
         }
     }
-
 }
 
 extension Compressed {

@@ -128,7 +128,6 @@ public enum GPTQ {
             recon: Tensor(shape: W.shape, storage: out), codes: Tensor(shape: W.shape, storage: codes), grids: grids, groupsPerLine: perLine
         )
     }
-
 }
 
 extension Compressed {
