@@ -6,7 +6,7 @@ import Synchronization
 /// compressed models against one base model on the same windows, and the base's forward passes are
 /// then done once. Exact reuse (the same weights and tokens give the same states); at most 256
 /// windows (0.3 GB at 512 tokens) are kept, the least recently used dropped first.
-private let finalStates = Mutex<(order: [FinalKey], states: [FinalKey: Tensor])>(([], [:]))
+private let finalStates = Mutex(RecentValues<FinalKey, Tensor>(limit: 256))
 
 struct FinalKey: Hashable {
     let model: UUID
@@ -17,7 +17,34 @@ struct FinalKey: Hashable {
 /// (weights, tokens, rows): scoring many models against one base on the same text computes them
 /// once (exact reuse). At most 512 MB of logits (ten chunks of 256 rows at SmolLM2's vocabulary),
 /// the least recently used dropped first.
-private let baseLogits = Mutex<(order: [LogitsKey], entries: [LogitsKey: BaseLogits])>(([], [:]))
+private let baseLogits = Mutex(RecentValues<LogitsKey, BaseLogits>(limit: 512 << 20))
+
+/// Values by key, the least recently used dropped first once their total cost is above `limit`
+/// (the newest is always kept): the two evaluation caches above.
+struct RecentValues<Key: Hashable, Value> {
+    let limit: Int
+    private var order: [Key] = [], values: [Key: (value: Value, cost: Int)] = [:], total = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// The value, now the most recently used.
+    mutating func get(_ key: Key) -> Value? {
+        guard let v = values[key] else { return nil }
+        if let i = order.firstIndex(of: key) { order.remove(at: i); order.append(key) }
+        return v.value
+    }
+
+    mutating func set(_ key: Key, _ value: Value, cost: Int = 1) {
+        if let old = values[key] { total -= old.cost } else { order.append(key) }
+        values[key] = (value, cost)
+        total += cost
+        while total > limit, order.count > 1 {
+            let oldest = order.removeFirst()
+            total -= values[oldest]?.cost ?? 0
+            values[oldest] = nil
+        }
+    }
+}
 
 struct LogitsKey: Hashable {
     let window: FinalKey
@@ -238,18 +265,9 @@ extension LanguageModel {
     /// The final hidden states of one window, reused when these weights have run these tokens before.
     func cachedFinal(_ window: [Int], cancellation: CancellationToken?) throws -> Tensor {
         let key = FinalKey(model: identity, tokens: window)
-        let hit = finalStates.withLock { c -> Tensor? in
-            guard let t = c.states[key] else { return nil }
-            if let i = c.order.firstIndex(of: key) { c.order.remove(at: i); c.order.append(key) }
-            return t
-        }
-        if let hit { return hit }
+        if let hit = finalStates.withLock({ $0.get(key) }) { return hit }
         let f = try forward([window], cancellation: cancellation).final
-        finalStates.withLock { c in
-            if c.states[key] == nil { c.order.append(key) }
-            c.states[key] = f
-            while c.order.count > 256 { c.states[c.order.removeFirst()] = nil }
-        }
+        finalStates.withLock { $0.set(key, f) }
         return f
     }
 
@@ -257,12 +275,7 @@ extension LanguageModel {
     /// log-sum-exp, reused when these weights have scored these tokens' rows before.
     func cachedLogits(_ window: [Int], _ final: Tensor, rows: Range<Int>) throws -> BaseLogits {
         let key = LogitsKey(window: FinalKey(model: identity, tokens: window), rows: rows)
-        let hit = baseLogits.withLock { c -> BaseLogits? in
-            guard let e = c.entries[key] else { return nil }
-            if let i = c.order.firstIndex(of: key) { c.order.remove(at: i); c.order.append(key) }
-            return e
-        }
-        if let hit { return hit }
+        if let hit = baseLogits.withLock({ $0.get(key) }) { return hit }
         let L = try logits(final, rows: rows), V = config.vocab
         var top = [Int](repeating: 0, count: rows.count), lse = [Double](repeating: 0, count: rows.count)
         L.withBuffer { lp in
@@ -280,16 +293,7 @@ extension LanguageModel {
             }
         }
         let entry = BaseLogits(logits: L, top: top, logSumExp: lse)
-        baseLogits.withLock { c in
-            if c.entries[key] == nil { c.order.append(key) }
-            c.entries[key] = entry
-            var bytes = c.entries.values.reduce(0) { $0 + 4 * $1.logits.count }
-            while bytes > 512 << 20, c.order.count > 1 {
-                let old = c.order.removeFirst()
-                bytes -= 4 * (c.entries[old]?.logits.count ?? 0)
-                c.entries[old] = nil
-            }
-        }
+        baseLogits.withLock { $0.set(key, entry, cost: 4 * L.count) }
         return entry
     }
 
